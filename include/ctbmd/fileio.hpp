@@ -1,0 +1,39 @@
+#pragma once
+// Atomic outputs, hashing and JSON/CSV file helpers.
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <functional>
+#include <string>
+
+namespace ctbmd {
+
+/// Throws UsageError when `path` exists and `force` is false (exit code 1).
+void checkWritable(const std::filesystem::path& path, bool force);
+
+/// Temporary sibling of `path` that keeps its extension(s) (so ITK picks the same format),
+/// e.g. "out/seg.nii.gz" -> "out/.seg.tmp-1234-1.nii.gz".
+std::filesystem::path temporarySibling(const std::filesystem::path& path);
+
+/// Calls write(tmp) and renames tmp onto `path`. If write throws, tmp is removed and the
+/// exception propagates; `path` is never left half-written. Creates the parent folder.
+void atomicWrite(const std::filesystem::path& path, bool force,
+                 const std::function<void(const std::filesystem::path& tmp)>& write);
+
+void writeTextFile(const std::filesystem::path& path, const std::string& text, bool force);
+void writeJsonFile(const std::filesystem::path& path, const nlohmann::json& j, bool force);
+nlohmann::json readJsonFile(const std::filesystem::path& path);
+
+/// Hex SHA-256 of a byte string / a file's content.
+std::string sha256Hex(const std::string& bytes);
+std::string sha256File(const std::filesystem::path& path);
+
+/// gzip-compresses `in` into `out` as concatenated gzip members compressed in parallel
+/// (valid gzip; zlib, gzip and every NIfTI reader decode it). Fast levels suit noisy CT.
+void gzipFile(const std::filesystem::path& in, const std::filesystem::path& out, int level,
+              int threads);
+
+/// Strips known image extensions: "a/b/case01.nii.gz" -> "case01".
+std::string imageStem(const std::filesystem::path& p);
+
+}  // namespace ctbmd

@@ -1,0 +1,112 @@
+#include "ctbmd/cli.hpp"
+
+#include <itkMultiThreaderBase.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <exception>
+#include <thread>
+#include <vector>
+
+#include "ctbmd/errors.hpp"
+#include "ctbmd/provenance.hpp"
+
+namespace ctbmd::cli {
+
+namespace {
+std::vector<std::function<void(int)>>& hooks() {
+  static std::vector<std::function<void(int)>> h;
+  return h;
+}
+
+std::string shellQuote(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "0123456789-_./=:,+@%") == std::string::npos)
+    return s;
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
+  }
+  return out + "'";
+}
+}  // namespace
+
+void addThreadHook(std::function<void(int)> hook) { hooks().push_back(std::move(hook)); }
+
+int effectiveThreads(int requested) {
+  if (requested > 0) return requested;
+  if (const char* s = std::getenv("SLURM_CPUS_PER_TASK")) {
+    int n = std::atoi(s);
+    if (n > 0) return n;
+  }
+  unsigned hw = std::thread::hardware_concurrency();
+  return hw > 0 ? static_cast<int>(hw) : 1;
+}
+
+Tool::Tool(std::string name, std::string description)
+    : name_(std::move(name)), app_(std::move(description), name_) {
+  app_.set_version_flag("--version", std::string(name_) + " (ctbmd) " + versionString() +
+                                         " commit " + gitCommit());
+  app_.add_flag("-v,--verbose", common_.verbose, "More log output (repeat for more)");
+  app_.add_flag("-q,--quiet", common_.quiet, "Only warnings and errors on stderr");
+  app_.add_option("--threads", common_.threads,
+                  "Worker threads (default: $SLURM_CPUS_PER_TASK, else all cores)")
+      ->check(CLI::NonNegativeNumber);
+  app_.add_flag("--force", common_.force, "Overwrite existing outputs");
+  app_.footer(
+      "Exit codes: 0 ok, 1 usage error or output exists without --force, 2 input unreadable "
+      "or unsuitable, 3 processing failed, 4 some cases of a batch failed.");
+}
+
+int Tool::main(int argc, char** argv, const std::function<int()>& body) {
+  try {
+    app_.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app_.exit(e);  // prints help / version / the error
+    return rc == 0 ? 0 : static_cast<int>(ExitCode::Usage);
+  }
+
+  auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>(spdlog::color_mode::automatic);
+  auto logger = std::make_shared<spdlog::logger>(name_, sink);
+  logger->set_pattern(isatty(STDERR_FILENO) ? "%^[%l]%$ %v" : "%Y-%m-%dT%H:%M:%S [%n] [%l] %v");
+  spdlog::level::level_enum lvl = spdlog::level::info;
+  if (common_.quiet) lvl = spdlog::level::warn;
+  if (common_.verbose == 1) lvl = spdlog::level::debug;
+  if (common_.verbose >= 2) lvl = spdlog::level::trace;
+  logger->set_level(lvl);
+  spdlog::set_default_logger(logger);
+
+  RunContext& ctx = runContext();
+  ctx.tool = name_;
+  std::string cmd;
+  for (int i = 0; i < argc; ++i) cmd += (i ? " " : "") + shellQuote(argv[i]);
+  ctx.command_line = cmd;
+  ctx.force = common_.force;
+  ctx.threads = effectiveThreads(common_.threads);
+  itk::MultiThreaderBase::SetGlobalMaximumNumberOfThreads(ctx.threads);
+  itk::MultiThreaderBase::SetGlobalDefaultNumberOfThreads(ctx.threads);
+  for (auto& h : hooks()) h(ctx.threads);
+
+  try {
+    return body();
+  } catch (const Error& e) {
+    spdlog::error("{}", e.what());
+    return static_cast<int>(e.code());
+  } catch (const itk::ExceptionObject& e) {
+    spdlog::error("ITK failed: {}", e.GetDescription());
+    return static_cast<int>(ExitCode::Processing);
+  } catch (const std::bad_alloc&) {
+    spdlog::error("out of memory; try fewer --threads or a machine with more memory");
+    return static_cast<int>(ExitCode::Processing);
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return static_cast<int>(ExitCode::Processing);
+  }
+}
+
+}  // namespace ctbmd::cli

@@ -1,0 +1,282 @@
+#include "ctbmd/fileio.hpp"
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+#include <thread>
+#include <vector>
+#include <zlib.h>
+#include <unistd.h>
+
+#include "ctbmd/errors.hpp"
+
+namespace fs = std::filesystem;
+
+namespace ctbmd {
+
+// ---- SHA-256 (FIPS 180-4) -------------------------------------------------------------
+namespace {
+constexpr std::array<uint32_t, 64> K = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+    0xc67178f2};
+
+inline uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+
+class Sha256 {
+ public:
+  void update(const unsigned char* p, size_t n) {
+    total_ += n;
+    if (fill_ > 0) {
+      size_t take = std::min(n, 64 - fill_);
+      std::memcpy(buf_ + fill_, p, take);
+      fill_ += take;
+      p += take;
+      n -= take;
+      if (fill_ == 64) {
+        block(buf_);
+        fill_ = 0;
+      }
+    }
+    while (n >= 64) {
+      block(p);
+      p += 64;
+      n -= 64;
+    }
+    if (n > 0) {
+      std::memcpy(buf_, p, n);
+      fill_ = n;
+    }
+  }
+  std::string hex() {
+    uint64_t bits = total_ * 8;
+    unsigned char pad[72] = {0x80};
+    size_t padlen = (fill_ < 56) ? 56 - fill_ : 120 - fill_;
+    update(pad, padlen);
+    unsigned char len[8];
+    for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(bits >> (56 - 8 * i));
+    update(len, 8);
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (uint32_t v : h_)
+      for (int s = 28; s >= 0; s -= 4) out.push_back(digits[(v >> s) & 0xf]);
+    return out;
+  }
+
+ private:
+  void block(const unsigned char* p) {
+    uint32_t w[64];
+    for (int i = 0; i < 16; ++i)
+      w[i] = (uint32_t(p[4 * i]) << 24) | (uint32_t(p[4 * i + 1]) << 16) |
+             (uint32_t(p[4 * i + 2]) << 8) | uint32_t(p[4 * i + 3]);
+    for (int i = 16; i < 64; ++i) {
+      uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
+      uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
+      w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4], f = h_[5], g = h_[6],
+             h = h_[7];
+    for (int i = 0; i < 64; ++i) {
+      uint32_t S1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
+      uint32_t ch = (e & f) ^ (~e & g);
+      uint32_t t1 = h + S1 + ch + K[i] + w[i];
+      uint32_t S0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22);
+      uint32_t mj = (a & b) ^ (a & c) ^ (b & c);
+      uint32_t t2 = S0 + mj;
+      h = g;
+      g = f;
+      f = e;
+      e = d + t1;
+      d = c;
+      c = b;
+      b = a;
+      a = t1 + t2;
+    }
+    h_[0] += a;
+    h_[1] += b;
+    h_[2] += c;
+    h_[3] += d;
+    h_[4] += e;
+    h_[5] += f;
+    h_[6] += g;
+    h_[7] += h;
+  }
+  uint32_t h_[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+  unsigned char buf_[64];
+  size_t fill_ = 0;
+  uint64_t total_ = 0;
+};
+}  // namespace
+
+std::string sha256Hex(const std::string& bytes) {
+  Sha256 s;
+  s.update(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+  return s.hex();
+}
+
+std::string sha256File(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError("cannot open '" + path.string() + "' to compute its checksum");
+  Sha256 s;
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    s.update(reinterpret_cast<const unsigned char*>(buf.data()), static_cast<size_t>(in.gcount()));
+  }
+  return s.hex();
+}
+
+// ---- outputs -----------------------------------------------------------------------------
+void checkWritable(const fs::path& path, bool force) {
+  if (!force && fs::exists(path))
+    throw UsageError("output '" + path.string() +
+                     "' already exists; remove it or pass --force to overwrite it");
+}
+
+namespace {
+std::string splitExtensions(const std::string& name, std::string& ext) {
+  static const char* doubles[] = {".nii.gz", ".tar.gz"};
+  for (const char* d : doubles) {
+    size_t n = std::strlen(d);
+    if (name.size() > n && name.compare(name.size() - n, n, d) == 0) {
+      ext = d;
+      return name.substr(0, name.size() - n);
+    }
+  }
+  auto dot = name.find_last_of('.');
+  if (dot == std::string::npos || dot == 0) {
+    ext.clear();
+    return name;
+  }
+  ext = name.substr(dot);
+  return name.substr(0, dot);
+}
+}  // namespace
+
+fs::path temporarySibling(const fs::path& path) {
+  static std::atomic<unsigned> counter{0};
+  std::string ext;
+  std::string stem = splitExtensions(path.filename().string(), ext);
+  std::string name = "." + stem + ".tmp-" + std::to_string(::getpid()) + "-" +
+                     std::to_string(counter.fetch_add(1)) + ext;
+  return path.parent_path() / name;
+}
+
+void atomicWrite(const fs::path& path, bool force,
+                 const std::function<void(const fs::path&)>& write) {
+  checkWritable(path, force);
+  if (!path.parent_path().empty()) {
+    std::error_code ec;
+    fs::create_directories(path.parent_path(), ec);
+    if (ec)
+      throw UsageError("cannot create folder '" + path.parent_path().string() +
+                       "': " + ec.message());
+  }
+  fs::path tmp = temporarySibling(path);
+  try {
+    write(tmp);
+    fs::rename(tmp, path);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw;
+  }
+}
+
+void writeTextFile(const fs::path& path, const std::string& text, bool force) {
+  atomicWrite(path, force, [&](const fs::path& tmp) {
+    std::ofstream out(tmp, std::ios::binary);
+    out << text;
+    out.flush();
+    if (!out) throw ProcessingError("failed writing '" + tmp.string() + "' (disk full?)");
+  });
+}
+
+void writeJsonFile(const fs::path& path, const nlohmann::json& j, bool force) {
+  writeTextFile(path, j.dump(2) + "\n", force);
+}
+
+nlohmann::json readJsonFile(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError("cannot open '" + path.string() + "': no such file or not readable");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError("'" + path.string() + "' is not valid JSON (" + e.what() +
+                     "); was it written completely by a ctbmd stage?");
+  }
+}
+
+void gzipFile(const fs::path& in, const fs::path& out, int level, int threads) {
+  std::ifstream src(in, std::ios::binary);
+  if (!src) throw ProcessingError("cannot read '" + in.string() + "' to compress it");
+  std::ofstream dst(out, std::ios::binary);
+  if (!dst) throw ProcessingError("cannot create '" + out.string() + "'");
+  const size_t block = 16u << 20;
+  threads = std::max(1, threads);
+  std::vector<std::string> raw(threads), packed(threads);
+  bool more = true;
+  while (more) {
+    int n = 0;
+    for (; n < threads; ++n) {
+      raw[n].resize(block);
+      src.read(raw[n].data(), static_cast<std::streamsize>(block));
+      raw[n].resize(static_cast<size_t>(src.gcount()));
+      if (raw[n].empty()) break;
+      if (!src) {
+        ++n;
+        break;
+      }
+    }
+    more = static_cast<bool>(src);
+    std::vector<std::thread> pool;
+    std::vector<int> rc(n, Z_OK);
+    for (int t = 0; t < n; ++t)
+      pool.emplace_back([&, t] {
+        z_stream zs{};
+        rc[t] = deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+        if (rc[t] != Z_OK) return;
+        packed[t].resize(deflateBound(&zs, raw[t].size()) + 64);
+        zs.next_in = reinterpret_cast<Bytef*>(raw[t].data());
+        zs.avail_in = static_cast<uInt>(raw[t].size());
+        zs.next_out = reinterpret_cast<Bytef*>(packed[t].data());
+        zs.avail_out = static_cast<uInt>(packed[t].size());
+        rc[t] = deflate(&zs, Z_FINISH);
+        packed[t].resize(zs.total_out);
+        deflateEnd(&zs);
+        rc[t] = rc[t] == Z_STREAM_END ? Z_OK : rc[t];
+      });
+    for (auto& th : pool) th.join();
+    for (int t = 0; t < n; ++t) {
+      if (rc[t] != Z_OK) throw ProcessingError("compressing '" + out.string() + "' failed");
+      dst.write(packed[t].data(), static_cast<std::streamsize>(packed[t].size()));
+    }
+    if (n == 0) break;
+  }
+  dst.flush();
+  if (!dst) throw ProcessingError("failed writing '" + out.string() + "' (disk full?)");
+}
+
+std::string imageStem(const fs::path& p) {
+  std::string name = p.filename().string();
+  for (const char* ext : {".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd"}) {
+    size_t n = std::strlen(ext);
+    if (name.size() > n && name.compare(name.size() - n, n, ext) == 0)
+      return name.substr(0, name.size() - n);
+  }
+  return name;
+}
+
+}  // namespace ctbmd

@@ -1,0 +1,602 @@
+// The one read path and the one write path for images (see include/ctbmd/image.hpp).
+#include <itkGDCMImageIO.h>
+#include <itkGDCMSeriesFileNames.h>
+#include <itkImageFileReader.h>
+#include <itkImageFileWriter.h>
+#include <itkImageIOFactory.h>
+#include <itkImageSeriesReader.h>
+#include <itkMetaDataObject.h>
+#include <itkMultiThreaderBase.h>
+#include <spdlog/spdlog.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <future>
+#include <limits>
+#include <numeric>
+#include <sstream>
+
+#include "ctbmd/errors.hpp"
+#include "ctbmd/fileio.hpp"
+#include "ctbmd/image.hpp"
+
+namespace fs = std::filesystem;
+
+namespace ctbmd {
+
+// ---- orientation codes -------------------------------------------------------------------
+std::string orientationCode(const CtImage::DirectionType& d) {
+  // Column j of the direction matrix is the LPS world direction of index axis j.
+  static const char pos[3] = {'L', 'P', 'S'}, neg[3] = {'R', 'A', 'I'};
+  std::string code;
+  for (unsigned j = 0; j < 3; ++j) {
+    unsigned best = 0;
+    for (unsigned i = 1; i < 3; ++i)
+      if (std::abs(d[i][j]) > std::abs(d[best][j])) best = i;
+    code.push_back(d[best][j] >= 0 ? pos[best] : neg[best]);
+  }
+  return code;
+}
+
+CtImage::DirectionType directionFromCode(const std::string& code) {
+  if (code.size() != 3) throw UsageError("orientation code '" + code + "' must have 3 letters");
+  CtImage::DirectionType d;
+  d.Fill(0.0);
+  bool used[3] = {false, false, false};
+  for (unsigned j = 0; j < 3; ++j) {
+    char c = static_cast<char>(std::toupper(static_cast<unsigned char>(code[j])));
+    int axis = -1;
+    double sign = 1;
+    switch (c) {
+      case 'L': axis = 0; break;
+      case 'R': axis = 0; sign = -1; break;
+      case 'P': axis = 1; break;
+      case 'A': axis = 1; sign = -1; break;
+      case 'S': axis = 2; break;
+      case 'I': axis = 2; sign = -1; break;
+      default: break;
+    }
+    if (axis < 0 || used[axis])
+      throw UsageError("orientation code '" + code +
+                       "' is not valid: use one of L/R, one of P/A and one of S/I, e.g. LPS");
+    used[axis] = true;
+    d[axis][j] = sign;
+  }
+  return d;
+}
+
+bool isImageFile(const fs::path& p) {
+  std::string n = p.filename().string();
+  auto ends = [&](const char* e) {
+    size_t k = std::strlen(e);
+    return n.size() > k && n.compare(n.size() - k, k, e) == 0;
+  };
+  return ends(".nii.gz") || ends(".nii") || ends(".nrrd") || ends(".nhdr") || ends(".mha") ||
+         ends(".mhd");
+}
+
+namespace {
+
+bool hasDicmPreamble(const fs::path& f) {
+  std::ifstream in(f, std::ios::binary);
+  char buf[132];
+  if (!in.read(buf, 132)) return false;
+  return std::memcmp(buf + 128, "DICM", 4) == 0;
+}
+
+}  // namespace
+
+bool isDicomDirectory(const fs::path& p) {
+  std::error_code ec;
+  if (!fs::is_directory(p, ec)) return false;
+  int checked = 0;
+  for (const auto& e : fs::directory_iterator(p, ec)) {
+    if (!e.is_regular_file()) continue;
+    if (hasDicmPreamble(e.path())) return true;
+    if (++checked > 20) break;
+  }
+  return false;
+}
+
+namespace {
+
+std::string componentName(itk::IOComponentEnum c) {
+  return itk::ImageIOBase::GetComponentTypeAsString(c);
+}
+
+// ---- NIfTI qform / sform check ---------------------------------------------------------
+struct NiftiAffines {
+  bool ok = false;
+  int qform_code = 0, sform_code = 0;
+  std::array<std::array<double, 4>, 3> q{}, s{};
+};
+
+NiftiAffines readNiftiAffines(const fs::path& path) {
+  NiftiAffines r;
+  gzFile f = gzopen(path.c_str(), "rb");
+  if (!f) return r;
+  unsigned char h[348];
+  int n = gzread(f, h, sizeof(h));
+  gzclose(f);
+  if (n != 348) return r;
+  int32_t sz;
+  std::memcpy(&sz, h, 4);
+  bool swap = false;
+  if (sz != 348) {
+    int32_t s2 = __builtin_bswap32(static_cast<uint32_t>(sz));
+    if (s2 != 348) return r;  // NIfTI-2 or not NIfTI: nothing to check
+    swap = true;
+  }
+  auto f32 = [&](int off) {
+    uint32_t u;
+    std::memcpy(&u, h + off, 4);
+    if (swap) u = __builtin_bswap32(u);
+    float v;
+    std::memcpy(&v, &u, 4);
+    return static_cast<double>(v);
+  };
+  auto i16 = [&](int off) {
+    uint16_t u;
+    std::memcpy(&u, h + off, 2);
+    if (swap) u = __builtin_bswap16(u);
+    return static_cast<int>(static_cast<int16_t>(u));
+  };
+  r.qform_code = i16(252);
+  r.sform_code = i16(254);
+  double qfac = f32(76) < 0 ? -1.0 : 1.0;
+  double dx = f32(80), dy = f32(84), dz = f32(88);
+  double b = f32(256), c = f32(260), d = f32(264);
+  double a = 1.0 - (b * b + c * c + d * d);
+  a = a < 1e-7 ? 0.0 : std::sqrt(a);
+  double R[3][3] = {{a * a + b * b - c * c - d * d, 2 * (b * c - a * d), 2 * (b * d + a * c)},
+                    {2 * (b * c + a * d), a * a + c * c - b * b - d * d, 2 * (c * d - a * b)},
+                    {2 * (b * d - a * c), 2 * (c * d + a * b), a * a + d * d - c * c - b * b}};
+  double sp[3] = {dx, dy, dz * qfac};
+  for (int i = 0; i < 3; ++i) {
+    for (int j = 0; j < 3; ++j) r.q[i][j] = R[i][j] * sp[j];
+    r.q[i][3] = f32(268 + 4 * i);
+    for (int j = 0; j < 4; ++j) r.s[i][j] = f32(280 + 16 * i + 4 * j);
+  }
+  r.ok = true;
+  return r;
+}
+
+// Affine (RAS world, as NIfTI stores it) of an ITK image.
+template <typename TImage>
+std::array<std::array<double, 4>, 3> rasAffine(const TImage* img) {
+  std::array<std::array<double, 4>, 3> m{};
+  for (int i = 0; i < 3; ++i) {
+    double flip = i < 2 ? -1.0 : 1.0;  // LPS -> RAS
+    for (int j = 0; j < 3; ++j) m[i][j] = flip * img->GetDirection()[i][j] * img->GetSpacing()[j];
+    m[i][3] = flip * img->GetOrigin()[i];
+  }
+  return m;
+}
+
+double affineDiff(const std::array<std::array<double, 4>, 3>& a,
+                  const std::array<std::array<double, 4>, 3>& b) {
+  double m = 0;
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 4; ++j) m = std::max(m, std::abs(a[i][j] - b[i][j]));
+  return m;
+}
+
+template <typename TImage>
+void checkNifti(const fs::path& path, const TImage* img, ScanInfo& info) {
+  NiftiAffines n = readNiftiAffines(path);
+  if (!n.ok || n.qform_code <= 0 || n.sform_code <= 0) return;
+  double qs = affineDiff(n.q, n.s);
+  if (qs <= 1e-3) return;
+  auto itkAff = rasAffine(img);
+  std::string used = affineDiff(itkAff, n.s) < affineDiff(itkAff, n.q) ? "sform" : "qform";
+  std::ostringstream msg;
+  msg << "NIfTI header of '" << path.string() << "' has qform and sform that disagree by up to "
+      << qs << " mm; ctbmd uses ITK's choice, the " << used
+      << ". Check the geometry of this file (e.g. with another viewer) before trusting positions.";
+  spdlog::warn("{}", msg.str());
+  info.warnings.push_back(msg.str());
+}
+
+template <typename TImage>
+void checkOrthogonal(const TImage* img, const fs::path& path) {
+  const auto& d = img->GetDirection();
+  for (unsigned i = 0; i < 3; ++i)
+    for (unsigned j = 0; j < 3; ++j) {
+      double dot = 0;
+      for (unsigned k = 0; k < 3; ++k) dot += d[k][i] * d[k][j];
+      double expect = (i == j) ? 1.0 : 0.0;
+      if (std::abs(dot - expect) > 1e-4)
+        throw InputError("'" + path.string() +
+                         "' has non-orthogonal or sheared voxel axes (direction matrix is not a "
+                         "rotation); ctbmd cannot measure on it without resampling. Resample it "
+                         "onto an orthogonal grid first (e.g. with ITK's ResampleImageFilter).");
+    }
+  for (unsigned i = 0; i < 3; ++i)
+    if (!(img->GetSpacing()[i] > 0) || !std::isfinite(img->GetSpacing()[i]))
+      throw InputError("'" + path.string() + "' has an invalid voxel spacing");
+}
+
+// Converts a float image to int16 HU, rounding; warns when values had to be clamped.
+CtImage::Pointer toHu(const FloatImage* in, const fs::path& path, ScanInfo& info) {
+  auto out = CtImage::New();
+  out->CopyInformation(in);
+  out->SetRegions(in->GetLargestPossibleRegion());
+  out->Allocate();
+  const float* s = in->GetBufferPointer();
+  int16_t* d = out->GetBufferPointer();
+  size_t n = in->GetLargestPossibleRegion().GetNumberOfPixels();
+  size_t clamped = 0, nonfinite = 0;
+  for (size_t i = 0; i < n; ++i) {
+    float v = s[i];
+    if (!std::isfinite(v)) {
+      ++nonfinite;
+      v = -1024.f;
+    }
+    float r = std::nearbyint(v);
+    if (r < -32768.f) {
+      r = -32768.f;
+      ++clamped;
+    } else if (r > 32767.f) {
+      r = 32767.f;
+      ++clamped;
+    }
+    d[i] = static_cast<int16_t>(r);
+  }
+  if (nonfinite > 0)
+    throw InputError("'" + path.string() + "' contains " + std::to_string(nonfinite) +
+                     " NaN or infinite voxel values; it is not a valid CT image");
+  if (clamped > 0) {
+    std::string m = "'" + path.string() + "': " + std::to_string(clamped) +
+                    " voxel values outside the int16 HU range were clamped";
+    spdlog::warn("{}", m);
+    info.warnings.push_back(m);
+  }
+  return out;
+}
+
+template <typename TImage>
+typename TImage::Pointer readFileAs(const fs::path& path, itk::ImageIOBase* io) {
+  auto reader = itk::ImageFileReader<TImage>::New();
+  reader->SetFileName(path.string());
+  if (io) reader->SetImageIO(io);
+  reader->Update();
+  typename TImage::Pointer img = reader->GetOutput();
+  img->DisconnectPipeline();
+  return img;
+}
+
+itk::ImageIOBase::Pointer probeFile(const fs::path& path) {
+  if (!fs::exists(path))
+    throw InputError("input '" + path.string() + "' does not exist");
+  if (!fs::is_regular_file(path))
+    throw InputError("input '" + path.string() + "' is not a regular file");
+  auto io = itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::IOFileModeEnum::ReadMode);
+  if (!io)
+    throw InputError("'" + path.string() +
+                     "' is not an image format ctbmd reads (NIfTI .nii/.nii.gz, NRRD, MetaImage "
+                     ".mha/.mhd, or a DICOM series folder)");
+  try {
+    io->SetFileName(path.string());
+    io->ReadImageInformation();
+  } catch (const itk::ExceptionObject& e) {
+    throw InputError("cannot read the header of '" + path.string() + "': " + e.GetDescription());
+  }
+  unsigned dims = io->GetNumberOfDimensions();
+  if (dims < 3) {
+    throw InputError("'" + path.string() + "' is a " + std::to_string(dims) +
+                     "-D image; ctbmd needs a 3-D volume");
+  }
+  for (unsigned d = 3; d < dims; ++d)
+    if (io->GetDimensions(d) > 1)
+      throw InputError("'" + path.string() + "' is a " + std::to_string(dims) +
+                       "-D image with several volumes; extract one 3-D volume first");
+  if (io->GetNumberOfComponents() != 1)
+    throw InputError("'" + path.string() + "' has " + std::to_string(io->GetNumberOfComponents()) +
+                     " components per voxel; ctbmd needs a scalar (grey-value) image");
+  return io;
+}
+
+std::string formatOf(const fs::path& p) {
+  std::string n = p.filename().string();
+  if (n.find(".nii") != std::string::npos) return "nifti";
+  if (n.find(".nrrd") != std::string::npos || n.find(".nhdr") != std::string::npos) return "nrrd";
+  if (n.find(".mh") != std::string::npos) return "metaimage";
+  return "unknown";
+}
+
+Scan readScanFile(const fs::path& path) {
+  Scan scan;
+  scan.info.path = path;
+  scan.info.format = formatOf(path);
+  auto hash = std::async(std::launch::async, [path] { return sha256File(path); });
+  auto io = probeFile(path);
+  auto ctype = io->GetComponentType();
+  scan.info.disk_pixel_type = componentName(ctype);
+  try {
+    if (ctype == itk::IOComponentEnum::SHORT) {
+      scan.image = readFileAs<CtImage>(path, io);
+    } else {
+      auto f = readFileAs<FloatImage>(path, io);
+      scan.image = toHu(f, path, scan.info);
+    }
+  } catch (const itk::ExceptionObject& e) {
+    hash.wait();
+    throw InputError("cannot read the voxel data of '" + path.string() +
+                     "' (truncated or corrupt file?): " + e.GetDescription());
+  }
+  scan.info.sha256 = hash.get();
+  checkOrthogonal(scan.image.GetPointer(), path);
+  if (scan.info.format == "nifti") checkNifti(path, scan.image.GetPointer(), scan.info);
+  return scan;
+}
+
+// ---- DICOM -----------------------------------------------------------------------------------
+std::string tag(const itk::MetaDataDictionary& d, const std::string& key) {
+  std::string v;
+  if (!itk::ExposeMetaData<std::string>(d, key, v)) return "";
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\0')) v.pop_back();
+  while (!v.empty() && v.front() == ' ') v.erase(v.begin());
+  return v;
+}
+
+std::vector<double> numbers(const std::string& s) {
+  std::vector<double> out;
+  std::string tok;
+  std::istringstream in(s);
+  while (std::getline(in, tok, '\\')) {
+    try {
+      out.push_back(std::stod(tok));
+    } catch (...) {
+      return {};
+    }
+  }
+  return out;
+}
+
+Scan readDicomSeries(const fs::path& dir, const ReadOptions& opt) {
+  auto names = itk::GDCMSeriesFileNames::New();
+  names->SetUseSeriesDetails(true);
+  names->SetDirectory(dir.string());
+  const auto& uids = names->GetSeriesUIDs();
+  if (uids.empty())
+    throw InputError("folder '" + dir.string() + "' holds no readable DICOM image series");
+  std::string chosen;
+  size_t best = 0;
+  if (!opt.series_uid.empty()) {
+    for (const auto& u : uids)
+      if (u.rfind(opt.series_uid, 0) == 0) chosen = u;
+    if (chosen.empty()) {
+      std::string list;
+      for (const auto& u : uids) list += "\n  " + u;
+      throw InputError("series '" + opt.series_uid + "' is not in '" + dir.string() +
+                       "'; it holds:" + list);
+    }
+  } else {
+    for (const auto& u : uids) {
+      size_t n = names->GetFileNames(u).size();
+      if (n > best) {
+        best = n;
+        chosen = u;
+      }
+    }
+    if (uids.size() > 1) {
+      for (const auto& u : uids)
+        spdlog::info("{} series {} ({} files){}", dir.string(), u, names->GetFileNames(u).size(),
+                     u == chosen ? " <- chosen (most slices; --series UID picks another)" : "");
+    }
+  }
+  std::vector<std::string> files = names->GetFileNames(chosen);
+  if (files.size() < 2)
+    throw InputError("DICOM series in '" + dir.string() + "' has only " +
+                     std::to_string(files.size()) + " slice; ctbmd needs a 3-D series");
+
+  auto gdcm = itk::GDCMImageIO::New();
+  using Reader = itk::ImageSeriesReader<FloatImage>;
+  auto reader = Reader::New();
+  reader->SetImageIO(gdcm);
+  reader->SetFileNames(files);
+  reader->SetMetaDataDictionaryArrayUpdate(true);
+  try {
+    reader->Update();
+  } catch (const itk::ExceptionObject& e) {
+    throw InputError("cannot read the DICOM series in '" + dir.string() +
+                     "': " + e.GetDescription());
+  }
+  Scan scan;
+  scan.info.path = dir;
+  scan.info.format = "dicom";
+  scan.info.disk_pixel_type = componentName(gdcm->GetInternalComponentType());
+  const auto& d0 = gdcm->GetMetaDataDictionary();
+  scan.info.series_uid = chosen;
+  scan.info.modality = tag(d0, "0008|0060");
+  scan.info.manufacturer = tag(d0, "0008|0070");
+  scan.info.model = tag(d0, "0008|1090");
+  scan.info.kvp = tag(d0, "0018|0060");
+  scan.info.kernel = tag(d0, "0018|1210");
+  scan.info.study_date = tag(d0, "0008|0020");
+  if (!scan.info.modality.empty() && scan.info.modality != "CT")
+    throw InputError("DICOM series in '" + dir.string() + "' has modality '" +
+                     scan.info.modality + "', not CT; ctbmd measures bone density on CT only");
+
+  // Geometry: every slice must lie on one straight line along the slice normal, evenly
+  // spaced. Gantry tilt (positions drift within the slice plane) and uneven spacing are
+  // refused: reading them as a regular grid would put voxels in the wrong place.
+  const auto& dicts = *reader->GetMetaDataDictionaryArray();
+  std::vector<std::array<double, 3>> ipp;
+  std::vector<double> iop;
+  for (size_t i = 0; i < dicts.size(); ++i) {
+    auto p = numbers(tag(*dicts[i], "0020|0032"));
+    if (p.size() != 3)
+      throw InputError("DICOM slice '" + files[i] + "' has no usable ImagePositionPatient");
+    ipp.push_back({p[0], p[1], p[2]});
+    if (i == 0) iop = numbers(tag(*dicts[i], "0020|0037"));
+    else {
+      auto o = numbers(tag(*dicts[i], "0020|0037"));
+      for (size_t k = 0; k < o.size() && k < iop.size(); ++k)
+        if (std::abs(o[k] - iop[k]) > 1e-4)
+          throw InputError("DICOM series in '" + dir.string() +
+                           "' changes its slice orientation between slices; ctbmd cannot use "
+                           "it as one volume");
+    }
+  }
+  if (iop.size() != 6)
+    throw InputError("DICOM series in '" + dir.string() + "' has no ImageOrientationPatient");
+  double nx = iop[1] * iop[5] - iop[2] * iop[4];
+  double ny = iop[2] * iop[3] - iop[0] * iop[5];
+  double nz = iop[0] * iop[4] - iop[1] * iop[3];
+  std::vector<double> steps;
+  double max_tilt_deg = 0;
+  for (size_t i = 1; i < ipp.size(); ++i) {
+    double dx = ipp[i][0] - ipp[i - 1][0], dy = ipp[i][1] - ipp[i - 1][1],
+           dz = ipp[i][2] - ipp[i - 1][2];
+    double along = dx * nx + dy * ny + dz * nz;
+    double len = std::sqrt(dx * dx + dy * dy + dz * dz);
+    double inplane = std::sqrt(std::max(0.0, len * len - along * along));
+    if (len > 0) max_tilt_deg = std::max(max_tilt_deg, std::atan2(inplane, std::abs(along)) * 180 / M_PI);
+    steps.push_back(along);
+  }
+  if (max_tilt_deg > 0.05)
+    throw InputError("DICOM series in '" + dir.string() + "' is acquired with gantry tilt (slice " +
+                     "positions are sheared by " + std::to_string(max_tilt_deg).substr(0, 5) +
+                     " degrees against the slice normal). ctbmd refuses it rather than measure "
+                     "on wrong geometry; reconstruct it without tilt or resample it onto an "
+                     "orthogonal grid (e.g. dcm2niix, which corrects tilt) and pass the NIfTI.");
+  auto [mn, mx] = std::minmax_element(steps.begin(), steps.end());
+  if (*mn <= 0)
+    throw InputError("DICOM series in '" + dir.string() +
+                     "' has duplicate slice positions (two acquisitions mixed?); pass --series "
+                     "or separate the files");
+  if (*mx - *mn > 0.01 * std::max(1.0, std::abs(*mn)))
+    throw InputError("DICOM series in '" + dir.string() + "' has uneven slice spacing (" +
+                     std::to_string(*mn).substr(0, 6) + " to " + std::to_string(*mx).substr(0, 6) +
+                     " mm) or missing slices; ctbmd refuses it rather than measure on a wrong "
+                     "grid. Resample it to even spacing first.");
+
+  // Hash of the slice files in series order.
+  std::string cat;
+  for (const auto& f : files) cat += sha256File(f);
+  scan.info.sha256 = sha256Hex(cat);
+  FloatImage::Pointer f = reader->GetOutput();
+  f->DisconnectPipeline();
+  // ITK takes spacing from the first two positions; make it the mean step exactly.
+  auto sp = f->GetSpacing();
+  sp[2] = (ipp.size() > 1) ? (std::accumulate(steps.begin(), steps.end(), 0.0) / steps.size()) : sp[2];
+  f->SetSpacing(sp);
+  scan.image = toHu(f, dir, scan.info);
+  checkOrthogonal(scan.image.GetPointer(), dir);
+  return scan;
+}
+
+template <typename TImage>
+void writeImageT(const TImage* img, const fs::path& path, bool force) {
+  std::string n = path.filename().string();
+  if (n.size() > 4 && (n.substr(n.size() - 4) == ".mhd" || n.substr(n.size() - 5) == ".nhdr"))
+    throw UsageError("output '" + path.string() +
+                     "': detached-header formats (.mhd, .nhdr) cannot be written atomically; "
+                     "use .mha, .nrrd, .nii or .nii.gz");
+  if (!isImageFile(path) && n.find(".nii") == std::string::npos)
+    throw UsageError("output '" + path.string() +
+                     "' has no image extension ctbmd writes (.nii.gz, .nii, .nrrd, .mha)");
+  const bool gz = n.size() > 7 && n.substr(n.size() - 7) == ".nii.gz";
+  auto itkWrite = [&](const fs::path& file, bool compress) {
+    auto w = itk::ImageFileWriter<TImage>::New();
+    w->SetFileName(file.string());
+    w->SetInput(img);
+    w->SetUseCompression(compress);
+    try {
+      w->Update();
+    } catch (const itk::ExceptionObject& e) {
+      throw ProcessingError("cannot write '" + path.string() + "': " + e.GetDescription());
+    }
+  };
+  atomicWrite(path, force, [&](const fs::path& tmp) {
+    if (!gz) {
+      itkWrite(tmp, n.substr(n.size() - 5) == ".nrrd" || n.substr(n.size() - 4) == ".mha");
+      return;
+    }
+    // ITK 5.2's NIfTI writer ignores the compression level (always zlib's default, about 5x
+    // slower than level 1 on noisy CT). Write plain NIfTI, then gzip it in parallel.
+    fs::path plain = temporarySibling(path.parent_path() / (imageStem(path) + ".nii"));
+    try {
+      itkWrite(plain, false);
+      gzipFile(plain, tmp, 1, static_cast<int>(std::max(1u, itk::MultiThreaderBase::GetGlobalDefaultNumberOfThreads())));
+    } catch (...) {
+      std::error_code ec;
+      fs::remove(plain, ec);
+      throw;
+    }
+    fs::remove(plain);
+  });
+}
+
+}  // namespace
+
+Scan readScan(const fs::path& path, const ReadOptions& opt) {
+  std::error_code ec;
+  Scan s;
+  if (fs::is_directory(path, ec)) {
+    if (!isDicomDirectory(path))
+      throw InputError("'" + path.string() +
+                       "' is a folder without DICOM files; pass an image file or a DICOM series "
+                       "folder");
+    s = readDicomSeries(path, opt);
+  } else {
+    s = readScanFile(path);
+  }
+  s.info.orientation = orientationCode(s.image->GetDirection());
+  return s;
+}
+
+FloatImage::Pointer readFloatImage(const fs::path& path) {
+  auto io = probeFile(path);
+  try {
+    return readFileAs<FloatImage>(path, io);
+  } catch (const itk::ExceptionObject& e) {
+    throw InputError("cannot read '" + path.string() + "': " + e.GetDescription());
+  }
+}
+
+LabelImage::Pointer readLabels(const fs::path& path, const CtImage* reference) {
+  auto io = probeFile(path);
+  LabelImage::Pointer out;
+  try {
+    if (io->GetComponentType() == itk::IOComponentEnum::UCHAR) {
+      out = readFileAs<LabelImage>(path, io);
+    } else {
+      auto f = readFileAs<FloatImage>(path, io);
+      out = LabelImage::New();
+      out->CopyInformation(f);
+      out->SetRegions(f->GetLargestPossibleRegion());
+      out->Allocate();
+      const float* s = f->GetBufferPointer();
+      uint8_t* d = out->GetBufferPointer();
+      size_t n = f->GetLargestPossibleRegion().GetNumberOfPixels();
+      for (size_t i = 0; i < n; ++i) {
+        float v = s[i];
+        if (!(v >= 0 && v <= 255) || v != std::floor(v))
+          throw InputError("'" + path.string() + "' is not a label map: it holds the value " +
+                           std::to_string(v) + " (labels must be integers 0..255)");
+        d[i] = static_cast<uint8_t>(v);
+      }
+    }
+  } catch (const itk::ExceptionObject& e) {
+    throw InputError("cannot read label map '" + path.string() + "': " + e.GetDescription());
+  }
+  checkOrthogonal(out.GetPointer(), path);
+  if (reference && !sameGrid(reference, out.GetPointer(), 1e-3))
+    throw InputError("label map '" + path.string() +
+                     "' is not on the grid of the CT (size, spacing, origin or direction "
+                     "differ); was it made from another scan?");
+  return out;
+}
+
+void writeImage(const CtImage* img, const fs::path& path, bool force) { writeImageT(img, path, force); }
+void writeImage(const LabelImage* img, const fs::path& path, bool force) { writeImageT(img, path, force); }
+void writeImage(const FloatImage* img, const fs::path& path, bool force) { writeImageT(img, path, force); }
+void writeImage(const Slice2D* img, const fs::path& path, bool force) { writeImageT(img, path, force); }
+
+}  // namespace ctbmd

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install ctbmd's build and test dependencies from Debian 12 packages.
+# Idempotent: packages that are already installed are skipped; nothing is downloaded
+# from anywhere but Debian's archive. Run as root (or with sudo available).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  libinsighttoolkit5-dev        # ITK 5.2 with GDCM (DICOM, JPEG-2000 lossless)
+  libgdcm-dev libgdcm-tools
+  libtorch-dev                  # LibTorch (CPU build)
+  libeigen3-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+  libgtest-dev libgmock-dev
+  libpng-dev zlib1g-dev
+  python3 python3-numpy python3-nibabel python3-scipy
+)
+if [[ "${CTBMD_WITH_PYTORCH:-0}" == 1 ]]; then packages+=(python3-torch); fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${#missing[@]} missing package(s): ${missing[*]}"
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
