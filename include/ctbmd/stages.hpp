@@ -1,0 +1,178 @@
+#pragma once
+// The five stages, callable in-process. Each result converts to and from the JSON file
+// that the stage's executable writes, so a shell pipeline and ctbmd-run see the same data.
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ctbmd/image.hpp"
+
+namespace ctbmd {
+
+// ---- localize ------------------------------------------------------------------------------
+struct LevelLocation {
+  int label = 0;
+  std::string name;
+  std::string status = "missing";  // found | partial | missing
+  std::array<double, 3> center_mm{0, 0, 0};  // physical LPS (ITK convention)
+  double superior_mm = 0, inferior_mm = 0;   // world z of the body's top and bottom
+  std::array<int, 2> slice_range{-1, -1};    // first/last index along the input's S-I axis
+  double confidence = 0;
+};
+
+struct LocalizeParams {
+  std::string method = "classical";  // weight-free default
+};
+
+struct LocalizeResult {
+  std::string method;
+  std::vector<LevelLocation> levels;  // always T12, L1 ... L5 in this order
+  nlohmann::json anchors = nlohmann::json::object();
+  nlohmann::json vertebrae = nlohmann::json::array();  // every body found, top to bottom
+  std::vector<std::string> flags;     // e.g. "anchors_disagree"
+  std::vector<std::string> warnings;
+  nlohmann::json toJson() const;
+  static LocalizeResult fromJson(const nlohmann::json& j);
+  const LevelLocation* find(int label) const;
+};
+
+/// Refuses input that is not CT (InputError) — no air/fat below 0 HU, no bone range.
+void checkLooksLikeCt(const CtImage* img, const std::string& what);
+
+LocalizeResult localize(const Scan& scan, const LocalizeParams& p = {});
+
+// ---- segment -------------------------------------------------------------------------------
+struct LevelSegmentation {
+  int label = 0;
+  std::string name;
+  std::string status = "missing";  // from localize
+  long voxels = 0;
+  double volume_mm3 = 0;
+  double height_anterior_mm = 0, height_middle_mm = 0, height_posterior_mm = 0;
+  bool suspected_fracture = false;
+  std::string fracture_reason;
+};
+
+struct SegmentParams {
+  std::string method = "classical";
+  double fracture_ratio = 0.8;  // height below this fraction of the neighbours' -> flagged
+};
+
+struct SegmentResult {
+  std::string method;
+  LabelImage::Pointer labels;  // on the input grid
+  std::vector<LevelSegmentation> levels;
+  std::vector<std::string> warnings;
+  nlohmann::json toJson() const;  // the label image itself is written separately
+  static SegmentResult fromJson(const nlohmann::json& j, LabelImage::Pointer labels);
+  const LevelSegmentation* find(int label) const;
+};
+
+SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const SegmentParams& p = {});
+
+/// Height (anterior/middle/posterior) and volume of each labelled body, measured on a map.
+void measureBodies(const LabelImage* labels, std::vector<LevelSegmentation>& levels);
+/// Flags bodies much lower than their neighbours (possible compression fracture).
+void flagFractures(std::vector<LevelSegmentation>& levels, double ratio);
+
+// ---- roi-extract ---------------------------------------------------------------------------
+struct RoiStats {
+  double mean_hu = 0, median_hu = 0, sd_hu = 0, p05 = 0, p25 = 0, p75 = 0, p95 = 0;
+  double min_hu = 0, max_hu = 0;
+  long voxels = 0;
+  double volume_mm3 = 0;
+};
+
+struct LevelRoi {
+  int label = 0;
+  std::string name;
+  std::string status = "missing";  // found | partial | missing (from the segmentation)
+  bool usable = false;             // complete, not fractured, enough voxels
+  std::vector<std::string> flags;  // partial, suspected_fracture, too_small, ...
+  RoiStats stats;
+};
+
+struct RoiParams {
+  std::string protocol = "erode-4mm";  // ellipse-s1 | erode-4mm | mosaic-392
+  long min_voxels = 20;
+};
+
+struct RoiResult {
+  std::string protocol;
+  nlohmann::json protocol_info;
+  LabelImage::Pointer roi;  // ROI label map on the input grid (ellipse-s1, erode-4mm)
+  std::vector<LevelRoi> levels;
+  // mosaic-392: one 392x392 image per level (name, image)
+  std::vector<std::pair<std::string, Slice2D::Pointer>> mosaics;
+  nlohmann::json toJson() const;
+  static RoiResult fromJson(const nlohmann::json& j);
+  const LevelRoi* find(int label) const;
+};
+
+/// Names and describes the protocols (source, definition, version).
+nlohmann::json roiProtocols();
+RoiResult extractRoi(const Scan& scan, const SegmentResult& seg, const RoiParams& p = {});
+RoiStats computeStats(const std::vector<float>& values, double voxel_volume_mm3);
+
+// ---- bmd-estimate --------------------------------------------------------------------------
+struct Calibration {
+  bool calibrated = false;
+  std::string source = "default";  // default | file path
+  std::string material = "hydroxyapatite";
+  double intercept = 0, slope = 0.8;  // BMD [mg/cm3] = intercept + slope * HU
+  double intercept_se = 0, slope_se = 0, cov_is = 0;
+  nlohmann::json raw = nlohmann::json::object();
+  static Calibration defaultUncalibrated();
+  static Calibration fromJson(const nlohmann::json& j, const std::string& source);
+  nlohmann::json toJson() const;
+};
+
+struct LevelBmd {
+  int label = 0;
+  std::string name;
+  bool usable = false;
+  std::vector<std::string> flags;
+  double hu = 0, bmd = 0, bmd_se = 0;  // mean ROI HU and BMD
+  std::array<double, 2> bmd_ci95{0, 0};
+};
+
+struct BmdParams {
+  std::string statistic = "mean";  // mean | median of the ROI
+};
+
+struct BmdResult {
+  Calibration calibration;
+  std::string statistic;
+  std::string protocol;
+  std::vector<LevelBmd> levels;
+  std::optional<double> bmd_l1l2, bmd_l1l2_se;
+  std::vector<std::string> levels_used;
+  std::string levels_reason;
+  nlohmann::json toJson() const;
+  static BmdResult fromJson(const nlohmann::json& j);
+  const LevelBmd* find(int label) const;
+};
+
+BmdResult estimateBmd(const RoiResult& roi, const Calibration& cal, const BmdParams& p = {});
+
+// ---- classify ------------------------------------------------------------------------------
+struct ClassifyParams {
+  std::string rule = "acr-qct";  // acr-qct | (more rules: see classify.cpp)
+};
+
+struct ClassifyResult {
+  std::string rule;
+  std::string category;  // normal | osteopenia | osteoporosis | indeterminate | unavailable
+  nlohmann::json inputs = nlohmann::json::object();
+  nlohmann::json details = nlohmann::json::object();
+  bool uncalibrated = false;
+  nlohmann::json toJson() const;
+  static ClassifyResult fromJson(const nlohmann::json& j);
+};
+
+ClassifyResult classify(const BmdResult& bmd, const ClassifyParams& p = {});
+
+}  // namespace ctbmd

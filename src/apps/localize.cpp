@@ -1,0 +1,23 @@
+// ctbmd-localize: find and name the vertebral bodies T12-L5.
+#include "ctbmd/app_common.hpp"
+
+int main(int argc, char** argv) {
+  ctbmd::cli::Tool tool("ctbmd-localize", "Find the vertebral bodies T12-L5 in a CT scan and name them");
+  std::string input, output, series;
+  ctbmd::LocalizeParams p;
+  auto& app = tool.app();
+  app.add_option("input", input, "CT: NIfTI, NRRD, MetaImage file or DICOM series folder")->required();
+  app.add_option("-o,--output", output, "localize.json to write")->required();
+  app.add_option("--series", series, "DICOM series UID (folder with several series)");
+  app.add_option("--method", p.method, "Method: classical (weight-free default)")->capture_default_str();
+  return tool.main(argc, argv, [&] {
+    bool force = tool.common().force;
+    ctbmd::checkWritable(output, force);
+    auto scan = ctbmd::readScan(input, {series});
+    auto res = ctbmd::localize(scan, p);
+    ctbmd::saveLocalize(output, res, scan, p, force);
+    for (const auto& l : res.levels) spdlog::info("{:>3}: {}", l.name, l.status);
+    for (const auto& w : res.warnings) spdlog::warn("{}", w);
+    return 0;
+  });
+}

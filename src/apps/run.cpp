@@ -1,0 +1,77 @@
+// ctbmd-run: the whole pipeline over files and folders, one process, one read per scan.
+#include <cstdio>
+#include <iostream>
+
+#include "ctbmd/app_common.hpp"
+#include "ctbmd/progress.hpp"
+
+int main(int argc, char** argv) {
+  ctbmd::cli::Tool tool("ctbmd-run",
+                        "Run localize -> segment -> roi-extract -> bmd-estimate -> classify on CT scans");
+  std::vector<std::string> inputs, exclude;
+  std::string outdir, calibration;
+  bool no_default_excludes = false, table = false;
+  ctbmd::PipelineOptions o;
+  auto& app = tool.app();
+  app.add_option("inputs", inputs, "CT files and/or folders (searched recursively for NIfTI/NRRD/MHA and DICOM series)")
+      ->required();
+  app.add_option("-o,--output", outdir, "Output folder: <case_id>/... per case and results.csv")->required();
+  app.add_option("-c,--calibration", calibration, "Calibration JSON for bmd-estimate (else uncalibrated)");
+  app.add_option("-p,--protocol", o.roi.protocol, "ROI protocol: ellipse-s1 | erode-4mm | mosaic-392")->capture_default_str();
+  app.add_option("--statistic", o.bmd.statistic, "ROI statistic for BMD: mean | median")->capture_default_str();
+  app.add_option("-r,--rule", o.classify.rule, "Classification rule")->capture_default_str();
+  app.add_option("--series", o.read.series_uid, "DICOM series UID to pick in folders with several series");
+  app.add_option("--exclude", exclude, "Skip files/folders whose name matches this glob (repeatable)");
+  app.add_flag("--no-default-excludes", no_default_excludes,
+               "Also read files that look like label maps or ctbmd outputs (*_seg.nii.gz, *_msk.nii.gz, "
+               "segmentation.nii.gz, roi.nii.gz, mosaic_*)");
+  app.add_flag("--table", table, "Print the per-level table of each case on stdout");
+  return tool.main(argc, argv, [&] {
+    bool force = tool.common().force;
+    namespace fs = std::filesystem;
+    fs::path out(outdir);
+    fs::path csv = out / "results.csv";
+    ctbmd::checkWritable(csv, force);
+    if (!no_default_excludes)
+      for (const char* g : {"*_seg.nii.gz", "*_msk.nii.gz", "segmentation.nii.gz", "roi.nii.gz", "mosaic_*"})
+        exclude.push_back(g);
+    std::vector<fs::path> paths(inputs.begin(), inputs.end());
+    auto cases = ctbmd::discoverInputs(paths, exclude);
+    if (cases.empty()) throw ctbmd::InputError("no CT files or DICOM series found in the inputs");
+    auto ids = ctbmd::caseIds(cases);
+    ctbmd::Calibration cal = ctbmd::Calibration::defaultUncalibrated();
+    if (!calibration.empty()) {
+      o.calibration = calibration;
+      cal = ctbmd::Calibration::fromJson(ctbmd::readJsonFile(calibration), calibration);
+    }
+    spdlog::info("{} case(s) -> {}", cases.size(), out.string());
+    std::string text = ctbmd::resultsCsvHeader() + "\n";
+    int failed = 0;
+    ctbmd::Progress prog("cases", static_cast<long>(cases.size()));
+    for (size_t i = 0; i < cases.size(); ++i) {
+      auto r = ctbmd::runCase(cases[i], ids[i], out / ids[i], o, cal, force);
+      if (r.status != "ok") ++failed;
+      ctbmd::logSummary(r);
+      if (table && r.bmd) {
+        std::printf("%s\n%-4s %-8s %9s %9s %8s  %s\n", r.case_id.c_str(), "lvl", "status", "HU", "BMD", "used", "flags");
+        for (const auto& l : r.bmd->levels) {
+          std::string flags;
+          for (const auto& f : l.flags) flags += f + " ";
+          bool used = std::find(r.bmd->levels_used.begin(), r.bmd->levels_used.end(), l.name) != r.bmd->levels_used.end();
+          std::printf("%-4s %-8s %9.1f %9.1f %8s  %s\n", l.name.c_str(), l.usable ? "ok" : "-", l.hu, l.bmd,
+                      used ? "yes" : "", flags.c_str());
+        }
+        std::printf("L1-L2 BMD %s mg/cm3 -> %s%s\n\n",
+                    r.bmd->bmd_l1l2 ? std::to_string(*r.bmd->bmd_l1l2).substr(0, 6).c_str() : "n/a",
+                    r.classification->category.c_str(), r.bmd->calibration.calibrated ? "" : " (uncalibrated)");
+      }
+      text += ctbmd::resultsCsvRow(r) + "\n";
+      prog.set(static_cast<long>(i + 1));
+    }
+    prog.finish();
+    ctbmd::writeTextFile(csv, text, force);
+    spdlog::info("{} of {} case(s) ok; results in {}", cases.size() - failed, cases.size(), csv.string());
+    if (failed == static_cast<int>(cases.size())) return static_cast<int>(ctbmd::ExitCode::Input);
+    return failed ? static_cast<int>(ctbmd::ExitCode::BatchPartial) : 0;
+  });
+}

@@ -1,0 +1,29 @@
+// ctbmd-segment: label map of the vertebral bodies (VerSe numbering) on the input grid.
+#include "ctbmd/app_common.hpp"
+
+int main(int argc, char** argv) {
+  ctbmd::cli::Tool tool("ctbmd-segment", "Segment the vertebral bodies localized by ctbmd-localize");
+  std::string input, loc_json, output, series;
+  ctbmd::SegmentParams p;
+  auto& app = tool.app();
+  app.add_option("input", input, "CT: NIfTI, NRRD, MetaImage file or DICOM series folder")->required();
+  app.add_option("-l,--localize", loc_json, "localize.json from ctbmd-localize")->required();
+  app.add_option("-o,--output", output, "Label map to write (segmentation.nii.gz); its JSON goes beside it")->required();
+  app.add_option("--series", series, "DICOM series UID (folder with several series)");
+  app.add_option("--method", p.method, "Method: classical (weight-free default)")->capture_default_str();
+  app.add_option("--fracture-ratio", p.fracture_ratio, "Flag bodies lower than this fraction of their reference height")
+      ->capture_default_str();
+  return tool.main(argc, argv, [&] {
+    bool force = tool.common().force;
+    ctbmd::checkWritable(output, force);
+    ctbmd::checkWritable(ctbmd::segmentJsonPath(output), force);
+    auto loc = ctbmd::LocalizeResult::fromJson(ctbmd::readJsonFile(loc_json));
+    auto scan = ctbmd::readScan(input, {series});
+    auto res = ctbmd::segment(scan, loc, p);
+    ctbmd::saveSegment(output, res, scan, loc_json, p, force);
+    for (const auto& l : res.levels)
+      spdlog::info("{:>3}: {} {:.1f} ml{}", l.name, l.status, l.volume_mm3 / 1000.0,
+                   l.suspected_fracture ? " (possible fracture)" : "");
+    return 0;
+  });
+}

@@ -1,0 +1,61 @@
+#pragma once
+// Weight-free spine analysis on a canonical (LPS-ordered) CT volume, shared by localize
+// and segment: the per-slice vertebral-body finder.
+#include <cstdint>
+#include <vector>
+
+#include "ctbmd/image.hpp"
+#include "internal/raster2d.hpp"
+
+namespace ctbmd::spine {
+
+struct Volume {
+  const int16_t* hu = nullptr;
+  int nx = 0, ny = 0, nz = 0;
+  double sx = 1, sy = 1, sz = 1;
+  double ox = 0, oy = 0, oz = 0;  // physical position of index 0 (canonical frame)
+  double x(double i) const { return ox + i * sx; }
+  double y(double j) const { return oy + j * sy; }
+  double z(double k) const { return oz + k * sz; }
+  int16_t at(int i, int j, int k) const {
+    return hu[(static_cast<size_t>(k) * ny + j) * nx + i];
+  }
+};
+
+Volume view(const CtImage* canonical);
+
+struct SliceBody {
+  bool valid = false;
+  double r_max = 0;          // radius (mm) of the largest disk inside the body
+  double cx = 0, cy = 0;     // body centre (physical, canonical frame)
+  double half_width = 0;     // half of the body's left-right extent (mm)
+  double area = 0;           // body area, mm^2
+  double lateral_area = 0;   // bone connected to the body, lateral to it (mm^2): alae, TPs
+  double rib_left = 0, rib_right = 0;  // bone in the posterolateral rib bands (mm^2)
+  // body mask in window coordinates (when requested)
+  int wx0 = 0, wy0 = 0, wnx = 0, wny = 0;
+  std::vector<uint8_t> mask;
+};
+
+struct SliceParams {
+  double bone_hu = 200;       // cortical bone threshold after light smoothing
+  double trabecular_hu = 125; // dense trabecular bone after heavier smoothing
+  double half_x = 55, y_front = 60, y_back = 45;  // window around the centre (mm)
+  double open_mm = 4.5;       // removes pedicles, laminae, processes
+  double min_radius_mm = 7;   // smaller inscribed disks are not a vertebral body
+};
+
+/// Finds the vertebral body in slice k near (cx, cy). With `want_mask`, fills `mask`.
+SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const SliceParams& p,
+                       bool want_mask);
+
+struct TrackPoint {
+  double x = 0, y = 0;
+  double strength = 0;
+};
+
+/// Rough path of the spinal column: per slice, the centre of the densest compact bone near
+/// the body's midline, tracked for continuity from the strongest slab up and down.
+std::vector<TrackPoint> trackSpine(const Volume& v);
+
+}  // namespace ctbmd::spine

@@ -1,0 +1,298 @@
+#include "ctbmd/pipeline.hpp"
+
+#include <png.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fnmatch.h>
+#include <map>
+#include <sstream>
+
+#include "ctbmd/errors.hpp"
+#include "ctbmd/fileio.hpp"
+#include "ctbmd/levels.hpp"
+#include "ctbmd/provenance.hpp"
+
+namespace ctbmd {
+
+using nlohmann::json;
+
+json scanInputs(const Scan& s) {
+  json ct = {{"path", s.info.path.string()}, {"sha256", s.info.sha256}, {"format", s.info.format},
+             {"orientation", s.info.orientation}, {"disk_pixel_type", s.info.disk_pixel_type}};
+  if (!s.info.series_uid.empty()) {
+    ct["series_uid"] = s.info.series_uid;
+    ct["modality"] = s.info.modality;
+    ct["manufacturer"] = s.info.manufacturer;
+    ct["model"] = s.info.model;
+    ct["kvp"] = s.info.kvp;
+    ct["kernel"] = s.info.kernel;
+  }
+  if (!s.info.warnings.empty()) ct["warnings"] = s.info.warnings;
+  return {{"ct", ct}};
+}
+
+json fileInput(const fs::path& p) { return {{"path", p.string()}, {"sha256", sha256File(p)}}; }
+
+void writeStageJson(const fs::path& path, json body, const std::string& schema, const json& inputs,
+                    const json& params, bool force) {
+  stamp(body, schema, 1, makeProvenance(inputs, params));
+  writeJsonFile(path, body, force);
+}
+
+static fs::path siblingJson(const fs::path& nii) { return nii.parent_path() / (imageStem(nii) + ".json"); }
+fs::path segmentJsonPath(const fs::path& nii) { return siblingJson(nii); }
+fs::path roiJsonPath(const fs::path& nii) { return siblingJson(nii); }
+
+void saveLocalize(const fs::path& json_path, const LocalizeResult& r, const Scan& scan,
+                  const LocalizeParams& p, bool force) {
+  writeStageJson(json_path, r.toJson(), "ctbmd.localize", scanInputs(scan), {{"method", p.method}}, force);
+}
+
+void saveSegment(const fs::path& nii_path, const SegmentResult& r, const Scan& scan,
+                 const fs::path& localize_json, const SegmentParams& p, bool force) {
+  fs::path jp = segmentJsonPath(nii_path);
+  checkWritable(nii_path, force);
+  checkWritable(jp, force);
+  writeImage(r.labels.GetPointer(), nii_path, force);
+  json inputs = scanInputs(scan);
+  inputs["localize"] = fileInput(localize_json);
+  json body = r.toJson();
+  body["label_map"] = nii_path.filename().string();
+  writeStageJson(jp, body, "ctbmd.segment", inputs,
+                 {{"method", p.method}, {"fracture_ratio", p.fracture_ratio}}, force);
+}
+
+void writePng(const fs::path& path, int width, int height, const std::vector<uint8_t>& data, bool force) {
+  atomicWrite(path, force, [&](const fs::path& tmp) {
+    FILE* fp = std::fopen(tmp.c_str(), "wb");
+    if (!fp) throw ProcessingError("cannot create '" + tmp.string() + "'");
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+    png_infop info = png ? png_create_info_struct(png) : nullptr;
+    if (!png || !info || setjmp(png_jmpbuf(png))) {
+      png_destroy_write_struct(&png, &info);
+      std::fclose(fp);
+      throw ProcessingError("libpng failed writing '" + path.string() + "'");
+    }
+    png_init_io(png, fp);
+    png_set_IHDR(png, info, static_cast<png_uint_32>(width), static_cast<png_uint_32>(height), 8,
+                 PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    for (int y = 0; y < height; ++y)
+      png_write_row(png, const_cast<png_bytep>(data.data() + static_cast<size_t>(y) * width));
+    png_write_end(png, nullptr);
+    png_destroy_write_struct(&png, &info);
+    if (std::fclose(fp) != 0) throw ProcessingError("failed writing '" + path.string() + "'");
+  });
+}
+
+void saveRoi(const fs::path& nii_path, const RoiResult& r, const Scan& scan, const fs::path& seg_path,
+             const RoiParams& p, bool force) {
+  fs::path jp = roiJsonPath(nii_path);
+  checkWritable(nii_path, force);
+  checkWritable(jp, force);
+  writeImage(r.roi.GetPointer(), nii_path, force);
+  json body = r.toJson();
+  body["roi_map"] = nii_path.filename().string();
+  json files = json::array();
+  for (const auto& m : r.mosaics) {
+    fs::path mn = nii_path.parent_path() / ("mosaic_" + m.first + ".nii.gz");
+    fs::path mp = nii_path.parent_path() / ("mosaic_" + m.first + ".png");
+    writeImage(m.second.GetPointer(), mn, force);
+    std::vector<uint8_t> px(392 * 392);
+    const float* f = m.second->GetBufferPointer();
+    for (size_t i = 0; i < px.size(); ++i)  // window level 200, width 1000 HU
+      px[i] = static_cast<uint8_t>(std::clamp((f[i] + 300.0f) / 1000.0f * 255.0f, 0.0f, 255.0f));
+    writePng(mp, 392, 392, px, force);
+    files.push_back({{"level", m.first}, {"nifti", mn.filename().string()}, {"png", mp.filename().string()}});
+  }
+  if (!files.empty()) body["mosaic_files"] = files;
+  json inputs = scanInputs(scan);
+  inputs["segmentation"] = fileInput(seg_path);
+  writeStageJson(jp, body, "ctbmd.roi", inputs, {{"protocol", p.protocol}, {"min_voxels", p.min_voxels}}, force);
+}
+
+void saveBmd(const fs::path& json_path, const BmdResult& r, const fs::path& roi_json,
+             const std::optional<fs::path>& calibration, const BmdParams& p, bool force) {
+  json inputs = {{"roi", fileInput(roi_json)}};
+  if (calibration) inputs["calibration"] = fileInput(*calibration);
+  writeStageJson(json_path, r.toJson(), "ctbmd.bmd", inputs, {{"statistic", p.statistic}}, force);
+}
+
+void saveClassification(const fs::path& json_path, const ClassifyResult& r, const fs::path& bmd_json,
+                        const ClassifyParams& p, bool force) {
+  writeStageJson(json_path, r.toJson(), "ctbmd.classification", {{"bmd", fileInput(bmd_json)}},
+                 {{"rule", p.rule}}, force);
+}
+
+CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::path& dir,
+                   const PipelineOptions& opt, const Calibration& cal, bool force) {
+  CaseResult cr;
+  cr.case_id = case_id;
+  cr.input = input;
+  auto t0 = std::chrono::steady_clock::now();
+  auto lap = [&, last = t0](const char* name) mutable {
+    auto now = std::chrono::steady_clock::now();
+    cr.stage_seconds[name] = std::chrono::duration<double>(now - last).count();
+    last = now;
+  };
+  try {
+    Scan scan = readScan(input, opt.read);
+    lap("read");
+    auto loc = localize(scan, opt.localize);
+    cr.localize_method = loc.method;
+    cr.anchors = loc.anchors.value("used", "");
+    cr.flags = loc.flags;
+    saveLocalize(dir / "localize.json", loc, scan, opt.localize, force);
+    lap("localize");
+    auto seg = segment(scan, loc, opt.segment);
+    saveSegment(dir / "segmentation.nii.gz", seg, scan, dir / "localize.json", opt.segment, force);
+    lap("segment");
+    auto roi = extractRoi(scan, seg, opt.roi);
+    saveRoi(dir / "roi.nii.gz", roi, scan, dir / "segmentation.nii.gz", opt.roi, force);
+    lap("roi");
+    auto bmd = estimateBmd(roi, cal, opt.bmd);
+    saveBmd(dir / "bmd.json", bmd, dir / "roi.json", opt.calibration, opt.bmd, force);
+    auto cls = classify(bmd, opt.classify);
+    saveClassification(dir / "classification.json", cls, dir / "bmd.json", opt.classify, force);
+    lap("bmd+classify");
+    cr.bmd = bmd;
+    cr.classification = cls;
+  } catch (const Error& e) {
+    cr.status = "error";
+    cr.error = e.what();
+    cr.exit_code = static_cast<int>(e.code());
+  } catch (const itk::ExceptionObject& e) {
+    cr.status = "error";
+    cr.error = std::string("ITK: ") + e.GetDescription();
+    cr.exit_code = static_cast<int>(ExitCode::Processing);
+  } catch (const std::exception& e) {
+    cr.status = "error";
+    cr.error = e.what();
+    cr.exit_code = static_cast<int>(ExitCode::Processing);
+  }
+  cr.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return cr;
+}
+
+std::vector<fs::path> discoverInputs(const std::vector<fs::path>& paths, const std::vector<std::string>& exclude) {
+  std::vector<fs::path> out;
+  auto excluded = [&](const fs::path& p) {
+    std::string n = p.filename().string();
+    for (const auto& g : exclude)
+      if (fnmatch(g.c_str(), n.c_str(), 0) == 0) return true;
+    return false;
+  };
+  for (const auto& p : paths) {
+    std::error_code ec;
+    if (!fs::exists(p, ec)) throw InputError("input '" + p.string() + "' does not exist");
+    if (fs::is_regular_file(p)) {
+      out.push_back(p);  // named explicitly: never excluded
+      continue;
+    }
+    if (!fs::is_directory(p)) throw InputError("input '" + p.string() + "' is neither a file nor a folder");
+    std::vector<fs::path> found;
+    if (isDicomDirectory(p)) found.push_back(p);
+    for (auto it = fs::recursive_directory_iterator(p, fs::directory_options::skip_permission_denied, ec);
+         it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (ec) break;
+      const auto& e = *it;
+      if (e.is_directory()) {
+        if (excluded(e.path())) {
+          it.disable_recursion_pending();
+          continue;
+        }
+        if (isDicomDirectory(e.path())) found.push_back(e.path());
+      } else if (e.is_regular_file() && isImageFile(e.path()) && !excluded(e.path())) {
+        found.push_back(e.path());
+      }
+    }
+    std::sort(found.begin(), found.end());
+    out.insert(out.end(), found.begin(), found.end());
+  }
+  return out;
+}
+
+std::vector<std::string> caseIds(const std::vector<fs::path>& inputs) {
+  std::vector<std::string> ids;
+  std::map<std::string, int> seen;
+  for (const auto& p : inputs) {
+    std::string id = fs::is_directory(p) ? p.filename().string() : imageStem(p);
+    if (id.empty()) id = "case";
+    for (char& c : id)
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) c = '_';
+    int n = seen[id]++;
+    ids.push_back(n == 0 ? id : id + "_" + std::to_string(n + 1));
+  }
+  return ids;
+}
+
+namespace {
+std::string csvField(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string o = "\"";
+  for (char c : s) {
+    if (c == '"') o += "\"\"";
+    else if (c == '\n') o += ' ';
+    else o += c;
+  }
+  return o + "\"";
+}
+std::string num(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.2f", v);
+  return b;
+}
+}  // namespace
+
+std::string resultsCsvHeader() {
+  std::string h = "case_id,input,status,error";
+  for (int l : kReportedLevels) h += "," + levelName(l) + "_hu";
+  for (int l : kReportedLevels) h += "," + levelName(l) + "_bmd";
+  h += ",bmd_l1l2,bmd_l1l2_se,category,calibration,levels_used,anchors,flags,protocol,seconds";
+  return h;
+}
+
+std::string resultsCsvRow(const CaseResult& r) {
+  std::string row = csvField(r.case_id) + "," + csvField(r.input.string()) + "," + r.status + "," + csvField(r.error);
+  for (int l : kReportedLevels) {
+    const LevelBmd* b = r.bmd ? r.bmd->find(l) : nullptr;
+    row += "," + (b && b->hu != 0 ? num(b->hu) : std::string());
+  }
+  for (int l : kReportedLevels) {
+    const LevelBmd* b = r.bmd ? r.bmd->find(l) : nullptr;
+    row += "," + (b && b->hu != 0 ? num(b->bmd) : std::string());
+  }
+  std::string used, flags;
+  if (r.bmd)
+    for (size_t i = 0; i < r.bmd->levels_used.size(); ++i) used += (i ? "+" : "") + r.bmd->levels_used[i];
+  for (size_t i = 0; i < r.flags.size(); ++i) flags += (i ? ";" : "") + r.flags[i];
+  row += "," + (r.bmd && r.bmd->bmd_l1l2 ? num(*r.bmd->bmd_l1l2) : std::string());
+  row += "," + (r.bmd && r.bmd->bmd_l1l2_se ? num(*r.bmd->bmd_l1l2_se) : std::string());
+  row += "," + (r.classification ? r.classification->category : std::string());
+  row += "," + std::string(r.bmd ? (r.bmd->calibration.calibrated ? "calibrated" : "uncalibrated") : "");
+  row += "," + used + "," + r.anchors + "," + csvField(flags) + "," + (r.bmd ? r.bmd->protocol : "") + "," + num(r.seconds);
+  return row;
+}
+
+void logSummary(const CaseResult& r) {
+  if (r.status != "ok") {
+    spdlog::error("{}: {}", r.case_id, r.error);
+    return;
+  }
+  for (const auto& l : r.bmd->levels) {
+    if (l.hu == 0 && !l.usable) {
+      spdlog::info("{} {:>3}: --", r.case_id, l.name);
+      continue;
+    }
+    spdlog::info("{} {:>3}: {:7.1f} HU -> {:6.1f} mg/cm3{}{}", r.case_id, l.name, l.hu, l.bmd,
+                 l.usable ? "" : " (not used: ", l.usable ? "" : (l.flags.empty() ? std::string("?)") : l.flags[0] + ")"));
+  }
+  spdlog::info("{}: L1-L2 {} mg/cm3 ({}), category {}{}", r.case_id,
+               r.bmd->bmd_l1l2 ? num(*r.bmd->bmd_l1l2) : std::string("n/a"), r.bmd->levels_reason,
+               r.classification->category, r.bmd->calibration.calibrated ? "" : " [uncalibrated]");
+}
+
+}  // namespace ctbmd

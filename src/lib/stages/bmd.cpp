@@ -1,0 +1,186 @@
+// bmd-estimate: HU -> BMD through a linear calibration, with uncertainty, and the L1-L2
+// average with T12 substituting for an unusable level.
+#include <cmath>
+
+#include "ctbmd/errors.hpp"
+#include "ctbmd/levels.hpp"
+#include "ctbmd/stages.hpp"
+
+namespace ctbmd {
+
+using nlohmann::json;
+
+Calibration Calibration::defaultUncalibrated() {
+  Calibration c;
+  c.calibrated = false;
+  c.source = "default";
+  c.material = "hydroxyapatite";
+  c.intercept = 0.0;
+  c.slope = 0.8;
+  c.raw = {{"note",
+            "no calibration given: nominal conversion BMD = 0.8 * HU (rule of thumb for trabecular "
+            "bone at 120 kVp). Values are marked uncalibrated and are not comparable across "
+            "scanners; fit a calibration with phantom rods, paired QCT data or internal references."}};
+  return c;
+}
+
+Calibration Calibration::fromJson(const json& j, const std::string& source) {
+  Calibration c;
+  try {
+    c.calibrated = true;
+    c.source = source;
+    c.material = j.value("material", "hydroxyapatite");
+    c.intercept = j.at("intercept").get<double>();
+    c.slope = j.at("slope").get<double>();
+    c.intercept_se = j.value("intercept_se", 0.0);
+    c.slope_se = j.value("slope_se", 0.0);
+    c.cov_is = j.value("covariance_intercept_slope", 0.0);
+    c.raw = j;
+  } catch (const json::exception& e) {
+    throw InputError("calibration '" + source + "' lacks 'intercept' or 'slope' (BMD = intercept + slope * HU): " +
+                     e.what());
+  }
+  if (!(c.slope > 0) || !std::isfinite(c.slope) || !std::isfinite(c.intercept))
+    throw InputError("calibration '" + source + "' has a non-positive or invalid slope; BMD must rise with HU");
+  return c;
+}
+
+json Calibration::toJson() const {
+  json j = {{"calibrated", calibrated}, {"source", source}, {"material", material},
+            {"model", "BMD[mg/cm3] = intercept + slope * HU"},
+            {"intercept", intercept}, {"slope", slope}, {"intercept_se", intercept_se},
+            {"slope_se", slope_se}, {"covariance_intercept_slope", cov_is}};
+  if (raw.contains("note")) j["note"] = raw["note"];
+  return j;
+}
+
+json BmdResult::toJson() const {
+  json lv = json::object();
+  for (const auto& l : levels) {
+    json e = {{"label", l.label}, {"usable", l.usable}, {"flags", l.flags}};
+    if (l.hu != 0 || l.usable) {
+      e["hu"] = l.hu;
+      e["bmd_mg_cm3"] = l.bmd;
+      e["bmd_se"] = l.bmd_se;
+      e["bmd_ci95"] = l.bmd_ci95;
+    }
+    lv[l.name] = e;
+  }
+  json j = {{"calibration", calibration.toJson()},
+            {"status", calibration.calibrated ? "calibrated" : "uncalibrated"},
+            {"statistic", statistic},
+            {"protocol", protocol},
+            {"levels", lv},
+            {"bmd_l1l2", bmd_l1l2 ? json(*bmd_l1l2) : json(nullptr)},
+            {"bmd_l1l2_se", bmd_l1l2_se ? json(*bmd_l1l2_se) : json(nullptr)},
+            {"levels_used", levels_used},
+            {"levels_reason", levels_reason}};
+  return j;
+}
+
+BmdResult BmdResult::fromJson(const json& j) {
+  BmdResult r;
+  try {
+    const json& c = j.at("calibration");
+    if (c.at("calibrated").get<bool>()) r.calibration = Calibration::fromJson(c, c.value("source", ""));
+    else r.calibration = Calibration::defaultUncalibrated();
+    r.calibration.intercept = c.at("intercept").get<double>();
+    r.calibration.slope = c.at("slope").get<double>();
+    r.statistic = j.at("statistic").get<std::string>();
+    r.protocol = j.value("protocol", "");
+    for (int label : kReportedLevels) {
+      LevelBmd l;
+      l.label = label;
+      l.name = levelName(label);
+      const json& e = j.at("levels").at(l.name);
+      l.usable = e.at("usable").get<bool>();
+      l.flags = e.value("flags", std::vector<std::string>{});
+      l.hu = e.value("hu", 0.0);
+      l.bmd = e.value("bmd_mg_cm3", 0.0);
+      l.bmd_se = e.value("bmd_se", 0.0);
+      if (e.contains("bmd_ci95")) l.bmd_ci95 = e["bmd_ci95"].get<std::array<double, 2>>();
+      r.levels.push_back(l);
+    }
+    if (!j.at("bmd_l1l2").is_null()) r.bmd_l1l2 = j["bmd_l1l2"].get<double>();
+    if (!j.at("bmd_l1l2_se").is_null()) r.bmd_l1l2_se = j["bmd_l1l2_se"].get<double>();
+    r.levels_used = j.at("levels_used").get<std::vector<std::string>>();
+    r.levels_reason = j.value("levels_reason", "");
+  } catch (const json::exception& e) {
+    throw InputError(std::string("bmd JSON is missing fields (") + e.what() + "); was it written by ctbmd-bmd-estimate?");
+  }
+  return r;
+}
+
+const LevelBmd* BmdResult::find(int label) const {
+  for (const auto& l : levels)
+    if (l.label == label) return &l;
+  return nullptr;
+}
+
+BmdResult estimateBmd(const RoiResult& roi, const Calibration& cal, const BmdParams& p) {
+  if (p.statistic != "mean" && p.statistic != "median")
+    throw UsageError("--statistic must be mean or median");
+  BmdResult r;
+  r.calibration = cal;
+  r.statistic = p.statistic;
+  r.protocol = roi.protocol;
+  for (const auto& lr : roi.levels) {
+    LevelBmd l;
+    l.label = lr.label;
+    l.name = lr.name;
+    l.usable = lr.usable;
+    l.flags = lr.flags;
+    if (!cal.calibrated) l.flags.push_back("uncalibrated");
+    if (lr.stats.voxels > 0) {
+      double hu = p.statistic == "mean" ? lr.stats.mean_hu : lr.stats.median_hu;
+      double se_hu = lr.stats.sd_hu / std::sqrt(static_cast<double>(lr.stats.voxels));
+      if (p.statistic == "median") se_hu *= 1.2533;  // asymptotic SE of a normal median
+      l.hu = hu;
+      l.bmd = cal.intercept + cal.slope * hu;
+      double var = cal.slope * cal.slope * se_hu * se_hu + cal.intercept_se * cal.intercept_se +
+                   hu * hu * cal.slope_se * cal.slope_se + 2 * hu * cal.cov_is;
+      l.bmd_se = std::sqrt(std::max(0.0, var));
+      l.bmd_ci95 = {l.bmd - 1.96 * l.bmd_se, l.bmd + 1.96 * l.bmd_se};
+    }
+    r.levels.push_back(l);
+  }
+  const LevelBmd* t12 = r.find(kT12);
+  const LevelBmd* l1 = r.find(kL1);
+  const LevelBmd* l2 = r.find(kL2);
+  std::vector<const LevelBmd*> use;
+  std::vector<std::string> reasons;
+  bool t12_free = t12 && t12->usable;
+  for (const LevelBmd* l : {l1, l2}) {
+    if (l && l->usable) {
+      use.push_back(l);
+    } else if (t12_free) {
+      use.push_back(t12);
+      t12_free = false;
+      std::string why = l && !l->flags.empty() ? l->flags.front() : "missing";
+      reasons.push_back("T12 substitutes for " + (l ? l->name : std::string("?")) + " (" + why + ")");
+    } else if (l) {
+      std::string why = !l->flags.empty() ? l->flags.front() : "missing";
+      reasons.push_back(l->name + " unusable (" + why + ") and no substitute");
+    }
+  }
+  if (!use.empty()) {
+    double sum = 0, var = 0;
+    for (const LevelBmd* l : use) {
+      sum += l->bmd;
+      var += l->bmd_se * l->bmd_se;
+      r.levels_used.push_back(l->name);
+    }
+    r.bmd_l1l2 = sum / use.size();
+    // the calibration error is shared by the levels: treat it as fully correlated
+    double cal_var = cal.intercept_se * cal.intercept_se;
+    r.bmd_l1l2_se = std::sqrt(var / (use.size() * use.size()) + cal_var * (1.0 - 1.0 / use.size()));
+  }
+  if (reasons.empty()) r.levels_reason = use.size() == 2 ? "L1 and L2 usable" : "no usable level";
+  else {
+    for (size_t i = 0; i < reasons.size(); ++i) r.levels_reason += (i ? "; " : "") + reasons[i];
+    if (use.size() == 1) r.levels_reason += "; average rests on a single level";
+  }
+  return r;
+}
+
+}  // namespace ctbmd

@@ -1,0 +1,200 @@
+// segment, weight-free default ("classical"): for every level localize found, the body
+// is traced slice by slice with the same finder localize uses (filled cortical ring,
+// posterior elements opened away and cut at the spinal canal), inside that level's
+// vertebral slab only.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "ctbmd/canonical.hpp"
+#include "ctbmd/errors.hpp"
+#include "ctbmd/levels.hpp"
+#include "ctbmd/stages.hpp"
+#include "internal/spine.hpp"
+
+namespace ctbmd {
+
+using nlohmann::json;
+
+json SegmentResult::toJson() const {
+  json lv = json::object();
+  for (const auto& l : levels) {
+    json e = {{"label", l.label}, {"status", l.status}, {"voxels", l.voxels}, {"volume_mm3", l.volume_mm3}};
+    if (l.voxels > 0) {
+      e["height_anterior_mm"] = l.height_anterior_mm;
+      e["height_middle_mm"] = l.height_middle_mm;
+      e["height_posterior_mm"] = l.height_posterior_mm;
+    }
+    e["suspected_fracture"] = l.suspected_fracture;
+    if (l.suspected_fracture) e["fracture_reason"] = l.fracture_reason;
+    lv[l.name] = e;
+  }
+  return {{"method", method}, {"levels", lv}, {"warnings", warnings},
+          {"label_convention", "VerSe: T12=19, L1=20, L2=21, L3=22, L4=23, L5=24; bodies only"}};
+}
+
+SegmentResult SegmentResult::fromJson(const json& j, LabelImage::Pointer labels) {
+  SegmentResult r;
+  r.labels = labels;
+  try {
+    r.method = j.at("method").get<std::string>();
+    for (int label : kReportedLevels) {
+      LevelSegmentation l;
+      l.label = label;
+      l.name = levelName(label);
+      const json& e = j.at("levels").at(l.name);
+      l.status = e.at("status").get<std::string>();
+      l.voxels = e.at("voxels").get<long>();
+      l.volume_mm3 = e.at("volume_mm3").get<double>();
+      l.height_anterior_mm = e.value("height_anterior_mm", 0.0);
+      l.height_middle_mm = e.value("height_middle_mm", 0.0);
+      l.height_posterior_mm = e.value("height_posterior_mm", 0.0);
+      l.suspected_fracture = e.value("suspected_fracture", false);
+      l.fracture_reason = e.value("fracture_reason", "");
+      r.levels.push_back(l);
+    }
+    r.warnings = j.value("warnings", std::vector<std::string>{});
+  } catch (const json::exception& e) {
+    throw InputError(std::string("segmentation JSON is missing fields (") + e.what() +
+                     "); was it written by ctbmd-segment?");
+  }
+  return r;
+}
+
+const LevelSegmentation* SegmentResult::find(int label) const {
+  for (const auto& l : levels)
+    if (l.label == label) return &l;
+  return nullptr;
+}
+
+void measureBodies(const LabelImage* labels, std::vector<LevelSegmentation>& levels) {
+  AxisMap am = canonicalAxisMap(labels);
+  auto can = toCanonical<uint8_t>(labels, am);
+  auto sz = can->GetLargestPossibleRegion().GetSize();
+  const int nx = static_cast<int>(sz[0]), ny = static_cast<int>(sz[1]), nz = static_cast<int>(sz[2]);
+  const double sx = can->GetSpacing()[0], sy = can->GetSpacing()[1], szz = can->GetSpacing()[2];
+  const uint8_t* p = can->GetBufferPointer();
+  for (auto& l : levels) {
+    long n = 0;
+    double mx = 0;
+    int ymin = ny, ymax = -1;
+    for (int k = 0; k < nz; ++k)
+      for (int j = 0; j < ny; ++j)
+        for (int i = 0; i < nx; ++i)
+          if (p[(static_cast<size_t>(k) * ny + j) * nx + i] == l.label) {
+            ++n;
+            mx += i;
+            ymin = std::min(ymin, j);
+            ymax = std::max(ymax, j);
+          }
+    l.voxels = n;
+    l.volume_mm3 = n * sx * sy * szz;
+    l.height_anterior_mm = l.height_middle_mm = l.height_posterior_mm = 0;
+    if (n == 0) continue;
+    int ic = static_cast<int>(std::lround(mx / n));
+    int half = std::max(1, static_cast<int>(std::lround(2.0 / sx)));
+    auto heightAt = [&](double frac) {
+      int j = ymin + static_cast<int>(std::lround(frac * (ymax - ymin)));
+      int best = 0;
+      for (int i = std::max(0, ic - half); i <= std::min(nx - 1, ic + half); ++i) {
+        int cnt = 0;
+        for (int k = 0; k < nz; ++k)
+          if (p[(static_cast<size_t>(k) * ny + j) * nx + i] == l.label) ++cnt;
+        best = std::max(best, cnt);
+      }
+      return best * szz;
+    };
+    l.height_anterior_mm = heightAt(0.15);
+    l.height_middle_mm = heightAt(0.5);
+    l.height_posterior_mm = heightAt(0.85);
+  }
+}
+
+void flagFractures(std::vector<LevelSegmentation>& levels, double ratio) {
+  auto meanH = [](const LevelSegmentation& l) {
+    return (l.height_anterior_mm + l.height_middle_mm + l.height_posterior_mm) / 3.0;
+  };
+  for (size_t i = 0; i < levels.size(); ++i) {
+    auto& l = levels[i];
+    if (l.status != "found" || l.voxels == 0) continue;
+    double post = l.height_posterior_mm;
+    double ant = l.height_anterior_mm, mid = l.height_middle_mm;
+    std::vector<double> nb;
+    for (size_t j : {i - 1, i + 1})
+      if (j < levels.size() && levels[j].status == "found" && levels[j].voxels > 0) nb.push_back(meanH(levels[j]));
+    if (post > 0 && std::min(ant, mid) < ratio * post) {
+      l.suspected_fracture = true;
+      l.fracture_reason = "anterior or middle height is below " + std::to_string(int(ratio * 100)) +
+                          "% of the posterior height (wedge or biconcave deformity)";
+    } else if (!nb.empty()) {
+      double ref = 0;
+      for (double h : nb) ref += h;
+      ref /= nb.size();
+      if (meanH(l) < ratio * ref) {
+        l.suspected_fracture = true;
+        l.fracture_reason = "body height is below " + std::to_string(int(ratio * 100)) +
+                            "% of its neighbours' (crush deformity)";
+      }
+    }
+  }
+}
+
+SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const SegmentParams& p) {
+  if (p.method != "classical")
+    throw UsageError("segment method '" + p.method + "' is not available in this build (methods: classical)");
+  SegmentResult res;
+  res.method = "classical-v1";
+  AxisMap am = canonicalAxisMap(scan.image.GetPointer());
+  auto can = toCanonical<int16_t>(scan.image.GetPointer(), am);
+  auto vol = spine::view(can.GetPointer());
+  auto lab = LabelImage::New();
+  lab->CopyInformation(can);
+  lab->SetRegions(can->GetLargestPossibleRegion());
+  lab->Allocate();
+  lab->FillBuffer(0);
+  uint8_t* out = lab->GetBufferPointer();
+  spine::SliceParams sp;
+  for (const auto& l : loc.levels) {
+    LevelSegmentation ls;
+    ls.label = l.label;
+    ls.name = l.name;
+    ls.status = l.status;
+    if (l.status != "missing") {
+      // World -> canonical continuous index of the body's centre and slab.
+      CtImage::PointType c;
+      for (int a = 0; a < 3; ++a) c[a] = l.center_mm[a];
+      itk::ContinuousIndex<double, 3> ci;
+      can->TransformPhysicalPointToContinuousIndex(c, ci);
+      double cx = vol.x(ci[0]), cy = vol.y(ci[1]);
+      CtImage::PointType top = c, bot = c;
+      top[2] = l.superior_mm;
+      bot[2] = l.inferior_mm;
+      itk::ContinuousIndex<double, 3> ti, bi;
+      can->TransformPhysicalPointToContinuousIndex(top, ti);
+      can->TransformPhysicalPointToContinuousIndex(bot, bi);
+      int k0 = std::max(0, static_cast<int>(std::ceil(std::min(ti[2], bi[2]))));
+      int k1 = std::min(vol.nz - 1, static_cast<int>(std::floor(std::max(ti[2], bi[2]))));
+      for (int k = k0; k <= k1; ++k) {
+        auto s = spine::analyseSlice(vol, k, cx, cy, sp, true);
+        if (!s.valid) continue;
+        for (int j = 0; j < s.wny; ++j)
+          for (int i = 0; i < s.wnx; ++i)
+            if (s.mask[static_cast<size_t>(j) * s.wnx + i]) {
+              size_t q = (static_cast<size_t>(k) * vol.ny + (s.wy0 + j)) * vol.nx + (s.wx0 + i);
+              if (!out[q]) out[q] = static_cast<uint8_t>(l.label);
+            }
+      }
+    }
+    res.levels.push_back(ls);
+  }
+  res.labels = fromCanonical<uint8_t>(lab.GetPointer(), am);
+  measureBodies(res.labels.GetPointer(), res.levels);
+  flagFractures(res.levels, p.fracture_ratio);
+  for (const auto& l : res.levels)
+    if (l.suspected_fracture) res.warnings.push_back(l.name + ": possible fracture, " + l.fracture_reason);
+  return res;
+}
+
+}  // namespace ctbmd
