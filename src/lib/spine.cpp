@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 
 namespace ctbmd::spine {
 
@@ -35,12 +38,21 @@ SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const Slice
     for (int i = 0; i < g.nx; ++i) f[static_cast<size_t>(j) * g.nx + i] = v.at(i0 + i, j0 + j, k);
   // Bone: the cortex (light smoothing, high threshold) or dense trabecular bone (heavier
   // smoothing, lower threshold). Sparse (osteoporotic) marrow is found as a hole in the ring.
-  r2::binomialBlur(g, f, 1);
+  // Smoothing is set in mm (each [1 2 1] pass adds 0.5 px^2 of variance), so thick and
+  // thin pixels see the same scale: light ~0.6 mm against noise, heavy ~1.5 mm.
+  const double px_mm = std::sqrt(g.sx * g.sy);
+  auto passes = [&](double sigma_mm) { return static_cast<int>(std::lround(2.0 * std::pow(sigma_mm / px_mm, 2))); };
+  r2::binomialBlur(g, f, passes(0.6));
   std::vector<float> f3 = f;
-  r2::binomialBlur(g, f3, 3);
+  r2::binomialBlur(g, f3, std::max(0, passes(1.5) - passes(0.6)));
+  std::vector<uint8_t> dense(g.size());
+  for (size_t q = 0; q < g.size(); ++q) dense[q] = f3[q] > p.trabecular_hu;
+  dense = r2::erode(g, dense, 1.5);  // the heavy blur spreads the cortex outwards: pull back
   std::vector<uint8_t> bone(g.size());
-  for (size_t q = 0; q < g.size(); ++q) bone[q] = f[q] > p.bone_hu || f3[q] > p.trabecular_hu;
-  auto closed = r2::close(g, bone, 1.5);
+  for (size_t q = 0; q < g.size(); ++q) bone[q] = f[q] > p.bone_hu || dense[q];
+  // Close ring gaps (partial volume, thin osteoporotic cortex) before looking for holes:
+  // at least 2 mm or 1.5 pixels, so coarse 3 mm pixels bridge 2-pixel gaps too.
+  auto closed = r2::close(g, bone, std::max(2.0, 1.5 * px_mm));
   // Holes big enough to be a body's marrow are filled; the spinal canal (smaller) is not.
   std::vector<uint8_t> bg(g.size());
   for (size_t q = 0; q < g.size(); ++q) bg[q] = !closed[q];
@@ -63,7 +75,7 @@ SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const Slice
     int h = holes[q];
     if (!h || touches[h]) continue;
     double a = hole_area[h] * px;
-    if (a >= 300) filled[q] = 1;
+    if (a >= 500) filled[q] = 1;
   }
   auto opened = r2::open(g, filled, p.open_mm);
   std::vector<long> comp_area;
@@ -101,6 +113,7 @@ SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const Slice
   // Reconstruct the corners the opening rounded off, but stay inside the filled bone.
   auto grown = r2::dilate(g, body, p.open_mm + 0.5);
   for (size_t q = 0; q < g.size(); ++q) body[q] = grown[q] && filled[q];
+  body = r2::open(g, body, 1.5);  // no thin stubs of pedicles or rib heads
   // Keep only the connected part containing the picked core.
   {
     std::vector<long> a2;
@@ -138,7 +151,7 @@ SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const Slice
     for (size_t h = 1; h < hole_area.size(); ++h) {
       if (touches[h]) continue;
       double a = hole_area[h] * px;
-      if (a < 40 || a >= 300) continue;
+      if (a < 40 || a >= 500) continue;
       double hx = 0, hy = 0, ymin = 1e9;
       long hn = 0;
       for (size_t q = 0; q < g.size(); ++q)
@@ -217,6 +230,19 @@ SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const Slice
     out.rib_right = band(-1);
   }
   out.valid = out.r_max >= p.min_radius_mm;
+  if (const char* dbg = std::getenv("CTBMD_DEBUG_SLICE"); dbg && std::atoi(dbg) == k) {
+    auto dump = [&](const char* name, auto get) {
+      std::FILE* fp = std::fopen((std::string("/tmp/ctbmd_dbg_") + name + ".pgm").c_str(), "wb");
+      if (!fp) return;
+      std::fprintf(fp, "P5 %d %d 255\n", g.nx, g.ny);
+      for (size_t q = 0; q < g.size(); ++q) std::fputc(get(q), fp);
+      std::fclose(fp);
+    };
+    dump("ct", [&](size_t q) { return static_cast<int>(std::clamp((f[q] + 200.f) / 800.f * 255.f, 0.f, 255.f)); });
+    dump("bone", [&](size_t q) { return bone[q] ? 255 : 0; });
+    dump("filled", [&](size_t q) { return filled[q] ? 255 : 0; });
+    dump("body", [&](size_t q) { return body[q] ? 255 : 0; });
+  }
   if (want_mask) {
     out.wx0 = i0;
     out.wy0 = j0;

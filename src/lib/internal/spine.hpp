@@ -39,7 +39,7 @@ struct SliceBody {
 
 struct SliceParams {
   double bone_hu = 200;       // cortical bone threshold after light smoothing
-  double trabecular_hu = 125; // dense trabecular bone after heavier smoothing
+  double trabecular_hu = 100; // dense trabecular bone after heavier smoothing
   double half_x = 55, y_front = 60, y_back = 45;  // window around the centre (mm)
   double open_mm = 4.5;       // removes pedicles, laminae, processes
   double min_radius_mm = 7;   // smaller inscribed disks are not a vertebral body
