@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -28,10 +29,14 @@ nlohmann::json readJsonFile(const std::filesystem::path& path);
 std::string sha256Hex(const std::string& bytes);
 std::string sha256File(const std::filesystem::path& path);
 
-/// gzip-compresses `in` into `out` as concatenated gzip members compressed in parallel
-/// (valid gzip; zlib, gzip and every NIfTI reader decode it). Fast levels suit noisy CT.
+/// gzip-compresses `in` into `out`: one gzip member whose deflate chunks are compressed in
+/// parallel (pigz's method). Fast levels suit noisy CT.
 void gzipFile(const std::filesystem::path& in, const std::filesystem::path& out, int level,
               int threads);
+
+/// True when the gzip file decompresses to exactly `expected_size` bytes (checked from the
+/// trailer when it is one member, else by decompressing).
+bool gzipComplete(const std::filesystem::path& p, uint64_t expected_size);
 
 /// Strips known image extensions: "a/b/case01.nii.gz" -> "case01".
 std::string imageStem(const std::filesystem::path& p);

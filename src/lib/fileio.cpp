@@ -220,53 +220,90 @@ nlohmann::json readJsonFile(const fs::path& path) {
 }
 
 void gzipFile(const fs::path& in, const fs::path& out, int level, int threads) {
+  // One gzip member made of raw deflate chunks compressed in parallel (each chunk ends on a
+  // byte boundary with a sync flush; the last one finishes the stream), as pigz does. The
+  // trailer's CRC32 and size are the whole file's, so readers can check completeness.
   std::ifstream src(in, std::ios::binary);
   if (!src) throw ProcessingError("cannot read '" + in.string() + "' to compress it");
   std::ofstream dst(out, std::ios::binary);
   if (!dst) throw ProcessingError("cannot create '" + out.string() + "'");
-  const size_t block = 16u << 20;
+  const unsigned char header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+  dst.write(reinterpret_cast<const char*>(header), 10);
+  const size_t block = 8u << 20;
   threads = std::max(1, threads);
   std::vector<std::string> raw(threads), packed(threads);
-  bool more = true;
-  while (more) {
+  std::vector<uLong> crcs(threads);
+  uLong crc = crc32(0L, Z_NULL, 0);
+  uint64_t total = 0;
+  std::string next(block, '\0');
+  src.read(next.data(), static_cast<std::streamsize>(block));
+  next.resize(static_cast<size_t>(src.gcount()));
+  bool done = false;
+  while (!done) {
     int n = 0;
-    for (; n < threads; ++n) {
-      raw[n].resize(block);
-      src.read(raw[n].data(), static_cast<std::streamsize>(block));
-      raw[n].resize(static_cast<size_t>(src.gcount()));
-      if (raw[n].empty()) break;
-      if (!src) {
-        ++n;
-        break;
-      }
+    for (; n < threads && !done; ++n) {
+      raw[n].swap(next);
+      next.assign(block, '\0');
+      src.read(next.data(), static_cast<std::streamsize>(block));
+      next.resize(static_cast<size_t>(src.gcount()));
+      if (next.empty()) done = true;  // raw[n] is the last chunk
     }
-    more = static_cast<bool>(src);
     std::vector<std::thread> pool;
     std::vector<int> rc(n, Z_OK);
     for (int t = 0; t < n; ++t)
       pool.emplace_back([&, t] {
+        bool last = done && t == n - 1;
         z_stream zs{};
-        rc[t] = deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+        rc[t] = deflateInit2(&zs, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
         if (rc[t] != Z_OK) return;
         packed[t].resize(deflateBound(&zs, raw[t].size()) + 64);
         zs.next_in = reinterpret_cast<Bytef*>(raw[t].data());
         zs.avail_in = static_cast<uInt>(raw[t].size());
         zs.next_out = reinterpret_cast<Bytef*>(packed[t].data());
         zs.avail_out = static_cast<uInt>(packed[t].size());
-        rc[t] = deflate(&zs, Z_FINISH);
+        int r = deflate(&zs, last ? Z_FINISH : Z_SYNC_FLUSH);
         packed[t].resize(zs.total_out);
         deflateEnd(&zs);
-        rc[t] = rc[t] == Z_STREAM_END ? Z_OK : rc[t];
+        rc[t] = (last ? r == Z_STREAM_END : r == Z_OK) ? Z_OK : Z_STREAM_ERROR;
+        crcs[t] = crc32(0L, reinterpret_cast<const Bytef*>(raw[t].data()), static_cast<uInt>(raw[t].size()));
       });
     for (auto& th : pool) th.join();
     for (int t = 0; t < n; ++t) {
       if (rc[t] != Z_OK) throw ProcessingError("compressing '" + out.string() + "' failed");
       dst.write(packed[t].data(), static_cast<std::streamsize>(packed[t].size()));
+      crc = crc32_combine(crc, crcs[t], static_cast<z_off_t>(raw[t].size()));
+      total += raw[t].size();
     }
-    if (n == 0) break;
   }
+  unsigned char trailer[8];
+  for (int i = 0; i < 4; ++i) trailer[i] = static_cast<unsigned char>(crc >> (8 * i));
+  for (int i = 0; i < 4; ++i) trailer[4 + i] = static_cast<unsigned char>(total >> (8 * i));
+  dst.write(reinterpret_cast<const char*>(trailer), 8);
   dst.flush();
   if (!dst) throw ProcessingError("failed writing '" + out.string() + "' (disk full?)");
+}
+
+bool gzipComplete(const fs::path& p, uint64_t expected_size) {
+  std::ifstream f(p, std::ios::binary | std::ios::ate);
+  if (!f) return false;
+  auto len = static_cast<long long>(f.tellg());
+  if (len < 18) return false;
+  unsigned char t[4];
+  f.seekg(len - 4);
+  f.read(reinterpret_cast<char*>(t), 4);
+  uint32_t isize = t[0] | (t[1] << 8) | (t[2] << 16) | (static_cast<uint32_t>(t[3]) << 24);
+  if (isize == static_cast<uint32_t>(expected_size)) return true;
+  // Several members, or really truncated: decompress to be sure.
+  gzFile g = gzopen(p.c_str(), "rb");
+  if (!g) return false;
+  std::vector<char> buf(1 << 20);
+  uint64_t total = 0;
+  int n;
+  while ((n = gzread(g, buf.data(), static_cast<unsigned>(buf.size()))) > 0) total += static_cast<uint64_t>(n);
+  int err = 0;
+  gzerror(g, &err);
+  gzclose(g);
+  return n == 0 && err == Z_OK && total == expected_size;
 }
 
 std::string imageStem(const fs::path& p) {

@@ -111,6 +111,7 @@ std::string componentName(itk::IOComponentEnum c) {
 // ---- NIfTI qform / sform check ---------------------------------------------------------
 struct NiftiAffines {
   bool ok = false;
+  double vox_offset = 352;
   int qform_code = 0, sform_code = 0;
   std::array<std::array<double, 4>, 3> q{}, s{};
 };
@@ -145,6 +146,7 @@ NiftiAffines readNiftiAffines(const fs::path& path) {
     if (swap) u = __builtin_bswap16(u);
     return static_cast<int>(static_cast<int16_t>(u));
   };
+  r.vox_offset = f32(108);
   r.qform_code = i16(252);
   r.sform_code = i16(254);
   double qfac = f32(76) < 0 ? -1.0 : 1.0;
@@ -329,6 +331,15 @@ Scan readScanFile(const fs::path& path) {
                      "' (truncated or corrupt file?): " + e.GetDescription());
   }
   scan.info.sha256 = hash.get();
+  if (scan.info.format == "nifti" && path.extension() == ".gz") {
+    // ITK 5.2 reads a truncated .nii.gz without complaint (the missing voxels come back as
+    // zeros); the gzip trailer tells whether the stream is complete.
+    uint64_t expected = static_cast<uint64_t>(io->GetImageSizeInBytes()) +
+                        static_cast<uint64_t>(readNiftiAffines(path).vox_offset);
+    if (!gzipComplete(path, expected))
+      throw InputError("'" + path.string() + "' is truncated or corrupt (its gzip stream does not hold the " +
+                       std::to_string(expected) + " bytes its header announces); copy it again");
+  }
   checkOrthogonal(scan.image.GetPointer(), path);
   if (scan.info.format == "nifti") checkNifti(path, scan.image.GetPointer(), scan.info);
   return scan;

@@ -1,0 +1,257 @@
+// Geometry survives read -> write -> read for every format and orientation, DICOM comes
+// out on the grid another tool wrote, and what cannot be represented is refused.
+#include <gtest/gtest.h>
+#include <itkImageRegionConstIteratorWithIndex.h>
+#include <zlib.h>
+
+#include <cstring>
+#include <fstream>
+
+#include "ctbmd/canonical.hpp"
+#include "ctbmd/errors.hpp"
+#include "ctbmd/fileio.hpp"
+#include "ctbmd/image.hpp"
+#include "test_support.hpp"
+
+using namespace ctbmd;
+using ctbmd::test::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+template <typename A, typename B>
+void expectSameGeometry(const A* a, const B* b) {
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(a->GetLargestPossibleRegion().GetSize()[i], b->GetLargestPossibleRegion().GetSize()[i]);
+    EXPECT_NEAR(a->GetSpacing()[i], b->GetSpacing()[i], 1e-5);
+    EXPECT_NEAR(a->GetOrigin()[i], b->GetOrigin()[i], 1e-4);
+    for (int j = 0; j < 3; ++j) EXPECT_NEAR(a->GetDirection()[i][j], b->GetDirection()[i][j], 1e-6);
+  }
+}
+}  // namespace
+
+TEST(Orientation, CodesRoundTrip) {
+  const char* codes[] = {"RAS", "LPS", "PIR", "LAS", "RPI", "ASL", "IRP", "SLA"};
+  for (const char* c : codes) EXPECT_EQ(orientationCode(directionFromCode(c)), c);
+  EXPECT_THROW(directionFromCode("LLS"), UsageError);
+  EXPECT_THROW(directionFromCode("XYZ"), UsageError);
+}
+
+TEST(Canonical, PermutationIsExactAndKeepsWorldPositions) {
+  for (const char* code : {"RAS", "PIR", "LAS", "IAR", "LPS"}) {
+    auto img = CtImage::New();
+    CtImage::SizeType sz;
+    sz[0] = 7; sz[1] = 5; sz[2] = 4;
+    img->SetRegions(CtImage::RegionType(sz));
+    CtImage::SpacingType sp;
+    sp[0] = 0.7; sp[1] = 1.3; sp[2] = 2.5;
+    img->SetSpacing(sp);
+    CtImage::PointType o;
+    o[0] = 10.5; o[1] = -20.25; o[2] = 33;
+    img->SetOrigin(o);
+    img->SetDirection(directionFromCode(code));
+    img->Allocate();
+    for (size_t i = 0; i < img->GetLargestPossibleRegion().GetNumberOfPixels(); ++i)
+      img->GetBufferPointer()[i] = static_cast<int16_t>(i * 7 % 1000);
+    auto m = canonicalAxisMap(img);
+    auto can = toCanonical<int16_t>(img.GetPointer(), m);
+    EXPECT_EQ(orientationCode(can->GetDirection()), "LPS") << code;
+    // every voxel keeps its world position and value
+    itk::ImageRegionConstIteratorWithIndex<CtImage> it(img, img->GetLargestPossibleRegion());
+    for (; !it.IsAtEnd(); ++it) {
+      CtImage::PointType p;
+      img->TransformIndexToPhysicalPoint(it.GetIndex(), p);
+      CtImage::IndexType ci;
+      ASSERT_TRUE(can->TransformPhysicalPointToIndex(p, ci));
+      EXPECT_EQ(can->GetPixel(ci), it.Get());
+    }
+    auto back = fromCanonical<int16_t>(can.GetPointer(), m);
+    expectSameGeometry(img.GetPointer(), back.GetPointer());
+    EXPECT_EQ(0, std::memcmp(back->GetBufferPointer(), img->GetBufferPointer(),
+                             img->GetLargestPossibleRegion().GetNumberOfPixels() * 2));
+  }
+}
+
+class RoundTrip : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
+
+TEST_P(RoundTrip, GeometryAndValuesSurvive) {
+  if (!test::haveReference()) GTEST_SKIP() << "reference data not available";
+  auto [ext, code] = GetParam();
+  // The PIR L3 cut-out, stored in each orientation by an exact permutation.
+  Scan src = readScan(test::reference("tptbox/sub-ct_label-22_ct.nii.gz"));
+  ASSERT_EQ(src.info.orientation, "PIR");
+  auto can = toCanonical<int16_t>(src.image.GetPointer(), canonicalAxisMap(src.image.GetPointer()));
+  auto target = fromCanonical<int16_t>(can.GetPointer(), axisMapForCode(can.GetPointer(), code));
+  EXPECT_EQ(orientationCode(target->GetDirection()), code);
+  TempDir d;
+  fs::path f = d / ("img" + ext);
+  writeImage(target.GetPointer(), f, false);
+  Scan back = readScan(f);
+  EXPECT_EQ(back.info.orientation, code);
+  expectSameGeometry(target.GetPointer(), back.image.GetPointer());
+  EXPECT_EQ(0, std::memcmp(back.image->GetBufferPointer(), target->GetBufferPointer(),
+                           target->GetLargestPossibleRegion().GetNumberOfPixels() * 2));
+  // Labels too.
+  auto lab = readLabels(test::reference("tptbox/sub-ct_seg-vert_label-22_msk.nii.gz"), src.image.GetPointer());
+  auto lcan = toCanonical<uint8_t>(lab.GetPointer(), canonicalAxisMap(lab.GetPointer()));
+  auto ltarget = fromCanonical<uint8_t>(lcan.GetPointer(), axisMapForCode(lcan.GetPointer(), code));
+  writeImage(ltarget.GetPointer(), d / ("lab" + ext), false);
+  auto lback = readLabels(d / ("lab" + ext), back.image.GetPointer());
+  EXPECT_EQ(0, std::memcmp(lback->GetBufferPointer(), ltarget->GetBufferPointer(),
+                           ltarget->GetLargestPossibleRegion().GetNumberOfPixels()));
+}
+
+INSTANTIATE_TEST_SUITE_P(FormatsAndOrientations, RoundTrip,
+                         ::testing::Combine(::testing::Values(".nii", ".nii.gz", ".nrrd", ".mha"),
+                                            ::testing::Values("RAS", "LPS", "PIR", "LAS")),
+                         [](const auto& info) {
+                           std::string e = std::get<0>(info.param).substr(1);
+                           for (auto& c : e)
+                             if (c == '.') c = '_';
+                           return e + "_" + std::get<1>(info.param);
+                         });
+
+TEST(ImageIo, Int32NiftiKeepsHu) {
+  if (!test::haveReference()) GTEST_SKIP();
+  Scan s = readScan(test::reference("totalsegmentator/example_ct.nii.gz"));
+  EXPECT_EQ(s.info.disk_pixel_type, "int");
+  EXPECT_EQ(s.info.orientation, "RAS");
+  auto sz = s.image->GetLargestPossibleRegion().GetSize();
+  EXPECT_EQ(sz[0], 122u);
+  EXPECT_EQ(sz[1], 101u);
+  EXPECT_EQ(sz[2], 112u);
+  int16_t mn = 32767, mx = -32768;
+  for (size_t i = 0; i < s.image->GetLargestPossibleRegion().GetNumberOfPixels(); ++i) {
+    mn = std::min(mn, s.image->GetBufferPointer()[i]);
+    mx = std::max(mx, s.image->GetBufferPointer()[i]);
+  }
+  EXPECT_EQ(mn, -1207);  // the README's stated range
+  EXPECT_EQ(mx, 3382);
+  EXPECT_EQ(s.info.sha256, sha256File(test::reference("totalsegmentator/example_ct.nii.gz")));
+}
+
+TEST(ImageIo, DicomSeriesLandsOnTheGridOfTheOtherTool) {
+  if (!test::haveReference()) GTEST_SKIP();
+  // JPEG-2000 lossless series; TotalSegmentator wrote its labels from the same series.
+  Scan s = readScan(test::reference("totalsegmentator/dicom_series"));
+  EXPECT_EQ(s.info.format, "dicom");
+  EXPECT_EQ(s.info.modality, "CT");
+  EXPECT_EQ(s.info.kvp, "120");
+  auto seg = readFloatImage(test::reference("totalsegmentator/ts_dicom_series_seg.nii.gz"));
+  auto a = s.image->GetLargestPossibleRegion().GetSize(), b = seg->GetLargestPossibleRegion().GetSize();
+  ASSERT_EQ(a[0] * a[1] * a[2], b[0] * b[1] * b[2]);
+  // Same voxel-to-world mapping once the storage order is accounted for: every corner voxel
+  // of the CT maps onto a voxel centre of the label map within 0.01 mm.
+  double worst = 0;
+  for (int ci = 0; ci < 8; ++ci) {
+    CtImage::IndexType idx;
+    for (int k = 0; k < 3; ++k) idx[k] = (ci >> k & 1) ? static_cast<long>(a[k]) - 1 : 0;
+    CtImage::PointType p;
+    s.image->TransformIndexToPhysicalPoint(idx, p);
+    itk::ContinuousIndex<double, 3> c;
+    seg->TransformPhysicalPointToContinuousIndex(p, c);
+    FloatImage::IndexType r;
+    for (int k = 0; k < 3; ++k) r[k] = std::lround(c[k]);
+    FloatImage::PointType q;
+    seg->TransformIndexToPhysicalPoint(r, q);
+    for (int k = 0; k < 3; ++k) {
+      worst = std::max(worst, std::abs(p[k] - q[k]));
+      EXPECT_GE(r[k], 0);
+      EXPECT_LT(r[k], static_cast<long>(b[k]));
+    }
+  }
+  EXPECT_LT(worst, 0.01);
+  for (int k = 0; k < 3; ++k) EXPECT_NEAR(s.image->GetSpacing()[k], seg->GetSpacing()[k], 0.01);
+  // HU: rescale intercept -1024 applied (air outside the body near -1000).
+  int16_t mn = 32767;
+  for (size_t i = 0; i < s.image->GetLargestPossibleRegion().GetNumberOfPixels(); ++i)
+    mn = std::min(mn, s.image->GetBufferPointer()[i]);
+  EXPECT_LE(mn, -1000);
+}
+
+TEST(ImageIo, GantryTiltIsRefusedWithAReason) {
+  if (!test::haveReference()) GTEST_SKIP();
+  try {
+    readScan(test::reference("dicom_gantry_tilt"));
+    FAIL() << "a tilted series must not be read silently";
+  } catch (const InputError& e) {
+    std::string m = e.what();
+    EXPECT_TRUE(m.find("gantry tilt") != std::string::npos || m.find("uneven slice spacing") != std::string::npos) << m;
+    EXPECT_NE(m.find("dicom_gantry_tilt"), std::string::npos) << m;
+  }
+}
+
+TEST(ImageIo, TruncatedFileIsAnInputError) {
+  if (!test::haveReference()) GTEST_SKIP();
+  TempDir d;
+  std::ifstream in(test::reference("totalsegmentator/example_ct.nii.gz"), std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  std::ofstream(d / "cut.nii.gz", std::ios::binary) << bytes.substr(0, bytes.size() / 3);
+  try {
+    readScan(d / "cut.nii.gz");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("cut.nii.gz"), std::string::npos);
+  }
+  EXPECT_THROW(readScan(d / "missing.nii.gz"), InputError);
+}
+
+TEST(ImageIo, QformSformDisagreementIsWarned) {
+  if (!test::haveReference()) GTEST_SKIP();
+  TempDir d;
+  Scan s = readScan(test::reference("tptbox/sub-ct_label-22_ct.nii.gz"));
+  writeImage(s.image.GetPointer(), d / "a.nii", false);
+  // Move the sform's x offset by 5 mm (srow_x[3] at byte 292), keep the qform.
+  std::fstream f(d / "a.nii", std::ios::in | std::ios::out | std::ios::binary);
+  short qcode, scode;
+  f.seekg(252);
+  f.read(reinterpret_cast<char*>(&qcode), 2);
+  f.read(reinterpret_cast<char*>(&scode), 2);
+  ASSERT_GT(qcode, 0);
+  ASSERT_GT(scode, 0);
+  float v;
+  f.seekg(292);
+  f.read(reinterpret_cast<char*>(&v), 4);
+  v += 5.0f;
+  f.seekp(292);
+  f.write(reinterpret_cast<char*>(&v), 4);
+  f.close();
+  Scan t = readScan(d / "a.nii");
+  ASSERT_FALSE(t.info.warnings.empty());
+  EXPECT_NE(t.info.warnings[0].find("qform and sform"), std::string::npos);
+}
+
+TEST(ImageIo, ShearedAxesAreRefused) {
+  TempDir d;
+  std::ofstream h(d / "shear.mhd");
+  h << "ObjectType = Image\nNDims = 3\nBinaryData = True\nBinaryDataByteOrderMSB = False\n"
+       "TransformMatrix = 1 0 0 0.3 1 0 0 0 1\nOffset = 0 0 0\nElementSpacing = 1 1 1\n"
+       "DimSize = 4 4 4\nElementType = MET_SHORT\nElementDataFile = shear.raw\n";
+  h.close();
+  std::ofstream r(d / "shear.raw", std::ios::binary);
+  std::vector<int16_t> data(64, 40);
+  r.write(reinterpret_cast<const char*>(data.data()), 128);
+  r.close();
+  try {
+    readScan(d / "shear.mhd");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("non-orthogonal"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ImageIo, LabelMapOnAnotherGridIsRefused) {
+  if (!test::haveReference()) GTEST_SKIP();
+  Scan s = readScan(test::reference("tptbox/sub-ct_label-22_ct.nii.gz"));
+  EXPECT_THROW(readLabels(test::reference("totalsegmentator/ts_vertebral_bodies.nii.gz"), s.image.GetPointer()),
+               InputError);
+}
+
+TEST(ImageIo, DetachedHeaderOutputsAreRefused) {
+  TempDir d;
+  auto img = CtImage::New();
+  CtImage::SizeType sz;
+  sz.Fill(2);
+  img->SetRegions(CtImage::RegionType(sz));
+  img->Allocate();
+  EXPECT_THROW(writeImage(img.GetPointer(), d / "x.mhd", false), UsageError);
+}

@@ -1,0 +1,56 @@
+// The weight-free stages on digital phantoms, in process.
+#include <gtest/gtest.h>
+
+#include "ctbmd/levels.hpp"
+#include "ctbmd/phantom.hpp"
+#include "ctbmd/stages.hpp"
+#include "test_support.hpp"
+
+using namespace ctbmd;
+
+namespace {
+Scan asScan(const PhantomResult& r) {
+  Scan s;
+  s.image = r.ct;
+  s.info.path = "phantom";
+  return s;
+}
+}  // namespace
+
+class PhantomPipeline : public ::testing::TestWithParam<std::tuple<int, std::string, double>> {};
+
+TEST_P(PhantomPipeline, LevelsSegmentationAndRoi) {
+  auto [seed, orient, slice] = GetParam();
+  auto p = test::smallPhantom(seed);
+  p.orientation = orient;
+  p.slice_mm = slice;
+  auto ph = makePhantom(p);
+  Scan s = asScan(ph);
+  auto loc = localize(s);
+  for (int l : kReportedLevels) {
+    const auto* lv = loc.find(l);
+    ASSERT_NE(lv, nullptr);
+    EXPECT_EQ(lv->status, "found") << levelName(l);
+    auto c = ph.truth["levels"][levelName(l)]["centroid_mm"];
+    double d = std::hypot(lv->center_mm[0] - c[0].get<double>(), lv->center_mm[1] - c[1].get<double>(),
+                          lv->center_mm[2] - c[2].get<double>());
+    EXPECT_LT(d, 6.0) << levelName(l) << " centre off by " << d << " mm";
+  }
+  EXPECT_TRUE(loc.flags.empty());
+  auto seg = segment(s, loc);
+  for (int l : kReportedLevels) {
+    double dc = test::dice(seg.labels.GetPointer(), ph.labels.GetPointer(), l);
+    EXPECT_GE(dc, 0.85) << levelName(l);
+  }
+  auto roi = extractRoi(s, seg, {"ellipse-s1"});
+  for (int l : kReportedLevels) {
+    const auto* r = roi.find(l);
+    double truth = ph.truth["levels"][levelName(l)]["hu_trabecular"].get<double>();
+    EXPECT_NEAR(r->stats.mean_hu, truth, 5.0) << levelName(l);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(SeedsOrientations, PhantomPipeline,
+                         ::testing::Values(std::make_tuple(1, std::string("LPS"), 2.0),
+                                           std::make_tuple(2, std::string("RAS"), 1.0),
+                                           std::make_tuple(3, std::string("PIR"), 3.0)));
