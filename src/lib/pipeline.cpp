@@ -278,6 +278,10 @@ std::string resultsCsvRow(const CaseResult& r) {
 }
 
 void logSummary(const CaseResult& r) {
+  std::string st;
+  for (auto it = r.stage_seconds.begin(); it != r.stage_seconds.end(); ++it)
+    st += " " + it.key() + " " + num(it.value().get<double>()) + " s";
+  spdlog::debug("{}: stage times:{} (total {:.2f} s)", r.case_id, st, r.seconds);
   if (r.status != "ok") {
     spdlog::error("{}: {}", r.case_id, r.error);
     return;
