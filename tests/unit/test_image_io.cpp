@@ -255,3 +255,38 @@ TEST(ImageIo, DetachedHeaderOutputsAreRefused) {
   img->Allocate();
   EXPECT_THROW(writeImage(img.GetPointer(), d / "x.mhd", false), UsageError);
 }
+
+TEST(ImageIo, MissingDicomSliceIsRefused) {
+  if (!test::haveReference()) GTEST_SKIP();
+  TempDir d;
+  std::vector<fs::path> files;
+  for (auto& e : fs::directory_iterator(test::reference("totalsegmentator/dicom_series"))) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  ASSERT_EQ(files.size(), 20u);
+  for (size_t i = 0; i < files.size(); ++i)
+    if (i != 9) fs::copy_file(files[i], d / files[i].filename());
+  try {
+    readScan(d.path());
+    FAIL() << "a series with a missing slice must not be read as a regular grid";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("uneven slice spacing"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ImageIo, FolderWithSeveralSeriesTakesTheLargestOrTheChosenOne) {
+  if (!test::haveReference()) GTEST_SKIP();
+  TempDir d;
+  for (auto& e : fs::directory_iterator(test::reference("totalsegmentator/dicom_series")))
+    fs::copy_file(e.path(), d / ("a_" + e.path().filename().string()));
+  for (auto& e : fs::directory_iterator(test::reference("dicom_gantry_tilt")))
+    if (e.path().extension() == ".dcm") fs::copy_file(e.path(), d / ("b_" + e.path().filename().string()));
+  // Default: the series with most slices. (GDCM splits the tilted series into two parts of
+  // 14 slices, so the 20-slice abdominal series wins.)
+  Scan ref = readScan(test::reference("totalsegmentator/dicom_series"));
+  Scan def = readScan(d.path());
+  EXPECT_EQ(def.info.series_uid, ref.info.series_uid);
+  EXPECT_EQ(def.image->GetLargestPossibleRegion().GetSize()[2], 20u);
+  // --series picks another one, by UID prefix: the tilted head CT, refused for its tilt.
+  EXPECT_THROW(readScan(d.path(), {"1.2.826.0.1.3680043.9.4245"}), InputError);
+  EXPECT_THROW(readScan(d.path(), {"1.2.3.4.5.no.such.series"}), InputError);
+}
