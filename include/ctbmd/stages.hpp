@@ -21,6 +21,10 @@ struct LevelLocation {
   double superior_mm = 0, inferior_mm = 0;   // world z of the body's top and bottom
   std::array<int, 2> slice_range{-1, -1};    // first/last index along the input's S-I axis
   double confidence = 0;
+  // The body lies between two oblique planes through the discs (point, unit normal pointing
+  // superior; physical LPS).
+  std::array<double, 3> superior_point{0, 0, 0}, superior_normal{0, 0, 1};
+  std::array<double, 3> inferior_point{0, 0, 0}, inferior_normal{0, 0, 1};
 };
 
 struct LocalizeParams {
@@ -32,6 +36,7 @@ struct LocalizeResult {
   std::vector<LevelLocation> levels;  // always T12, L1 ... L5 in this order
   nlohmann::json anchors = nlohmann::json::object();
   nlohmann::json vertebrae = nlohmann::json::array();  // every body found, top to bottom
+  nlohmann::json centerline = nlohmann::json::array();  // spine centre every 2 mm (LPS mm)
   std::vector<std::string> flags;     // e.g. "anchors_disagree"
   std::vector<std::string> warnings;
   nlohmann::json toJson() const;
@@ -96,7 +101,7 @@ struct LevelRoi {
 };
 
 struct RoiParams {
-  std::string protocol = "erode-4mm";  // ellipse-s1 | erode-4mm | mosaic-392
+  std::string protocol = "ellipse-s1";  // ellipse-s1 | erode-4mm | mosaic-392
   long min_voxels = 20;
 };
 

@@ -85,7 +85,7 @@ struct Model {
   double y_spine0 = 40;
   double z_t12 = 0, z_l2 = 0, z_l4 = 0, z_l5 = 0, z_crest = 0;
   double hu_aorta = 40, hu_ivc = 38, hu_liver = 58, hu_kidney = 32, hu_spleen = 50;
-  std::array<std::array<double, 4>, 6> tex{};  // texture waves: kx, ky, kz, phase
+  std::array<std::array<double, 4>, 12> tex{};  // texture waves: kx, ky, kz, phase
   std::vector<std::array<double, 4>> gas;      // bowel gas pockets x, y, z, r
   double spineY(double z) const;
 };
@@ -233,7 +233,7 @@ Model buildModel(const PhantomParams& p) {
       v.cx = l5.cx;
       v.cy = y0 + dir_y * along;
       v.cz = z0 + dir_z * along;
-      along += v.h / 2 + 1.5;
+      along += v.h / 2;  // fused: segments touch
       v.tilt = -std::atan2(dir_y, -dir_z);
       v.bmd = l5.bmd - 8;
       v.hu_trab = p.cal_intercept_hu + p.cal_slope_hu * v.bmd;
@@ -289,7 +289,7 @@ Model buildModel(const PhantomParams& p) {
   }
 
   for (auto& t : m.tex) {
-    double lam = 2.5 + 3.0 * U(rng);
+    double lam = 1.2 + 1.8 * U(rng);  // fine, so ROI-sized regions average it out
     double th = std::acos(2 * U(rng) - 1), ph = 2 * kPi * U(rng);
     double k = 2 * kPi / lam;
     t = {k * std::sin(th) * std::cos(ph), k * std::sin(th) * std::sin(ph), k * std::cos(th),

@@ -1,5 +1,7 @@
 #include "internal/spine.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -100,8 +102,11 @@ SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const Slice
         ++n;
       }
     double ccx = v.x(i0 + sx / n), ccy = v.y(j0 + sy / n);
-    double d = std::hypot(ccx - cx, ccy - cy);
-    double score = best_r[c] * std::exp(-d / 40.0);
+    // The column runs near the expected centre: lateral offsets cost far more than
+    // antero-posterior ones (the track may sit on the posterior arch, behind the body).
+    if (std::abs(ccx - cx) > p.max_lateral_mm) continue;  // hips, ilium, scapulae
+    double d = std::hypot(ccx - cx, (ccy - cy) / 2.5);
+    double score = best_r[c] * std::exp(-d / 12.0);
     if (score > pick_score) {
       pick_score = score;
       pick = static_cast<int>(c);
@@ -145,30 +150,35 @@ SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const Slice
     out.cy = v.y(j0 + sy0 / n0);
     out.half_width = 0.5 * (xmax0 - xmin0 + 1) * g.sx;
   }
-  // Cut what lies behind the anterior wall of the spinal canal (pedicle roots).
+  // Cut what lies behind the body's posterior wall (pedicle roots, a closed canal): walk
+  // back from the centre along the midline until the body ends; everything posterior to
+  // that wall (plus 1 mm for its concave shape) goes.
   {
-    double best_canal_y = 1e9;
-    for (size_t h = 1; h < hole_area.size(); ++h) {
-      if (touches[h]) continue;
-      double a = hole_area[h] * px;
-      if (a < 40 || a >= 500) continue;
-      double hx = 0, hy = 0, ymin = 1e9;
-      long hn = 0;
-      for (size_t q = 0; q < g.size(); ++q)
-        if (holes[q] == static_cast<int>(h)) {
-          hx += q % g.nx;
-          hy += q / g.nx;
-          ymin = std::min<double>(ymin, q / g.nx);
-          ++hn;
-        }
-      double wx = v.x(i0 + hx / hn), wy = v.y(j0 + hy / hn);
-      if (wy > out.cy + 5 && std::abs(wx - out.cx) < out.half_width * 0.6 && wy - out.cy < 45)
-        best_canal_y = std::min(best_canal_y, ymin);
+    int ci = static_cast<int>(std::lround((out.cx - v.ox) / v.sx)) - i0;
+    int cj = static_cast<int>(std::lround((out.cy - v.oy) / v.sy)) - j0;
+    int band = std::max(1, static_cast<int>(std::lround(2.0 / g.sx)));
+    int wall = -1;
+    for (int j = std::max(0, cj); j < g.ny && wall < 0; ++j) {
+      int in = 0, tot = 0;
+      for (int i = std::max(0, ci - band); i <= std::min(g.nx - 1, ci + band); ++i) {
+        in += body[static_cast<size_t>(j) * g.nx + i];
+        ++tot;
+      }
+      if (2 * in < tot) wall = j;
     }
-    if (best_canal_y < 1e8) {
+    if (wall > 0) {
+      double cut = wall + 1.0 / g.sy;
       for (size_t q = 0; q < g.size(); ++q)
-        if (body[q] && static_cast<double>(q / g.nx) >= best_canal_y) body[q] = 0;
+        if (body[q] && static_cast<double>(q / g.nx) >= cut) body[q] = 0;
     }
+    body = r2::fillHoles(g, body);
+    // the cut can leave islands (pedicle stumps): keep the largest part
+    std::vector<long> a4;
+    auto c4 = r2::components(g, body, a4);
+    int keep = 0;
+    for (size_t c = 1; c < a4.size(); ++c)
+      if (!keep || a4[c] > a4[keep]) keep = static_cast<int>(c);
+    for (size_t q = 0; q < g.size(); ++q) body[q] = keep && c4[q] == keep;
   }
   // Body centre and extent.
   double sx = 0, sy = 0;
@@ -192,6 +202,19 @@ SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const Slice
   for (size_t q = 0; q < g.size(); ++q)
     if (body[q]) rmax = std::max(rmax, static_cast<double>(dist[q]));
   out.r_max = std::sqrt(rmax);
+  // Width of the filled bone along the row through the body centre: the sacral alae (marrow
+  // enclosed by their cortex) make it far wider than any lumbar body.
+  {
+    int rj = std::clamp(static_cast<int>(std::lround((out.cy - v.oy) / v.sy)) - j0, 0, g.ny - 1);
+    int ri = std::clamp(static_cast<int>(std::lround((out.cx - v.ox) / v.sx)) - i0, 0, g.nx - 1);
+    const uint8_t* row = filled.data() + static_cast<size_t>(rj) * g.nx;
+    if (row[ri]) {
+      int a = ri, b = ri;
+      while (a > 0 && row[a - 1]) --a;
+      while (b + 1 < g.nx && row[b + 1]) ++b;
+      out.row_width = (b - a + 1) * g.sx;
+    }
+  }
   // Bone connected to the body that reaches out laterally (sacral alae; transverse processes).
   {
     std::vector<long> a3;
@@ -319,18 +342,34 @@ std::vector<TrackPoint> trackSpine(const Volume& v) {
       for (int ci = 0; ci < cnx; ++ci) {
         double x = cellX(ci), y = cellY(cj);
         double d = std::hypot(x - prev.x, y - prev.y);
-        if (d > 22) continue;
-        double val = maps[to][static_cast<size_t>(cj) * cnx + ci] * std::exp(-d / 25.0);
+        if (d > 15) continue;
+        double val = maps[to][static_cast<size_t>(cj) * cnx + ci] * std::exp(-d / 20.0) * prior(to, x, y);
         if (val > bestv) {
           bestv = val;
           tp = {x, y, maps[to][static_cast<size_t>(cj) * cnx + ci]};
         }
       }
-    if (bestv <= 0) tp.strength = 0;
+    if (bestv < 0.15 * best) tp = {prev.x, prev.y, 0.0};  // lost (below the coccyx, say): hold
     slabs[to] = tp;
   };
   for (int s = s0 + 1; s < ns; ++s) follow(s - 1, s);
   for (int s = s0 - 1; s >= 0; --s) follow(s + 1, s);
+  // Median over 5 slabs against single-slab jumps.
+  {
+    std::vector<TrackPoint> sm = slabs;
+    for (int s = 0; s < ns; ++s) {
+      std::vector<double> xs, ys;
+      for (int t = std::max(0, s - 2); t <= std::min(ns - 1, s + 2); ++t) {
+        xs.push_back(slabs[t].x);
+        ys.push_back(slabs[t].y);
+      }
+      std::nth_element(xs.begin(), xs.begin() + xs.size() / 2, xs.end());
+      std::nth_element(ys.begin(), ys.begin() + ys.size() / 2, ys.end());
+      sm[s].x = xs[xs.size() / 2];
+      sm[s].y = ys[ys.size() / 2];
+    }
+    slabs = sm;
+  }
   // Interpolate to slices.
   std::vector<TrackPoint> out(v.nz);
   for (int k = 0; k < v.nz; ++k) {
@@ -340,6 +379,420 @@ std::vector<TrackPoint> trackSpine(const Volume& v) {
     double t = std::clamp(fs - a, 0.0, 1.0);
     out[k] = {slabs[a].x * (1 - t) + slabs[b].x * t, slabs[a].y * (1 - t) + slabs[b].y * t,
               slabs[a].strength * (1 - t) + slabs[b].strength * t};
+  }
+  return out;
+}
+
+}  // namespace ctbmd::spine
+
+namespace ctbmd::spine {
+
+namespace {
+double sampleHu(const Volume& v, double x, double y, double z) {
+  double fi = (x - v.ox) / v.sx, fj = (y - v.oy) / v.sy, fk = (z - v.oz) / v.sz;
+  int i = static_cast<int>(std::floor(fi)), j = static_cast<int>(std::floor(fj)),
+      k = static_cast<int>(std::floor(fk));
+  if (i < 0 || j < 0 || k < 0 || i + 1 >= v.nx || j + 1 >= v.ny || k + 1 >= v.nz) {
+    i = std::clamp(static_cast<int>(std::lround(fi)), 0, v.nx - 1);
+    j = std::clamp(static_cast<int>(std::lround(fj)), 0, v.ny - 1);
+    k = std::clamp(static_cast<int>(std::lround(fk)), 0, v.nz - 1);
+    return v.at(i, j, k);
+  }
+  double a = fi - i, b = fj - j, c = fk - k;
+  double r = 0;
+  for (int dk = 0; dk < 2; ++dk)
+    for (int dj = 0; dj < 2; ++dj)
+      for (int di = 0; di < 2; ++di)
+        r += (di ? a : 1 - a) * (dj ? b : 1 - b) * (dk ? c : 1 - c) * v.at(i + di, j + dj, k + dk);
+  return r;
+}
+
+std::vector<double> movingMedian(const std::vector<double>& x, int half) {
+  std::vector<double> out(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    std::vector<double> w;
+    for (int d = -half; d <= half; ++d) {
+      long q = static_cast<long>(i) + d;
+      if (q >= 0 && q < static_cast<long>(x.size())) w.push_back(x[q]);
+    }
+    std::nth_element(w.begin(), w.begin() + w.size() / 2, w.end());
+    out[i] = w[w.size() / 2];
+  }
+  return out;
+}
+
+std::vector<double> movingMean(const std::vector<double>& x, int half) {
+  std::vector<double> out(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    double s = 0;
+    int n = 0;
+    for (int d = -half; d <= half; ++d) {
+      long q = static_cast<long>(i) + d;
+      if (q >= 0 && q < static_cast<long>(x.size())) {
+        s += x[q];
+        ++n;
+      }
+    }
+    out[i] = s / n;
+  }
+  return out;
+}
+}  // namespace
+
+double rowWidth(const Volume& v, int k, double cx, double cy) {
+  int jc = static_cast<int>(std::lround((cy - v.oy) / v.sy));
+  int ic = static_cast<int>(std::lround((cx - v.ox) / v.sx));
+  if (k < 0 || k >= v.nz || ic < 0 || ic >= v.nx) return 0;
+  int gap = std::max(1, static_cast<int>(std::lround(3.0 / v.sx)));
+  int search = static_cast<int>(std::lround(10.0 / v.sx));
+  std::vector<double> w;
+  for (int dj = -1; dj <= 1; ++dj) {
+    int j = std::clamp(jc + dj * std::max(1, static_cast<int>(std::lround(2.0 / v.sy))), 0, v.ny - 1);
+    auto bone = [&](int i) {
+      if (i < 0 || i >= v.nx) return false;
+      int s = v.at(i, j, k) + (i > 0 ? v.at(i - 1, j, k) : v.at(i, j, k)) + (i + 1 < v.nx ? v.at(i + 1, j, k) : v.at(i, j, k));
+      return s > 3 * 150;
+    };
+    int start = -1;
+    for (int d = 0; d <= search && start < 0; ++d) {
+      if (bone(ic + d)) start = ic + d;
+      else if (bone(ic - d)) start = ic - d;
+    }
+    if (start < 0) {
+      w.push_back(0);
+      continue;
+    }
+    auto extend = [&](int dir) {
+      int last = start, miss = 0;
+      for (int i = start + dir; i >= 0 && i < v.nx; i += dir) {
+        if (bone(i)) {
+          last = i;
+          miss = 0;
+        } else if (++miss > gap) {
+          break;
+        }
+      }
+      return last;
+    };
+    w.push_back((extend(+1) - extend(-1) + 1) * v.sx);
+  }
+  std::sort(w.begin(), w.end());
+  return w[1];
+}
+
+std::vector<CurvePoint> centreline(const Volume& v, const std::vector<SliceBody>& sb) {
+  std::vector<int> ks;
+  for (int k = 0; k < v.nz; ++k)
+    if (sb[k].valid) ks.push_back(k);
+  std::vector<CurvePoint> out;
+  if (ks.size() < 3) return out;
+  std::vector<double> xs(v.nz), ys(v.nz);
+  std::vector<uint8_t> sup(v.nz, 0);
+  int half = std::max(1, static_cast<int>(std::lround(10.0 / v.sz)));
+  for (int k = 0; k < v.nz; ++k) {
+    // nearest valid slices for interpolation
+    auto it = std::lower_bound(ks.begin(), ks.end(), k);
+    int hi = it == ks.end() ? ks.back() : *it;
+    int lo = it == ks.begin() ? ks.front() : *(it - 1);
+    if (it != ks.end() && *it == k) lo = hi = k;
+    double t = hi == lo ? 0 : double(k - lo) / (hi - lo);
+    xs[k] = sb[lo].cx * (1 - t) + sb[hi].cx * t;
+    ys[k] = sb[lo].cy * (1 - t) + sb[hi].cy * t;
+    sup[k] = std::min(std::abs(k - lo), std::abs(hi - k)) <= half || k == lo;
+  }
+  int mh = std::max(1, static_cast<int>(std::lround(7.5 / v.sz)));
+  int ah = std::max(1, static_cast<int>(std::lround(5.0 / v.sz)));
+  // Left-right the column barely bends; antero-posteriorly it follows lordosis and the
+  // sacral slope. Smooth x much more than y.
+  int mhx = std::max(1, static_cast<int>(std::lround(20.0 / v.sz)));
+  int ahx = std::max(1, static_cast<int>(std::lround(12.0 / v.sz)));
+  xs = movingMean(movingMedian(xs, mhx), ahx);
+  ys = movingMean(movingMedian(ys, mh), ah);
+  // resample every 1 mm of arclength
+  std::vector<double> cum(v.nz, 0);
+  for (int k = 1; k < v.nz; ++k)
+    cum[k] = cum[k - 1] + std::sqrt(std::pow(xs[k] - xs[k - 1], 2) + std::pow(ys[k] - ys[k - 1], 2) + v.sz * v.sz);
+  int k = 0;
+  for (double s = 0; s <= cum.back(); s += 1.0) {
+    while (k + 1 < v.nz - 1 && cum[k + 1] < s) ++k;
+    int k2 = std::min(v.nz - 1, k + 1);
+    double t = cum[k2] > cum[k] ? (s - cum[k]) / (cum[k2] - cum[k]) : 0;
+    CurvePoint p;
+    p.x = xs[k] * (1 - t) + xs[k2] * t;
+    p.y = ys[k] * (1 - t) + ys[k2] * t;
+    p.z = v.z(k + t);
+    p.s = s;
+    p.supported = sup[k] || sup[k2];
+    out.push_back(p);
+  }
+  // The column is nearly straight left-right: points that wander off sideways (into the
+  // hips below the sacrum, say) are not spine.
+  {
+    std::vector<double> sx;
+    for (const auto& p : out)
+      if (p.supported) sx.push_back(p.x);
+    if (!sx.empty()) {
+      std::nth_element(sx.begin(), sx.begin() + sx.size() / 2, sx.end());
+      double mx = sx[sx.size() / 2];
+      for (auto& p : out)
+        if (std::abs(p.x - mx) > 22) p.supported = false;
+    }
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    size_t a = i >= 5 ? i - 5 : 0, b = std::min(out.size() - 1, i + 5);
+    double tx = out[b].x - out[a].x, ty = out[b].y - out[a].y, tz = out[b].z - out[a].z;
+    double n = std::sqrt(tx * tx + ty * ty + tz * tz);
+    if (n <= 0) {
+      tx = ty = 0;
+      tz = n = 1;
+    }
+    out[i].tx = tx / n;
+    out[i].ty = ty / n;
+    out[i].tz = tz / n;
+  }
+  return out;
+}
+
+std::vector<double> coreProfile(const Volume& v, const std::vector<CurvePoint>& c) {
+  std::vector<double> prof(c.size(), 0);
+  for (size_t i = 0; i < c.size(); ++i) {
+    const auto& p = c[i];
+    // u: lateral axis perpendicular to the tangent; w = t x u
+    double ux = 1 - p.tx * p.tx, uy = -p.tx * p.ty, uz = -p.tx * p.tz;
+    double un = std::sqrt(ux * ux + uy * uy + uz * uz);
+    ux /= un;
+    uy /= un;
+    uz /= un;
+    double wx = p.ty * uz - p.tz * uy, wy = p.tz * ux - p.tx * uz, wz = p.tx * uy - p.ty * ux;
+    double sum = 0;
+    int n = 0;
+    for (double a = -7; a <= 7; a += 1.75)
+      for (double b = -7; b <= 7; b += 1.75) {
+        if (a * a + b * b > 49) continue;
+        sum += sampleHu(v, p.x + a * ux + b * wx, p.y + a * uy + b * wy, p.z + a * uz + b * wz);
+        ++n;
+      }
+    prof[i] = sum / n;
+  }
+  return movingMean(prof, 1);
+}
+
+std::vector<int> findDiscs(const std::vector<double>& prof, const std::vector<CurvePoint>& c,
+                           std::vector<double>* width_out) {
+  // Along the spine the core profile alternates: marrow trough, endplate peak, disc trough,
+  // endplate peak, marrow trough ... A disc is the *narrow* trough (about 10 mm between its
+  // endplates); marrow is the wide one (20-30 mm). Depth alone cannot tell them apart:
+  // osteoporotic marrow can be darker than a disc.
+  const int n = static_cast<int>(prof.size());
+  std::vector<int> discs;
+  if (width_out) width_out->assign(n, 0.0);
+  if (n < 20) return discs;
+  std::vector<double> sm = movingMean(prof, 1);
+  std::vector<int> peaks;
+  for (int i = 2; i + 2 < n; ++i) {
+    if (!c[i].supported) continue;
+    bool mx = true;
+    for (int d = -2; d <= 2 && mx; ++d) mx = sm[i + d] <= sm[i] && (d >= 0 || sm[i + d] < sm[i]);
+    if (mx) peaks.push_back(i);
+  }
+  struct Trough {
+    int lo, hi, at;  // flanking peaks and the minimum between them
+    double depth;
+  };
+  auto build = [&](const std::vector<int>& pk) {
+    std::vector<Trough> t;
+    for (size_t i = 1; i < pk.size(); ++i) {
+      int at = pk[i - 1];
+      for (int q = pk[i - 1]; q <= pk[i]; ++q)
+        if (sm[q] < sm[at]) at = q;
+      t.push_back({pk[i - 1], pk[i], at, std::min(sm[pk[i - 1]], sm[pk[i]]) - sm[at]});
+    }
+    return t;
+  };
+  // Merge peaks across shallow troughs (texture, noise) until every trough is real.
+  const double min_depth = 20.0;  // HU; profile noise after the 7 mm disk average is a few HU
+  while (true) {
+    auto t = build(peaks);
+    int worst = -1;
+    for (size_t i = 0; i < t.size(); ++i)
+      if (t[i].depth < min_depth && (worst < 0 || t[i].depth < t[worst].depth)) worst = static_cast<int>(i);
+    if (worst < 0) break;
+    // drop the lower of the two flanking peaks
+    int drop = sm[t[worst].lo] < sm[t[worst].hi] ? worst : worst + 1;
+    peaks.erase(peaks.begin() + drop);
+  }
+  auto troughs = build(peaks);
+  if (spdlog::should_log(spdlog::level::trace))
+    for (int pk : peaks) spdlog::trace("peak at z {:6.1f} core {:6.1f}", c[pk].z, sm[pk]);
+  if (troughs.empty()) return discs;
+  // Split widths into narrow (discs) and wide (marrow) by 1-D two-means.
+  std::vector<double> w;
+  for (const auto& t : troughs)  // along z: a centreline wandering at its ends must not widen it
+    w.push_back(std::abs(c[t.hi].z - c[t.lo].z));
+  // Troughs alternate disc / marrow along the column: within each unbroken chain the
+  // parity with the narrower troughs is the discs. A lone trough is judged by its width.
+  std::vector<uint8_t> is_disc(troughs.size(), 0);
+  size_t i0 = 0;
+  while (i0 < troughs.size()) {
+    size_t i1 = i0;
+    auto chainable = [&](size_t i) { return w[i] <= 45 && c[troughs[i].at].supported; };
+    if (!chainable(i0)) {
+      ++i0;
+      continue;
+    }
+    while (i1 + 1 < troughs.size() && chainable(i1 + 1) && troughs[i1 + 1].lo == troughs[i1].hi) ++i1;
+    double se = 0, so = 0;
+    int ne = 0, no = 0;
+    for (size_t i = i0; i <= i1; ++i) {
+      if ((i - i0) % 2 == 0) {
+        se += w[i];
+        ++ne;
+      } else {
+        so += w[i];
+        ++no;
+      }
+    }
+    bool decided = false;
+    if (ne && no) {
+      double me = se / ne, mo = so / no;
+      if (std::min(me, mo) < 0.85 * std::max(me, mo)) {
+        size_t parity = me < mo ? 0 : 1;
+        for (size_t i = i0; i <= i1; ++i) is_disc[i] = ((i - i0) % 2 == parity) && w[i] < 30;
+        decided = true;
+      }
+    }
+    if (!decided)
+      for (size_t i = i0; i <= i1; ++i) is_disc[i] = w[i] < 19;
+    i0 = i1 + 1;
+  }
+  if (spdlog::should_log(spdlog::level::trace))
+    for (size_t i = 0; i < troughs.size(); ++i)
+      spdlog::trace("trough at z {:6.1f} (x {:6.1f}) width {:4.0f} depth {:5.1f} -> {}", c[troughs[i].at].z,
+                    c[troughs[i].at].x, w[i], troughs[i].depth, is_disc[i] ? "disc" : "marrow");
+  for (size_t i = 0; i < troughs.size(); ++i) {
+    if (width_out) (*width_out)[troughs[i].at] = w[i];
+    if (is_disc[i]) discs.push_back(troughs[i].at);
+  }
+  // Fill gaps the spacing says a disc was missed in (faint discs, thick slices).
+  for (int pass = 0; pass < 4 && discs.size() >= 2; ++pass) {
+    std::vector<double> gaps;
+    for (size_t i = 1; i < discs.size(); ++i) gaps.push_back(discs[i] - discs[i - 1]);
+    std::vector<double> g2 = gaps;
+    std::nth_element(g2.begin(), g2.begin() + g2.size() / 2, g2.end());
+    double S = std::clamp(g2[g2.size() / 2], 24.0, 45.0);
+    bool changed = false;
+    for (size_t i = 1; i < discs.size(); ++i) {
+      if (discs[i] - discs[i - 1] < 1.6 * S) continue;
+      // the narrowest trough in the middle part, else the darkest point
+      int lo = discs[i - 1] + static_cast<int>(0.6 * S), hi = discs[i] - static_cast<int>(0.6 * S);
+      int best = -1;
+      double bw = 1e9;
+      for (size_t t = 0; t < troughs.size(); ++t)
+        if (troughs[t].at >= lo && troughs[t].at <= hi && w[t] < bw) {
+          bw = w[t];
+          best = troughs[t].at;
+        }
+      if (best < 0)
+        for (int q = lo; q <= hi; ++q)
+          if (best < 0 || sm[q] < sm[best]) best = q;
+      if (best >= 0) {
+        discs.insert(discs.begin() + static_cast<long>(i), best);
+        changed = true;
+        break;
+      }
+    }
+    if (!changed) break;
+  }
+  return discs;
+}
+
+std::vector<RibComponent> findRibs(const Volume& v, const std::vector<CurvePoint>& c) {
+  std::vector<RibComponent> out;
+  if (c.empty()) return out;
+  // Coarse bone grid (~2 mm cells): a cell is bone when its mean is above 180 HU.
+  int bx = std::max(1, static_cast<int>(std::lround(2.0 / v.sx)));
+  int by = std::max(1, static_cast<int>(std::lround(2.0 / v.sy)));
+  int bz = std::max(1, static_cast<int>(std::lround(2.0 / v.sz)));
+  int gx = (v.nx + bx - 1) / bx, gy = (v.ny + by - 1) / by, gz = (v.nz + bz - 1) / bz;
+  // spine centre per coarse z
+  std::vector<double> scx(gz), scy(gz);
+  for (int kz = 0; kz < gz; ++kz) {
+    double z = v.z(std::min(v.nz - 1, kz * bz + bz / 2));
+    size_t best = 0;
+    for (size_t i = 1; i < c.size(); ++i)
+      if (std::abs(c[i].z - z) < std::abs(c[best].z - z)) best = i;
+    scx[kz] = c[best].x;
+    scy[kz] = c[best].y;
+  }
+  std::vector<uint8_t> bone(static_cast<size_t>(gx) * gy * gz, 0);
+  for (int kz = 0; kz < gz; ++kz)
+    for (int cj = 0; cj < gy; ++cj)
+      for (int ci = 0; ci < gx; ++ci) {
+        double x = v.x(ci * bx + 0.5 * (bx - 1)), y = v.y(cj * by + 0.5 * (by - 1));
+        double dx = std::abs(x - scx[kz]), dy = y - scy[kz];
+        // leave out the vertebral column itself (body, arch, processes' roots)
+        if (dx < 32 && dy > -35 && dy < 75) continue;
+        double s = 0;
+        int cnt = 0;
+        for (int k = kz * bz; k < std::min(v.nz, (kz + 1) * bz); ++k)
+          for (int j = cj * by; j < std::min(v.ny, (cj + 1) * by); ++j)
+            for (int i = ci * bx; i < std::min(v.nx, (ci + 1) * bx); ++i) {
+              s += v.at(i, j, k);
+              ++cnt;
+            }
+        if (cnt && s / cnt > 180) bone[(static_cast<size_t>(kz) * gy + cj) * gx + ci] = 1;
+      }
+  // 26-connected components by flood fill
+  std::vector<int> lab(bone.size(), 0);
+  int next = 0;
+  std::vector<size_t> stack;
+  const double cell_cm3 = bx * v.sx * by * v.sy * bz * v.sz / 1000.0;
+  for (size_t s0 = 0; s0 < bone.size(); ++s0) {
+    if (!bone[s0] || lab[s0]) continue;
+    ++next;
+    RibComponent rc;
+    double med = 1e9, reach = 0, zmin = 1e9, zmax = -1e9, medz = 0;
+    double side_sum = 0;
+    long cells = 0;
+    stack.push_back(s0);
+    lab[s0] = next;
+    while (!stack.empty()) {
+      size_t q = stack.back();
+      stack.pop_back();
+      int ci = static_cast<int>(q % gx), cj = static_cast<int>((q / gx) % gy), kz = static_cast<int>(q / (static_cast<size_t>(gx) * gy));
+      double x = v.x(ci * bx + 0.5 * (bx - 1)), y = v.y(cj * by + 0.5 * (by - 1)), z = v.z(kz * bz + 0.5 * (bz - 1));
+      double dx = x - scx[kz];
+      ++cells;
+      side_sum += dx;
+      reach = std::max(reach, std::abs(dx));
+      zmin = std::min(zmin, z);
+      zmax = std::max(zmax, z);
+      if (std::abs(dx) < med && y - scy[kz] > -30) {
+        med = std::abs(dx);
+        medz = z;
+      }
+      for (int dk = -1; dk <= 1; ++dk)
+        for (int dj = -1; dj <= 1; ++dj)
+          for (int di = -1; di <= 1; ++di) {
+            int a = ci + di, b = cj + dj, cz = kz + dk;
+            if (a < 0 || b < 0 || cz < 0 || a >= gx || b >= gy || cz >= gz) continue;
+            size_t r = (static_cast<size_t>(cz) * gy + b) * gx + a;
+            if (bone[r] && !lab[r]) {
+              lab[r] = next;
+              stack.push_back(r);
+            }
+          }
+    }
+    rc.side = side_sum > 0 ? 1 : -1;
+    rc.medial_dist = med;
+    rc.medial_z = medz;
+    rc.lateral_reach = reach;
+    rc.z_extent = zmax - zmin;
+    rc.volume_cm3 = cells * cell_cm3;
+    // A rib: starts next to the column, runs out to the body wall, is not a whole pelvis.
+    if (rc.medial_dist <= 48 && rc.lateral_reach >= 70 && rc.z_extent <= 160 && rc.volume_cm3 <= 60 &&
+        rc.volume_cm3 >= 0.5)
+      out.push_back(rc);
   }
   return out;
 }

@@ -31,6 +31,7 @@ struct SliceBody {
   double half_width = 0;     // half of the body's left-right extent (mm)
   double area = 0;           // body area, mm^2
   double lateral_area = 0;   // bone connected to the body, lateral to it (mm^2): alae, TPs
+  double row_width = 0;      // filled bone along the row through the body centre (mm)
   double rib_left = 0, rib_right = 0;  // bone in the posterolateral rib bands (mm^2)
   // body mask in window coordinates (when requested)
   int wx0 = 0, wy0 = 0, wnx = 0, wny = 0;
@@ -43,6 +44,7 @@ struct SliceParams {
   double half_x = 55, y_front = 60, y_back = 45;  // window around the centre (mm)
   double open_mm = 4.5;       // removes pedicles, laminae, processes
   double min_radius_mm = 7;   // smaller inscribed disks are not a vertebral body
+  double max_lateral_mm = 35; // body centre at most this far left/right of the expected centre
 };
 
 /// Finds the vertebral body in slice k near (cx, cy). With `want_mask`, fills `mask`.
@@ -57,5 +59,46 @@ struct TrackPoint {
 /// Rough path of the spinal column: per slice, the centre of the densest compact bone near
 /// the body's midline, tracked for continuity from the strongest slab up and down.
 std::vector<TrackPoint> trackSpine(const Volume& v);
+
+}  // namespace ctbmd::spine
+
+namespace ctbmd::spine {
+
+/// Width (mm) of the bone run along the left-right row through (cx, cy) in slice k
+/// (median over three rows; gaps up to 3 mm bridged). Sacral alae make it wide.
+double rowWidth(const Volume& v, int k, double cx, double cy);
+
+struct CurvePoint {
+  double x, y, z;     // canonical physical mm
+  double tx, ty, tz;  // unit tangent (pointing superior)
+  double s;           // arclength from the lowest point, mm
+  bool supported;     // a body was found within 10 mm of this point
+};
+
+/// Smooth spine centreline through the per-slice body centres, resampled every 1 mm of
+/// arclength from the lowest to the highest slice.
+std::vector<CurvePoint> centreline(const Volume& v, const std::vector<SliceBody>& sb);
+
+/// Mean HU in a 7 mm disk perpendicular to the centreline at each curve point (the
+/// vertebral core seen in oblique planes, so tilted discs stay sharp).
+std::vector<double> coreProfile(const Volume& v, const std::vector<CurvePoint>& c);
+
+/// Disc positions (indices into the curve): the narrow troughs of the core profile between
+/// endplate peaks (marrow troughs are wide), completed by the spacing they imply.
+/// `width_out` gets each trough's peak-to-peak width at its position (diagnostics).
+std::vector<int> findDiscs(const std::vector<double>& profile, const std::vector<CurvePoint>& c,
+                           std::vector<double>* width_out = nullptr);
+
+struct RibComponent {
+  int side = 0;              // +1 patient left, -1 right
+  double medial_z = 0;       // z of its medial end (mm)
+  double medial_dist = 0;    // lateral distance of the medial end from the spine (mm)
+  double lateral_reach = 0;  // farthest lateral distance (mm)
+  double z_extent = 0, volume_cm3 = 0;
+};
+
+/// Rib-like bones: 3-D components of bone outside the vertebral column that start next to
+/// the spine and reach far out laterally along the body wall.
+std::vector<RibComponent> findRibs(const Volume& v, const std::vector<CurvePoint>& c);
 
 }  // namespace ctbmd::spine

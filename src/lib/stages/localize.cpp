@@ -28,11 +28,13 @@ json LocalizeResult::toJson() const {
       e["superior_mm"] = l.superior_mm;
       e["inferior_mm"] = l.inferior_mm;
       e["slice_range"] = l.slice_range;
+      e["superior_plane"] = {{"point_mm", l.superior_point}, {"normal", l.superior_normal}};
+      e["inferior_plane"] = {{"point_mm", l.inferior_point}, {"normal", l.inferior_normal}};
     }
     lv[l.name] = e;
   }
-  return {{"method", method}, {"levels", lv},       {"anchors", anchors},
-          {"vertebrae", vertebrae}, {"flags", flags}, {"warnings", warnings}};
+  return {{"method", method},         {"levels", lv}, {"anchors", anchors}, {"vertebrae", vertebrae},
+          {"centerline_mm", centerline}, {"flags", flags}, {"warnings", warnings}};
 }
 
 LocalizeResult LocalizeResult::fromJson(const json& j) {
@@ -51,11 +53,16 @@ LocalizeResult LocalizeResult::fromJson(const json& j) {
         l.superior_mm = e.at("superior_mm").get<double>();
         l.inferior_mm = e.at("inferior_mm").get<double>();
         l.slice_range = e.at("slice_range").get<std::array<int, 2>>();
+        l.superior_point = e.at("superior_plane").at("point_mm").get<std::array<double, 3>>();
+        l.superior_normal = e.at("superior_plane").at("normal").get<std::array<double, 3>>();
+        l.inferior_point = e.at("inferior_plane").at("point_mm").get<std::array<double, 3>>();
+        l.inferior_normal = e.at("inferior_plane").at("normal").get<std::array<double, 3>>();
       }
       r.levels.push_back(l);
     }
     r.anchors = j.value("anchors", json::object());
     r.vertebrae = j.value("vertebrae", json::array());
+    r.centerline = j.value("centerline_mm", json::array());
     r.flags = j.value("flags", std::vector<std::string>{});
     r.warnings = j.value("warnings", std::vector<std::string>{});
   } catch (const json::exception& e) {
@@ -100,14 +107,6 @@ void checkLooksLikeCt(const CtImage* img, const std::string& what) {
 // ---- the classical localizer ---------------------------------------------------------------
 namespace {
 
-struct Run {
-  int k0 = 0, k1 = 0;  // inclusive canonical slice range
-  double cx = 0, cy = 0, half_width = 0;
-  double lateral = 0, rib_frac = 0, rmed = 0;
-  bool sacral = false, ribs = false, edge_lo = false, edge_hi = false;
-  std::string name;
-  int label = 0;
-};
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
@@ -137,7 +136,7 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
     std::vector<double> bx, by;
     std::vector<int> ks;
     for (int k = 0; k < vol.nz; ++k)
-      if (sb[k].valid) {
+      if (sb[k].valid && std::abs(sb[k].cx - track[k].x) <= sp.max_lateral_mm) {
         ks.push_back(k);
         bx.push_back(sb[k].cx);
         by.push_back(sb[k].cy);
@@ -163,155 +162,109 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
                     "lat {:6.0f} ribs {:4.0f}/{:4.0f}",
                     k, vol.z(k), track[k].x, track[k].y, sb[k].valid, sb[k].r_max, sb[k].cx, sb[k].cy,
                     sb[k].half_width, sb[k].lateral_area, sb[k].rib_left, sb[k].rib_right);
-  // Runs of body slices, split at the discs.
-  std::vector<double> radii;
-  for (const auto& s : sb)
-    if (s.valid) radii.push_back(s.r_max);
-  if (radii.size() < 3) {
-    res.warnings.push_back("no vertebral bodies found: the scan may not include the spine");
+  // Discs along the curved centreline: narrow dark gaps between bright endplates, seen in
+  // planes perpendicular to the spine (so tilted lumbosacral discs stay sharp).
+  auto curve = spine::centreline(vol, sb);
+  if (curve.size() < 20) {
+    res.warnings.push_back("no vertebral column found: the scan may not include the spine");
     for (int label : kReportedLevels) res.levels.push_back({label, levelName(label)});
     res.anchors = {{"used", "none"}};
     return res;
   }
-  double r_thr = 0.55 * median(radii);
-  std::vector<uint8_t> on(vol.nz);
-  for (int k = 0; k < vol.nz; ++k) on[k] = sb[k].valid && sb[k].r_max >= r_thr;
-  std::vector<Run> runs;
-  for (int k = 0; k < vol.nz;) {
-    if (!on[k]) {
-      ++k;
-      continue;
-    }
-    int k1 = k;
-    while (k1 + 1 < vol.nz && on[k1 + 1]) ++k1;
-    Run run;
-    run.k0 = k;
-    run.k1 = k1;
-    runs.push_back(run);
-    k = k1 + 1;
+  auto prof = spine::coreProfile(vol, curve);
+  std::vector<double> tophat;
+  auto discs = spine::findDiscs(prof, curve, &tophat);
+  int first = 0, last = static_cast<int>(curve.size()) - 1;
+  while (first < last && !curve[first].supported) ++first;
+  while (last > first && !curve[last].supported) --last;
+  std::vector<int> bounds;
+  bounds.push_back(first);
+  for (int d : discs)
+    if (d > first + 4 && d < last - 4) bounds.push_back(d);
+  bounds.push_back(last);
+  if (spdlog::should_log(spdlog::level::trace))
+    for (size_t i = 0; i < curve.size(); ++i)
+      spdlog::trace("curve s {:5.0f} z {:7.1f} ({:6.1f},{:6.1f}) sup {} core {:6.1f} trough {:5.1f}{}", curve[i].s,
+                    curve[i].z, curve[i].x, curve[i].y, curve[i].supported, prof[i], tophat[i],
+                    std::find(discs.begin(), discs.end(), static_cast<int>(i)) != discs.end() ? " DISC" : "");
+  const double z_scan_lo = vol.z(0), z_scan_hi = vol.z(vol.nz - 1);
+  struct Seg {
+    int a, b;  // curve indices (a inferior)
+    bool disc_below, disc_above;
+    double length;
+    int ribs_l = 0, ribs_r = 0;
+    double row_width = 0;
+    bool sacral = false, partial = false;
+  };
+  std::vector<Seg> segs;  // bottom to top
+  for (size_t i = 1; i < bounds.size(); ++i) {
+    Seg g{bounds[i - 1], bounds[i], i > 1, i + 1 < bounds.size(), double(bounds[i] - bounds[i - 1])};
+    if (g.length < 5) continue;
+    bool cut_lo = !g.disc_below && curve[g.a].z - z_scan_lo < 6;
+    bool cut_hi = !g.disc_above && z_scan_hi - curve[g.b].z < 6;
+    g.partial = !g.disc_below || !g.disc_above || cut_lo || cut_hi;
+    // Sacral alae: the bone row through the body is far wider than any lumbar body.
+    std::vector<double> widths;
+    double zl = std::min(curve[g.a].z, curve[g.b].z), zh = std::max(curve[g.a].z, curve[g.b].z);
+    for (int k = 0; k < vol.nz; ++k)
+      if (vol.z(k) >= zl && vol.z(k) <= zh && sb[k].valid) widths.push_back(sb[k].row_width);
+    g.row_width = median(widths);
+    g.sacral = g.row_width > 80;
+    segs.push_back(g);
   }
-  // Bridge dropouts shorter than 2.5 mm; drop slivers (< 6 mm) away from the scan's edges.
-  std::vector<Run> merged;
-  for (const auto& r : runs) {
-    if (!merged.empty() && (r.k0 - merged.back().k1 - 1) * vol.sz < 2.5) merged.back().k1 = r.k1;
-    else merged.push_back(r);
-  }
-  runs.clear();
-  for (auto& r : merged) {
-    r.edge_lo = r.k0 == 0;
-    r.edge_hi = r.k1 == vol.nz - 1;
-    double h = (r.k1 - r.k0 + 1) * vol.sz;
-    if (h < 6 && !r.edge_lo && !r.edge_hi) continue;
-    runs.push_back(r);
-  }
-  // Split runs much longer than a vertebra at their deepest radius dip (disc missed by
-  // partial volume at thick slices). The lowest runs may be the sacrum: leave those whole.
-  {
-    std::vector<double> hs;
-    for (const auto& r : runs)
-      if (!r.edge_lo && !r.edge_hi) hs.push_back((r.k1 - r.k0 + 1) * vol.sz);
-    double typical = hs.empty() ? 26.0 : std::clamp(median(hs), 18.0, 34.0);
-    std::vector<Run> split;
-    for (const auto& r : runs) {
-      double h = (r.k1 - r.k0 + 1) * vol.sz;
-      if (h > 1.7 * typical && h < 3.2 * typical) {
-        int best = -1;
-        double bestv = 1e9;
-        for (int k = r.k0 + static_cast<int>(0.6 * typical / vol.sz);
-             k <= r.k1 - static_cast<int>(0.6 * typical / vol.sz); ++k)
-          if (sb[k].r_max < bestv) {
-            bestv = sb[k].r_max;
-            best = k;
-          }
-        if (best > r.k0 && best < r.k1) {
-          Run a = r, b = r;
-          a.k1 = best - 1;
-          b.k0 = best + 1;
-          a.edge_hi = false;
-          b.edge_lo = false;
-          split.push_back(a);
-          split.push_back(b);
-          continue;
-        }
-      }
-      split.push_back(r);
-    }
-    runs = split;
-  }
-  // Canonical k grows superior; order runs top to bottom.
-  std::sort(runs.begin(), runs.end(), [](const Run& a, const Run& b) { return a.k0 > b.k0; });
-  for (auto& r : runs) {
-    std::vector<double> xs, ys, hw, lat;
-    int rib_slices = 0, n = 0;
-    for (int k = r.k0; k <= r.k1; ++k) {
-      if (!sb[k].valid) continue;
-      xs.push_back(sb[k].cx);
-      ys.push_back(sb[k].cy);
-      hw.push_back(sb[k].half_width);
-      lat.push_back(sb[k].lateral_area);
-      ++n;
-    }
-    r.cx = median(xs);
-    r.cy = median(ys);
-    r.half_width = median(hw);
-    r.lateral = median(lat);
-    // Ribs: look through the body's height and half a body above it (rib heads sit high).
-    int up = static_cast<int>(0.4 * (r.k1 - r.k0 + 1));
-    int tot = 0;
-    for (int k = r.k0; k <= std::min(vol.nz - 1, r.k1 + up); ++k) {
-      auto s = spine::analyseSlice(vol, k, r.cx, r.cy, sp, false);
-      ++tot;
-      auto ok = [](double a) { return a >= 8 && a <= 300; };
-      if (ok(s.rib_left) && ok(s.rib_right)) ++rib_slices;
-    }
-    r.rib_frac = tot ? double(rib_slices) / tot : 0;
-    r.ribs = r.rib_frac >= 0.2;
-    double h = (r.k1 - r.k0 + 1) * vol.sz;
-    // Sacrum: the body merges with the alae, so the bone is much wider than any lumbar body.
-    r.sacral = r.lateral > 450 || r.half_width > 38 || (h > 45 && !r.edge_lo && r.lateral > 150);
-    (void)n;
-  }
-  // Anchors.
-  int n = static_cast<int>(runs.size());
-  int sac = -1;  // index of the first sacral run (top to bottom), must be below a vertebra
-  for (int i = 1; i < n; ++i)
-    if (runs[i].sacral) {
-      bool rest = true;
-      for (int j = i; j < n; ++j) rest = rest && (runs[j].sacral || j > i);
-      if (rest) {
-        sac = i;
-        break;
+  // Ribs attach where their medial end is.
+  auto ribs = spine::findRibs(vol, curve);
+  for (const auto& r : ribs) {
+    int best = -1;
+    double bestd = 1e9;
+    for (size_t i = 0; i < segs.size(); ++i) {
+      double z0 = curve[segs[i].a].z, z1 = curve[segs[i].b].z;
+      double d = r.medial_z < z0 ? z0 - r.medial_z : (r.medial_z > z1 ? r.medial_z - z1 : 0);
+      if (d < bestd) {
+        bestd = d;
+        best = static_cast<int>(i);
       }
     }
+    if (best >= 0 && bestd <= 10) (r.side > 0 ? segs[best].ribs_l : segs[best].ribs_r)++;
+  }
+  std::reverse(segs.begin(), segs.end());  // top to bottom from here on
+  const int n = static_cast<int>(segs.size());
+  auto hasRibs = [&](int i) { return segs[i].ribs_l + segs[i].ribs_r > 0; };
+  int sac = -1;
+  for (int i = n - 1; i >= 1; --i) {
+    if (!segs[i].sacral) break;
+    sac = i;
+  }
   int t12 = -1;
-  if (n > 0 && runs[0].ribs) {
+  {
     int t = 0;
-    while (t + 1 < n && runs[t + 1].ribs && (sac < 0 || t + 1 < sac)) ++t;
-    bool below_exists = t + 1 < n && (sac < 0 || t + 1 < sac);
-    if (below_exists) t12 = t;
+    if (n > 1 && !hasRibs(0) && segs[0].partial) t = 1;  // a sliver at the top edge
+    if (t < n && hasRibs(t)) {
+      while (t + 1 < n && hasRibs(t + 1) && (sac < 0 || t + 1 < sac)) ++t;
+      if (t + 1 < n && (sac < 0 || t + 1 < sac)) t12 = t;
+    }
   }
   std::vector<int> label_of(n, 0);
   std::string used;
   double conf = 0.9;
   if (sac > 0) {
-    for (int i = sac - 1, lbl = kL5; i >= 0; --i, --lbl) label_of[i] = lbl;
+    for (int i = sac - 1, lbl = kL5; i >= 0; --i, --lbl) label_of[i] = lbl >= 8 ? lbl : 0;
     for (int i = sac; i < n; ++i) label_of[i] = kSacrum;
     used = "sacrum";
+    conf = 0.75;
     if (t12 >= 0) {
       int lumbar = sac - 1 - t12;
-      if (lumbar == 5) used = "sacrum+ribs";
-      else {
+      if (lumbar == 5) {
+        used = "sacrum+ribs";
+        conf = 0.9;
+      } else {
         res.flags.push_back("anchors_disagree");
-        std::string m = "the last rib-bearing vertebra and the vertebra on the sacrum are " +
-                        std::to_string(lumbar) +
-                        " levels apart, not 6: a transitional vertebra or an unusual rib count "
-                        "(e.g. 13 rib pairs, six lumbar vertebrae). Labels count up from the "
-                        "sacrum; check them.";
-        res.warnings.push_back(m);
+        res.warnings.push_back(
+            "the last rib-bearing vertebra and the vertebra on the sacrum are " + std::to_string(lumbar + 1) +
+            " levels apart, not 6: a transitional vertebra or an unusual rib count (e.g. 13 rib pairs, six "
+            "lumbar vertebrae). Labels count up from the sacrum; check them.");
         conf = 0.5;
       }
-    } else {
-      conf = 0.75;
     }
   } else if (t12 >= 0) {
     for (int i = t12, lbl = kT12; i < n; ++i, ++lbl) label_of[i] = lbl <= kL6 ? lbl : 0;
@@ -321,43 +274,48 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   } else {
     used = "none";
     res.warnings.push_back(
-        "neither anchor is visible (no last rib-bearing vertebra with a vertebra below it, no "
-        "sacrum): vertebrae were found but cannot be named, so all levels are reported missing");
+        "neither anchor is visible (no last rib-bearing vertebra with a vertebra below it, no sacrum): "
+        "vertebrae were found but cannot be named, so all levels are reported missing");
   }
-  if (sac > 0)
-    for (int i = sac - 1, lbl = kL5; i >= 0; --i, --lbl) label_of[i] = lbl >= 8 ? lbl : 0;
-  res.anchors = {{"used", used},
-                 {"last_rib_bearing_index", t12},
-                 {"sacrum_index", sac},
-                 {"ribs_seen", std::any_of(runs.begin(), runs.end(), [](const Run& r) { return r.ribs; })},
-                 {"sacrum_seen", sac > 0}};
+  res.anchors = {{"used", used}, {"last_rib_bearing_index", t12}, {"sacrum_index", sac},
+                 {"ribs_found", static_cast<int>(ribs.size())}, {"sacrum_seen", sac > 0}};
   if (used == "sacrum") res.anchors["note"] = "labels rest on the sacrum (no rib anchor visible)";
   if (used == "ribs") res.anchors["note"] = "labels rest on the last rib pair (sacrum not visible)";
 
-  // Per-level output in physical coordinates.
-  auto phys = [&](double cx, double cy, double k) {
+  // Outputs in physical coordinates. Canonical "mm" (index x spacing + origin) becomes
+  // physical through the canonical image's direction.
+  auto phys = [&](double x, double y, double z) {
     itk::ContinuousIndex<double, 3> ci;
-    ci[0] = (cx - vol.ox) / vol.sx;
-    ci[1] = (cy - vol.oy) / vol.sy;
-    ci[2] = k;
+    ci[0] = (x - vol.ox) / vol.sx;
+    ci[1] = (y - vol.oy) / vol.sy;
+    ci[2] = (z - vol.oz) / vol.sz;
     CtImage::PointType pt;
     can->TransformContinuousIndexToPhysicalPoint(ci, pt);
     return std::array<double, 3>{pt[0], pt[1], pt[2]};
   };
+  auto physDir = [&](double x, double y, double z) {
+    const auto& D = can->GetDirection();
+    return std::array<double, 3>{D[0][0] * x + D[0][1] * y + D[0][2] * z, D[1][0] * x + D[1][1] * y + D[1][2] * z,
+                                 D[2][0] * x + D[2][1] * y + D[2][2] * z};
+  };
   auto origK = [&](int k) { return am.flip[2] ? static_cast<int>(am.orig_size[am.perm[2]]) - 1 - k : k; };
+  json cl = json::array();
+  for (size_t i = 0; i < curve.size(); i += 2)
+    if (curve[i].supported) cl.push_back(phys(curve[i].x, curve[i].y, curve[i].z));
+  res.centerline = cl;
   for (int i = 0; i < n; ++i) {
-    const Run& r = runs[i];
-    auto c = phys(r.cx, r.cy, 0.5 * (r.k0 + r.k1));
+    const Seg& g = segs[i];
+    const auto& m = curve[(g.a + g.b) / 2];
     json v = {{"index", i},
               {"name", label_of[i] ? (label_of[i] == kSacrum ? "S1" : levelName(label_of[i])) : ""},
               {"label", label_of[i]},
-              {"center_mm", c},
-              {"height_mm", (r.k1 - r.k0 + 1) * vol.sz},
-              {"ribs", r.ribs},
-              {"rib_fraction", r.rib_frac},
-              {"sacral", r.sacral},
-              {"lateral_bone_mm2", r.lateral},
-              {"touches_scan_edge", r.edge_lo || r.edge_hi}};
+              {"center_mm", phys(m.x, m.y, m.z)},
+              {"length_mm", g.length},
+              {"partial", g.partial},
+              {"ribs_left", g.ribs_l},
+              {"ribs_right", g.ribs_r},
+              {"row_width_mm", g.row_width},
+              {"sacral", g.sacral}};
     res.vertebrae.push_back(v);
   }
   for (int label : kReportedLevels) {
@@ -366,14 +324,55 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
     l.name = levelName(label);
     for (int i = 0; i < n; ++i) {
       if (label_of[i] != label) continue;
-      const Run& r = runs[i];
-      l.status = (r.edge_lo || r.edge_hi) ? "partial" : "found";
-      l.center_mm = phys(r.cx, r.cy, 0.5 * (r.k0 + r.k1));
-      l.superior_mm = phys(r.cx, r.cy, r.k1 + 0.5)[2];
-      l.inferior_mm = phys(r.cx, r.cy, r.k0 - 0.5)[2];
-      int a = origK(r.k0), b = origK(r.k1);
+      const Seg& g = segs[i];
+      const auto& lo = curve[g.a];
+      const auto& hi = curve[g.b];
+      const auto& m = curve[(g.a + g.b) / 2];
+      l.status = g.partial ? "partial" : "found";
+      l.center_mm = phys(m.x, m.y, m.z);
+      // Centre of the body itself: area-weighted mean of the per-slice body centres over the
+      // middle 60 % of the level's height (more exact than the smoothed centreline).
+      {
+        double za = std::min(lo.z, hi.z), zb = std::max(lo.z, hi.z), dz = zb - za;
+        double sw = 0, sx = 0, sy = 0, szz = 0;
+        for (int k = 0; k < vol.nz; ++k) {
+          double z = vol.z(k);
+          if (!sb[k].valid || z < za + 0.2 * dz || z > zb - 0.2 * dz) continue;
+          sw += sb[k].area;
+          sx += sb[k].area * sb[k].cx;
+          sy += sb[k].area * sb[k].cy;
+          szz += sb[k].area * z;
+        }
+        if (sw > 0) l.center_mm = phys(sx / sw, sy / sw, szz / sw);
+      }
+      // Both endplates are perpendicular to the body's own axis (the curve's direction over
+      // its middle half), not to the curve at the disc, which bends between two bodies.
+      const auto& qa = curve[g.a + (g.b - g.a) / 4];
+      const auto& qb = curve[g.b - (g.b - g.a) / 4];
+      // Sagittal component only: the lumbar column bends in the sagittal plane (lordosis);
+      // a left-right tilt here comes from centreline noise at the ends, not anatomy.
+      double ax = 0, ay = qb.y - qa.y, az = qb.z - qa.z;
+      double an = std::sqrt(ax * ax + ay * ay + az * az);
+      if (an < 1e-6) {
+        ax = 0;
+        ay = m.ty;
+        az = m.tz;
+        an = 1;
+      }
+      l.inferior_point = phys(lo.x, lo.y, lo.z);
+      l.inferior_normal = physDir(ax / an, ay / an, az / an);
+      l.superior_point = phys(hi.x, hi.y, hi.z);
+      l.superior_normal = l.inferior_normal;
+      // axial extent of a ~25 mm body between tilted planes
+      double zlo = lo.z - 25 * std::sqrt(std::max(0.0, 1 - lo.tz * lo.tz));
+      double zhi = hi.z + 25 * std::sqrt(std::max(0.0, 1 - hi.tz * hi.tz));
+      l.inferior_mm = phys(lo.x, lo.y, zlo)[2];
+      l.superior_mm = phys(hi.x, hi.y, zhi)[2];
+      int ka = std::clamp(static_cast<int>(std::floor((zlo - vol.oz) / vol.sz)), 0, vol.nz - 1);
+      int kb = std::clamp(static_cast<int>(std::ceil((zhi - vol.oz) / vol.sz)), 0, vol.nz - 1);
+      int a = origK(ka), b = origK(kb);
       l.slice_range = {std::min(a, b), std::max(a, b)};
-      l.confidence = conf * (l.status == "partial" ? 0.7 : 1.0);
+      l.confidence = conf * (g.partial ? 0.7 : 1.0);
     }
     res.levels.push_back(l);
   }

@@ -156,35 +156,61 @@ SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const Segment
   lab->FillBuffer(0);
   uint8_t* out = lab->GetBufferPointer();
   spine::SliceParams sp;
+  // Centreline (physical) -> canonical index-space mm, for the window centre per slice.
+  std::vector<std::array<double, 3>> cl;
+  auto toCan = [&](const std::array<double, 3>& w) {
+    CtImage::PointType pt;
+    for (int a = 0; a < 3; ++a) pt[a] = w[a];
+    itk::ContinuousIndex<double, 3> ci;
+    can->TransformPhysicalPointToContinuousIndex(pt, ci);
+    return std::array<double, 3>{vol.x(ci[0]), vol.y(ci[1]), vol.z(ci[2])};
+  };
+  for (const auto& q : loc.centerline) cl.push_back(toCan(q.get<std::array<double, 3>>()));
+  const auto& D = can->GetDirection();
+  const auto O = can->GetOrigin();
   for (const auto& l : loc.levels) {
     LevelSegmentation ls;
     ls.label = l.label;
     ls.name = l.name;
     ls.status = l.status;
     if (l.status != "missing") {
-      // World -> canonical continuous index of the body's centre and slab.
-      CtImage::PointType c;
-      for (int a = 0; a < 3; ++a) c[a] = l.center_mm[a];
-      itk::ContinuousIndex<double, 3> ci;
-      can->TransformPhysicalPointToContinuousIndex(c, ci);
-      double cx = vol.x(ci[0]), cy = vol.y(ci[1]);
-      CtImage::PointType top = c, bot = c;
-      top[2] = l.superior_mm;
-      bot[2] = l.inferior_mm;
-      itk::ContinuousIndex<double, 3> ti, bi;
-      can->TransformPhysicalPointToContinuousIndex(top, ti);
-      can->TransformPhysicalPointToContinuousIndex(bot, bi);
-      int k0 = std::max(0, static_cast<int>(std::ceil(std::min(ti[2], bi[2]))));
-      int k1 = std::min(vol.nz - 1, static_cast<int>(std::floor(std::max(ti[2], bi[2]))));
+      auto c = toCan(l.center_mm);
+      auto top = toCan({l.center_mm[0], l.center_mm[1], l.superior_mm});
+      auto bot = toCan({l.center_mm[0], l.center_mm[1], l.inferior_mm});
+      int k0 = std::max(0, static_cast<int>(std::floor((std::min(top[2], bot[2]) - vol.oz) / vol.sz)));
+      int k1 = std::min(vol.nz - 1, static_cast<int>(std::ceil((std::max(top[2], bot[2]) - vol.oz) / vol.sz)));
       for (int k = k0; k <= k1; ++k) {
+        double z = vol.z(k), cx = c[0], cy = c[1];
+        // nearest centreline point in z
+        double best = 1e9;
+        for (const auto& q : cl)
+          if (std::abs(q[2] - z) < best) {
+            best = std::abs(q[2] - z);
+            cx = q[0];
+            cy = q[1];
+          }
+        if (best > 6) {
+          cx = c[0];
+          cy = c[1];
+        }
         auto s = spine::analyseSlice(vol, k, cx, cy, sp, true);
         if (!s.valid) continue;
         for (int j = 0; j < s.wny; ++j)
-          for (int i = 0; i < s.wnx; ++i)
-            if (s.mask[static_cast<size_t>(j) * s.wnx + i]) {
-              size_t q = (static_cast<size_t>(k) * vol.ny + (s.wy0 + j)) * vol.nx + (s.wx0 + i);
-              if (!out[q]) out[q] = static_cast<uint8_t>(l.label);
+          for (int i = 0; i < s.wnx; ++i) {
+            if (!s.mask[static_cast<size_t>(j) * s.wnx + i]) continue;
+            // physical position of this voxel, then the side of each disc plane
+            double idx[3] = {(s.wx0 + i) * vol.sx, (s.wy0 + j) * vol.sy, k * vol.sz};
+            double p[3];
+            for (int a = 0; a < 3; ++a) p[a] = O[a] + D[a][0] * idx[0] + D[a][1] * idx[1] + D[a][2] * idx[2];
+            double below_sup = 0, above_inf = 0;
+            for (int a = 0; a < 3; ++a) {
+              below_sup += (p[a] - l.superior_point[a]) * l.superior_normal[a];
+              above_inf += (p[a] - l.inferior_point[a]) * l.inferior_normal[a];
             }
+            if (below_sup > 0 || above_inf < 0) continue;
+            size_t q = (static_cast<size_t>(k) * vol.ny + (s.wy0 + j)) * vol.nx + (s.wx0 + i);
+            if (!out[q]) out[q] = static_cast<uint8_t>(l.label);
+          }
       }
     }
     res.levels.push_back(ls);
