@@ -277,6 +277,42 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
         "neither anchor is visible (no last rib-bearing vertebra with a vertebra below it, no sacrum): "
         "vertebrae were found but cannot be named, so all levels are reported missing");
   }
+  // Consistency: lumbar levels L2-L5 lie below the lungs. Lung tissue (< -500 HU) in the
+  // paravertebral gutters beside a body named L2-L5 means the names cannot be right (a chest
+  // scan whose rib anchor failed, say): report nothing rather than invent lumbar levels.
+  {
+    auto lungArea = [&](const Seg& g) {
+      int k = std::clamp(static_cast<int>(std::lround((curve[(g.a + g.b) / 2].z - vol.oz) / vol.sz)), 0, vol.nz - 1);
+      const auto& m = curve[(g.a + g.b) / 2];
+      long cnt = 0;
+      for (int j = 0; j < vol.ny; ++j) {
+        double dy = vol.y(j) - m.y;
+        if (dy < -20 || dy > 40) continue;
+        for (int i = 0; i < vol.nx; ++i) {
+          double dx = std::abs(vol.x(i) - m.x);
+          if (dx < 25 || dx > 100) continue;
+          if (vol.at(i, j, k) < -500) ++cnt;
+        }
+      }
+      return cnt * vol.sx * vol.sy;
+    };
+    std::vector<std::string> bad;
+    for (int i = 0; i < n; ++i)
+      if (label_of[i] >= kL2 && label_of[i] <= kL6) {
+        double a = lungArea(segs[i]);
+        if (a > 1500) bad.push_back(levelName(label_of[i]) + " (" + std::to_string(static_cast<int>(a / 100)) + " cm2)");
+      }
+    if (!bad.empty()) {
+      std::string list;
+      for (size_t i = 0; i < bad.size(); ++i) list += (i ? ", " : "") + bad[i];
+      res.flags.push_back("anatomy_inconsistent");
+      res.warnings.push_back("lung tissue lies beside the bodies that would be " + list +
+                             ": the levels cannot be named reliably (is this a chest scan?), so none are "
+                             "reported");
+      std::fill(label_of.begin(), label_of.end(), 0);
+      used = "none";
+    }
+  }
   res.anchors = {{"used", used}, {"last_rib_bearing_index", t12}, {"sacrum_index", sac},
                  {"ribs_found", static_cast<int>(ribs.size())}, {"sacrum_seen", sac > 0}};
   if (used == "sacrum") res.anchors["note"] = "labels rest on the sacrum (no rib anchor visible)";
