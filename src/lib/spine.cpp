@@ -3,8 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <mutex>
+#include <thread>
+#include <itkMultiThreaderBase.h>
 #include <cstdlib>
 #include <string>
 
@@ -235,43 +239,6 @@ SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const Slice
       out.row_width = (b - a + 1) * g.sx;
     }
   }
-  // Bone connected to the body that reaches out laterally (sacral alae; transverse processes).
-  {
-    std::vector<long> a3;
-    auto c3 = r2::components(g, filled, a3);
-    int bl = 0;
-    for (size_t q = 0; q < g.size(); ++q)
-      if (body[q] && c3[q]) {
-        bl = c3[q];
-        break;
-      }
-    long lat = 0;
-    for (size_t q = 0; q < g.size(); ++q) {
-      if (c3[q] != bl || !bl) continue;
-      double wx = v.x(i0 + static_cast<double>(q % g.nx));
-      double wy = v.y(j0 + static_cast<double>(q / g.nx));
-      if (std::abs(wx - out.cx) > out.half_width + 6 && wy < out.cy + 25) ++lat;
-    }
-    out.lateral_area = lat * px;
-  }
-  // Rib bands: posterolateral, beyond the reach of lumbar transverse processes.
-  {
-    auto band = [&](int side) {
-      double x_lo = out.cx + side * 52, x_hi = out.cx + side * 100;
-      if (x_lo > x_hi) std::swap(x_lo, x_hi);
-      int a0 = std::max(0, static_cast<int>((x_lo - v.ox) / v.sx));
-      int a1 = std::min(v.nx - 1, static_cast<int>((x_hi - v.ox) / v.sx));
-      int b0 = std::max(0, static_cast<int>((out.cy - 10 - v.oy) / v.sy));
-      int b1 = std::min(v.ny - 1, static_cast<int>((out.cy + 60 - v.oy) / v.sy));
-      long cnt = 0;
-      for (int j = b0; j <= b1; ++j)
-        for (int i = a0; i <= a1; ++i)
-          if (v.at(i, j, k) > 250) ++cnt;
-      return cnt * px;
-    };
-    out.rib_left = band(+1);
-    out.rib_right = band(-1);
-  }
   out.valid = out.r_max >= p.min_radius_mm;
   if (const char* dbg = std::getenv("CTBMD_DEBUG_SLICE"); dbg && std::atoi(dbg) == k) {
     auto dump = [&](const char* name, auto get) {
@@ -459,45 +426,27 @@ std::vector<double> movingMean(const std::vector<double>& x, int half) {
 }
 }  // namespace
 
-double rowWidth(const Volume& v, int k, double cx, double cy) {
-  int jc = static_cast<int>(std::lround((cy - v.oy) / v.sy));
-  int ic = static_cast<int>(std::lround((cx - v.ox) / v.sx));
-  if (k < 0 || k >= v.nz || ic < 0 || ic >= v.nx) return 0;
-  int gap = std::max(1, static_cast<int>(std::lround(3.0 / v.sx)));
-  int search = static_cast<int>(std::lround(10.0 / v.sx));
-  std::vector<double> w;
-  for (int dj = -1; dj <= 1; ++dj) {
-    int j = std::clamp(jc + dj * std::max(1, static_cast<int>(std::lround(2.0 / v.sy))), 0, v.ny - 1);
-    auto bone = [&](int i) {
-      if (i < 0 || i >= v.nx) return false;
-      int s = v.at(i, j, k) + (i > 0 ? v.at(i - 1, j, k) : v.at(i, j, k)) + (i + 1 < v.nx ? v.at(i + 1, j, k) : v.at(i, j, k));
-      return s > 3 * 150;
-    };
-    int start = -1;
-    for (int d = 0; d <= search && start < 0; ++d) {
-      if (bone(ic + d)) start = ic + d;
-      else if (bone(ic - d)) start = ic - d;
-    }
-    if (start < 0) {
-      w.push_back(0);
-      continue;
-    }
-    auto extend = [&](int dir) {
-      int last = start, miss = 0;
-      for (int i = start + dir; i >= 0 && i < v.nx; i += dir) {
-        if (bone(i)) {
-          last = i;
-          miss = 0;
-        } else if (++miss > gap) {
-          break;
-        }
-      }
-      return last;
-    };
-    w.push_back((extend(+1) - extend(-1) + 1) * v.sx);
+void parallelFor(int n, const std::function<void(int)>& fn) {
+  int t = std::max(1, std::min(n, static_cast<int>(itk::MultiThreaderBase::GetGlobalDefaultNumberOfThreads())));
+  if (t <= 1) {
+    for (int k = 0; k < n; ++k) fn(k);
+    return;
   }
-  std::sort(w.begin(), w.end());
-  return w[1];
+  std::atomic<int> next{0};
+  std::vector<std::thread> pool;
+  std::exception_ptr err;
+  std::mutex m;
+  for (int i = 0; i < t; ++i)
+    pool.emplace_back([&] {
+      try {
+        for (int k = next++; k < n; k = next++) fn(k);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(m);
+        if (!err) err = std::current_exception();
+      }
+    });
+  for (auto& th : pool) th.join();
+  if (err) std::rethrow_exception(err);
 }
 
 std::vector<CurvePoint> centreline(const Volume& v, const std::vector<SliceBody>& sb) {

@@ -2,6 +2,7 @@
 // Weight-free spine analysis on a canonical (LPS-ordered) CT volume, shared by localize
 // and segment: the per-slice vertebral-body finder.
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "ctbmd/image.hpp"
@@ -30,9 +31,7 @@ struct SliceBody {
   double cx = 0, cy = 0;     // body centre (physical, canonical frame)
   double half_width = 0;     // half of the body's left-right extent (mm)
   double area = 0;           // body area, mm^2
-  double lateral_area = 0;   // bone connected to the body, lateral to it (mm^2): alae, TPs
   double row_width = 0;      // filled bone along the row through the body centre (mm)
-  double rib_left = 0, rib_right = 0;  // bone in the posterolateral rib bands (mm^2)
   // body mask in window coordinates (when requested)
   int wx0 = 0, wy0 = 0, wnx = 0, wny = 0;
   std::vector<uint8_t> mask;
@@ -64,9 +63,8 @@ std::vector<TrackPoint> trackSpine(const Volume& v);
 
 namespace ctbmd::spine {
 
-/// Width (mm) of the bone run along the left-right row through (cx, cy) in slice k
-/// (median over three rows; gaps up to 3 mm bridged). Sacral alae make it wide.
-double rowWidth(const Volume& v, int k, double cx, double cy);
+/// Runs fn(k) for k in [0, n) on the process's worker threads (ITK's global count).
+void parallelFor(int n, const std::function<void(int)>& fn);
 
 struct CurvePoint {
   double x, y, z;     // canonical physical mm

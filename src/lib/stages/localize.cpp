@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <numeric>
 
@@ -123,14 +124,27 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   checkLooksLikeCt(scan.image.GetPointer(), scan.info.path.string());
   LocalizeResult res;
   res.method = "classical-v1";
+  auto t0 = std::chrono::steady_clock::now();
+  auto lap = [&t0](const char* what) {
+    auto now = std::chrono::steady_clock::now();
+    spdlog::debug("localize: {} {:.3f} s", what, std::chrono::duration<double>(now - t0).count());
+    t0 = now;
+  };
   AxisMap am = canonicalAxisMap(scan.image.GetPointer());
   auto can = toCanonical<int16_t>(scan.image.GetPointer(), am);
   auto vol = spine::view(can.GetPointer());
+  lap("canonical copy");
   auto track = spine::trackSpine(vol);
+  lap("track");
 
   spine::SliceParams sp;
   std::vector<spine::SliceBody> sb(vol.nz);
-  for (int k = 0; k < vol.nz; ++k) sb[k] = spine::analyseSlice(vol, k, track[k].x, track[k].y, sp, false);
+  // First pass on every ~3 mm only: it just seeds the windows of the full second pass.
+  const int stride = std::max(1, static_cast<int>(std::lround(3.0 / vol.sz)));
+  spine::parallelFor((vol.nz + stride - 1) / stride, [&](int t) {
+    int k = t * stride;
+    sb[k] = spine::analyseSlice(vol, k, track[k].x, track[k].y, sp, false);
+  });
   // Second pass centred on the smoothed body centres (the track sits behind the body).
   {
     std::vector<double> bx, by;
@@ -142,26 +156,27 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
         by.push_back(sb[k].cy);
       }
     if (!ks.empty()) {
-      int half = std::max(2, static_cast<int>(std::lround(15.0 / vol.sz)));
-      for (int k = 0; k < vol.nz; ++k) {
+      int half = std::max(2 * stride, static_cast<int>(std::lround(15.0 / vol.sz)));
+      spine::parallelFor(vol.nz, [&](int k) {
         std::vector<double> wx, wy;
         for (size_t t = 0; t < ks.size(); ++t)
           if (std::abs(ks[t] - k) <= half) {
             wx.push_back(bx[t]);
             wy.push_back(by[t]);
           }
-        if (wx.empty()) continue;
+        if (wx.empty()) return;
         sb[k] = spine::analyseSlice(vol, k, median(wx), median(wy), sp, false);
-      }
+      });
     }
   }
 
   if (spdlog::should_log(spdlog::level::trace))
     for (int k = 0; k < vol.nz; ++k)
       spdlog::trace("slice {:4d} z {:7.1f} track ({:6.1f},{:6.1f}) valid {} r {:5.1f} c ({:6.1f},{:6.1f}) hw {:5.1f} "
-                    "lat {:6.0f} ribs {:4.0f}/{:4.0f}",
+                    "row {:5.1f}",
                     k, vol.z(k), track[k].x, track[k].y, sb[k].valid, sb[k].r_max, sb[k].cx, sb[k].cy,
-                    sb[k].half_width, sb[k].lateral_area, sb[k].rib_left, sb[k].rib_right);
+                    sb[k].half_width, sb[k].row_width);
+  lap("slices (two passes)");
   // Discs along the curved centreline: narrow dark gaps between bright endplates, seen in
   // planes perpendicular to the spine (so tilted lumbosacral discs stay sharp).
   auto curve = spine::centreline(vol, sb);
@@ -212,8 +227,10 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
     g.sacral = g.row_width > 80;
     segs.push_back(g);
   }
+  lap("curve, discs, segments");
   // Ribs attach where their medial end is.
   auto ribs = spine::findRibs(vol, curve);
+  lap("ribs");
   for (const auto& r : ribs) {
     int best = -1;
     double bestd = 1e9;

@@ -97,20 +97,37 @@ RoiStats statsFromJson(const json& e) {
   return s;
 }
 
-// Box erosion of (labels == label) in storage index space, restricted to a bounding box.
-void erodeBox(const LabelImage* seg, int label, const std::array<int, 3>& n, LabelImage* out) {
+struct Box {
+  int lo[3] = {1 << 30, 1 << 30, 1 << 30}, hi[3] = {-1, -1, -1};
+};
+
+// Bounding box of every label, in one pass.
+std::map<int, Box> labelBoxes(const uint8_t* s, const int N[3]) {
+  std::map<int, Box> out;
+  std::array<Box*, 256> fast{};
+  for (int k = 0; k < N[2]; ++k)
+    for (int j = 0; j < N[1]; ++j) {
+      const uint8_t* row = s + (static_cast<size_t>(k) * N[1] + j) * N[0];
+      for (int i = 0; i < N[0]; ++i) {
+        int l = row[i];
+        if (!l) continue;
+        Box*& b = fast[l];
+        if (!b) b = &out[l];
+        b->lo[0] = std::min(b->lo[0], i); b->hi[0] = std::max(b->hi[0], i);
+        b->lo[1] = std::min(b->lo[1], j); b->hi[1] = std::max(b->hi[1], j);
+        b->lo[2] = std::min(b->lo[2], k); b->hi[2] = std::max(b->hi[2], k);
+      }
+    }
+  return out;
+}
+
+// Box erosion of (labels == label) in storage index space, restricted to its bounding box.
+void erodeBox(const LabelImage* seg, int label, const Box& box, const std::array<int, 3>& n, LabelImage* out) {
   auto sz = seg->GetLargestPossibleRegion().GetSize();
   const int N[3] = {static_cast<int>(sz[0]), static_cast<int>(sz[1]), static_cast<int>(sz[2])};
   const uint8_t* s = seg->GetBufferPointer();
-  int lo[3] = {N[0], N[1], N[2]}, hi[3] = {-1, -1, -1};
-  for (int k = 0; k < N[2]; ++k)
-    for (int j = 0; j < N[1]; ++j)
-      for (int i = 0; i < N[0]; ++i)
-        if (s[(static_cast<size_t>(k) * N[1] + j) * N[0] + i] == label) {
-          lo[0] = std::min(lo[0], i); hi[0] = std::max(hi[0], i);
-          lo[1] = std::min(lo[1], j); hi[1] = std::max(hi[1], j);
-          lo[2] = std::min(lo[2], k); hi[2] = std::max(hi[2], k);
-        }
+  const int* lo = box.lo;
+  const int* hi = box.hi;
   if (hi[0] < 0) return;
   int b[3], e[3], d[3];
   for (int a = 0; a < 3; ++a) {
@@ -214,7 +231,11 @@ RoiResult extractRoi(const Scan& scan, const SegmentResult& seg, const RoiParams
   if (p.protocol == "erode-4mm") {
     std::array<int, 3> n;
     for (int a = 0; a < 3; ++a) n[a] = std::max(2, static_cast<int>(std::lround(4.0 / sp[a])));
-    for (int label : kReportedLevels) erodeBox(seg.labels.GetPointer(), label, n, roi.GetPointer());
+    auto sz = seg.labels->GetLargestPossibleRegion().GetSize();
+    const int N[3] = {static_cast<int>(sz[0]), static_cast<int>(sz[1]), static_cast<int>(sz[2])};
+    auto boxes = labelBoxes(seg.labels->GetBufferPointer(), N);
+    for (int label : kReportedLevels)
+      if (boxes.count(label)) erodeBox(seg.labels.GetPointer(), label, boxes[label], n, roi.GetPointer());
   } else {
     // Axial work in canonical order.
     AxisMap am = canonicalAxisMap(ct);
@@ -230,16 +251,18 @@ RoiResult extractRoi(const Scan& scan, const SegmentResult& seg, const RoiParams
     const double sx = cseg->GetSpacing()[0], sy = cseg->GetSpacing()[1], szz = cseg->GetSpacing()[2];
     const uint8_t* s = cseg->GetBufferPointer();
     uint8_t* o = croi->GetBufferPointer();
+    const int NN[3] = {nx, ny, nz};
+    auto boxes = labelBoxes(s, NN);
     for (int label : kReportedLevels) {
-      // slices with the label and the body's centre slice
+      if (!boxes.count(label)) continue;
+      const Box& bb = boxes[label];
+      // the body's centre slice
       double kc = 0;
       long cnt = 0;
-      std::vector<long> per(nz, 0);
-      for (int k = 0; k < nz; ++k)
-        for (int j = 0; j < ny; ++j)
-          for (int i = 0; i < nx; ++i)
+      for (int k = bb.lo[2]; k <= bb.hi[2]; ++k)
+        for (int j = bb.lo[1]; j <= bb.hi[1]; ++j)
+          for (int i = bb.lo[0]; i <= bb.hi[0]; ++i)
             if (s[(static_cast<size_t>(k) * ny + j) * nx + i] == label) {
-              ++per[k];
               ++cnt;
               kc += k;
             }
@@ -249,9 +272,10 @@ RoiResult extractRoi(const Scan& scan, const SegmentResult& seg, const RoiParams
         mx = my = 0;
         long n = 0;
         width = 0;
-        for (int j = 0; j < ny; ++j) {
+        if (k < bb.lo[2] || k > bb.hi[2]) return n;
+        for (int j = bb.lo[1]; j <= bb.hi[1]; ++j) {
           int rowmin = nx, rowmax = -1;
-          for (int i = 0; i < nx; ++i)
+          for (int i = bb.lo[0]; i <= bb.hi[0]; ++i)
             if (s[(static_cast<size_t>(k) * ny + j) * nx + i] == label) {
               mx += i;
               my += j;
@@ -268,7 +292,7 @@ RoiResult extractRoi(const Scan& scan, const SegmentResult& seg, const RoiParams
         return n;
       };
       if (p.protocol == "ellipse-s1") {
-        for (int k = 0; k < nz; ++k) {
+        for (int k = bb.lo[2]; k <= bb.hi[2]; ++k) {
           if (std::abs(k - kc) * szz > 4.5 + 1e-6) continue;
           double mx, my;
           int w;
@@ -277,8 +301,8 @@ RoiResult extractRoi(const Scan& scan, const SegmentResult& seg, const RoiParams
           double area = n * sx * sy;
           double b = 0.2 * w * sx;                   // short semi-axis (AP), mm
           double a = 0.3 * area / (M_PI * b);        // long semi-axis (LR), mm
-          for (int j = 0; j < ny; ++j)
-            for (int i = 0; i < nx; ++i) {
+          for (int j = bb.lo[1]; j <= bb.hi[1]; ++j)
+            for (int i = bb.lo[0]; i <= bb.hi[0]; ++i) {
               size_t q = (static_cast<size_t>(k) * ny + j) * nx + i;
               if (s[q] != label) continue;
               double dx = (i - mx) * sx / a, dy = (j - my) * sy / b;
@@ -329,8 +353,8 @@ RoiResult extractRoi(const Scan& scan, const SegmentResult& seg, const RoiParams
           r2::Grid2 g{nx, ny, sx, sy};
           (void)g;
           int er_i = std::max(1, static_cast<int>(std::lround(2.0 / sx))), er_j = std::max(1, static_cast<int>(std::lround(2.0 / sy)));
-          for (int j = 0; j < ny; ++j)
-            for (int i = 0; i < nx; ++i) {
+          for (int j = bb.lo[1]; j <= bb.hi[1]; ++j)
+            for (int i = bb.lo[0]; i <= bb.hi[0]; ++i) {
               if (s[(static_cast<size_t>(k) * ny + j) * nx + i] != label) continue;
               bool in = true;
               for (int dj = -er_j; dj <= er_j && in; ++dj)

@@ -76,24 +76,34 @@ void measureBodies(const LabelImage* labels, std::vector<LevelSegmentation>& lev
   const int nx = static_cast<int>(sz[0]), ny = static_cast<int>(sz[1]), nz = static_cast<int>(sz[2]);
   const double sx = can->GetSpacing()[0], sy = can->GetSpacing()[1], szz = can->GetSpacing()[2];
   const uint8_t* p = can->GetBufferPointer();
-  for (auto& l : levels) {
+  // One pass for counts, centres and extents of every label; heights on the columns.
+  struct Acc {
     long n = 0;
     double mx = 0;
-    int ymin = ny, ymax = -1;
-    for (int k = 0; k < nz; ++k)
-      for (int j = 0; j < ny; ++j)
-        for (int i = 0; i < nx; ++i)
-          if (p[(static_cast<size_t>(k) * ny + j) * nx + i] == l.label) {
-            ++n;
-            mx += i;
-            ymin = std::min(ymin, j);
-            ymax = std::max(ymax, j);
-          }
+    int ymin = 1 << 30, ymax = -1;
+  };
+  std::array<Acc, 256> acc{};
+  for (int k = 0; k < nz; ++k)
+    for (int j = 0; j < ny; ++j) {
+      const uint8_t* row = p + (static_cast<size_t>(k) * ny + j) * nx;
+      for (int i = 0; i < nx; ++i) {
+        if (!row[i]) continue;
+        Acc& a = acc[row[i]];
+        ++a.n;
+        a.mx += i;
+        a.ymin = std::min(a.ymin, j);
+        a.ymax = std::max(a.ymax, j);
+      }
+    }
+  for (auto& l : levels) {
+    const Acc& a = acc[l.label & 0xff];
+    long n = a.n;
+    int ymin = a.ymin, ymax = a.ymax;
     l.voxels = n;
     l.volume_mm3 = n * sx * sy * szz;
     l.height_anterior_mm = l.height_middle_mm = l.height_posterior_mm = 0;
     if (n == 0) continue;
-    int ic = static_cast<int>(std::lround(mx / n));
+    int ic = static_cast<int>(std::lround(a.mx / n));
     int half = std::max(1, static_cast<int>(std::lround(2.0 / sx)));
     auto heightAt = [&](double frac) {
       int j = ymin + static_cast<int>(std::lround(frac * (ymax - ymin)));
@@ -179,7 +189,8 @@ SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const Segment
       auto bot = toCan({l.center_mm[0], l.center_mm[1], l.inferior_mm});
       int k0 = std::max(0, static_cast<int>(std::floor((std::min(top[2], bot[2]) - vol.oz) / vol.sz)));
       int k1 = std::min(vol.nz - 1, static_cast<int>(std::ceil((std::max(top[2], bot[2]) - vol.oz) / vol.sz)));
-      for (int k = k0; k <= k1; ++k) {
+      spine::parallelFor(k1 - k0 + 1, [&, k0](int kk) {
+        const int k = k0 + kk;
         double z = vol.z(k), cx = c[0], cy = c[1];
         // nearest centreline point in z
         double best = 1e9;
@@ -194,7 +205,7 @@ SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const Segment
           cy = c[1];
         }
         auto s = spine::analyseSlice(vol, k, cx, cy, sp, true);
-        if (!s.valid) continue;
+        if (!s.valid) return;
         for (int j = 0; j < s.wny; ++j)
           for (int i = 0; i < s.wnx; ++i) {
             if (!s.mask[static_cast<size_t>(j) * s.wnx + i]) continue;
@@ -209,9 +220,9 @@ SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const Segment
             }
             if (below_sup > 0 || above_inf < 0) continue;
             size_t q = (static_cast<size_t>(k) * vol.ny + (s.wy0 + j)) * vol.nx + (s.wx0 + i);
-            if (!out[q]) out[q] = static_cast<uint8_t>(l.label);
+            if (!out[q]) out[q] = static_cast<uint8_t>(l.label);  // one slice per task: no race
           }
-      }
+      });
     }
     res.levels.push_back(ls);
   }
