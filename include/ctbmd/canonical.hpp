@@ -29,6 +29,20 @@ AxisMap canonicalAxisMap(const itk::ImageBase<3>* img);
 AxisMap axisMapForCode(const itk::ImageBase<3>* canonical, const std::string& code);
 
 namespace detail {
+// Buffer steps of the original image along each canonical axis, and the buffer offset of
+// canonical index (0, 0, 0).
+inline long strides(const AxisMap& m, long step[3]) {
+  const size_t* os = m.orig_size.data();
+  const long stride_o[3] = {1, static_cast<long>(os[0]), static_cast<long>(os[0] * os[1])};
+  long start = 0;
+  for (int a = 0; a < 3; ++a) {
+    long s = stride_o[m.perm[a]];
+    step[a] = m.flip[a] ? -s : s;
+    if (m.flip[a]) start += static_cast<long>(os[m.perm[a]] - 1) * s;
+  }
+  return start;
+}
+
 inline void origIndex(const AxisMap& m, const size_t c[3], size_t o[3]) {
   for (int a = 0; a < 3; ++a) {
     int oa = m.perm[a];
@@ -64,15 +78,8 @@ typename itk::Image<T, 3>::Pointer toCanonical(const itk::Image<T, 3>* in, const
   out->Allocate();
   const T* src = in->GetBufferPointer();
   T* dst = out->GetBufferPointer();
-  const size_t* os = m.orig_size.data();
-  long stride_o[3] = {1, static_cast<long>(os[0]), static_cast<long>(os[0] * os[1])};
-  // canonical axis a moves along original axis perm[a] with sign
-  long step[3], start = 0;
-  for (int a = 0; a < 3; ++a) {
-    long s = stride_o[m.perm[a]];
-    step[a] = m.flip[a] ? -s : s;
-    if (m.flip[a]) start += static_cast<long>(os[m.perm[a]] - 1) * s;
-  }
+  long step[3];
+  const long start = detail::strides(m, step);
   size_t idx = 0;
   for (size_t k = 0; k < sz[2]; ++k)
     for (size_t j = 0; j < sz[1]; ++j) {
@@ -95,14 +102,8 @@ typename itk::Image<T, 3>::Pointer fromCanonical(const itk::Image<T, 3>* canon, 
   out->Allocate();
   const T* src = canon->GetBufferPointer();
   T* dst = out->GetBufferPointer();
-  const size_t* os = m.orig_size.data();
-  long stride_o[3] = {1, static_cast<long>(os[0]), static_cast<long>(os[0] * os[1])};
-  long step[3], start = 0;
-  for (int a = 0; a < 3; ++a) {
-    long s = stride_o[m.perm[a]];
-    step[a] = m.flip[a] ? -s : s;
-    if (m.flip[a]) start += static_cast<long>(os[m.perm[a]] - 1) * s;
-  }
+  long step[3];
+  const long start = detail::strides(m, step);
   auto csz = canon->GetLargestPossibleRegion().GetSize();
   size_t idx = 0;
   for (size_t k = 0; k < csz[2]; ++k)

@@ -114,7 +114,8 @@ std::vector<int> components(const Grid2& g, const std::vector<uint8_t>& mask, st
   return lab;
 }
 
-std::vector<uint8_t> fillHoles(const Grid2& g, const std::vector<uint8_t>& mask, double max_area_mm2) {
+std::vector<uint8_t> fillHoles(const Grid2& g, const std::vector<uint8_t>& mask, double max_area_mm2,
+                               double min_area_mm2) {
   std::vector<uint8_t> bg(g.size());
   for (size_t i = 0; i < g.size(); ++i) bg[i] = !mask[i];
   std::vector<long> areas;
@@ -132,7 +133,8 @@ std::vector<uint8_t> fillHoles(const Grid2& g, const std::vector<uint8_t>& mask,
   std::vector<uint8_t> out = mask;
   for (size_t i = 0; i < g.size(); ++i) {
     int l = lab[i];
-    if (l && !border[l] && (max_area_mm2 < 0 || areas[l] * px <= max_area_mm2)) out[i] = 1;
+    if (l && !border[l] && (max_area_mm2 < 0 || areas[l] * px <= max_area_mm2) && areas[l] * px >= min_area_mm2)
+      out[i] = 1;
   }
   return out;
 }

@@ -60,29 +60,7 @@ SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const Slice
   // at least 2 mm or 1.5 pixels, so coarse 3 mm pixels bridge 2-pixel gaps too.
   auto closed = r2::close(g, bone, std::max(2.0, 1.5 * px_mm));
   // Holes big enough to be a body's marrow are filled; the spinal canal (smaller) is not.
-  std::vector<uint8_t> bg(g.size());
-  for (size_t q = 0; q < g.size(); ++q) bg[q] = !closed[q];
-  std::vector<long> hole_area;
-  auto holes = r2::components(g, bg, hole_area);
-  std::vector<uint8_t> touches(hole_area.size(), 0);
-  for (int x = 0; x < g.nx; ++x) {
-    touches[holes[x]] = 1;
-    touches[holes[static_cast<size_t>(g.ny - 1) * g.nx + x]] = 1;
-  }
-  for (int y = 0; y < g.ny; ++y) {
-    touches[holes[static_cast<size_t>(y) * g.nx]] = 1;
-    touches[holes[static_cast<size_t>(y) * g.nx + g.nx - 1]] = 1;
-  }
-  const double px = g.sx * g.sy;
-  std::vector<uint8_t> filled = closed;
-  std::vector<double> canal_y;  // anterior edges of canal-sized holes
-  std::vector<int> canal_ids;
-  for (size_t q = 0; q < g.size(); ++q) {
-    int h = holes[q];
-    if (!h || touches[h]) continue;
-    double a = hole_area[h] * px;
-    if (a >= 500) filled[q] = 1;
-  }
+  std::vector<uint8_t> filled = r2::fillHoles(g, closed, -1.0, 500.0);
   auto opened = r2::open(g, filled, p.open_mm);
   std::vector<long> comp_area;
   auto comps = r2::components(g, opened, comp_area);
@@ -221,7 +199,7 @@ SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const Slice
   out.cx = v.x(i0 + sx / n);
   out.cy = v.y(j0 + sy / n);
   out.half_width = 0.5 * (xmax - xmin + 1) * g.sx;
-  out.area = n * px;
+  out.area = n * g.sx * g.sy;
   double rmax = 0;
   for (size_t q = 0; q < g.size(); ++q)
     if (body[q]) rmax = std::max(rmax, static_cast<double>(dist[q]));

@@ -31,9 +31,10 @@ inline std::vector<uint8_t> close(const Grid2& g, const std::vector<uint8_t>& m,
 /// and fills `areas` (pixel counts, index = label).
 std::vector<int> components(const Grid2& g, const std::vector<uint8_t>& mask, std::vector<long>& areas);
 
-/// Background regions not touching the border whose area (mm^2) is at most max_area_mm2
-/// are set to 1 (max_area_mm2 < 0: fill every hole).
-std::vector<uint8_t> fillHoles(const Grid2& g, const std::vector<uint8_t>& mask, double max_area_mm2 = -1);
+/// Background regions not touching the border whose area (mm^2) lies in
+/// [min_area_mm2, max_area_mm2] are set to 1 (max_area_mm2 < 0: no upper bound).
+std::vector<uint8_t> fillHoles(const Grid2& g, const std::vector<uint8_t>& mask, double max_area_mm2 = -1,
+                               double min_area_mm2 = 0);
 
 /// In-place [1 2 1]/4 separable blur, `passes` times.
 void binomialBlur(const Grid2& g, std::vector<float>& v, int passes);
