@@ -387,17 +387,34 @@ Scan readDicomSeries(const fs::path& dir, const ReadOptions& opt) {
                        "'; it holds:" + list);
     }
   } else {
+    // The CT series with the most slices (other modalities only when there is no CT).
+    auto modalityOf = [](const std::string& file) {
+      auto io = itk::GDCMImageIO::New();
+      io->SetFileName(file);
+      try {
+        io->ReadImageInformation();
+      } catch (const itk::ExceptionObject&) {
+        return std::string();
+      }
+      std::string m;
+      io->GetValueFromTag("0008|0060", m);
+      while (!m.empty() && (m.back() == ' ' || m.back() == '\0')) m.pop_back();
+      return m;
+    };
+    bool best_ct = false;
     for (const auto& u : uids) {
       size_t n = names->GetFileNames(u).size();
-      if (n > best) {
+      bool ct = uids.size() == 1 || modalityOf(names->GetFileNames(u).front()) == "CT";
+      if ((ct && !best_ct) || (ct == best_ct && n > best)) {
         best = n;
+        best_ct = ct;
         chosen = u;
       }
     }
     if (uids.size() > 1) {
       for (const auto& u : uids)
         spdlog::info("{} series {} ({} files){}", dir.string(), u, names->GetFileNames(u).size(),
-                     u == chosen ? " <- chosen (most slices; --series UID picks another)" : "");
+                     u == chosen ? " <- chosen (CT with most slices; --series UID picks another)" : "");
     }
   }
   std::vector<std::string> files = names->GetFileNames(chosen);
