@@ -216,7 +216,7 @@ Model buildModel(const PhantomParams& p) {
 
   // Sacrum: S1 segment as a "vertebra" plus fused S2-S5 going posterior-inferior.
   {
-    const Vertebra& l5 = m.vb.back();
+    const Vertebra l5 = m.vb.back();  // a copy: m.vb grows below
     double dir_y = std::sin(40 * kPi / 180), dir_z = -std::cos(40 * kPi / 180);
     double y0 = m.spineY(0) + 4, z0 = 0;
     double hs[5] = {26, 21, 17, 14, 11};
