@@ -61,8 +61,7 @@ typename itk::Image<T, 3>::Pointer toCanonical(const itk::Image<T, 3>* in, const
   for (int a = 0; a < 3; ++a) {
     sz[a] = m.orig_size[m.perm[a]];
     sp[a] = m.orig_spacing[m.perm[a]];
-    for (int r = 0; r < 3; ++r)
-      dir[r][a] = m.orig_direction[r][m.perm[a]] * (m.flip[a] ? -1.0 : 1.0);
+    for (int r = 0; r < 3; ++r) dir[r][a] = m.orig_direction[r][m.perm[a]] * (m.flip[a] ? -1.0 : 1.0);
   }
   // Origin: world position of canonical index (0,0,0).
   typename Img::IndexType oi;

@@ -1,7 +1,6 @@
 #pragma once
 // The shared main wrapper: standard options, logging set-up, exception -> exit code.
 #include <CLI/CLI.hpp>
-
 #include <functional>
 #include <string>
 

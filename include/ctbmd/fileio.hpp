@@ -1,10 +1,9 @@
 #pragma once
 // Atomic outputs, hashing and JSON/CSV file helpers.
-#include <nlohmann/json.hpp>
-
-#include <filesystem>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace ctbmd {
@@ -31,8 +30,7 @@ std::string sha256File(const std::filesystem::path& path);
 
 /// gzip-compresses `in` into `out`: one gzip member whose deflate chunks are compressed in
 /// parallel (pigz's method). Fast levels suit noisy CT.
-void gzipFile(const std::filesystem::path& in, const std::filesystem::path& out, int level,
-              int threads);
+void gzipFile(const std::filesystem::path& in, const std::filesystem::path& out, int level, int threads);
 
 /// True when the gzip file decompresses to exactly `expected_size` bytes (checked from the
 /// trailer when it is one member, else by decompressing).

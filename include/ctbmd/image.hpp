@@ -16,11 +16,11 @@ using FloatImage = itk::Image<float, 3>;
 using Slice2D = itk::Image<float, 2>;
 
 struct ScanInfo {
-  std::filesystem::path path;  // file, or directory for a DICOM series
-  std::string format;          // nifti, nrrd, metaimage, dicom
-  std::string sha256;          // of the file; of the sorted slice files for DICOM
-  std::string orientation;     // three-letter code of the storage order, e.g. "RAS", "LPS"
-  std::string disk_pixel_type; // e.g. "int32", "float", "int16"
+  std::filesystem::path path;   // file, or directory for a DICOM series
+  std::string format;           // nifti, nrrd, metaimage, dicom
+  std::string sha256;           // of the file; of the sorted slice files for DICOM
+  std::string orientation;      // three-letter code of the storage order, e.g. "RAS", "LPS"
+  std::string disk_pixel_type;  // e.g. "int32", "float", "int16"
   // DICOM (or empty)
   std::string series_uid, modality, manufacturer, model, kvp, kernel, study_date;
   std::vector<std::string> warnings;  // things a person should know about this input
@@ -42,8 +42,7 @@ struct ReadOptions {
 Scan readScan(const std::filesystem::path& path, const ReadOptions& opt = {});
 
 /// Reads a label map; when `reference` is given, its grid must match (else InputError).
-LabelImage::Pointer readLabels(const std::filesystem::path& path,
-                               const CtImage* reference = nullptr);
+LabelImage::Pointer readLabels(const std::filesystem::path& path, const CtImage* reference = nullptr);
 
 /// Reads any scalar image as float without HU checks (for tests and tools).
 FloatImage::Pointer readFloatImage(const std::filesystem::path& path);

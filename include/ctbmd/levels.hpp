@@ -6,8 +6,8 @@
 
 namespace ctbmd {
 
-inline constexpr int kT12 = 19, kL1 = 20, kL2 = 21, kL3 = 22, kL4 = 23, kL5 = 24, kL6 = 25,
-                     kSacrum = 26, kT13 = 28;
+inline constexpr int kT12 = 19, kL1 = 20, kL2 = 21, kL3 = 22, kL4 = 23, kL5 = 24, kL6 = 25, kSacrum = 26,
+                     kT13 = 28;
 /// The levels every stage reports, top to bottom.
 inline constexpr std::array<int, 6> kReportedLevels = {kT12, kL1, kL2, kL3, kL4, kL5};
 

@@ -1,9 +1,8 @@
 #pragma once
 // Digital QCT phantom: a synthetic abdominal CT with exact ground truth (see README).
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -24,15 +23,15 @@ inline constexpr int kPosteriorOffset = 100, kRibOffset = 160, kDiscOffset = 200
 
 struct PhantomParams {
   int nx = 512, ny = 512;
-  int nz = 0;               // 0: as many slices as the covered levels need
-  double pixel_mm = 0.8;    // in-plane spacing, 0.5-1.0
-  double slice_mm = 1.0;    // slice thickness = spacing, 0.625-5
+  int nz = 0;             // 0: as many slices as the covered levels need
+  double pixel_mm = 0.8;  // in-plane spacing, 0.5-1.0
+  double slice_mm = 1.0;  // slice thickness = spacing, 0.625-5
   std::string orientation = "LPS";
   std::string top = "T11", bottom = "S1";  // covered levels (with nz: centre of the field)
   uint64_t seed = 1;
   std::string population = "random";  // normal, osteopenia, osteoporosis, random
-  std::map<std::string, double> bmd;   // per level override, mg/cm3 (e.g. {"L1", 95})
-  double cal_intercept_hu = -5.0;      // scanner calibration HU = a + b * BMD(HA)
+  std::map<std::string, double> bmd;  // per level override, mg/cm3 (e.g. {"L1", 95})
+  double cal_intercept_hu = -5.0;     // scanner calibration HU = a + b * BMD(HA)
   double cal_slope_hu = 1.25;
   double noise_sd = 15.0;              // HU
   double texture_sd = 20.0;            // HU, trabecular texture amplitude

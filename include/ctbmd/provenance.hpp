@@ -1,8 +1,7 @@
 #pragma once
 // Who made an output, from what, and how: attached to every JSON ctbmd writes.
-#include <nlohmann/json.hpp>
-
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace ctbmd {

@@ -1,9 +1,8 @@
 #pragma once
 // The five stages, callable in-process. Each result converts to and from the JSON file
 // that the stage's executable writes, so a shell pipeline and ctbmd-run see the same data.
-#include <nlohmann/json.hpp>
-
 #include <array>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,7 +15,7 @@ namespace ctbmd {
 struct LevelLocation {
   int label = 0;
   std::string name;
-  std::string status = "missing";  // found | partial | missing
+  std::string status = "missing";            // found | partial | missing
   std::array<double, 3> center_mm{0, 0, 0};  // physical LPS (ITK convention)
   double superior_mm = 0, inferior_mm = 0;   // world z of the body's top and bottom
   std::array<int, 2> slice_range{-1, -1};    // first/last index along the input's S-I axis
@@ -35,9 +34,9 @@ struct LocalizeResult {
   std::string method;
   std::vector<LevelLocation> levels;  // always T12, L1 ... L5 in this order
   nlohmann::json anchors = nlohmann::json::object();
-  nlohmann::json vertebrae = nlohmann::json::array();  // every body found, top to bottom
+  nlohmann::json vertebrae = nlohmann::json::array();   // every body found, top to bottom
   nlohmann::json centerline = nlohmann::json::array();  // spine centre every 2 mm (LPS mm)
-  std::vector<std::string> flags;     // e.g. "anchors_disagree"
+  std::vector<std::string> flags;                       // e.g. "anchors_disagree"
   std::vector<std::string> warnings;
   nlohmann::json toJson() const;
   static LocalizeResult fromJson(const nlohmann::json& j);

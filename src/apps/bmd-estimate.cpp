@@ -8,8 +8,9 @@ int main(int argc, char** argv) {
   auto& app = tool.app();
   app.add_option("roi", roi_json, "roi.json from ctbmd-roi-extract")->required();
   app.add_option("-o,--output", output, "bmd.json to write")->required();
-  app.add_option("-c,--calibration", calibration, "Calibration JSON (BMD = intercept + slope * HU); without it "
-                                                   "results are marked uncalibrated");
+  app.add_option("-c,--calibration", calibration,
+                 "Calibration JSON (BMD = intercept + slope * HU); without it "
+                 "results are marked uncalibrated");
   app.add_option("--statistic", p.statistic, "ROI statistic: mean | median")->capture_default_str();
   return tool.main(argc, argv, [&] {
     bool force = tool.common().force;
@@ -26,7 +27,9 @@ int main(int argc, char** argv) {
     auto res = ctbmd::estimateBmd(roi, cal, p);
     ctbmd::saveBmd(output, res, roi_json, cal_path, p, force);
     for (const auto& l : res.levels)
-      if (l.hu != 0) spdlog::info("{:>3}: {:.1f} mg/cm3 (+-{:.1f}){}", l.name, l.bmd, 1.96 * l.bmd_se, l.usable ? "" : " not used");
+      if (l.hu != 0)
+        spdlog::info("{:>3}: {:.1f} mg/cm3 (+-{:.1f}){}", l.name, l.bmd, 1.96 * l.bmd_se,
+                     l.usable ? "" : " not used");
     return 0;
   });
 }

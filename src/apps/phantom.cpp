@@ -1,4 +1,6 @@
 // ctbmd-phantom: writes a synthetic CT with exact ground truth.
+#include "ctbmd/phantom.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -7,7 +9,6 @@
 #include "ctbmd/cli.hpp"
 #include "ctbmd/errors.hpp"
 #include "ctbmd/fileio.hpp"
-#include "ctbmd/phantom.hpp"
 #include "ctbmd/provenance.hpp"
 
 int main(int argc, char** argv) {
@@ -17,7 +18,8 @@ int main(int argc, char** argv) {
   ctbmd::PhantomParams p;
   std::string out, size = "512x512", levels = "T11-S1", bmd_list, rods;
   auto& app = tool.app();
-  app.add_option("-o,--output", out, "Output CT path (.nii.gz); writes <stem>_seg.nii.gz and <stem>_truth.json beside it")
+  app.add_option("-o,--output", out,
+                 "Output CT path (.nii.gz); writes <stem>_seg.nii.gz and <stem>_truth.json beside it")
       ->required();
   app.add_option("--size", size, "Matrix NXxNY or NXxNYxNZ (NZ: slices; default: enough for --levels)")
       ->capture_default_str();
@@ -25,16 +27,19 @@ int main(int argc, char** argv) {
   app.add_option("--slice", p.slice_mm, "Slice thickness = spacing, mm (0.625-5)")->capture_default_str();
   app.add_option("--orientation", p.orientation, "Storage orientation code (LPS, RAS, PIR, LAS, ...)")
       ->capture_default_str();
-  app.add_option("--levels", levels, "Covered levels TOP-BOTTOM, e.g. T10-S1 or T12-L2")->capture_default_str();
+  app.add_option("--levels", levels, "Covered levels TOP-BOTTOM, e.g. T10-S1 or T12-L2")
+      ->capture_default_str();
   app.add_option("--seed", p.seed, "Random seed (same seed, same scan)")->capture_default_str();
   app.add_option("--population", p.population, "normal | osteopenia | osteoporosis | random")
       ->capture_default_str();
   app.add_option("--bmd", bmd_list, "Per-level BMD overrides, e.g. L1=95,L2=88 (mg/cm3 HA)");
-  app.add_option("--cal-intercept", p.cal_intercept_hu, "Scanner calibration: HU at 0 mg/cm3")->capture_default_str();
+  app.add_option("--cal-intercept", p.cal_intercept_hu, "Scanner calibration: HU at 0 mg/cm3")
+      ->capture_default_str();
   app.add_option("--cal-slope", p.cal_slope_hu, "Scanner calibration: HU per mg/cm3")->capture_default_str();
   app.add_option("--noise", p.noise_sd, "Image noise SD, HU")->capture_default_str();
   app.add_option("--texture", p.texture_sd, "Trabecular texture amplitude, HU")->capture_default_str();
-  app.add_option("--ribs", p.rib_pairs, "Rib pairs: 11, 12 or 13 (13 adds a rib-bearing T13)")->capture_default_str();
+  app.add_option("--ribs", p.rib_pairs, "Rib pairs: 11, 12 or 13 (13 adds a rib-bearing T13)")
+      ->capture_default_str();
   app.add_flag("--lstv", p.lumbar6, "Lumbosacral transitional vertebra: six lumbar vertebrae");
   app.add_option("--fracture", p.fracture_level, "Compression fracture in this level (e.g. L2)");
   app.add_option("--fracture-loss", p.fracture_height_loss, "Anterior height loss of the fracture (0-0.6)")
@@ -65,7 +70,8 @@ int main(int argc, char** argv) {
       std::vector<std::string> v;
       std::string t;
       std::istringstream in(s);
-      while (std::getline(in, t, ',')) if (!t.empty()) v.push_back(t);
+      while (std::getline(in, t, ','))
+        if (!t.empty()) v.push_back(t);
       return v;
     };
     for (const auto& kv : splitList(bmd_list)) {
@@ -87,14 +93,25 @@ int main(int argc, char** argv) {
     auto t1 = std::chrono::steady_clock::now();
     ctbmd::writeImage(res.ct.GetPointer(), ct_path, force);
     ctbmd::writeImage(res.labels.GetPointer(), seg_path, force);
-    nlohmann::json params = {{"size", size}, {"pixel_mm", p.pixel_mm}, {"slice_mm", p.slice_mm},
-                             {"orientation", p.orientation}, {"levels", levels}, {"seed", p.seed},
-                             {"population", p.population}, {"bmd", p.bmd},
-                             {"cal_intercept_hu", p.cal_intercept_hu}, {"cal_slope_hu", p.cal_slope_hu},
-                             {"noise_sd", p.noise_sd}, {"texture_sd", p.texture_sd},
-                             {"rib_pairs", p.rib_pairs}, {"lstv", p.lumbar6},
-                             {"fracture", p.fracture_level}, {"fracture_loss", p.fracture_height_loss},
-                             {"metal", p.metal_level}, {"contrast", p.contrast}, {"rods", p.rods},
+    nlohmann::json params = {{"size", size},
+                             {"pixel_mm", p.pixel_mm},
+                             {"slice_mm", p.slice_mm},
+                             {"orientation", p.orientation},
+                             {"levels", levels},
+                             {"seed", p.seed},
+                             {"population", p.population},
+                             {"bmd", p.bmd},
+                             {"cal_intercept_hu", p.cal_intercept_hu},
+                             {"cal_slope_hu", p.cal_slope_hu},
+                             {"noise_sd", p.noise_sd},
+                             {"texture_sd", p.texture_sd},
+                             {"rib_pairs", p.rib_pairs},
+                             {"lstv", p.lumbar6},
+                             {"fracture", p.fracture_level},
+                             {"fracture_loss", p.fracture_height_loss},
+                             {"metal", p.metal_level},
+                             {"contrast", p.contrast},
+                             {"rods", p.rods},
                              {"straight", no_rot}};
     nlohmann::json truth = res.truth;
     truth["files"] = {{"ct", ct_path.filename().string()}, {"labels", seg_path.filename().string()}};
@@ -102,10 +119,10 @@ int main(int argc, char** argv) {
     ctbmd::writeJsonFile(truth_path, truth, force);
     auto t2 = std::chrono::steady_clock::now();
     auto sz = res.ct->GetLargestPossibleRegion().GetSize();
-    spdlog::info("phantom {}x{}x{} ({}, {}) generated in {:.2f} s, written in {:.2f} s: {}", sz[0], sz[1], sz[2],
-                 p.orientation, truth["population"].get<std::string>(),
-                 std::chrono::duration<double>(t1 - t0).count(), std::chrono::duration<double>(t2 - t1).count(),
-                 ct_path.string());
+    spdlog::info("phantom {}x{}x{} ({}, {}) generated in {:.2f} s, written in {:.2f} s: {}", sz[0], sz[1],
+                 sz[2], p.orientation, truth["population"].get<std::string>(),
+                 std::chrono::duration<double>(t1 - t0).count(),
+                 std::chrono::duration<double>(t2 - t1).count(), ct_path.string());
     return 0;
   });
 }

@@ -13,12 +13,15 @@ int main(int argc, char** argv) {
   bool no_default_excludes = false, table = false;
   ctbmd::PipelineOptions o;
   auto& app = tool.app();
-  app.add_option("inputs", inputs, "CT files and/or folders (searched recursively for NIfTI/NRRD/MHA and DICOM series)")
+  app.add_option("inputs", inputs,
+                 "CT files and/or folders (searched recursively for NIfTI/NRRD/MHA and DICOM series)")
       ->required();
   app.add_option("-o,--output", outdir, "Output folder: <case_id>/... per case and results.csv")->required();
   app.add_option("-c,--calibration", calibration, "Calibration JSON for bmd-estimate (else uncalibrated)");
-  app.add_option("-p,--protocol", o.roi.protocol, "ROI protocol: ellipse-s1 | erode-4mm | mosaic-392")->capture_default_str();
-  app.add_option("--statistic", o.bmd.statistic, "ROI statistic for BMD: mean | median")->capture_default_str();
+  app.add_option("-p,--protocol", o.roi.protocol, "ROI protocol: ellipse-s1 | erode-4mm | mosaic-392")
+      ->capture_default_str();
+  app.add_option("--statistic", o.bmd.statistic, "ROI statistic for BMD: mean | median")
+      ->capture_default_str();
   app.add_option("-r,--rule", o.classify.rule, "Classification rule")->capture_default_str();
   app.add_option("--series", o.read.series_uid, "DICOM series UID to pick in folders with several series");
   app.add_option("--exclude", exclude, "Skip files/folders whose name matches this glob (repeatable)");
@@ -53,17 +56,20 @@ int main(int argc, char** argv) {
       if (r.status != "ok") ++failed;
       ctbmd::logSummary(r);
       if (table && r.bmd) {
-        std::printf("%s\n%-4s %-8s %9s %9s %8s  %s\n", r.case_id.c_str(), "lvl", "status", "HU", "BMD", "used", "flags");
+        std::printf("%s\n%-4s %-8s %9s %9s %8s  %s\n", r.case_id.c_str(), "lvl", "status", "HU", "BMD",
+                    "used", "flags");
         for (const auto& l : r.bmd->levels) {
           std::string flags;
           for (const auto& f : l.flags) flags += f + " ";
-          bool used = std::find(r.bmd->levels_used.begin(), r.bmd->levels_used.end(), l.name) != r.bmd->levels_used.end();
+          bool used = std::find(r.bmd->levels_used.begin(), r.bmd->levels_used.end(), l.name) !=
+                      r.bmd->levels_used.end();
           std::printf("%-4s %-8s %9.1f %9.1f %8s  %s\n", l.name.c_str(), l.usable ? "ok" : "-", l.hu, l.bmd,
                       used ? "yes" : "", flags.c_str());
         }
         std::printf("L1-L2 BMD %s mg/cm3 -> %s%s\n\n",
                     r.bmd->bmd_l1l2 ? std::to_string(*r.bmd->bmd_l1l2).substr(0, 6).c_str() : "n/a",
-                    r.classification->category.c_str(), r.bmd->calibration.calibrated ? "" : " (uncalibrated)");
+                    r.classification->category.c_str(),
+                    r.bmd->calibration.calibrated ? "" : " (uncalibrated)");
       }
       text += ctbmd::resultsCsvRow(r) + "\n";
       prog.set(static_cast<long>(i + 1));

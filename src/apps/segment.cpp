@@ -8,10 +8,12 @@ int main(int argc, char** argv) {
   auto& app = tool.app();
   app.add_option("input", input, "CT: NIfTI, NRRD, MetaImage file or DICOM series folder")->required();
   app.add_option("-l,--localize", loc_json, "localize.json from ctbmd-localize")->required();
-  app.add_option("-o,--output", output, "Label map to write (segmentation.nii.gz); its JSON goes beside it")->required();
+  app.add_option("-o,--output", output, "Label map to write (segmentation.nii.gz); its JSON goes beside it")
+      ->required();
   app.add_option("--series", series, "DICOM series UID (folder with several series)");
   app.add_option("--method", p.method, "Method: classical (weight-free default)")->capture_default_str();
-  app.add_option("--fracture-ratio", p.fracture_ratio, "Flag bodies lower than this fraction of their reference height")
+  app.add_option("--fracture-ratio", p.fracture_ratio,
+                 "Flag bodies lower than this fraction of their reference height")
       ->capture_default_str();
   return tool.main(argc, argv, [&] {
     bool force = tool.common().force;

@@ -15,9 +15,10 @@ AxisMap canonicalAxisMap(const itk::ImageBase<3>* img) {
     for (int i = 1; i < 3; ++i)
       if (std::abs(d[i][j]) > std::abs(d[best][j])) best = i;
     if (used[best] || std::abs(d[best][j]) < 0.5)
-      throw InputError("image axes are too oblique to tell which one is superior-inferior "
-                       "(direction matrix far from any axis-aligned orientation); resample it "
-                       "to an axial orientation first");
+      throw InputError(
+          "image axes are too oblique to tell which one is superior-inferior "
+          "(direction matrix far from any axis-aligned orientation); resample it "
+          "to an axial orientation first");
     used[best] = true;
     m.perm[best] = j;
     m.flip[best] = d[best][j] < 0;

@@ -50,8 +50,8 @@ int effectiveThreads(int requested) {
 
 Tool::Tool(std::string name, std::string description)
     : name_(std::move(name)), app_(std::move(description), name_) {
-  app_.set_version_flag("--version", std::string(name_) + " (ctbmd) " + versionString() +
-                                         " commit " + gitCommit());
+  app_.set_version_flag("--version",
+                        std::string(name_) + " (ctbmd) " + versionString() + " commit " + gitCommit());
   app_.add_flag("-v,--verbose", common_.verbose, "More log output (repeat for more)");
   app_.add_flag("-q,--quiet", common_.quiet, "Only warnings and errors on stderr");
   app_.add_option("--threads", common_.threads,

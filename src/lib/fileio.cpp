@@ -1,5 +1,8 @@
 #include "ctbmd/fileio.hpp"
 
+#include <unistd.h>
+#include <zlib.h>
+
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -9,8 +12,6 @@
 #include <system_error>
 #include <thread>
 #include <vector>
-#include <zlib.h>
-#include <unistd.h>
 
 #include "ctbmd/errors.hpp"
 
@@ -21,16 +22,14 @@ namespace ctbmd {
 // ---- SHA-256 (FIPS 180-4) -------------------------------------------------------------
 namespace {
 constexpr std::array<uint32_t, 64> K = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-    0xc67178f2};
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
 
 inline uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 
@@ -78,15 +77,14 @@ class Sha256 {
   void block(const unsigned char* p) {
     uint32_t w[64];
     for (int i = 0; i < 16; ++i)
-      w[i] = (uint32_t(p[4 * i]) << 24) | (uint32_t(p[4 * i + 1]) << 16) |
-             (uint32_t(p[4 * i + 2]) << 8) | uint32_t(p[4 * i + 3]);
+      w[i] = (uint32_t(p[4 * i]) << 24) | (uint32_t(p[4 * i + 1]) << 16) | (uint32_t(p[4 * i + 2]) << 8) |
+             uint32_t(p[4 * i + 3]);
     for (int i = 16; i < 64; ++i) {
       uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
       uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
       w[i] = w[i - 16] + s0 + w[i - 7] + s1;
     }
-    uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4], f = h_[5], g = h_[6],
-             h = h_[7];
+    uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4], f = h_[5], g = h_[6], h = h_[7];
     for (int i = 0; i < 64; ++i) {
       uint32_t S1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
       uint32_t ch = (e & f) ^ (~e & g);
@@ -169,20 +167,17 @@ fs::path temporarySibling(const fs::path& path) {
   static std::atomic<unsigned> counter{0};
   std::string ext;
   std::string stem = splitExtensions(path.filename().string(), ext);
-  std::string name = "." + stem + ".tmp-" + std::to_string(::getpid()) + "-" +
-                     std::to_string(counter.fetch_add(1)) + ext;
+  std::string name =
+      "." + stem + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1)) + ext;
   return path.parent_path() / name;
 }
 
-void atomicWrite(const fs::path& path, bool force,
-                 const std::function<void(const fs::path&)>& write) {
+void atomicWrite(const fs::path& path, bool force, const std::function<void(const fs::path&)>& write) {
   checkWritable(path, force);
   if (!path.parent_path().empty()) {
     std::error_code ec;
     fs::create_directories(path.parent_path(), ec);
-    if (ec)
-      throw UsageError("cannot create folder '" + path.parent_path().string() +
-                       "': " + ec.message());
+    if (ec) throw UsageError("cannot create folder '" + path.parent_path().string() + "': " + ec.message());
   }
   fs::path tmp = temporarySibling(path);
   try {
@@ -299,7 +294,8 @@ bool gzipComplete(const fs::path& p, uint64_t expected_size) {
   std::vector<char> buf(1 << 20);
   uint64_t total = 0;
   int n;
-  while ((n = gzread(g, buf.data(), static_cast<unsigned>(buf.size()))) > 0) total += static_cast<uint64_t>(n);
+  while ((n = gzread(g, buf.data(), static_cast<unsigned>(buf.size()))) > 0)
+    total += static_cast<uint64_t>(n);
   int err = 0;
   gzerror(g, &err);
   gzclose(g);
@@ -310,8 +306,7 @@ std::string imageStem(const fs::path& p) {
   std::string name = p.filename().string();
   for (const char* ext : {".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd"}) {
     size_t n = std::strlen(ext);
-    if (name.size() > n && name.compare(name.size() - n, n, ext) == 0)
-      return name.substr(0, name.size() - n);
+    if (name.size() > n && name.compare(name.size() - n, n, ext) == 0) return name.substr(0, name.size() - n);
   }
   return name;
 }

@@ -52,13 +52,29 @@ CtImage::DirectionType directionFromCode(const std::string& code) {
     int axis = -1;
     double sign = 1;
     switch (c) {
-      case 'L': axis = 0; break;
-      case 'R': axis = 0; sign = -1; break;
-      case 'P': axis = 1; break;
-      case 'A': axis = 1; sign = -1; break;
-      case 'S': axis = 2; break;
-      case 'I': axis = 2; sign = -1; break;
-      default: break;
+      case 'L':
+        axis = 0;
+        break;
+      case 'R':
+        axis = 0;
+        sign = -1;
+        break;
+      case 'P':
+        axis = 1;
+        break;
+      case 'A':
+        axis = 1;
+        sign = -1;
+        break;
+      case 'S':
+        axis = 2;
+        break;
+      case 'I':
+        axis = 2;
+        sign = -1;
+        break;
+      default:
+        break;
     }
     if (axis < 0 || used[axis])
       throw UsageError("orientation code '" + code +
@@ -75,8 +91,7 @@ bool isImageFile(const fs::path& p) {
     size_t k = std::strlen(e);
     return n.size() > k && n.compare(n.size() - k, k, e) == 0;
   };
-  return ends(".nii.gz") || ends(".nii") || ends(".nrrd") || ends(".nhdr") || ends(".mha") ||
-         ends(".mhd");
+  return ends(".nii.gz") || ends(".nii") || ends(".nrrd") || ends(".nhdr") || ends(".mha") || ends(".mhd");
 }
 
 namespace {
@@ -104,9 +119,7 @@ bool isDicomDirectory(const fs::path& p) {
 
 namespace {
 
-std::string componentName(itk::IOComponentEnum c) {
-  return itk::ImageIOBase::GetComponentTypeAsString(c);
-}
+std::string componentName(itk::IOComponentEnum c) { return itk::ImageIOBase::GetComponentTypeAsString(c); }
 
 // ---- NIfTI qform / sform check ---------------------------------------------------------
 struct NiftiAffines {
@@ -196,8 +209,8 @@ void checkNifti(const fs::path& path, const TImage* img, ScanInfo& info) {
   auto itkAff = rasAffine(img);
   std::string used = affineDiff(itkAff, n.s) < affineDiff(itkAff, n.q) ? "sform" : "qform";
   std::ostringstream msg;
-  msg << "NIfTI header of '" << path.string() << "' has qform and sform that disagree by up to "
-      << qs << " mm; ctbmd uses ITK's choice, the " << used
+  msg << "NIfTI header of '" << path.string() << "' has qform and sform that disagree by up to " << qs
+      << " mm; ctbmd uses ITK's choice, the " << used
       << ". Check the geometry of this file (e.g. with another viewer) before trusting positions.";
   spdlog::warn("{}", msg.str());
   info.warnings.push_back(msg.str());
@@ -272,10 +285,8 @@ typename TImage::Pointer readFileAs(const fs::path& path, itk::ImageIOBase* io) 
 }
 
 itk::ImageIOBase::Pointer probeFile(const fs::path& path) {
-  if (!fs::exists(path))
-    throw InputError("input '" + path.string() + "' does not exist");
-  if (!fs::is_regular_file(path))
-    throw InputError("input '" + path.string() + "' is not a regular file");
+  if (!fs::exists(path)) throw InputError("input '" + path.string() + "' does not exist");
+  if (!fs::is_regular_file(path)) throw InputError("input '" + path.string() + "' is not a regular file");
   auto io = itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::IOFileModeEnum::ReadMode);
   if (!io)
     throw InputError("'" + path.string() +
@@ -373,8 +384,7 @@ Scan readDicomSeries(const fs::path& dir, const ReadOptions& opt) {
   names->SetUseSeriesDetails(true);
   names->SetDirectory(dir.string());
   const auto& uids = names->GetSeriesUIDs();
-  if (uids.empty())
-    throw InputError("folder '" + dir.string() + "' holds no readable DICOM image series");
+  if (uids.empty()) throw InputError("folder '" + dir.string() + "' holds no readable DICOM image series");
   std::string chosen;
   size_t best = 0;
   if (!opt.series_uid.empty()) {
@@ -383,8 +393,7 @@ Scan readDicomSeries(const fs::path& dir, const ReadOptions& opt) {
     if (chosen.empty()) {
       std::string list;
       for (const auto& u : uids) list += "\n  " + u;
-      throw InputError("series '" + opt.series_uid + "' is not in '" + dir.string() +
-                       "'; it holds:" + list);
+      throw InputError("series '" + opt.series_uid + "' is not in '" + dir.string() + "'; it holds:" + list);
     }
   } else {
     // The CT series with the most slices (other modalities only when there is no CT).
@@ -419,8 +428,8 @@ Scan readDicomSeries(const fs::path& dir, const ReadOptions& opt) {
   }
   std::vector<std::string> files = names->GetFileNames(chosen);
   if (files.size() < 2)
-    throw InputError("DICOM series in '" + dir.string() + "' has only " +
-                     std::to_string(files.size()) + " slice; ctbmd needs a 3-D series");
+    throw InputError("DICOM series in '" + dir.string() + "' has only " + std::to_string(files.size()) +
+                     " slice; ctbmd needs a 3-D series");
 
   auto gdcm = itk::GDCMImageIO::New();
   using Reader = itk::ImageSeriesReader<FloatImage>;
@@ -431,8 +440,7 @@ Scan readDicomSeries(const fs::path& dir, const ReadOptions& opt) {
   try {
     reader->Update();
   } catch (const itk::ExceptionObject& e) {
-    throw InputError("cannot read the DICOM series in '" + dir.string() +
-                     "': " + e.GetDescription());
+    throw InputError("cannot read the DICOM series in '" + dir.string() + "': " + e.GetDescription());
   }
   Scan scan;
   scan.info.path = dir;
@@ -447,8 +455,8 @@ Scan readDicomSeries(const fs::path& dir, const ReadOptions& opt) {
   scan.info.kernel = tag(d0, "0018|1210");
   scan.info.study_date = tag(d0, "0008|0020");
   if (!scan.info.modality.empty() && scan.info.modality != "CT")
-    throw InputError("DICOM series in '" + dir.string() + "' has modality '" +
-                     scan.info.modality + "', not CT; ctbmd measures bone density on CT only");
+    throw InputError("DICOM series in '" + dir.string() + "' has modality '" + scan.info.modality +
+                     "', not CT; ctbmd measures bone density on CT only");
 
   // Geometry: every slice must lie on one straight line along the slice normal, evenly
   // spaced. Gantry tilt (positions drift within the slice plane) and uneven spacing are
@@ -458,10 +466,10 @@ Scan readDicomSeries(const fs::path& dir, const ReadOptions& opt) {
   std::vector<double> iop;
   for (size_t i = 0; i < dicts.size(); ++i) {
     auto p = numbers(tag(*dicts[i], "0020|0032"));
-    if (p.size() != 3)
-      throw InputError("DICOM slice '" + files[i] + "' has no usable ImagePositionPatient");
+    if (p.size() != 3) throw InputError("DICOM slice '" + files[i] + "' has no usable ImagePositionPatient");
     ipp.push_back({p[0], p[1], p[2]});
-    if (i == 0) iop = numbers(tag(*dicts[i], "0020|0037"));
+    if (i == 0)
+      iop = numbers(tag(*dicts[i], "0020|0037"));
     else {
       auto o = numbers(tag(*dicts[i], "0020|0037"));
       for (size_t k = 0; k < o.size() && k < iop.size(); ++k)
@@ -479,8 +487,7 @@ Scan readDicomSeries(const fs::path& dir, const ReadOptions& opt) {
   std::vector<double> steps;
   double max_tilt_deg = 0;
   for (size_t i = 1; i < ipp.size(); ++i) {
-    double dx = ipp[i][0] - ipp[i - 1][0], dy = ipp[i][1] - ipp[i - 1][1],
-           dz = ipp[i][2] - ipp[i - 1][2];
+    double dx = ipp[i][0] - ipp[i - 1][0], dy = ipp[i][1] - ipp[i - 1][1], dz = ipp[i][2] - ipp[i - 1][2];
     double along = dx * nx + dy * ny + dz * nz;
     double len = std::sqrt(dx * dx + dy * dy + dz * dz);
     double inplane = std::sqrt(std::max(0.0, len * len - along * along));
@@ -551,7 +558,8 @@ void writeImageT(const TImage* img, const fs::path& path, bool force) {
     fs::path plain = temporarySibling(path.parent_path() / (imageStem(path) + ".nii"));
     try {
       itkWrite(plain, false);
-      gzipFile(plain, tmp, 1, static_cast<int>(std::max(1u, itk::MultiThreaderBase::GetGlobalDefaultNumberOfThreads())));
+      gzipFile(plain, tmp, 1,
+               static_cast<int>(std::max(1u, itk::MultiThreaderBase::GetGlobalDefaultNumberOfThreads())));
     } catch (...) {
       std::error_code ec;
       fs::remove(plain, ec);

@@ -37,9 +37,9 @@ struct Vertebra {
   double rot = 0;                 // axial rotation (rad)
   double tp_len = 25;             // transverse process length beyond the pedicle
   bool ribs = false, fractured = false, metal = false, sacrum = false;
-  double rib_arc = 0;             // rib length beyond the tubercle, mm
+  double rib_arc = 0;  // rib length beyond the tubercle, mm
   double bmd = 150, hu_trab = 180, hu_cortex = 700, cortex_mm = 1.0;
-  double loss = 0;                // anterior height loss fraction (fracture)
+  double loss = 0;  // anterior height loss fraction (fracture)
 };
 
 struct Local {
@@ -77,7 +77,7 @@ struct Rod {
 
 struct Model {
   PhantomParams p;
-  std::vector<Vertebra> vb;  // top to bottom; the last one is the sacrum (S1 segment)
+  std::vector<Vertebra> vb;      // top to bottom; the last one is the sacrum (S1 segment)
   std::vector<Vertebra> sacral;  // S2..S5
   std::vector<Rib> ribs;
   std::vector<Rod> rods;
@@ -86,7 +86,7 @@ struct Model {
   double z_t12 = 0, z_l2 = 0, z_l4 = 0, z_l5 = 0, z_crest = 0;
   double hu_aorta = 40, hu_ivc = 38, hu_liver = 58, hu_kidney = 32, hu_spleen = 50;
   std::array<std::array<double, 4>, 12> tex{};  // texture waves: kx, ky, kz, phase
-  std::vector<std::array<double, 4>> gas;      // bowel gas pockets x, y, z, r
+  std::vector<std::array<double, 4>> gas;       // bowel gas pockets x, y, z, r
   double spineY(double z) const;
 };
 
@@ -180,10 +180,14 @@ Model buildModel(const PhantomParams& p) {
     pop = pops[std::uniform_int_distribution<int>(0, 2)(rng)];
   }
   double mean;
-  if (pop == "normal") mean = 128 + 60 * U(rng);
-  else if (pop == "osteopenia") mean = 84 + 32 * U(rng);
-  else if (pop == "osteoporosis") mean = 35 + 40 * U(rng);
-  else throw UsageError("--population must be normal, osteopenia, osteoporosis or random");
+  if (pop == "normal")
+    mean = 128 + 60 * U(rng);
+  else if (pop == "osteopenia")
+    mean = 84 + 32 * U(rng);
+  else if (pop == "osteoporosis")
+    mean = 35 + 40 * U(rng);
+  else
+    throw UsageError("--population must be normal, osteopenia, osteoporosis or random");
   m.p.population = pop;
   double l1 = 0, l2 = 0;
   for (auto& v : m.vb) {
@@ -239,8 +243,10 @@ Model buildModel(const PhantomParams& p) {
       v.hu_trab = p.cal_intercept_hu + p.cal_slope_hu * v.bmd;
       v.hu_cortex = l5.hu_cortex;
       v.cortex_mm = l5.cortex_mm;
-      if (s == 0) m.vb.push_back(v);
-      else m.sacral.push_back(v);
+      if (s == 0)
+        m.vb.push_back(v);
+      else
+        m.sacral.push_back(v);
     }
   }
 
@@ -274,9 +280,17 @@ Model buildModel(const PhantomParams& p) {
 
   // Contrast phase.
   if (p.contrast == "arterial") {
-    m.hu_aorta = 320; m.hu_ivc = 90; m.hu_liver = 75; m.hu_kidney = 170; m.hu_spleen = 110;
+    m.hu_aorta = 320;
+    m.hu_ivc = 90;
+    m.hu_liver = 75;
+    m.hu_kidney = 170;
+    m.hu_spleen = 110;
   } else if (p.contrast == "portal-venous") {
-    m.hu_aorta = 170; m.hu_ivc = 160; m.hu_liver = 115; m.hu_kidney = 155; m.hu_spleen = 120;
+    m.hu_aorta = 170;
+    m.hu_ivc = 160;
+    m.hu_liver = 115;
+    m.hu_kidney = 155;
+    m.hu_spleen = 120;
   } else if (p.contrast != "none") {
     throw UsageError("--contrast must be none, arterial or portal-venous");
   }
@@ -297,8 +311,7 @@ Model buildModel(const PhantomParams& p) {
   }
   for (int g = 0; g < 14; ++g) {
     double zg = m.z_l2 - 60 + 200 * U(rng) - 100;
-    m.gas.push_back({(U(rng) - 0.5) * 1.6 * (m.At - 50), -(m.Bt - 45) * U(rng) - 10, zg,
-                     7 + 12 * U(rng)});
+    m.gas.push_back({(U(rng) - 0.5) * 1.6 * (m.At - 50), -(m.Bt - 45) * U(rng) - 10, zg, 7 + 12 * U(rng)});
   }
   return m;
 }
@@ -378,8 +391,7 @@ void paintPlane(const Model& m, const Grid& g, double z, float* hu, uint8_t* lab
   };
   ellipsoid(-0.42 * vi_a, -0.1 * vi_b, m.z_t12 + 35, 0.5 * vi_a, 0.62 * vi_b, 95, m.hu_liver);
   ellipsoid(0.55 * vi_a, 0.25 * vi_b, m.z_t12 + 25, 0.22 * vi_a, 0.35 * vi_b, 55, m.hu_spleen);
-  for (int side : {-1, 1})
-    ellipsoid(side * 72, ys + 2, m.z_l2 + 8, 28, 22, 55, m.hu_kidney);
+  for (int side : {-1, 1}) ellipsoid(side * 72, ys + 2, m.z_l2 + 8, 28, 22, 55, m.hu_kidney);
   for (const auto& gp : m.gas) {
     double t = (z - gp[2]) / gp[3];
     if (std::abs(t) < 1) {
@@ -466,8 +478,7 @@ void paintPlane(const Model& m, const Grid& g, double z, float* hu, uint8_t* lab
       }
       if (v.sacrum) {
         // Sacral alae out to the sacroiliac joints.
-        if (std::abs(q.w) <= v.h / 2 && q.v > -0.6 * v.b && q.v < v.b * 1.1 &&
-            std::abs(q.u) < v.a + 25)
+        if (std::abs(q.w) <= v.h / 2 && q.v > -0.6 * v.b && q.v < v.b * 1.1 && std::abs(q.u) < v.a + 25)
           set(k, std::abs(q.u) > v.a + 23.5 || std::abs(q.w) > v.h / 2 - 1.2 ? v.hu_cortex : v.hu_trab + 20,
               body);
         return;
@@ -493,7 +504,8 @@ void paintPlane(const Model& m, const Grid& g, double z, float* hu, uint8_t* lab
       }
       double hu_pe = v.hu_trab + 260;
       // pedicles
-      if (std::abs(std::abs(q.u) - 0.62 * v.a) <= 4.5 && q.v > v.b * 0.55 && q.v < vc + 3 && q.w > -0.15 * v.h) {
+      if (std::abs(std::abs(q.u) - 0.62 * v.a) <= 4.5 && q.v > v.b * 0.55 && q.v < vc + 3 &&
+          q.w > -0.15 * v.h) {
         set(k, hu_pe, pe);
         return;
       }
@@ -534,8 +546,8 @@ void paintPlane(const Model& m, const Grid& g, double z, float* hu, uint8_t* lab
                if (std::abs(q.w - w) > 3) return;
                double dx = u1 - u0, dy = v1 - v0, L2 = dx * dx + dy * dy;
                double t = clamp01(((q.u - u0) * dx + (q.v - v0) * dy) / L2);
-               double d2 = std::pow(q.u - u0 - t * dx, 2) + std::pow(q.v - v0 - t * dy, 2) +
-                           std::pow(q.w - w, 2);
+               double d2 =
+                   std::pow(q.u - u0 - t * dx, 2) + std::pow(q.v - v0 - t * dy, 2) + std::pow(q.w - w, 2);
                if (d2 <= 9) set(k, 3000, kMetal);
              });
     }
@@ -562,31 +574,81 @@ struct NoiseTable {
       double q = p - 0.5, x;
       if (std::abs(q) < 0.425) {
         double r = 0.180625 - q * q;
-        x = q * (((((((2509.0809287301226727 * r + 33430.575583588128105) * r + 67265.770927008700853) * r +
-                     45921.953931549871457) * r + 13731.693765509461125) * r + 1971.5909503065514427) * r +
-                  133.14166789178437745) * r + 3.387132872796366608) /
+        x = q *
+            (((((((2509.0809287301226727 * r + 33430.575583588128105) * r + 67265.770927008700853) * r +
+                 45921.953931549871457) *
+                    r +
+                13731.693765509461125) *
+                   r +
+               1971.5909503065514427) *
+                  r +
+              133.14166789178437745) *
+                 r +
+             3.387132872796366608) /
             (((((((5226.495278852545925 * r + 28729.085735721942674) * r + 39307.89580009271061) * r +
-                 21213.794301586595867) * r + 5394.1960214247511077) * r + 687.1870074920579083) * r +
-              42.313330701600911252) * r + 1.0);
+                 21213.794301586595867) *
+                    r +
+                5394.1960214247511077) *
+                   r +
+               687.1870074920579083) *
+                  r +
+              42.313330701600911252) *
+                 r +
+             1.0);
       } else {
         double r = q < 0 ? p : 1 - p;
         r = std::sqrt(-std::log(r));
         if (r <= 5) {
           r -= 1.6;
-          x = (((((((7.7454501427834140764e-4 * r + 0.0227238449892691845833) * r + 0.24178072517745061177) * r +
-                   1.27045825245236838258) * r + 3.64784832476320460504) * r + 5.7694972214606914055) * r +
-                4.6303378461565452959) * r + 1.42343711074968357734) /
-              (((((((1.05075007164441684324e-9 * r + 5.475938084995344946e-4) * r + 0.0151986665636164571966) * r +
-                   0.14810397642748007459) * r + 0.68976733498510000455) * r + 1.6763848301838038494) * r +
-                2.05319162663775882187) * r + 1.0);
+          x = (((((((7.7454501427834140764e-4 * r + 0.0227238449892691845833) * r + 0.24178072517745061177) *
+                       r +
+                   1.27045825245236838258) *
+                      r +
+                  3.64784832476320460504) *
+                     r +
+                 5.7694972214606914055) *
+                    r +
+                4.6303378461565452959) *
+                   r +
+               1.42343711074968357734) /
+              (((((((1.05075007164441684324e-9 * r + 5.475938084995344946e-4) * r +
+                    0.0151986665636164571966) *
+                       r +
+                   0.14810397642748007459) *
+                      r +
+                  0.68976733498510000455) *
+                     r +
+                 1.6763848301838038494) *
+                    r +
+                2.05319162663775882187) *
+                   r +
+               1.0);
         } else {
           r -= 5;
-          x = (((((((2.01033439929228813265e-7 * r + 2.71155556874348757815e-5) * r + 0.0012426609473880784386) * r +
-                   0.026532189526576123093) * r + 0.29656057182850489123) * r + 1.7848265399172913358) * r +
-                5.4637849111641143699) * r + 6.6579046435011037772) /
-              (((((((2.04426310338993978564e-15 * r + 1.4215117583164458887e-7) * r + 1.8463183175100546818e-5) * r +
-                   7.868691311456132591e-4) * r + 0.0148753612908506148525) * r + 0.13692988092273580531) * r +
-                0.59983220655588793769) * r + 1.0);
+          x = (((((((2.01033439929228813265e-7 * r + 2.71155556874348757815e-5) * r +
+                    0.0012426609473880784386) *
+                       r +
+                   0.026532189526576123093) *
+                      r +
+                  0.29656057182850489123) *
+                     r +
+                 1.7848265399172913358) *
+                    r +
+                5.4637849111641143699) *
+                   r +
+               6.6579046435011037772) /
+              (((((((2.04426310338993978564e-15 * r + 1.4215117583164458887e-7) * r +
+                    1.8463183175100546818e-5) *
+                       r +
+                   7.868691311456132591e-4) *
+                      r +
+                  0.0148753612908506148525) *
+                     r +
+                 0.13692988092273580531) *
+                    r +
+                0.59983220655588793769) *
+                   r +
+               1.0);
         }
         if (q < 0) x = -x;
       }
@@ -600,7 +662,8 @@ struct NoiseTable {
 PhantomResult makePhantom(const PhantomParams& p) {
   if (p.pixel_mm < 0.3 || p.pixel_mm > 2.0) throw UsageError("--pixel must be between 0.3 and 2 mm");
   if (p.slice_mm < 0.5 || p.slice_mm > 6.0) throw UsageError("--slice must be between 0.5 and 6 mm");
-  if (p.nx < 32 || p.ny < 32 || p.nx > 2048 || p.ny > 2048) throw UsageError("--size: in-plane matrix must be 32..2048");
+  if (p.nx < 32 || p.ny < 32 || p.nx > 2048 || p.ny > 2048)
+    throw UsageError("--size: in-plane matrix must be 32..2048");
   Model m = buildModel(p);
 
   // z range of the covered levels.
@@ -612,7 +675,9 @@ PhantomResult makePhantom(const PhantomParams& p) {
   };
   const Vertebra* top = findLevel(p.top);
   const Vertebra* bot = findLevel(p.bottom);
-  if (!top || !bot) throw UsageError("--levels: '" + p.top + "-" + p.bottom + "' names a level this phantom lacks (T1..L5/L6, S1)");
+  if (!top || !bot)
+    throw UsageError("--levels: '" + p.top + "-" + p.bottom +
+                     "' names a level this phantom lacks (T1..L5/L6, S1)");
   double z_hi = top->cz + top->h / 2 + 2, z_lo = bot->cz - bot->h / 2 - 2;
   if (z_hi <= z_lo) throw UsageError("--levels must run from a higher level to a lower one, e.g. T11-S1");
   int nz = p.nz > 0 ? p.nz : static_cast<int>(std::ceil((z_hi - z_lo) / p.slice_mm));
@@ -623,12 +688,19 @@ PhantomResult makePhantom(const PhantomParams& p) {
   auto ct = CtImage::New();
   auto lab = LabelImage::New();
   CtImage::SizeType sz;
-  sz[0] = p.nx; sz[1] = p.ny; sz[2] = nz;
+  sz[0] = p.nx;
+  sz[1] = p.ny;
+  sz[2] = nz;
   CtImage::SpacingType sp;
-  sp[0] = p.pixel_mm; sp[1] = p.pixel_mm; sp[2] = p.slice_mm;
+  sp[0] = p.pixel_mm;
+  sp[1] = p.pixel_mm;
+  sp[2] = p.slice_mm;
   CtImage::PointType org;
-  org[0] = g.x0; org[1] = g.y0; org[2] = z0;
-  for (auto img : {static_cast<itk::ImageBase<3>*>(ct.GetPointer()), static_cast<itk::ImageBase<3>*>(lab.GetPointer())}) {
+  org[0] = g.x0;
+  org[1] = g.y0;
+  org[2] = z0;
+  for (auto img : {static_cast<itk::ImageBase<3>*>(ct.GetPointer()),
+                   static_cast<itk::ImageBase<3>*>(lab.GetPointer())}) {
     img->SetRegions(CtImage::RegionType(sz));
     img->SetSpacing(sp);
     img->SetOrigin(org);
@@ -662,7 +734,8 @@ PhantomResult makePhantom(const PhantomParams& p) {
             float l = acc[i > 0 ? q - 1 : q], r = acc[i + 1 < p.nx ? q + 1 : q];
             blur[q] = (l + 2 * acc[q] + r) * (0.25f / sub);
           }
-        uint64_t st = (p.seed + 1) * 0x9E3779B97F4A7C15ULL ^ (static_cast<uint64_t>(k) * 0xBF58476D1CE4E5B9ULL);
+        uint64_t st =
+            (p.seed + 1) * 0x9E3779B97F4A7C15ULL ^ (static_cast<uint64_t>(k) * 0xBF58476D1CE4E5B9ULL);
         if (st == 0) st = 1;
         int16_t* out = ct->GetBufferPointer() + k * plane;
         uint64_t bits = 0;
@@ -673,15 +746,19 @@ PhantomResult makePhantom(const PhantomParams& p) {
             float u = blur[j > 0 ? q - p.nx : q], d = blur[j + 1 < p.ny ? q + p.nx : q];
             float v = 0.25f * u + 0.5f * blur[q] + 0.25f * d;
             if (left == 0) {
-              st ^= st << 13; st ^= st >> 7; st ^= st << 17;
+              st ^= st << 13;
+              st ^= st >> 7;
+              st ^= st << 17;
               bits = st;
               left = 4;
             }
             float nv = noise.t[bits & 0xffff];
             bits >>= 16;
             --left;
-            if (v > -990.f) v += static_cast<float>(p.noise_sd) * nv;  // air outside: near noiseless
-            else v += 3.f * nv;
+            if (v > -990.f)
+              v += static_cast<float>(p.noise_sd) * nv;  // air outside: near noiseless
+            else
+              v += 3.f * nv;
             out[q] = static_cast<int16_t>(std::clamp(std::nearbyint(v), -1024.f, 3071.f));
           }
       }
@@ -715,7 +792,8 @@ PhantomResult makePhantom(const PhantomParams& p) {
       if (it != acc.end()) cov = (vz_lo >= scan_lo && vz_hi <= scan_hi) ? "complete" : "partial";
       if (cov == "outside") continue;
       L["coverage"] = cov;
-      L["centroid_mm"] = {it->second[0] / it->second[3], it->second[1] / it->second[3], it->second[2] / it->second[3]};
+      L["centroid_mm"] = {it->second[0] / it->second[3], it->second[1] / it->second[3],
+                          it->second[2] / it->second[3]};
       L["body_voxels"] = static_cast<long>(it->second[3]);
       L["body_volume_mm3"] = it->second[3] * p.pixel_mm * p.pixel_mm * p.slice_mm;
       L["bmd_mg_cm3"] = v.bmd;
@@ -739,26 +817,40 @@ PhantomResult makePhantom(const PhantomParams& p) {
   double l1l2 = 0.5 * (l1 + l2);
   nlohmann::json rods = nlohmann::json::array();
   for (size_t r = 0; r < m.rods.size(); ++r)
-    rods.push_back({{"label", kRodFirst + static_cast<int>(r)}, {"density_mg_cm3", m.rods[r].density},
-                    {"hu", m.rods[r].hu}, {"center_mm", {m.rods[r].x, m.rods[r].y}}, {"radius_mm", m.rods[r].r}});
-  nlohmann::json truth = {
-      {"population", m.p.population},
-      {"bmd_l1l2", l1l2},
-      {"category", l1l2 > 120 ? "normal" : (l1l2 >= 80 ? "osteopenia" : "osteoporosis")},
-      {"calibration", {{"material", "hydroxyapatite"}, {"intercept_hu", p.cal_intercept_hu},
-                       {"slope_hu_per_mg_cm3", p.cal_slope_hu},
-                       {"definition", "HU = intercept_hu + slope_hu_per_mg_cm3 * BMD"}}},
-      {"levels", levels},
-      {"anchors", {{"rib_pairs", p.rib_pairs}, {"lumbar_vertebrae", p.lumbar6 ? 6 : 5},
-                   {"last_rib_bearing", last_rib}, {"on_sacrum", on_sacrum}}},
-      {"rods", rods},
-      {"contrast", p.contrast},
-      {"noise_sd_hu", p.noise_sd},
-      {"texture_sd_hu", p.texture_sd},
-      {"coordinates", "centroid_mm are physical LPS coordinates (ITK convention)"},
-      {"labels", {{"body", "VerSe number"}, {"posterior_elements", "100 + VerSe"},
-                  {"rib", "160 + VerSe"}, {"disc_below", "200 + VerSe"}, {"sacrum", 26},
-                  {"ilium", kIlium}, {"rod_housing", kHousing}, {"rods", "241 + index"}, {"metal", kMetal}}}};
+    rods.push_back({{"label", kRodFirst + static_cast<int>(r)},
+                    {"density_mg_cm3", m.rods[r].density},
+                    {"hu", m.rods[r].hu},
+                    {"center_mm", {m.rods[r].x, m.rods[r].y}},
+                    {"radius_mm", m.rods[r].r}});
+  nlohmann::json truth = {{"population", m.p.population},
+                          {"bmd_l1l2", l1l2},
+                          {"category", l1l2 > 120 ? "normal" : (l1l2 >= 80 ? "osteopenia" : "osteoporosis")},
+                          {"calibration",
+                           {{"material", "hydroxyapatite"},
+                            {"intercept_hu", p.cal_intercept_hu},
+                            {"slope_hu_per_mg_cm3", p.cal_slope_hu},
+                            {"definition", "HU = intercept_hu + slope_hu_per_mg_cm3 * BMD"}}},
+                          {"levels", levels},
+                          {"anchors",
+                           {{"rib_pairs", p.rib_pairs},
+                            {"lumbar_vertebrae", p.lumbar6 ? 6 : 5},
+                            {"last_rib_bearing", last_rib},
+                            {"on_sacrum", on_sacrum}}},
+                          {"rods", rods},
+                          {"contrast", p.contrast},
+                          {"noise_sd_hu", p.noise_sd},
+                          {"texture_sd_hu", p.texture_sd},
+                          {"coordinates", "centroid_mm are physical LPS coordinates (ITK convention)"},
+                          {"labels",
+                           {{"body", "VerSe number"},
+                            {"posterior_elements", "100 + VerSe"},
+                            {"rib", "160 + VerSe"},
+                            {"disc_below", "200 + VerSe"},
+                            {"sacrum", 26},
+                            {"ilium", kIlium},
+                            {"rod_housing", kHousing},
+                            {"rods", "241 + index"},
+                            {"metal", kMetal}}}};
 
   PhantomResult res;
   if (p.orientation == "LPS") {

@@ -1,12 +1,12 @@
 #include "ctbmd/pipeline.hpp"
 
+#include <fnmatch.h>
 #include <png.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fnmatch.h>
 #include <map>
 #include <sstream>
 
@@ -20,8 +20,11 @@ namespace ctbmd {
 using nlohmann::json;
 
 json scanInputs(const Scan& s) {
-  json ct = {{"path", s.info.path.string()}, {"sha256", s.info.sha256}, {"format", s.info.format},
-             {"orientation", s.info.orientation}, {"disk_pixel_type", s.info.disk_pixel_type}};
+  json ct = {{"path", s.info.path.string()},
+             {"sha256", s.info.sha256},
+             {"format", s.info.format},
+             {"orientation", s.info.orientation},
+             {"disk_pixel_type", s.info.disk_pixel_type}};
   if (!s.info.series_uid.empty()) {
     ct["series_uid"] = s.info.series_uid;
     ct["modality"] = s.info.modality;
@@ -78,7 +81,8 @@ void writePng(const fs::path& path, int width, int height, const std::vector<uin
     }
     png_init_io(png, fp);
     png_set_IHDR(png, info, static_cast<png_uint_32>(width), static_cast<png_uint_32>(height), 8,
-                 PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+                 PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
     for (int y = 0; y < height; ++y)
       png_write_row(png, const_cast<png_bytep>(data.data() + static_cast<size_t>(y) * width));
@@ -111,7 +115,8 @@ void saveRoi(const fs::path& nii_path, const RoiResult& r, const Scan& scan, con
   if (!files.empty()) body["mosaic_files"] = files;
   json inputs = scanInputs(scan);
   inputs["segmentation"] = fileInput(seg_path);
-  writeStageJson(jp, body, "ctbmd.roi", inputs, {{"protocol", p.protocol}, {"min_voxels", p.min_voxels}}, force);
+  writeStageJson(jp, body, "ctbmd.roi", inputs, {{"protocol", p.protocol}, {"min_voxels", p.min_voxels}},
+                 force);
 }
 
 void saveBmd(const fs::path& json_path, const BmdResult& r, const fs::path& roi_json,
@@ -177,7 +182,8 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
   return cr;
 }
 
-std::vector<fs::path> discoverInputs(const std::vector<fs::path>& paths, const std::vector<std::string>& exclude) {
+std::vector<fs::path> discoverInputs(const std::vector<fs::path>& paths,
+                                     const std::vector<std::string>& exclude) {
   std::vector<fs::path> out;
   auto excluded = [&](const fs::path& p) {
     std::string n = p.filename().string();
@@ -234,9 +240,12 @@ std::string csvField(const std::string& s) {
   if (s.find_first_of(",\"\n") == std::string::npos) return s;
   std::string o = "\"";
   for (char c : s) {
-    if (c == '"') o += "\"\"";
-    else if (c == '\n') o += ' ';
-    else o += c;
+    if (c == '"')
+      o += "\"\"";
+    else if (c == '\n')
+      o += ' ';
+    else
+      o += c;
   }
   return o + "\"";
 }
@@ -256,7 +265,8 @@ std::string resultsCsvHeader() {
 }
 
 std::string resultsCsvRow(const CaseResult& r) {
-  std::string row = csvField(r.case_id) + "," + csvField(r.input.string()) + "," + r.status + "," + csvField(r.error);
+  std::string row =
+      csvField(r.case_id) + "," + csvField(r.input.string()) + "," + r.status + "," + csvField(r.error);
   for (int l : kReportedLevels) {
     const LevelBmd* b = r.bmd ? r.bmd->find(l) : nullptr;
     row += "," + (b && b->hu != 0 ? num(b->hu) : std::string());
@@ -273,7 +283,8 @@ std::string resultsCsvRow(const CaseResult& r) {
   row += "," + (r.bmd && r.bmd->bmd_l1l2_se ? num(*r.bmd->bmd_l1l2_se) : std::string());
   row += "," + (r.classification ? r.classification->category : std::string());
   row += "," + std::string(r.bmd ? (r.bmd->calibration.calibrated ? "calibrated" : "uncalibrated") : "");
-  row += "," + used + "," + r.anchors + "," + csvField(flags) + "," + (r.bmd ? r.bmd->protocol : "") + "," + num(r.seconds);
+  row += "," + used + "," + r.anchors + "," + csvField(flags) + "," + (r.bmd ? r.bmd->protocol : "") + "," +
+         num(r.seconds);
   return row;
 }
 
@@ -292,7 +303,8 @@ void logSummary(const CaseResult& r) {
       continue;
     }
     spdlog::info("{} {:>3}: {:7.1f} HU -> {:6.1f} mg/cm3{}{}", r.case_id, l.name, l.hu, l.bmd,
-                 l.usable ? "" : " (not used: ", l.usable ? "" : (l.flags.empty() ? std::string("?)") : l.flags[0] + ")"));
+                 l.usable ? "" : " (not used: ",
+                 l.usable ? "" : (l.flags.empty() ? std::string("?)") : l.flags[0] + ")"));
   }
   spdlog::info("{}: L1-L2 {} mg/cm3 ({}), category {}{}", r.case_id,
                r.bmd->bmd_l1l2 ? num(*r.bmd->bmd_l1l2) : std::string("n/a"), r.bmd->levels_reason,

@@ -8,8 +8,11 @@
 namespace ctbmd {
 
 Progress::Progress(std::string what, long total)
-    : what_(std::move(what)), total_(total > 0 ? total : 1), tty_(isatty(STDERR_FILENO) != 0),
-      start_(std::chrono::steady_clock::now()), last_(start_) {}
+    : what_(std::move(what)),
+      total_(total > 0 ? total : 1),
+      tty_(isatty(STDERR_FILENO) != 0),
+      start_(std::chrono::steady_clock::now()),
+      last_(start_) {}
 
 Progress::~Progress() { finish(); }
 
@@ -35,8 +38,7 @@ void Progress::show(bool force) {
   int pct = static_cast<int>(100.0 * done_ / total_);
   if (tty_) {
     if (std::chrono::duration<double>(now - last_).count() < 0.2 && !force) return;
-    std::fprintf(stderr, "\r%s: %3d%% (%ld/%ld, %.0f s)", what_.c_str(), pct, done_, total_,
-                 elapsed);
+    std::fprintf(stderr, "\r%s: %3d%% (%ld/%ld, %.0f s)", what_.c_str(), pct, done_, total_, elapsed);
     std::fflush(stderr);
     last_decile_ = pct / 10;
   } else {

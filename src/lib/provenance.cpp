@@ -1,8 +1,9 @@
 #include "ctbmd/provenance.hpp"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <ctime>
-#include <unistd.h>
 
 #include "ctbmd/version.hpp"
 

@@ -133,7 +133,8 @@ std::vector<uint8_t> fillHoles(const Grid2& g, const std::vector<uint8_t>& mask,
   std::vector<uint8_t> out = mask;
   for (size_t i = 0; i < g.size(); ++i) {
     int l = lab[i];
-    if (l && !border[l] && (max_area_mm2 < 0 || areas[l] * px <= max_area_mm2) && areas[l] * px >= min_area_mm2)
+    if (l && !border[l] && (max_area_mm2 < 0 || areas[l] * px <= max_area_mm2) &&
+        areas[l] * px >= min_area_mm2)
       out[i] = 1;
   }
   return out;

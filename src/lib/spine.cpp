@@ -1,16 +1,16 @@
 #include "internal/spine.hpp"
 
+#include <itkMultiThreaderBase.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
-#include <mutex>
-#include <thread>
-#include <itkMultiThreaderBase.h>
 #include <cstdlib>
+#include <mutex>
 #include <string>
+#include <thread>
 
 namespace ctbmd::spine {
 
@@ -30,8 +30,7 @@ Volume view(const CtImage* c) {
   return v;
 }
 
-SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const SliceParams& p,
-                       bool want_mask) {
+SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const SliceParams& p, bool want_mask) {
   SliceBody out;
   int i0 = std::max(0, static_cast<int>(std::floor((cx - p.half_x - v.ox) / v.sx)));
   int i1 = std::min(v.nx - 1, static_cast<int>(std::ceil((cx + p.half_x - v.ox) / v.sx)));
@@ -47,7 +46,9 @@ SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const Slice
   // Smoothing is set in mm (each [1 2 1] pass adds 0.5 px^2 of variance), so thick and
   // thin pixels see the same scale: light ~0.6 mm against noise, heavy ~1.5 mm.
   const double px_mm = std::sqrt(g.sx * g.sy);
-  auto passes = [&](double sigma_mm) { return static_cast<int>(std::lround(2.0 * std::pow(sigma_mm / px_mm, 2))); };
+  auto passes = [&](double sigma_mm) {
+    return static_cast<int>(std::lround(2.0 * std::pow(sigma_mm / px_mm, 2)));
+  };
   r2::binomialBlur(g, f, passes(0.6));
   std::vector<float> f3 = f;
   r2::binomialBlur(g, f3, std::max(0, passes(1.5) - passes(0.6)));
@@ -122,8 +123,10 @@ SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const Slice
     auto outer = r2::dilate(g, body, 2.0 * std::max(g.sx, g.sy));
     std::vector<float> rim, outside;
     for (size_t q = 0; q < g.size(); ++q) {
-      if (body[q] && !inner[q]) rim.push_back(f[q]);
-      else if (outer[q] && !body[q] && f[q] < p.bone_hu) outside.push_back(f[q]);
+      if (body[q] && !inner[q])
+        rim.push_back(f[q]);
+      else if (outer[q] && !body[q] && f[q] < p.bone_hu)
+        outside.push_back(f[q]);
     }
     if (rim.size() > 8 && outside.size() > 8) {
       std::nth_element(rim.begin(), rim.begin() + rim.size() * 3 / 4, rim.end());
@@ -231,7 +234,8 @@ SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const Slice
       for (size_t q = 0; q < g.size(); ++q) std::fputc(get(q), fp);
       std::fclose(fp);
     };
-    dump("ct", [&](size_t q) { return static_cast<int>(std::clamp((f[q] + 200.f) / 800.f * 255.f, 0.f, 255.f)); });
+    dump("ct",
+         [&](size_t q) { return static_cast<int>(std::clamp((f[q] + 200.f) / 800.f * 255.f, 0.f, 255.f)); });
     dump("bone", [&](size_t q) { return bone[q] ? 255 : 0; });
     dump("filled", [&](size_t q) { return filled[q] ? 255 : 0; });
     dump("body", [&](size_t q) { return body[q] ? 255 : 0; });
@@ -410,7 +414,8 @@ std::vector<double> movingMean(const std::vector<double>& x, int half) {
 }  // namespace
 
 void parallelFor(int n, const std::function<void(int)>& fn) {
-  int t = std::max(1, std::min(n, static_cast<int>(itk::MultiThreaderBase::GetGlobalDefaultNumberOfThreads())));
+  int t =
+      std::max(1, std::min(n, static_cast<int>(itk::MultiThreaderBase::GetGlobalDefaultNumberOfThreads())));
   if (t <= 1) {
     for (int k = 0; k < n; ++k) fn(k);
     return;
@@ -463,7 +468,8 @@ std::vector<CurvePoint> centreline(const Volume& v, const std::vector<SliceBody>
   // resample every 1 mm of arclength
   std::vector<double> cum(v.nz, 0);
   for (int k = 1; k < v.nz; ++k)
-    cum[k] = cum[k - 1] + std::sqrt(std::pow(xs[k] - xs[k - 1], 2) + std::pow(ys[k] - ys[k - 1], 2) + v.sz * v.sz);
+    cum[k] =
+        cum[k - 1] + std::sqrt(std::pow(xs[k] - xs[k - 1], 2) + std::pow(ys[k] - ys[k - 1], 2) + v.sz * v.sz);
   int k = 0;
   for (double s = 0; s <= cum.back(); s += 1.0) {
     while (k + 1 < v.nz - 1 && cum[k + 1] < s) ++k;
@@ -711,8 +717,10 @@ std::vector<RibComponent> findRibs(const Volume& v, const std::vector<CurvePoint
     while (!stack.empty()) {
       size_t q = stack.back();
       stack.pop_back();
-      int ci = static_cast<int>(q % gx), cj = static_cast<int>((q / gx) % gy), kz = static_cast<int>(q / (static_cast<size_t>(gx) * gy));
-      double x = v.x(ci * bx + 0.5 * (bx - 1)), y = v.y(cj * by + 0.5 * (by - 1)), z = v.z(kz * bz + 0.5 * (bz - 1));
+      int ci = static_cast<int>(q % gx), cj = static_cast<int>((q / gx) % gy),
+          kz = static_cast<int>(q / (static_cast<size_t>(gx) * gy));
+      double x = v.x(ci * bx + 0.5 * (bx - 1)), y = v.y(cj * by + 0.5 * (by - 1)),
+             z = v.z(kz * bz + 0.5 * (bz - 1));
       double dx = x - scx[kz];
       ++cells;
       side_sum += dx;

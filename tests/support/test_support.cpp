@@ -1,9 +1,10 @@
 #include "test_support.hpp"
 
+#include <unistd.h>
+
 #include <array>
 #include <cstdio>
 #include <random>
-#include <unistd.h>
 
 namespace ctbmd::test {
 

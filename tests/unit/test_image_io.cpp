@@ -40,13 +40,19 @@ TEST(Canonical, PermutationIsExactAndKeepsWorldPositions) {
   for (const char* code : {"RAS", "PIR", "LAS", "IAR", "LPS"}) {
     auto img = CtImage::New();
     CtImage::SizeType sz;
-    sz[0] = 7; sz[1] = 5; sz[2] = 4;
+    sz[0] = 7;
+    sz[1] = 5;
+    sz[2] = 4;
     img->SetRegions(CtImage::RegionType(sz));
     CtImage::SpacingType sp;
-    sp[0] = 0.7; sp[1] = 1.3; sp[2] = 2.5;
+    sp[0] = 0.7;
+    sp[1] = 1.3;
+    sp[2] = 2.5;
     img->SetSpacing(sp);
     CtImage::PointType o;
-    o[0] = 10.5; o[1] = -20.25; o[2] = 33;
+    o[0] = 10.5;
+    o[1] = -20.25;
+    o[2] = 33;
     img->SetOrigin(o);
     img->SetDirection(directionFromCode(code));
     img->Allocate();
@@ -91,7 +97,8 @@ TEST_P(RoundTrip, GeometryAndValuesSurvive) {
   EXPECT_EQ(0, std::memcmp(back.image->GetBufferPointer(), target->GetBufferPointer(),
                            target->GetLargestPossibleRegion().GetNumberOfPixels() * 2));
   // Labels too.
-  auto lab = readLabels(test::reference("tptbox/sub-ct_seg-vert_label-22_msk.nii.gz"), src.image.GetPointer());
+  auto lab =
+      readLabels(test::reference("tptbox/sub-ct_seg-vert_label-22_msk.nii.gz"), src.image.GetPointer());
   auto lcan = toCanonical<uint8_t>(lab.GetPointer(), canonicalAxisMap(lab.GetPointer()));
   auto ltarget = fromCanonical<uint8_t>(lcan.GetPointer(), axisMapForCode(lcan.GetPointer(), code));
   writeImage(ltarget.GetPointer(), d / ("lab" + ext), false);
@@ -175,7 +182,9 @@ TEST(ImageIo, GantryTiltIsRefusedWithAReason) {
     FAIL() << "a tilted series must not be read silently";
   } catch (const InputError& e) {
     std::string m = e.what();
-    EXPECT_TRUE(m.find("gantry tilt") != std::string::npos || m.find("uneven slice spacing") != std::string::npos) << m;
+    EXPECT_TRUE(m.find("gantry tilt") != std::string::npos ||
+                m.find("uneven slice spacing") != std::string::npos)
+        << m;
     EXPECT_NE(m.find("dicom_gantry_tilt"), std::string::npos) << m;
   }
 }
@@ -242,8 +251,9 @@ TEST(ImageIo, ShearedAxesAreRefused) {
 TEST(ImageIo, LabelMapOnAnotherGridIsRefused) {
   if (!test::haveReference()) GTEST_SKIP();
   Scan s = readScan(test::reference("tptbox/sub-ct_label-22_ct.nii.gz"));
-  EXPECT_THROW(readLabels(test::reference("totalsegmentator/ts_vertebral_bodies.nii.gz"), s.image.GetPointer()),
-               InputError);
+  EXPECT_THROW(
+      readLabels(test::reference("totalsegmentator/ts_vertebral_bodies.nii.gz"), s.image.GetPointer()),
+      InputError);
 }
 
 TEST(ImageIo, DetachedHeaderOutputsAreRefused) {
@@ -260,7 +270,8 @@ TEST(ImageIo, MissingDicomSliceIsRefused) {
   if (!test::haveReference()) GTEST_SKIP();
   TempDir d;
   std::vector<fs::path> files;
-  for (auto& e : fs::directory_iterator(test::reference("totalsegmentator/dicom_series"))) files.push_back(e.path());
+  for (auto& e : fs::directory_iterator(test::reference("totalsegmentator/dicom_series")))
+    files.push_back(e.path());
   std::sort(files.begin(), files.end());
   ASSERT_EQ(files.size(), 20u);
   for (size_t i = 0; i < files.size(); ++i)

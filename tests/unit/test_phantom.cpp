@@ -155,7 +155,8 @@ TEST(Phantom, CalibrationRodsHaveTheirDensity) {
     if (l < phantom_labels::kRodFirst || l > phantom_labels::kRodFirst + 3) continue;
     if (r.labels->GetBufferPointer()[i - 2] != l || r.labels->GetBufferPointer()[i + 2] != l) continue;
     if (i < 3 * sz[0] || i + 3 * sz[0] >= n) continue;
-    if (r.labels->GetBufferPointer()[i - 3 * sz[0]] != l || r.labels->GetBufferPointer()[i + 3 * sz[0]] != l) continue;
+    if (r.labels->GetBufferPointer()[i - 3 * sz[0]] != l || r.labels->GetBufferPointer()[i + 3 * sz[0]] != l)
+      continue;
     acc[l].first += r.ct->GetBufferPointer()[i];
     acc[l].second++;
   }

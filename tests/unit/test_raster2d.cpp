@@ -18,14 +18,17 @@ TEST(Raster2d, DistanceTransformMatchesBruteForce) {
       for (int x = 0; x < gr.nx; ++x) {
         size_t q = static_cast<size_t>(y) * gr.nx + x;
         double best = std::numeric_limits<double>::infinity();
-        if (!m[q]) best = 0;
+        if (!m[q])
+          best = 0;
         else
           for (int yy = 0; yy < gr.ny; ++yy)
             for (int xx = 0; xx < gr.nx; ++xx)
               if (!m[static_cast<size_t>(yy) * gr.nx + xx])
                 best = std::min(best, std::pow((x - xx) * gr.sx, 2) + std::pow((y - yy) * gr.sy, 2));
-        if (std::isinf(best)) EXPECT_TRUE(std::isinf(d[q]));
-        else EXPECT_NEAR(d[q], best, 1e-3 * (1 + best)) << x << "," << y;
+        if (std::isinf(best))
+          EXPECT_TRUE(std::isinf(d[q]));
+        else
+          EXPECT_NEAR(d[q], best, 1e-3 * (1 + best)) << x << "," << y;
       }
   }
 }

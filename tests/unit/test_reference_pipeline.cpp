@@ -43,7 +43,8 @@ TEST(ReferenceCt, AbdominalScanLevelsNamedAndSegmented) {
   for (int l = kL1; l <= kL5; ++l) {
     const auto* lv = loc.find(l);
     ASSERT_EQ(lv->status, "found") << levelName(l);
-    double d = std::hypot(lv->center_mm[0] - ref[l][0], lv->center_mm[1] - ref[l][1], lv->center_mm[2] - ref[l][2]);
+    double d =
+        std::hypot(lv->center_mm[0] - ref[l][0], lv->center_mm[1] - ref[l][1], lv->center_mm[2] - ref[l][2]);
     EXPECT_LT(d, 6.0) << levelName(l) << " centre " << d << " mm from TotalSegmentator's";
   }
   EXPECT_TRUE(loc.flags.empty());

@@ -24,7 +24,7 @@ TEST(RoiStats, PercentilesMatchNumpyLinear) {
   EXPECT_DOUBLE_EQ(s.mean_hu, 5.5);
   EXPECT_DOUBLE_EQ(s.median_hu, 5.5);
   EXPECT_NEAR(s.sd_hu, 3.0276503540974917, 1e-12);  // numpy std(ddof=1)
-  EXPECT_NEAR(s.p05, 1.45, 1e-12);                   // numpy.percentile(v, 5)
+  EXPECT_NEAR(s.p05, 1.45, 1e-12);                  // numpy.percentile(v, 5)
   EXPECT_NEAR(s.p25, 3.25, 1e-12);
   EXPECT_NEAR(s.p95, 9.55, 1e-12);
   EXPECT_EQ(s.voxels, 10);
@@ -120,7 +120,8 @@ TEST(Erode4mm, ReproducesTheSpineReportConvention) {
   // HU the reference README reproduced from ts_spine_report.json.
   Scan s = readScan(test::reference("totalsegmentator/example_ct.nii.gz"));
   SegmentResult seg;
-  seg.labels = readLabels(test::reference("totalsegmentator/ts_vertebral_bodies.nii.gz"), s.image.GetPointer());
+  seg.labels =
+      readLabels(test::reference("totalsegmentator/ts_vertebral_bodies.nii.gz"), s.image.GetPointer());
   for (int l : kReportedLevels) {
     LevelSegmentation ls;
     ls.label = l;
@@ -129,7 +130,11 @@ TEST(Erode4mm, ReproducesTheSpineReportConvention) {
     seg.levels.push_back(ls);
   }
   auto r = extractRoi(s, seg, {"erode-4mm"});
-  struct Ref { int label; long voxels; double mean, median; };
+  struct Ref {
+    int label;
+    long voxels;
+    double mean, median;
+  };
   const Ref refs[] = {{19, 760, 115.87, 110}, {20, 877, 132.62, 110}, {21, 910, 131.55, 122},
                       {22, 966, 131.92, 120}, {23, 985, 137.75, 124}, {24, 786, 145.44, 129}};
   for (const auto& ref : refs) {

@@ -18,37 +18,34 @@ struct Volume {
   double x(double i) const { return ox + i * sx; }
   double y(double j) const { return oy + j * sy; }
   double z(double k) const { return oz + k * sz; }
-  int16_t at(int i, int j, int k) const {
-    return hu[(static_cast<size_t>(k) * ny + j) * nx + i];
-  }
+  int16_t at(int i, int j, int k) const { return hu[(static_cast<size_t>(k) * ny + j) * nx + i]; }
 };
 
 Volume view(const CtImage* canonical);
 
 struct SliceBody {
   bool valid = false;
-  double r_max = 0;          // radius (mm) of the largest disk inside the body
-  double cx = 0, cy = 0;     // body centre (physical, canonical frame)
-  double half_width = 0;     // half of the body's left-right extent (mm)
-  double area = 0;           // body area, mm^2
-  double row_width = 0;      // filled bone along the row through the body centre (mm)
+  double r_max = 0;       // radius (mm) of the largest disk inside the body
+  double cx = 0, cy = 0;  // body centre (physical, canonical frame)
+  double half_width = 0;  // half of the body's left-right extent (mm)
+  double area = 0;        // body area, mm^2
+  double row_width = 0;   // filled bone along the row through the body centre (mm)
   // body mask in window coordinates (when requested)
   int wx0 = 0, wy0 = 0, wnx = 0, wny = 0;
   std::vector<uint8_t> mask;
 };
 
 struct SliceParams {
-  double bone_hu = 200;       // cortical bone threshold after light smoothing
-  double trabecular_hu = 100; // dense trabecular bone after heavier smoothing
+  double bone_hu = 200;                           // cortical bone threshold after light smoothing
+  double trabecular_hu = 100;                     // dense trabecular bone after heavier smoothing
   double half_x = 55, y_front = 60, y_back = 45;  // window around the centre (mm)
-  double open_mm = 4.5;       // removes pedicles, laminae, processes
-  double min_radius_mm = 7;   // smaller inscribed disks are not a vertebral body
-  double max_lateral_mm = 35; // body centre at most this far left/right of the expected centre
+  double open_mm = 4.5;                           // removes pedicles, laminae, processes
+  double min_radius_mm = 7;                       // smaller inscribed disks are not a vertebral body
+  double max_lateral_mm = 35;  // body centre at most this far left/right of the expected centre
 };
 
 /// Finds the vertebral body in slice k near (cx, cy). With `want_mask`, fills `mask`.
-SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const SliceParams& p,
-                       bool want_mask);
+SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const SliceParams& p, bool want_mask);
 
 struct TrackPoint {
   double x = 0, y = 0;

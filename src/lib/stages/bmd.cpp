@@ -37,19 +37,25 @@ Calibration Calibration::fromJson(const json& j, const std::string& source) {
     c.cov_is = j.value("covariance_intercept_slope", 0.0);
     c.raw = j;
   } catch (const json::exception& e) {
-    throw InputError("calibration '" + source + "' lacks 'intercept' or 'slope' (BMD = intercept + slope * HU): " +
-                     e.what());
+    throw InputError("calibration '" + source +
+                     "' lacks 'intercept' or 'slope' (BMD = intercept + slope * HU): " + e.what());
   }
   if (!(c.slope > 0) || !std::isfinite(c.slope) || !std::isfinite(c.intercept))
-    throw InputError("calibration '" + source + "' has a non-positive or invalid slope; BMD must rise with HU");
+    throw InputError("calibration '" + source +
+                     "' has a non-positive or invalid slope; BMD must rise with HU");
   return c;
 }
 
 json Calibration::toJson() const {
-  json j = {{"calibrated", calibrated}, {"source", source}, {"material", material},
+  json j = {{"calibrated", calibrated},
+            {"source", source},
+            {"material", material},
             {"model", "BMD[mg/cm3] = intercept + slope * HU"},
-            {"intercept", intercept}, {"slope", slope}, {"intercept_se", intercept_se},
-            {"slope_se", slope_se}, {"covariance_intercept_slope", cov_is}};
+            {"intercept", intercept},
+            {"slope", slope},
+            {"intercept_se", intercept_se},
+            {"slope_se", slope_se},
+            {"covariance_intercept_slope", cov_is}};
   if (raw.contains("note")) j["note"] = raw["note"];
   return j;
 }
@@ -82,8 +88,10 @@ BmdResult BmdResult::fromJson(const json& j) {
   BmdResult r;
   try {
     const json& c = j.at("calibration");
-    if (c.at("calibrated").get<bool>()) r.calibration = Calibration::fromJson(c, c.value("source", ""));
-    else r.calibration = Calibration::defaultUncalibrated();
+    if (c.at("calibrated").get<bool>())
+      r.calibration = Calibration::fromJson(c, c.value("source", ""));
+    else
+      r.calibration = Calibration::defaultUncalibrated();
     r.calibration.intercept = c.at("intercept").get<double>();
     r.calibration.slope = c.at("slope").get<double>();
     r.statistic = j.at("statistic").get<std::string>();
@@ -106,7 +114,8 @@ BmdResult BmdResult::fromJson(const json& j) {
     r.levels_used = j.at("levels_used").get<std::vector<std::string>>();
     r.levels_reason = j.value("levels_reason", "");
   } catch (const json::exception& e) {
-    throw InputError(std::string("bmd JSON is missing fields (") + e.what() + "); was it written by ctbmd-bmd-estimate?");
+    throw InputError(std::string("bmd JSON is missing fields (") + e.what() +
+                     "); was it written by ctbmd-bmd-estimate?");
   }
   return r;
 }
@@ -175,7 +184,8 @@ BmdResult estimateBmd(const RoiResult& roi, const Calibration& cal, const BmdPar
     double cal_var = cal.intercept_se * cal.intercept_se;
     r.bmd_l1l2_se = std::sqrt(var / (use.size() * use.size()) + cal_var * (1.0 - 1.0 / use.size()));
   }
-  if (reasons.empty()) r.levels_reason = use.size() == 2 ? "L1 and L2 usable" : "no usable level";
+  if (reasons.empty())
+    r.levels_reason = use.size() == 2 ? "L1 and L2 usable" : "no usable level";
   else {
     for (size_t i = 0; i < reasons.size(); ++i) r.levels_reason += (i ? "; " : "") + reasons[i];
     if (use.size() == 1) r.levels_reason += "; average rests on a single level";

@@ -7,7 +7,10 @@ namespace ctbmd {
 using nlohmann::json;
 
 json ClassifyResult::toJson() const {
-  return {{"rule", rule}, {"category", category}, {"inputs", inputs}, {"details", details},
+  return {{"rule", rule},
+          {"category", category},
+          {"inputs", inputs},
+          {"details", details},
           {"status", uncalibrated ? "uncalibrated" : "calibrated"}};
 }
 
@@ -30,9 +33,11 @@ ClassifyResult classify(const BmdResult& bmd, const ClassifyParams& p) {
   r.rule = p.rule;
   r.uncalibrated = !bmd.calibration.calibrated;
   if (p.rule == "acr-qct") {
-    r.details = {{"source", "ACR-SPR-SSR practice parameter for QCT / ISCD: trabecular spine BMD, "
-                            "mean of L1-L2"},
-                 {"thresholds_mg_cm3", {{"normal", "> 120"}, {"osteopenia", "80 - 120"}, {"osteoporosis", "< 80"}}}};
+    r.details = {
+        {"source",
+         "ACR-SPR-SSR practice parameter for QCT / ISCD: trabecular spine BMD, "
+         "mean of L1-L2"},
+        {"thresholds_mg_cm3", {{"normal", "> 120"}, {"osteopenia", "80 - 120"}, {"osteoporosis", "< 80"}}}};
     r.inputs = {{"bmd_l1l2", bmd.bmd_l1l2 ? json(*bmd.bmd_l1l2) : json(nullptr)},
                 {"levels_used", bmd.levels_used},
                 {"levels_reason", bmd.levels_reason}};

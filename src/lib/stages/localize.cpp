@@ -34,8 +34,13 @@ json LocalizeResult::toJson() const {
     }
     lv[l.name] = e;
   }
-  return {{"method", method},         {"levels", lv}, {"anchors", anchors}, {"vertebrae", vertebrae},
-          {"centerline_mm", centerline}, {"flags", flags}, {"warnings", warnings}};
+  return {{"method", method},
+          {"levels", lv},
+          {"anchors", anchors},
+          {"vertebrae", vertebrae},
+          {"centerline_mm", centerline},
+          {"flags", flags},
+          {"warnings", warnings}};
 }
 
 LocalizeResult LocalizeResult::fromJson(const json& j) {
@@ -108,7 +113,6 @@ void checkLooksLikeCt(const CtImage* img, const std::string& what) {
 // ---- the classical localizer ---------------------------------------------------------------
 namespace {
 
-
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
@@ -172,10 +176,11 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
 
   if (spdlog::should_log(spdlog::level::trace))
     for (int k = 0; k < vol.nz; ++k)
-      spdlog::trace("slice {:4d} z {:7.1f} track ({:6.1f},{:6.1f}) valid {} r {:5.1f} c ({:6.1f},{:6.1f}) hw {:5.1f} "
-                    "row {:5.1f}",
-                    k, vol.z(k), track[k].x, track[k].y, sb[k].valid, sb[k].r_max, sb[k].cx, sb[k].cy,
-                    sb[k].half_width, sb[k].row_width);
+      spdlog::trace(
+          "slice {:4d} z {:7.1f} track ({:6.1f},{:6.1f}) valid {} r {:5.1f} c ({:6.1f},{:6.1f}) hw {:5.1f} "
+          "row {:5.1f}",
+          k, vol.z(k), track[k].x, track[k].y, sb[k].valid, sb[k].r_max, sb[k].cx, sb[k].cy, sb[k].half_width,
+          sb[k].row_width);
   lap("slices (two passes)");
   // Discs along the curved centreline: narrow dark gaps between bright endplates, seen in
   // planes perpendicular to the spine (so tilted lumbosacral discs stay sharp).
@@ -199,8 +204,8 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   bounds.push_back(last);
   if (spdlog::should_log(spdlog::level::trace))
     for (size_t i = 0; i < curve.size(); ++i)
-      spdlog::trace("curve s {:5.0f} z {:7.1f} ({:6.1f},{:6.1f}) sup {} core {:6.1f} trough {:5.1f}{}", curve[i].s,
-                    curve[i].z, curve[i].x, curve[i].y, curve[i].supported, prof[i], tophat[i],
+      spdlog::trace("curve s {:5.0f} z {:7.1f} ({:6.1f},{:6.1f}) sup {} core {:6.1f} trough {:5.1f}{}",
+                    curve[i].s, curve[i].z, curve[i].x, curve[i].y, curve[i].supported, prof[i], tophat[i],
                     std::find(discs.begin(), discs.end(), static_cast<int>(i)) != discs.end() ? " DISC" : "");
   const double z_scan_lo = vol.z(0), z_scan_hi = vol.z(vol.nz - 1);
   struct Seg {
@@ -299,7 +304,8 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   // scan whose rib anchor failed, say): report nothing rather than invent lumbar levels.
   {
     auto lungArea = [&](const Seg& g) {
-      int k = std::clamp(static_cast<int>(std::lround((curve[(g.a + g.b) / 2].z - vol.oz) / vol.sz)), 0, vol.nz - 1);
+      int k = std::clamp(static_cast<int>(std::lround((curve[(g.a + g.b) / 2].z - vol.oz) / vol.sz)), 0,
+                         vol.nz - 1);
       const auto& m = curve[(g.a + g.b) / 2];
       long cnt = 0;
       for (int j = 0; j < vol.ny; ++j) {
@@ -317,7 +323,8 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
     for (int i = 0; i < n; ++i)
       if (label_of[i] >= kL2 && label_of[i] <= kL6) {
         double a = lungArea(segs[i]);
-        if (a > 1500) bad.push_back(levelName(label_of[i]) + " (" + std::to_string(static_cast<int>(a / 100)) + " cm2)");
+        if (a > 1500)
+          bad.push_back(levelName(label_of[i]) + " (" + std::to_string(static_cast<int>(a / 100)) + " cm2)");
       }
     if (!bad.empty()) {
       std::string list;
@@ -330,8 +337,11 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
       used = "none";
     }
   }
-  res.anchors = {{"used", used}, {"last_rib_bearing_index", t12}, {"sacrum_index", sac},
-                 {"ribs_found", static_cast<int>(ribs.size())}, {"sacrum_seen", sac > 0}};
+  res.anchors = {{"used", used},
+                 {"last_rib_bearing_index", t12},
+                 {"sacrum_index", sac},
+                 {"ribs_found", static_cast<int>(ribs.size())},
+                 {"sacrum_seen", sac > 0}};
   if (used == "sacrum") res.anchors["note"] = "labels rest on the sacrum (no rib anchor visible)";
   if (used == "ribs") res.anchors["note"] = "labels rest on the last rib pair (sacrum not visible)";
 
@@ -348,7 +358,8 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   };
   auto physDir = [&](double x, double y, double z) {
     const auto& D = can->GetDirection();
-    return std::array<double, 3>{D[0][0] * x + D[0][1] * y + D[0][2] * z, D[1][0] * x + D[1][1] * y + D[1][2] * z,
+    return std::array<double, 3>{D[0][0] * x + D[0][1] * y + D[0][2] * z,
+                                 D[1][0] * x + D[1][1] * y + D[1][2] * z,
                                  D[2][0] * x + D[2][1] * y + D[2][2] * z};
   };
   auto origK = [&](int k) { return am.flip[2] ? static_cast<int>(am.orig_size[am.perm[2]]) - 1 - k : k; };

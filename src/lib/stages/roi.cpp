@@ -16,31 +16,31 @@ namespace ctbmd {
 using nlohmann::json;
 
 json roiProtocols() {
-  return {
-      {"ellipse-s1",
-       {{"version", 1},
-        {"definition",
-         "On each axial slice within +-4.5 mm of the body's centre (the central 9 mm), an ellipse "
-         "centred on the body's centroid in that slice, short (antero-posterior) semi-axis 20 % of "
-         "the body's widest left-right row, area 30 % of the body's area in that slice, clipped to "
-         "the body."},
-        {"source", "low-dose CT trabecular ROI protocol of the opportunistic-BMD literature (elliptical "
-                   "ROI, 30 % of body area, central 9 mm)"}}},
-      {"erode-4mm",
-       {{"version", 1},
-        {"definition",
-         "The whole body mask eroded with a box structuring element of max(2, round(4 mm / spacing)) "
-         "voxels per axis, anchored as scipy.ndimage anchors even sizes (offsets -n/2 .. n/2-1), in "
-         "the image's storage order. At 3 mm voxels this is one erosion by a 2x2x2 block."},
-        {"source", "TotalSegmentator spine report convention (vertebral body HU after 4 mm erosion)"}}},
-      {"mosaic-392",
-       {{"version", 1},
-        {"definition",
-         "The level's centre slice, one slice above and two below; a 196x196-pixel crop of each, "
-         "centred on the body's centre of mass in that slice, tiled counter-clockwise from the top "
-         "left (centre, above, below-1, below-2) into one 392x392 image. Statistics are over the "
-         "body mask eroded by 2 mm on those four slices."},
-        {"source", "input of the published mosaic CNN BMD regressor"}}}};
+  return {{"ellipse-s1",
+           {{"version", 1},
+            {"definition",
+             "On each axial slice within +-4.5 mm of the body's centre (the central 9 mm), an ellipse "
+             "centred on the body's centroid in that slice, short (antero-posterior) semi-axis 20 % of "
+             "the body's widest left-right row, area 30 % of the body's area in that slice, clipped to "
+             "the body."},
+            {"source",
+             "low-dose CT trabecular ROI protocol of the opportunistic-BMD literature (elliptical "
+             "ROI, 30 % of body area, central 9 mm)"}}},
+          {"erode-4mm",
+           {{"version", 1},
+            {"definition",
+             "The whole body mask eroded with a box structuring element of max(2, round(4 mm / spacing)) "
+             "voxels per axis, anchored as scipy.ndimage anchors even sizes (offsets -n/2 .. n/2-1), in "
+             "the image's storage order. At 3 mm voxels this is one erosion by a 2x2x2 block."},
+            {"source", "TotalSegmentator spine report convention (vertebral body HU after 4 mm erosion)"}}},
+          {"mosaic-392",
+           {{"version", 1},
+            {"definition",
+             "The level's centre slice, one slice above and two below; a 196x196-pixel crop of each, "
+             "centred on the body's centre of mass in that slice, tiled counter-clockwise from the top "
+             "left (centre, above, below-1, below-2) into one 392x392 image. Statistics are over the "
+             "body mask eroded by 2 mm on those four slices."},
+            {"source", "input of the published mosaic CNN BMD regressor"}}}};
 }
 
 RoiStats computeStats(const std::vector<float>& values, double voxel_volume_mm3) {
@@ -74,9 +74,13 @@ RoiStats computeStats(const std::vector<float>& values, double voxel_volume_mm3)
 namespace {
 
 json statsJson(const RoiStats& s) {
-  return {{"mean_hu", s.mean_hu}, {"median_hu", s.median_hu}, {"sd_hu", s.sd_hu},
+  return {{"mean_hu", s.mean_hu},
+          {"median_hu", s.median_hu},
+          {"sd_hu", s.sd_hu},
           {"percentiles_hu", {{"p05", s.p05}, {"p25", s.p25}, {"p75", s.p75}, {"p95", s.p95}}},
-          {"min_hu", s.min_hu},   {"max_hu", s.max_hu},       {"voxels", s.voxels},
+          {"min_hu", s.min_hu},
+          {"max_hu", s.max_hu},
+          {"voxels", s.voxels},
           {"volume_mm3", s.volume_mm3}};
 }
 
@@ -113,16 +117,20 @@ std::map<int, Box> labelBoxes(const uint8_t* s, const int N[3]) {
         if (!l) continue;
         Box*& b = fast[l];
         if (!b) b = &out[l];
-        b->lo[0] = std::min(b->lo[0], i); b->hi[0] = std::max(b->hi[0], i);
-        b->lo[1] = std::min(b->lo[1], j); b->hi[1] = std::max(b->hi[1], j);
-        b->lo[2] = std::min(b->lo[2], k); b->hi[2] = std::max(b->hi[2], k);
+        b->lo[0] = std::min(b->lo[0], i);
+        b->hi[0] = std::max(b->hi[0], i);
+        b->lo[1] = std::min(b->lo[1], j);
+        b->hi[1] = std::max(b->hi[1], j);
+        b->lo[2] = std::min(b->lo[2], k);
+        b->hi[2] = std::max(b->hi[2], k);
       }
     }
   return out;
 }
 
 // Box erosion of (labels == label) in storage index space, restricted to its bounding box.
-void erodeBox(const LabelImage* seg, int label, const Box& box, const std::array<int, 3>& n, LabelImage* out) {
+void erodeBox(const LabelImage* seg, int label, const Box& box, const std::array<int, 3>& n,
+              LabelImage* out) {
   auto sz = seg->GetLargestPossibleRegion().GetSize();
   const int N[3] = {static_cast<int>(sz[0]), static_cast<int>(sz[1]), static_cast<int>(sz[2])};
   const uint8_t* s = seg->GetBufferPointer();
@@ -136,7 +144,9 @@ void erodeBox(const LabelImage* seg, int label, const Box& box, const std::array
     d[a] = e[a] - b[a] + 1;
   }
   std::vector<uint8_t> m(static_cast<size_t>(d[0]) * d[1] * d[2]);
-  auto at = [&](int i, int j, int k) -> uint8_t& { return m[(static_cast<size_t>(k) * d[1] + j) * d[0] + i]; };
+  auto at = [&](int i, int j, int k) -> uint8_t& {
+    return m[(static_cast<size_t>(k) * d[1] + j) * d[0] + i];
+  };
   for (int k = 0; k < d[2]; ++k)
     for (int j = 0; j < d[1]; ++j)
       for (int i = 0; i < d[0]; ++i)
@@ -153,8 +163,10 @@ void erodeBox(const LabelImage* seg, int label, const Box& box, const std::array
           for (int o = off_lo; o <= off_hi && v; ++o) {
             int q[3] = {i, j, k};
             q[a] = idx[a] + o;
-            if (q[a] < 0 || q[a] >= d[a]) v = 0;
-            else v = m[(static_cast<size_t>(q[2]) * d[1] + q[1]) * d[0] + q[0]];
+            if (q[a] < 0 || q[a] >= d[a])
+              v = 0;
+            else
+              v = m[(static_cast<size_t>(q[2]) * d[1] + q[1]) * d[0] + q[0]];
           }
           t[(static_cast<size_t>(k) * d[1] + j) * d[0] + i] = v;
         }
@@ -164,7 +176,9 @@ void erodeBox(const LabelImage* seg, int label, const Box& box, const std::array
   for (int k = 0; k < d[2]; ++k)
     for (int j = 0; j < d[1]; ++j)
       for (int i = 0; i < d[0]; ++i)
-        if (at(i, j, k)) o[(static_cast<size_t>(k + b[2]) * N[1] + (j + b[1])) * N[0] + (i + b[0])] = static_cast<uint8_t>(label);
+        if (at(i, j, k))
+          o[(static_cast<size_t>(k + b[2]) * N[1] + (j + b[1])) * N[0] + (i + b[0])] =
+              static_cast<uint8_t>(label);
 }
 
 }  // namespace
@@ -199,7 +213,8 @@ RoiResult RoiResult::fromJson(const json& j) {
       r.levels.push_back(l);
     }
   } catch (const json::exception& e) {
-    throw InputError(std::string("roi JSON is missing fields (") + e.what() + "); was it written by ctbmd-roi-extract?");
+    throw InputError(std::string("roi JSON is missing fields (") + e.what() +
+                     "); was it written by ctbmd-roi-extract?");
   }
   return r;
 }
@@ -213,7 +228,8 @@ const LevelRoi* RoiResult::find(int label) const {
 RoiResult extractRoi(const Scan& scan, const SegmentResult& seg, const RoiParams& p) {
   auto protos = roiProtocols();
   if (!protos.contains(p.protocol))
-    throw UsageError("unknown ROI protocol '" + p.protocol + "' (protocols: ellipse-s1, erode-4mm, mosaic-392)");
+    throw UsageError("unknown ROI protocol '" + p.protocol +
+                     "' (protocols: ellipse-s1, erode-4mm, mosaic-392)");
   if (!sameGrid(scan.image.GetPointer(), seg.labels.GetPointer(), 1e-3))
     throw InputError("the segmentation is not on the CT's grid; was it made from another scan?");
   RoiResult res;
@@ -299,8 +315,8 @@ RoiResult extractRoi(const Scan& scan, const SegmentResult& seg, const RoiParams
           long n = slice(k, mx, my, w);
           if (n == 0) continue;
           double area = n * sx * sy;
-          double b = 0.2 * w * sx;                   // short semi-axis (AP), mm
-          double a = 0.3 * area / (M_PI * b);        // long semi-axis (LR), mm
+          double b = 0.2 * w * sx;             // short semi-axis (AP), mm
+          double a = 0.3 * area / (M_PI * b);  // long semi-axis (LR), mm
           for (int j = bb.lo[1]; j <= bb.hi[1]; ++j)
             for (int i = bb.lo[0]; i <= bb.hi[0]; ++i) {
               size_t q = (static_cast<size_t>(k) * ny + j) * nx + i;
@@ -352,7 +368,8 @@ RoiResult extractRoi(const Scan& scan, const SegmentResult& seg, const RoiParams
           // ROI: body eroded by 2 mm in this slice
           r2::Grid2 g{nx, ny, sx, sy};
           (void)g;
-          int er_i = std::max(1, static_cast<int>(std::lround(2.0 / sx))), er_j = std::max(1, static_cast<int>(std::lround(2.0 / sy)));
+          int er_i = std::max(1, static_cast<int>(std::lround(2.0 / sx))),
+              er_j = std::max(1, static_cast<int>(std::lround(2.0 / sy)));
           for (int j = bb.lo[1]; j <= bb.hi[1]; ++j)
             for (int i = bb.lo[0]; i <= bb.hi[0]; ++i) {
               if (s[(static_cast<size_t>(k) * ny + j) * nx + i] != label) continue;
@@ -361,7 +378,9 @@ RoiResult extractRoi(const Scan& scan, const SegmentResult& seg, const RoiParams
                 for (int di = -er_i; di <= er_i && in; ++di) {
                   if ((di * sx) * (di * sx) + (dj * sy) * (dj * sy) > 4.0 + 1e-9) continue;
                   int ii = i + di, jj = j + dj;
-                  if (ii < 0 || jj < 0 || ii >= nx || jj >= ny || s[(static_cast<size_t>(k) * ny + jj) * nx + ii] != label) in = false;
+                  if (ii < 0 || jj < 0 || ii >= nx || jj >= ny ||
+                      s[(static_cast<size_t>(k) * ny + jj) * nx + ii] != label)
+                    in = false;
                 }
               if (in) o[(static_cast<size_t>(k) * ny + j) * nx + i] = static_cast<uint8_t>(label);
             }

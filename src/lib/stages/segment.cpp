@@ -31,7 +31,9 @@ json SegmentResult::toJson() const {
     if (l.suspected_fracture) e["fracture_reason"] = l.fracture_reason;
     lv[l.name] = e;
   }
-  return {{"method", method}, {"levels", lv}, {"warnings", warnings},
+  return {{"method", method},
+          {"levels", lv},
+          {"warnings", warnings},
           {"label_convention", "VerSe: T12=19, L1=20, L2=21, L3=22, L4=23, L5=24; bodies only"}};
 }
 
@@ -133,7 +135,8 @@ void flagFractures(std::vector<LevelSegmentation>& levels, double ratio) {
     double ant = l.height_anterior_mm, mid = l.height_middle_mm;
     std::vector<double> nb;
     for (size_t j : {i - 1, i + 1})
-      if (j < levels.size() && levels[j].status == "found" && levels[j].voxels > 0) nb.push_back(meanH(levels[j]));
+      if (j < levels.size() && levels[j].status == "found" && levels[j].voxels > 0)
+        nb.push_back(meanH(levels[j]));
     if (post > 0 && std::min(ant, mid) < ratio * post) {
       l.suspected_fracture = true;
       l.fracture_reason = "anterior or middle height is below " + std::to_string(int(ratio * 100)) +
@@ -188,7 +191,8 @@ SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const Segment
       auto top = toCan({l.center_mm[0], l.center_mm[1], l.superior_mm});
       auto bot = toCan({l.center_mm[0], l.center_mm[1], l.inferior_mm});
       int k0 = std::max(0, static_cast<int>(std::floor((std::min(top[2], bot[2]) - vol.oz) / vol.sz)));
-      int k1 = std::min(vol.nz - 1, static_cast<int>(std::ceil((std::max(top[2], bot[2]) - vol.oz) / vol.sz)));
+      int k1 =
+          std::min(vol.nz - 1, static_cast<int>(std::ceil((std::max(top[2], bot[2]) - vol.oz) / vol.sz)));
       spine::parallelFor(k1 - k0 + 1, [&, k0](int kk) {
         const int k = k0 + kk;
         double z = vol.z(k), cx = c[0], cy = c[1];
