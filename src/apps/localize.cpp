@@ -1,5 +1,6 @@
 // ctbmd-localize: find and name the vertebral bodies T12-L5.
 #include "ctbmd/app_common.hpp"
+#include "ctbmd/qc.hpp"
 
 int main(int argc, char** argv) {
   ctbmd::cli::Tool tool("ctbmd-localize", "Find the vertebral bodies T12-L5 in a CT scan and name them");
@@ -10,12 +11,20 @@ int main(int argc, char** argv) {
   app.add_option("-o,--output", output, "localize.json to write")->required();
   app.add_option("--series", series, "DICOM series UID (folder with several series)");
   app.add_option("--method", p.method, "Method: classical (weight-free default)")->capture_default_str();
+  std::string qc;
+  bool no_qc = false;
+  app.add_option("--qc", qc, "QC picture (PNG; default: <output stem>_qc.png beside the JSON)");
+  app.add_flag("--no-qc", no_qc, "Write no QC picture");
   return tool.main(argc, argv, [&] {
     bool force = tool.common().force;
     ctbmd::checkWritable(output, force);
+    std::filesystem::path out(output);
+    if (qc.empty()) qc = (out.parent_path() / (out.stem().string() + "_qc.png")).string();
+    if (!no_qc) ctbmd::checkWritable(qc, force);
     auto scan = ctbmd::readScan(input, {series});
     auto res = ctbmd::localize(scan, p);
     ctbmd::saveLocalize(output, res, scan, p, force);
+    if (!no_qc) ctbmd::writePngRgb(qc, ctbmd::renderLocalizeQc(scan, res), force);
     for (const auto& l : res.levels) spdlog::info("{:>3}: {}", l.name, l.status);
     for (const auto& w : res.warnings) spdlog::warn("{}", w);
     return 0;

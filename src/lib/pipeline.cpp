@@ -14,6 +14,7 @@
 #include "ctbmd/fileio.hpp"
 #include "ctbmd/levels.hpp"
 #include "ctbmd/provenance.hpp"
+#include "ctbmd/qc.hpp"
 
 namespace ctbmd {
 
@@ -151,6 +152,7 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
     cr.anchors = loc.anchors.value("used", "");
     cr.flags = loc.flags;
     saveLocalize(dir / "localize.json", loc, scan, opt.localize, force);
+    writePngRgb(dir / "localize_qc.png", renderLocalizeQc(scan, loc), force);
     lap("localize");
     auto seg = segment(scan, loc, opt.segment);
     saveSegment(dir / "segmentation.nii.gz", seg, scan, dir / "localize.json", opt.segment, force);

@@ -25,9 +25,10 @@ m, t = rows["mr"], rows["truncated"]
 assert m["status"] == "error" and "does not look like CT" in m["error"], m
 assert t["status"] == "error" and "truncated" in t["error"] and "truncated.nii.gz" in t["error"], t
 PY
-for f in localize.json segmentation.nii.gz segmentation.json roi.nii.gz roi.json bmd.json classification.json; do
+for f in localize.json localize_qc.png segmentation.nii.gz segmentation.json roi.nii.gz roi.json bmd.json classification.json; do
   [[ -s "$WORK/out/good/$f" ]] || fail "good/$f missing"
 done
+py -c "import sys; sys.exit(open(sys.argv[1], 'rb').read(8) != b'\\x89PNG\\r\\n\\x1a\\n')" "$WORK/out/good/localize_qc.png" || fail "localize_qc.png is not a PNG"
 [[ ! -e "$WORK/out/mr" && ! -e "$WORK/out/truncated" ]] || fail "failed cases left outputs"
 if find "$WORK/out" -name '*.tmp-*' | grep -q .; then fail "temporary files left behind"; fi
 # Provenance in every JSON.

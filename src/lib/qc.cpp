@@ -1,0 +1,148 @@
+#include "ctbmd/qc.hpp"
+
+#include <png.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <map>
+
+#include "ctbmd/canonical.hpp"
+#include "ctbmd/errors.hpp"
+#include "ctbmd/fileio.hpp"
+
+namespace ctbmd {
+
+namespace {
+
+// 5x7 bitmap glyphs for level names (rows top to bottom, 5 bits each, MSB left).
+const std::map<char, std::array<uint8_t, 7>>& font() {
+  static const std::map<char, std::array<uint8_t, 7>> f = {
+      {'T', {0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04}}, {'L', {0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1F}},
+      {'S', {0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E}}, {'C', {0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E}},
+      {'0', {0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E}}, {'1', {0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E}},
+      {'2', {0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F}}, {'3', {0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E}},
+      {'4', {0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02}}, {'5', {0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E}},
+      {'6', {0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E}}, {'7', {0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08}},
+      {'8', {0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E}}, {'9', {0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C}},
+      {'?', {0x0E, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04}}};
+  return f;
+}
+
+struct Canvas {
+  RgbImage img;
+  void px(int x, int y, const std::array<uint8_t, 3>& c) {
+    if (x < 0 || y < 0 || x >= img.width || y >= img.height) return;
+    size_t q = (static_cast<size_t>(y) * img.width + x) * 3;
+    img.rgb[q] = c[0];
+    img.rgb[q + 1] = c[1];
+    img.rgb[q + 2] = c[2];
+  }
+  void text(int x, int y, const std::string& s, const std::array<uint8_t, 3>& c, int scale) {
+    for (char ch : s) {
+      auto it = font().find(ch);
+      const auto& g = it != font().end() ? it->second : font().at('?');
+      for (int r = 0; r < 7; ++r)
+        for (int b = 0; b < 5; ++b)
+          if (g[r] >> (4 - b) & 1)
+            for (int dy = 0; dy < scale; ++dy)
+              for (int dx = 0; dx < scale; ++dx) px(x + b * scale + dx, y + r * scale + dy, c);
+      x += 6 * scale;
+    }
+  }
+  void cross(int x, int y, int r, const std::array<uint8_t, 3>& c) {
+    for (int d = -r; d <= r; ++d)
+      for (int t = -1; t <= 1; ++t) {
+        px(x + d, y + t, c);
+        px(x + t, y + d, c);
+      }
+  }
+};
+
+}  // namespace
+
+RgbImage renderLocalizeQc(const Scan& scan, const LocalizeResult& loc) {
+  AxisMap am = canonicalAxisMap(scan.image.GetPointer());
+  auto can = toCanonical<int16_t>(scan.image.GetPointer(), am);
+  auto sz = can->GetLargestPossibleRegion().GetSize();
+  const int nx = static_cast<int>(sz[0]), ny = static_cast<int>(sz[1]), nz = static_cast<int>(sz[2]);
+  const double sx = can->GetSpacing()[0], sy = can->GetSpacing()[1], szz = can->GetSpacing()[2];
+  // MIPs: coronal (x, z) over y; sagittal (y, z) over x.
+  std::vector<int16_t> cor(static_cast<size_t>(nx) * nz, -1024), sag(static_cast<size_t>(ny) * nz, -1024);
+  const int16_t* p = can->GetBufferPointer();
+  for (int k = 0; k < nz; ++k)
+    for (int j = 0; j < ny; ++j) {
+      const int16_t* row = p + (static_cast<size_t>(k) * ny + j) * nx;
+      int16_t* c = cor.data() + static_cast<size_t>(k) * nx;
+      int16_t& s = sag[static_cast<size_t>(k) * ny + j];
+      for (int i = 0; i < nx; ++i) {
+        c[i] = std::max(c[i], row[i]);
+        s = std::max(s, row[i]);
+      }
+    }
+  // Display about 600 px tall whatever the voxel size, z up.
+  const double mm = std::clamp((nz * szz) / 600.0, 0.4, 2.0);  // about 600 px tall
+  const int cw = static_cast<int>(nx * sx / mm), sw = static_cast<int>(ny * sy / mm);
+  const int h = static_cast<int>(nz * szz / mm);
+  Canvas cv;
+  cv.img.width = cw + sw + 4;
+  cv.img.height = h;
+  cv.img.rgb.assign(static_cast<size_t>(cv.img.width) * h * 3, 0);
+  auto grey = [](int hu) { return static_cast<uint8_t>(std::clamp((hu + 200) * 255 / 1500, 0, 255)); };
+  for (int y = 0; y < h; ++y) {
+    int k = std::clamp(static_cast<int>((h - 1 - y) * mm / szz), 0, nz - 1);
+    for (int x = 0; x < cw; ++x) {
+      int i = std::clamp(static_cast<int>(x * mm / sx), 0, nx - 1);
+      uint8_t g = grey(cor[static_cast<size_t>(k) * nx + i]);
+      cv.px(x, y, {g, g, g});
+    }
+    for (int x = 0; x < sw; ++x) {
+      int j = std::clamp(static_cast<int>(x * mm / sy), 0, ny - 1);
+      uint8_t g = grey(sag[static_cast<size_t>(k) * ny + j]);
+      cv.px(cw + 4 + x, y, {g, g, g});
+    }
+  }
+  const int scale = std::max(1, h / 250);
+  for (const auto& l : loc.levels) {
+    if (l.status == "missing") continue;
+    CtImage::PointType pt;
+    for (int a = 0; a < 3; ++a) pt[a] = l.center_mm[a];
+    itk::ContinuousIndex<double, 3> ci;
+    can->TransformPhysicalPointToContinuousIndex(pt, ci);
+    int y = h - 1 - static_cast<int>(ci[2] * szz / mm);
+    int xc = static_cast<int>(ci[0] * sx / mm), xs = cw + 4 + static_cast<int>(ci[1] * sy / mm);
+    std::array<uint8_t, 3> col = l.status == "found" ? std::array<uint8_t, 3>{40, 255, 40}
+                                                     : std::array<uint8_t, 3>{255, 220, 0};
+    cv.cross(xc, y, 3 * scale, col);
+    cv.cross(xs, y, 3 * scale, col);
+    cv.text(xc + 5 * scale, y - 3 * scale, l.name, col, scale);
+    cv.text(xs + 5 * scale, y - 3 * scale, l.name, col, scale);
+  }
+  return cv.img;
+}
+
+void writePngRgb(const std::filesystem::path& path, const RgbImage& img, bool force) {
+  atomicWrite(path, force, [&](const std::filesystem::path& tmp) {
+    FILE* fp = std::fopen(tmp.c_str(), "wb");
+    if (!fp) throw ProcessingError("cannot create '" + tmp.string() + "'");
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+    png_infop info = png ? png_create_info_struct(png) : nullptr;
+    if (!png || !info || setjmp(png_jmpbuf(png))) {
+      png_destroy_write_struct(&png, &info);
+      std::fclose(fp);
+      throw ProcessingError("libpng failed writing '" + path.string() + "'");
+    }
+    png_init_io(png, fp);
+    png_set_IHDR(png, info, static_cast<png_uint_32>(img.width), static_cast<png_uint_32>(img.height), 8,
+                 PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    for (int y = 0; y < img.height; ++y)
+      png_write_row(png, const_cast<png_bytep>(img.rgb.data() + static_cast<size_t>(y) * img.width * 3));
+    png_write_end(png, nullptr);
+    png_destroy_write_struct(&png, &info);
+    if (std::fclose(fp) != 0) throw ProcessingError("failed writing '" + path.string() + "'");
+  });
+}
+
+}  // namespace ctbmd
