@@ -112,8 +112,8 @@ RgbImage renderLocalizeQc(const Scan& scan, const LocalizeResult& loc) {
     can->TransformPhysicalPointToContinuousIndex(pt, ci);
     int y = h - 1 - static_cast<int>(ci[2] * szz / mm);
     int xc = static_cast<int>(ci[0] * sx / mm), xs = cw + 4 + static_cast<int>(ci[1] * sy / mm);
-    std::array<uint8_t, 3> col = l.status == "found" ? std::array<uint8_t, 3>{40, 255, 40}
-                                                     : std::array<uint8_t, 3>{255, 220, 0};
+    std::array<uint8_t, 3> col =
+        l.status == "found" ? std::array<uint8_t, 3>{40, 255, 40} : std::array<uint8_t, 3>{255, 220, 0};
     cv.cross(xc, y, 3 * scale, col);
     cv.cross(xs, y, 3 * scale, col);
     cv.text(xc + 5 * scale, y - 3 * scale, l.name, col, scale);
@@ -135,7 +135,8 @@ void writePngRgb(const std::filesystem::path& path, const RgbImage& img, bool fo
     }
     png_init_io(png, fp);
     png_set_IHDR(png, info, static_cast<png_uint_32>(img.width), static_cast<png_uint_32>(img.height), 8,
-                 PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+                 PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
     for (int y = 0; y < img.height; ++y)
       png_write_row(png, const_cast<png_bytep>(img.rgb.data() + static_cast<size_t>(y) * img.width * 3));

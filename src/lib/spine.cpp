@@ -171,6 +171,34 @@ SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const Slice
       }
       if (2 * in < tot) wall = j;
     }
+    // Sharper where the posterior cortex shows: the half-maximum between the cortex peak on
+    // the midline and the dark canal behind it.
+    {
+      std::vector<double> prof(g.ny, 0);
+      for (int j = 0; j < g.ny; ++j) {
+        double sum = 0;
+        int n = 0;
+        for (int i = std::max(0, ci - band); i <= std::min(g.nx - 1, ci + band); ++i) {
+          sum += f[static_cast<size_t>(j) * g.nx + i];
+          ++n;
+        }
+        prof[j] = n ? sum / n : 0;
+      }
+      int ja = std::clamp(cj + static_cast<int>(std::lround(6.0 / g.sy)), 0, g.ny - 1);
+      int jb = std::clamp(cj + static_cast<int>(std::lround(30.0 / g.sy)), 0, g.ny - 1);
+      int jmax = ja;
+      for (int j = ja; j <= jb; ++j)
+        if (prof[j] > prof[jmax]) jmax = j;
+      int jc = std::min(g.ny - 1, jmax + static_cast<int>(std::lround(15.0 / g.sy)));
+      double lo = prof[jmax];
+      for (int j = jmax; j <= jc; ++j) lo = std::min(lo, prof[j]);
+      if (prof[jmax] > 150 && prof[jmax] - lo > 80) {
+        double half = 0.5 * (prof[jmax] + lo);
+        int jcut = jmax + 1;
+        while (jcut < g.ny && prof[jcut] >= half) ++jcut;
+        if (wall < 0 || jcut < wall) wall = jcut;
+      }
+    }
     if (wall > 0) {
       double cut = wall + 1.0 / g.sy;
       for (size_t q = 0; q < g.size(); ++q)
@@ -536,7 +564,7 @@ std::vector<double> coreProfile(const Volume& v, const std::vector<CurvePoint>& 
 }
 
 std::vector<int> findDiscs(const std::vector<double>& prof, const std::vector<CurvePoint>& c,
-                           std::vector<double>* width_out) {
+                           std::vector<double>* width_out, std::vector<std::pair<int, int>>* flanks) {
   // Along the spine the core profile alternates: marrow trough, endplate peak, disc trough,
   // endplate peak, marrow trough ... A disc is the *narrow* trough (about 10 mm between its
   // endplates); marrow is the wide one (20-30 mm). Depth alone cannot tell them apart:
@@ -629,7 +657,10 @@ std::vector<int> findDiscs(const std::vector<double>& prof, const std::vector<Cu
                     c[troughs[i].at].x, w[i], troughs[i].depth, is_disc[i] ? "disc" : "marrow");
   for (size_t i = 0; i < troughs.size(); ++i) {
     if (width_out) (*width_out)[troughs[i].at] = w[i];
-    if (is_disc[i]) discs.push_back(troughs[i].at);
+    if (is_disc[i]) {
+      discs.push_back(troughs[i].at);
+      if (flanks) flanks->push_back({troughs[i].lo, troughs[i].hi});
+    }
   }
   // Fill gaps the spacing says a disc was missed in (faint discs, thick slices).
   for (int pass = 0; pass < 4 && discs.size() >= 2; ++pass) {
@@ -655,6 +686,7 @@ std::vector<int> findDiscs(const std::vector<double>& prof, const std::vector<Cu
           if (best < 0 || sm[q] < sm[best]) best = q;
       if (best >= 0) {
         discs.insert(discs.begin() + static_cast<long>(i), best);
+        if (flanks) flanks->insert(flanks->begin() + static_cast<long>(i), {best - 4, best + 4});
         changed = true;
         break;
       }

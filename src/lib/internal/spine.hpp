@@ -3,6 +3,7 @@
 // and segment: the per-slice vertebral-body finder.
 #include <cstdint>
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include "ctbmd/image.hpp"
@@ -81,8 +82,10 @@ std::vector<double> coreProfile(const Volume& v, const std::vector<CurvePoint>& 
 /// Disc positions (indices into the curve): the narrow troughs of the core profile between
 /// endplate peaks (marrow troughs are wide), completed by the spacing they imply.
 /// `width_out` gets each trough's peak-to-peak width at its position (diagnostics).
+/// `flanks` gets, per disc, the curve indices of the endplate peaks below and above it.
 std::vector<int> findDiscs(const std::vector<double>& profile, const std::vector<CurvePoint>& c,
-                           std::vector<double>* width_out = nullptr);
+                           std::vector<double>* width_out = nullptr,
+                           std::vector<std::pair<int, int>>* flanks = nullptr);
 
 struct RibComponent {
   int side = 0;              // +1 patient left, -1 right

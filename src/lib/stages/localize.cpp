@@ -193,15 +193,22 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   }
   auto prof = spine::coreProfile(vol, curve);
   std::vector<double> tophat;
-  auto discs = spine::findDiscs(prof, curve, &tophat);
+  std::vector<std::pair<int, int>> flanks;
+  auto discs = spine::findDiscs(prof, curve, &tophat, &flanks);
   int first = 0, last = static_cast<int>(curve.size()) - 1;
   while (first < last && !curve[first].supported) ++first;
   while (last > first && !curve[last].supported) --last;
   std::vector<int> bounds;
+  std::vector<std::pair<int, int>> bound_flanks;  // endplate peaks beside each bound
   bounds.push_back(first);
-  for (int d : discs)
-    if (d > first + 4 && d < last - 4) bounds.push_back(d);
+  bound_flanks.push_back({first, first});
+  for (size_t i = 0; i < discs.size(); ++i)
+    if (discs[i] > first + 4 && discs[i] < last - 4) {
+      bounds.push_back(discs[i]);
+      bound_flanks.push_back(flanks[i]);
+    }
   bounds.push_back(last);
+  bound_flanks.push_back({last, last});
   if (spdlog::should_log(spdlog::level::trace))
     for (size_t i = 0; i < curve.size(); ++i)
       spdlog::trace("curve s {:5.0f} z {:7.1f} ({:6.1f},{:6.1f}) sup {} core {:6.1f} trough {:5.1f}{}",
@@ -209,7 +216,8 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
                     std::find(discs.begin(), discs.end(), static_cast<int>(i)) != discs.end() ? " DISC" : "");
   const double z_scan_lo = vol.z(0), z_scan_hi = vol.z(vol.nz - 1);
   struct Seg {
-    int a, b;  // curve indices (a inferior)
+    int a, b;            // curve indices (a inferior)
+    int ea = 0, eb = 0;  // the body's own endplates (inside [a, b])
     bool disc_below, disc_above;
     double length;
     int ribs_l = 0, ribs_r = 0;
@@ -218,8 +226,15 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   };
   std::vector<Seg> segs;  // bottom to top
   for (size_t i = 1; i < bounds.size(); ++i) {
-    Seg g{bounds[i - 1], bounds[i], i > 1, i + 1 < bounds.size(), double(bounds[i] - bounds[i - 1])};
+    Seg g{bounds[i - 1], bounds[i], 0, 0, i > 1, i + 1 < bounds.size(), double(bounds[i] - bounds[i - 1])};
     if (g.length < 5) continue;
+    // Endplates: a third of the way from the endplate peak to the disc centre (the peak is
+    // the cortical plate blurred over a slice; the body's face lies a little beyond it).
+    auto toward = [](int peak, int disc) {
+      return peak + static_cast<int>(std::lround((disc - peak) / 3.0));
+    };
+    g.ea = g.disc_below ? std::clamp(toward(bound_flanks[i - 1].second, g.a), g.a, g.b) : g.a;
+    g.eb = g.disc_above ? std::clamp(toward(bound_flanks[i].first, g.b), g.ea, g.b) : g.b;
     bool cut_lo = !g.disc_below && curve[g.a].z - z_scan_lo < 6;
     bool cut_hi = !g.disc_above && z_scan_hi - curve[g.b].z < 6;
     g.partial = !g.disc_below || !g.disc_above || cut_lo || cut_hi;
@@ -389,8 +404,8 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
     for (int i = 0; i < n; ++i) {
       if (label_of[i] != label) continue;
       const Seg& g = segs[i];
-      const auto& lo = curve[g.a];
-      const auto& hi = curve[g.b];
+      const auto& lo = curve[g.ea];
+      const auto& hi = curve[g.eb];
       const auto& m = curve[(g.a + g.b) / 2];
       l.status = g.partial ? "partial" : "found";
       l.center_mm = phys(m.x, m.y, m.z);
