@@ -575,8 +575,9 @@ std::vector<int> findDiscs(const std::vector<double>& prof, const std::vector<Cu
   if (n < 20) return discs;
   std::vector<double> sm = movingMean(prof, 1);
   std::vector<int> peaks;
+  // Peaks may lie just outside the supported stretch (the sacrum's endplate below the last
+  // disc, say); only the troughs must be on the spine.
   for (int i = 2; i + 2 < n; ++i) {
-    if (!c[i].supported) continue;
     bool mx = true;
     for (int d = -2; d <= 2 && mx; ++d) mx = sm[i + d] <= sm[i] && (d >= 0 || sm[i + d] < sm[i]);
     if (mx) peaks.push_back(i);

@@ -203,7 +203,7 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   bounds.push_back(first);
   bound_flanks.push_back({first, first});
   for (size_t i = 0; i < discs.size(); ++i)
-    if (discs[i] > first + 4 && discs[i] < last - 4) {
+    if (discs[i] > first && discs[i] < last) {
       bounds.push_back(discs[i]);
       bound_flanks.push_back(flanks[i]);
     }
