@@ -1,7 +1,6 @@
 #include "ctbmd/pipeline.hpp"
 
 #include <fnmatch.h>
-#include <png.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -67,30 +66,6 @@ void saveSegment(const fs::path& nii_path, const SegmentResult& r, const Scan& s
   body["label_map"] = nii_path.filename().string();
   writeStageJson(jp, body, "ctbmd.segment", inputs,
                  {{"method", p.method}, {"fracture_ratio", p.fracture_ratio}}, force);
-}
-
-void writePng(const fs::path& path, int width, int height, const std::vector<uint8_t>& data, bool force) {
-  atomicWrite(path, force, [&](const fs::path& tmp) {
-    FILE* fp = std::fopen(tmp.c_str(), "wb");
-    if (!fp) throw ProcessingError("cannot create '" + tmp.string() + "'");
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
-    png_infop info = png ? png_create_info_struct(png) : nullptr;
-    if (!png || !info || setjmp(png_jmpbuf(png))) {
-      png_destroy_write_struct(&png, &info);
-      std::fclose(fp);
-      throw ProcessingError("libpng failed writing '" + path.string() + "'");
-    }
-    png_init_io(png, fp);
-    png_set_IHDR(png, info, static_cast<png_uint_32>(width), static_cast<png_uint_32>(height), 8,
-                 PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-                 PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    for (int y = 0; y < height; ++y)
-      png_write_row(png, const_cast<png_bytep>(data.data() + static_cast<size_t>(y) * width));
-    png_write_end(png, nullptr);
-    png_destroy_write_struct(&png, &info);
-    if (std::fclose(fp) != 0) throw ProcessingError("failed writing '" + path.string() + "'");
-  });
 }
 
 void saveRoi(const fs::path& nii_path, const RoiResult& r, const Scan& scan, const fs::path& seg_path,

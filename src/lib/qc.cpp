@@ -11,6 +11,7 @@
 #include "ctbmd/canonical.hpp"
 #include "ctbmd/errors.hpp"
 #include "ctbmd/fileio.hpp"
+#include "ctbmd/pipeline.hpp"
 
 namespace ctbmd {
 
@@ -122,7 +123,9 @@ RgbImage renderLocalizeQc(const Scan& scan, const LocalizeResult& loc) {
   return cv.img;
 }
 
-void writePngRgb(const std::filesystem::path& path, const RgbImage& img, bool force) {
+namespace {
+void writePngChannels(const std::filesystem::path& path, int width, int height, int channels,
+                      const std::vector<uint8_t>& data, bool force) {
   atomicWrite(path, force, [&](const std::filesystem::path& tmp) {
     FILE* fp = std::fopen(tmp.c_str(), "wb");
     if (!fp) throw ProcessingError("cannot create '" + tmp.string() + "'");
@@ -134,16 +137,26 @@ void writePngRgb(const std::filesystem::path& path, const RgbImage& img, bool fo
       throw ProcessingError("libpng failed writing '" + path.string() + "'");
     }
     png_init_io(png, fp);
-    png_set_IHDR(png, info, static_cast<png_uint_32>(img.width), static_cast<png_uint_32>(img.height), 8,
-                 PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-                 PNG_FILTER_TYPE_DEFAULT);
+    png_set_IHDR(png, info, static_cast<png_uint_32>(width), static_cast<png_uint_32>(height), 8,
+                 channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
-    for (int y = 0; y < img.height; ++y)
-      png_write_row(png, const_cast<png_bytep>(img.rgb.data() + static_cast<size_t>(y) * img.width * 3));
+    for (int y = 0; y < height; ++y)
+      png_write_row(png, const_cast<png_bytep>(data.data() + static_cast<size_t>(y) * width * channels));
     png_write_end(png, nullptr);
     png_destroy_write_struct(&png, &info);
     if (std::fclose(fp) != 0) throw ProcessingError("failed writing '" + path.string() + "'");
   });
+}
+}  // namespace
+
+void writePngRgb(const std::filesystem::path& path, const RgbImage& img, bool force) {
+  writePngChannels(path, img.width, img.height, 3, img.rgb, force);
+}
+
+void writePng(const std::filesystem::path& path, int width, int height, const std::vector<uint8_t>& data,
+              bool force) {
+  writePngChannels(path, width, height, 1, data, force);
 }
 
 }  // namespace ctbmd
