@@ -441,6 +441,30 @@ std::vector<double> movingMean(const std::vector<double>& x, int half) {
 }
 }  // namespace
 
+double trabecularThreshold(const Volume& v) {
+  std::vector<int> hist(301, 0);  // -50..250 HU
+  size_t n = static_cast<size_t>(v.nx) * v.ny * v.nz, step = std::max<size_t>(1, n / 3000000);
+  long total = 0;
+  for (size_t i = 0; i < n; i += step) {
+    int h = v.hu[i];
+    if (h >= -50 && h <= 250) {
+      ++hist[h + 50];
+      ++total;
+    }
+  }
+  if (total == 0) return 100.0;
+  long acc = 0;
+  int p90 = 250;
+  for (int b = 0; b <= 300; ++b) {
+    acc += hist[b];
+    if (acc >= 0.9 * total) {
+      p90 = b - 50;
+      break;
+    }
+  }
+  return std::max(100.0, p90 + 30.0);
+}
+
 void parallelFor(int n, const std::function<void(int)>& fn) {
   int t =
       std::max(1, std::min(n, static_cast<int>(itk::MultiThreaderBase::GetGlobalDefaultNumberOfThreads())));

@@ -61,6 +61,11 @@ std::vector<TrackPoint> trackSpine(const Volume& v);
 
 namespace ctbmd::spine {
 
+/// Threshold for dense trabecular bone on this scan: 100 HU, raised above the brightest
+/// soft tissue (the 90th percentile of -50..250 HU) by 30 HU, so contrast-enhanced organs
+/// and vessels are not taken for bone. Set into SliceParams::trabecular_hu.
+double trabecularThreshold(const Volume& v);
+
 /// Runs fn(k) for k in [0, n) on the process's worker threads (ITK's global count).
 void parallelFor(int n, const std::function<void(int)>& fn);
 

@@ -142,6 +142,7 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   lap("track");
 
   spine::SliceParams sp;
+  sp.trabecular_hu = spine::trabecularThreshold(vol);
   std::vector<spine::SliceBody> sb(vol.nz);
   // First pass on every ~3 mm only: it just seeds the windows of the full second pass.
   const int stride = std::max(1, static_cast<int>(std::lround(3.0 / vol.sz)));
@@ -352,11 +353,9 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
       used = "none";
     }
   }
-  res.anchors = {{"used", used},
-                 {"last_rib_bearing_index", t12},
-                 {"sacrum_index", sac},
-                 {"ribs_found", static_cast<int>(ribs.size())},
-                 {"sacrum_seen", sac > 0}};
+  res.anchors = {
+      {"used", used},        {"dense_bone_threshold_hu", sp.trabecular_hu}, {"last_rib_bearing_index", t12},
+      {"sacrum_index", sac}, {"ribs_found", static_cast<int>(ribs.size())}, {"sacrum_seen", sac > 0}};
   if (used == "sacrum") res.anchors["note"] = "labels rest on the sacrum (no rib anchor visible)";
   if (used == "ribs") res.anchors["note"] = "labels rest on the last rib pair (sacrum not visible)";
 

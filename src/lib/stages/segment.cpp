@@ -169,6 +169,7 @@ SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const Segment
   lab->FillBuffer(0);
   uint8_t* out = lab->GetBufferPointer();
   spine::SliceParams sp;
+  sp.trabecular_hu = spine::trabecularThreshold(vol);
   // Centreline (physical) -> canonical index-space mm, for the window centre per slice.
   std::vector<std::array<double, 3>> cl;
   auto toCan = [&](const std::array<double, 3>& w) {
