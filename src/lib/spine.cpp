@@ -462,7 +462,7 @@ double trabecularThreshold(const Volume& v) {
       break;
     }
   }
-  return std::max(100.0, p90 + 30.0);
+  return std::max(100.0, p90 + 15.0);
 }
 
 void parallelFor(int n, const std::function<void(int)>& fn) {
@@ -544,8 +544,12 @@ std::vector<CurvePoint> centreline(const Volume& v, const std::vector<SliceBody>
     if (!sx.empty()) {
       std::nth_element(sx.begin(), sx.begin() + sx.size() / 2, sx.end());
       double mx = sx[sx.size() / 2];
-      for (auto& p : out)
-        if (std::abs(p.x - mx) > 22) p.supported = false;
+      for (auto& p : out) {
+        if (std::abs(p.x - mx) > 30) p.supported = false;
+        // short of that, hold the centreline near the column's midline: the ends of the
+        // body track (sacral alae, a rib head) pull it sideways, the spine does not go there
+        p.x = std::clamp(p.x, mx - 12.0, mx + 12.0);
+      }
     }
   }
   for (size_t i = 0; i < out.size(); ++i) {

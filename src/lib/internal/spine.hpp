@@ -62,7 +62,7 @@ std::vector<TrackPoint> trackSpine(const Volume& v);
 namespace ctbmd::spine {
 
 /// Threshold for dense trabecular bone on this scan: 100 HU, raised above the brightest
-/// soft tissue (the 90th percentile of -50..250 HU) by 30 HU, so contrast-enhanced organs
+/// soft tissue (the 90th percentile of -50..250 HU) by 15 HU, so contrast-enhanced organs
 /// and vessels are not taken for bone. Set into SliceParams::trabecular_hu.
 double trabecularThreshold(const Volume& v);
 
