@@ -54,3 +54,40 @@ INSTANTIATE_TEST_SUITE_P(SeedsOrientations, PhantomPipeline,
                          ::testing::Values(std::make_tuple(1, std::string("LPS"), 2.0),
                                            std::make_tuple(2, std::string("RAS"), 1.0),
                                            std::make_tuple(3, std::string("PIR"), 3.0)));
+
+TEST(PhantomPipelineHard, ContrastEnhancedOrgansAreNotTakenForBone) {
+  // Portal-venous phase: liver ~115 HU, vessels ~160 HU, above the dense-bone threshold a
+  // non-contrast scan would use.
+  auto p = test::smallPhantom(8);
+  p.contrast = "portal-venous";
+  auto ph = makePhantom(p);
+  Scan s = asScan(ph);
+  auto loc = localize(s);
+  EXPECT_GT(loc.anchors["dense_bone_threshold_hu"].get<double>(), 120.0);
+  for (int l : kReportedLevels) {
+    const auto* lv = loc.find(l);
+    ASSERT_EQ(lv->status, "found") << levelName(l);
+    auto c = ph.truth["levels"][levelName(l)]["centroid_mm"];
+    double d = std::hypot(lv->center_mm[0] - c[0].get<double>(), lv->center_mm[1] - c[1].get<double>(),
+                          lv->center_mm[2] - c[2].get<double>());
+    EXPECT_LT(d, 6.0) << levelName(l);
+  }
+}
+
+TEST(PhantomPipelineHard, TransitionalVertebraIsFlaggedNotSilent) {
+  auto p = test::smallPhantom(5);
+  p.lumbar6 = true;
+  auto ph = makePhantom(p);
+  auto loc = localize(asScan(ph));
+  // Six lumbar vertebrae: the rib anchor and the sacrum anchor cannot both hold.
+  bool right = true;
+  for (int l : kReportedLevels) {
+    const auto* lv = loc.find(l);
+    auto c = ph.truth["levels"][levelName(l)]["centroid_mm"];
+    if (lv->status == "missing" ||
+        std::hypot(lv->center_mm[0] - c[0].get<double>(), lv->center_mm[1] - c[1].get<double>(),
+                   lv->center_mm[2] - c[2].get<double>()) > 6.0)
+      right = false;
+  }
+  EXPECT_TRUE(right || !loc.flags.empty()) << "wrong labels without a flag";
+}
