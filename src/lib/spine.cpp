@@ -54,14 +54,16 @@ SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const Slice
   r2::binomialBlur(g, f3, std::max(0, passes(1.5) - passes(0.6)));
   std::vector<uint8_t> dense(g.size());
   for (size_t q = 0; q < g.size(); ++q) dense[q] = f3[q] > p.trabecular_hu;
-  dense = r2::erode(g, dense, 1.5);  // the heavy blur spreads the cortex outwards: pull back
+  // Marrow near the threshold is speckled: close it into a solid region, then pull back the
+  // outward spread of the heavy blur.
+  dense = r2::erode(g, r2::close(g, dense, 1.5), 1.5);
   std::vector<uint8_t> bone(g.size());
   for (size_t q = 0; q < g.size(); ++q) bone[q] = f[q] > p.bone_hu || dense[q];
   // Close ring gaps (partial volume, thin osteoporotic cortex) before looking for holes:
   // at least 2 mm or 1.5 pixels, so coarse 3 mm pixels bridge 2-pixel gaps too.
   auto closed = r2::close(g, bone, std::max(2.0, 1.5 * px_mm));
   // Holes big enough to be a body's marrow are filled; the spinal canal (smaller) is not.
-  std::vector<uint8_t> filled = r2::fillHoles(g, closed, -1.0, 500.0);
+  std::vector<uint8_t> filled = r2::fillHoles(g, closed, -1.0, p.min_hole_mm2);
   auto opened = r2::open(g, filled, p.open_mm);
   std::vector<long> comp_area;
   auto comps = r2::components(g, opened, comp_area);

@@ -41,6 +41,7 @@ struct SliceParams {
   double trabecular_hu = 100;                     // dense trabecular bone after heavier smoothing
   double half_x = 55, y_front = 60, y_back = 45;  // window around the centre (mm)
   double open_mm = 4.5;                           // removes pedicles, laminae, processes
+  double min_hole_mm2 = 500;                      // smaller enclosed holes (the canal) are not marrow
   double min_radius_mm = 7;                       // smaller inscribed disks are not a vertebral body
   double max_lateral_mm = 35;  // body centre at most this far left/right of the expected centre
 };
