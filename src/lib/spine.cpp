@@ -63,7 +63,9 @@ SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const Slice
   // at least 2 mm or 1.5 pixels, so coarse 3 mm pixels bridge 2-pixel gaps too.
   auto closed = r2::close(g, bone, std::max(2.0, 1.5 * px_mm));
   // Holes big enough to be a body's marrow are filled; the spinal canal (smaller) is not.
-  std::vector<uint8_t> filled = r2::fillHoles(g, closed, -1.0, p.min_hole_mm2);
+  // Tiny holes (< 60 mm^2: gaps in speckled near-threshold marrow) are filled too; the canal
+  // (100-300 mm^2) stays open.
+  std::vector<uint8_t> filled = r2::fillHoles(g, r2::fillHoles(g, closed, 60.0), -1.0, p.min_hole_mm2);
   auto opened = r2::open(g, filled, p.open_mm);
   std::vector<long> comp_area;
   auto comps = r2::components(g, opened, comp_area);
