@@ -258,20 +258,6 @@ SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const Slice
     }
   }
   out.valid = out.r_max >= p.min_radius_mm;
-  if (const char* dbg = std::getenv("CTBMD_DEBUG_SLICE"); dbg && std::atoi(dbg) == k) {
-    auto dump = [&](const char* name, auto get) {
-      std::FILE* fp = std::fopen((std::string("/tmp/ctbmd_dbg_") + name + ".pgm").c_str(), "wb");
-      if (!fp) return;
-      std::fprintf(fp, "P5 %d %d 255\n", g.nx, g.ny);
-      for (size_t q = 0; q < g.size(); ++q) std::fputc(get(q), fp);
-      std::fclose(fp);
-    };
-    dump("ct",
-         [&](size_t q) { return static_cast<int>(std::clamp((f[q] + 200.f) / 800.f * 255.f, 0.f, 255.f)); });
-    dump("bone", [&](size_t q) { return bone[q] ? 255 : 0; });
-    dump("filled", [&](size_t q) { return filled[q] ? 255 : 0; });
-    dump("body", [&](size_t q) { return body[q] ? 255 : 0; });
-  }
   if (want_mask) {
     out.wx0 = i0;
     out.wy0 = j0;

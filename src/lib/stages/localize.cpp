@@ -89,11 +89,10 @@ void checkLooksLikeCt(const CtImage* img, const std::string& what) {
   const int16_t* p = img->GetBufferPointer();
   size_t n = img->GetLargestPossibleRegion().GetNumberOfPixels();
   size_t step = std::max<size_t>(1, n / 2000000);
-  size_t cnt = 0, below_fat = 0, soft = 0, bone = 0, neg = 0;
+  size_t cnt = 0, soft = 0, bone = 0, neg = 0;
   for (size_t i = 0; i < n; i += step) {
     int v = p[i];
     ++cnt;
-    if (v < -200) ++below_fat;
     if (v < -20) ++neg;
     if (v >= -150 && v <= 100) ++soft;
     if (v >= 250 && v <= 3000) ++bone;
@@ -107,7 +106,6 @@ void checkLooksLikeCt(const CtImage* img, const std::string& what) {
     throw InputError("'" + what +
                      "' does not look like CT in Hounsfield units: too little soft tissue (-150..100 "
                      "HU) or bone (>250 HU). Check that the values are HU (rescale slope/intercept).");
-  (void)below_fat;
 }
 
 // ---- the classical localizer ---------------------------------------------------------------
