@@ -113,4 +113,13 @@ typename itk::Image<T, 3>::Pointer fromCanonical(const itk::Image<T, 3>* canon, 
   return out;
 }
 
+/// The scan's CT in canonical order with its axis map, computed on first use and kept with
+/// the scan, so chained stages (ctbmd-run) reorder the voxels once.
+struct CanonicalCache {
+  const itk::Image<int16_t, 3>* source = nullptr;
+  AxisMap map;
+  itk::Image<int16_t, 3>::Pointer image;
+};
+const CanonicalCache& canonicalOf(const struct Scan& scan);
+
 }  // namespace ctbmd

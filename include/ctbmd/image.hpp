@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -26,9 +27,13 @@ struct ScanInfo {
   std::vector<std::string> warnings;  // things a person should know about this input
 };
 
+struct CanonicalCache;  // see ctbmd/canonical.hpp
+
 struct Scan {
   CtImage::Pointer image;
   ScanInfo info;
+  // The LPS-ordered copy of `image` the stages work on, made once per scan (canonicalOf()).
+  mutable std::shared_ptr<CanonicalCache> canonical_cache;
 };
 
 struct ReadOptions {

@@ -31,6 +31,18 @@ AxisMap canonicalAxisMap(const itk::ImageBase<3>* img) {
   return m;
 }
 
+const CanonicalCache& canonicalOf(const Scan& scan) {
+  auto& c = scan.canonical_cache;
+  if (!c || c->source != scan.image.GetPointer()) {
+    auto fresh = std::make_shared<CanonicalCache>();
+    fresh->source = scan.image.GetPointer();
+    fresh->map = canonicalAxisMap(scan.image.GetPointer());
+    fresh->image = toCanonical<int16_t>(scan.image.GetPointer(), fresh->map);
+    c = fresh;
+  }
+  return *c;
+}
+
 AxisMap axisMapForCode(const itk::ImageBase<3>* canonical, const std::string& code) {
   // Target direction: columns from the code. Target axis j points along world axis w(j)
   // with sign s(j). Canonical axis a == world axis a; so perm[a] = j with w(j) == a.

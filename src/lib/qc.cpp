@@ -64,8 +64,7 @@ struct Canvas {
 }  // namespace
 
 RgbImage renderLocalizeQc(const Scan& scan, const LocalizeResult& loc) {
-  AxisMap am = canonicalAxisMap(scan.image.GetPointer());
-  auto can = toCanonical<int16_t>(scan.image.GetPointer(), am);
+  const auto& can = canonicalOf(scan).image;
   auto sz = can->GetLargestPossibleRegion().GetSize();
   const int nx = static_cast<int>(sz[0]), ny = static_cast<int>(sz[1]), nz = static_cast<int>(sz[2]);
   const double sx = can->GetSpacing()[0], sy = can->GetSpacing()[1], szz = can->GetSpacing()[2];

@@ -132,8 +132,9 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
     spdlog::debug("localize: {} {:.3f} s", what, std::chrono::duration<double>(now - t0).count());
     t0 = now;
   };
-  AxisMap am = canonicalAxisMap(scan.image.GetPointer());
-  auto can = toCanonical<int16_t>(scan.image.GetPointer(), am);
+  const auto& cc = canonicalOf(scan);
+  const AxisMap& am = cc.map;
+  const auto& can = cc.image;
   auto vol = spine::view(can.GetPointer());
   lap("canonical copy");
   auto track = spine::trackSpine(vol);
@@ -191,9 +192,9 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
     return res;
   }
   auto prof = spine::coreProfile(vol, curve);
-  std::vector<double> tophat;
+  std::vector<double> trough_width;
   std::vector<std::pair<int, int>> flanks;
-  auto discs = spine::findDiscs(prof, curve, &tophat, &flanks);
+  auto discs = spine::findDiscs(prof, curve, &trough_width, &flanks);
   int first = 0, last = static_cast<int>(curve.size()) - 1;
   while (first < last && !curve[first].supported) ++first;
   while (last > first && !curve[last].supported) --last;
@@ -211,7 +212,8 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   if (spdlog::should_log(spdlog::level::trace))
     for (size_t i = 0; i < curve.size(); ++i)
       spdlog::trace("curve s {:5.0f} z {:7.1f} ({:6.1f},{:6.1f}) sup {} core {:6.1f} trough {:5.1f}{}",
-                    curve[i].s, curve[i].z, curve[i].x, curve[i].y, curve[i].supported, prof[i], tophat[i],
+                    curve[i].s, curve[i].z, curve[i].x, curve[i].y, curve[i].supported, prof[i],
+                    trough_width[i],
                     std::find(discs.begin(), discs.end(), static_cast<int>(i)) != discs.end() ? " DISC" : "");
   const double z_scan_lo = vol.z(0), z_scan_hi = vol.z(vol.nz - 1);
   struct Seg {

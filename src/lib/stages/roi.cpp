@@ -256,7 +256,7 @@ RoiResult extractRoi(const Scan& scan, const SegmentResult& seg, const RoiParams
     // Axial work in canonical order.
     AxisMap am = canonicalAxisMap(ct);
     auto cseg = toCanonical<uint8_t>(seg.labels.GetPointer(), am);
-    auto cct = p.protocol == "mosaic-392" ? toCanonical<int16_t>(ct, am) : CtImage::Pointer();
+    auto cct = p.protocol == "mosaic-392" ? canonicalOf(scan).image : CtImage::Pointer();
     auto croi = LabelImage::New();
     croi->CopyInformation(cseg);
     croi->SetRegions(cseg->GetLargestPossibleRegion());

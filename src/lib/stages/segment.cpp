@@ -159,8 +159,9 @@ SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const Segment
     throw UsageError("segment method '" + p.method + "' is not available in this build (methods: classical)");
   SegmentResult res;
   res.method = "classical-v1";
-  AxisMap am = canonicalAxisMap(scan.image.GetPointer());
-  auto can = toCanonical<int16_t>(scan.image.GetPointer(), am);
+  const auto& cc = canonicalOf(scan);
+  const AxisMap& am = cc.map;
+  const auto& can = cc.image;
   auto vol = spine::view(can.GetPointer());
   auto lab = LabelImage::New();
   lab->CopyInformation(can);
