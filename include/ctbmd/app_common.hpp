@@ -9,3 +9,19 @@
 #include "ctbmd/pipeline.hpp"
 #include "ctbmd/provenance.hpp"
 #include "ctbmd/stages.hpp"
+
+namespace ctbmd::cli {
+/// --rule, --ref-mean, --ref-sd, --contrast-phase (classify and run).
+inline void addClassifyOptions(CLI::App& app, ClassifyParams& p) {
+  app.add_option("-r,--rule", p.rule,
+                 "Rule: acr-qct (L1-L2 BMD: normal > 120, osteopenia 80-120, osteoporosis < 80 mg/cm3) | "
+                 "who-tscore (needs --ref-mean/--ref-sd) | l1-hu (L1 mean HU <= 110 / >= 160) | ts-median "
+                 "(L1 median HU < 90.25 native, +20 arterial, +14.75 portal-venous)")
+      ->capture_default_str();
+  app.add_option_function<double>("--ref-mean", [&p](double v) { p.ref_mean = v; },
+                                  "who-tscore: young-adult reference mean of the measure");
+  app.add_option_function<double>("--ref-sd", [&p](double v) { p.ref_sd = v; },
+                                  "who-tscore: young-adult reference SD of the measure");
+  app.add_option("--contrast-phase", p.contrast_phase, "ts-median: native | arterial | portal-venous");
+}
+}  // namespace ctbmd::cli

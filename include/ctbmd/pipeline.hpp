@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "ctbmd/calibrate.hpp"
 #include "ctbmd/stages.hpp"
 
 namespace ctbmd {
@@ -37,6 +38,10 @@ void saveBmd(const fs::path& json_path, const BmdResult& r, const fs::path& roi_
 void saveClassification(const fs::path& json_path, const ClassifyResult& r, const fs::path& bmd_json,
                         const ClassifyParams& p, bool force);
 
+/// Calibration JSON (schema ctbmd.calibration) that bmd-estimate reads.
+void saveCalibration(const fs::path& json_path, const CalibrationFit& fit, const nlohmann::json& inputs,
+                     const nlohmann::json& params, bool force);
+
 /// Grey PNG (8-bit), written atomically. `data` is row-major, top row first.
 void writePng(const fs::path& path, int width, int height, const std::vector<uint8_t>& data, bool force);
 
@@ -47,6 +52,10 @@ struct PipelineOptions {
   BmdParams bmd;
   ClassifyParams classify;
   std::optional<fs::path> calibration;
+  // Per-case calibration from the scan itself: "" (none), "rods" or "internal".
+  std::string calibrate;
+  std::string phantom = "esp-ha";  // rods: built-in name or definition file
+  std::optional<fs::path> tissues;  // internal: tissue table file (default: built-in)
   ReadOptions read;
 };
 

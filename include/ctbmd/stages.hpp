@@ -128,6 +128,7 @@ struct Calibration {
   std::string material = "hydroxyapatite";
   double intercept = 0, slope = 0.8;  // BMD [mg/cm3] = intercept + slope * HU
   double intercept_se = 0, slope_se = 0, cov_is = 0;
+  nlohmann::json valid_for = nlohmann::json::object();  // kvp, kernel, scanner when known
   nlohmann::json raw = nlohmann::json::object();
   static Calibration defaultUncalibrated();
   static Calibration fromJson(const nlohmann::json& j, const std::string& source);
@@ -139,7 +140,8 @@ struct LevelBmd {
   std::string name;
   bool usable = false;
   std::vector<std::string> flags;
-  double hu = 0, bmd = 0, bmd_se = 0;  // mean ROI HU and BMD
+  double hu = 0, bmd = 0, bmd_se = 0;  // ROI HU (the chosen statistic) and BMD
+  double hu_mean = 0, hu_median = 0;   // both ROI statistics, for HU-based rules
   std::array<double, 2> bmd_ci95{0, 0};
 };
 
@@ -164,8 +166,14 @@ BmdResult estimateBmd(const RoiResult& roi, const Calibration& cal, const BmdPar
 
 // ---- classify ------------------------------------------------------------------------------
 struct ClassifyParams {
-  std::string rule = "acr-qct";  // acr-qct | (more rules: see classify.cpp)
+  // acr-qct | who-tscore | l1-hu | ts-median (see classifyRules())
+  std::string rule = "acr-qct";
+  std::optional<double> ref_mean, ref_sd;  // who-tscore: young-adult reference of the same measure
+  std::string contrast_phase;              // ts-median: native | arterial | portal-venous
 };
+
+/// Names, definitions and sources of the classification rules.
+nlohmann::json classifyRules();
 
 struct ClassifyResult {
   std::string rule;
@@ -173,6 +181,7 @@ struct ClassifyResult {
   nlohmann::json inputs = nlohmann::json::object();
   nlohmann::json details = nlohmann::json::object();
   bool uncalibrated = false;
+  nlohmann::json probabilities = nlohmann::json::object();  // learned classifiers: class -> p
   nlohmann::json toJson() const;
   static ClassifyResult fromJson(const nlohmann::json& j);
 };

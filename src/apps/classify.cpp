@@ -8,9 +8,7 @@ int main(int argc, char** argv) {
   auto& app = tool.app();
   app.add_option("bmd", bmd_json, "bmd.json from ctbmd-bmd-estimate")->required();
   app.add_option("-o,--output", output, "classification.json to write")->required();
-  app.add_option("-r,--rule", p.rule,
-                 "Rule: acr-qct (normal > 120, osteopenia 80-120, osteoporosis < 80 mg/cm3)")
-      ->capture_default_str();
+  ctbmd::cli::addClassifyOptions(app, p);
   return tool.main(argc, argv, [&] {
     bool force = tool.common().force;
     ctbmd::checkWritable(output, force);

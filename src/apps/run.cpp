@@ -22,7 +22,15 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--statistic", o.bmd.statistic, "ROI statistic for BMD: mean | median")
       ->capture_default_str();
-  app.add_option("-r,--rule", o.classify.rule, "Classification rule")->capture_default_str();
+  ctbmd::cli::addClassifyOptions(app, o.classify);
+  app.add_option("--calibrate", o.calibrate,
+                 "Calibrate each scan from itself: rods (a phantom under the patient) | internal (air, fat, "
+                 "muscle, blood)")
+      ->check(CLI::IsMember({"rods", "internal"}));
+  app.add_option("--phantom", o.phantom, "--calibrate rods: phantom definition (esp-ha, k2hpo4-5rod, or JSON)")
+      ->capture_default_str();
+  app.add_option_function<std::string>("--tissues", [&o](const std::string& v) { o.tissues = v; },
+                                       "--calibrate internal: reference-tissue table JSON");
   app.add_option("--series", o.read.series_uid, "DICOM series UID to pick in folders with several series");
   app.add_option("--exclude", exclude, "Skip files/folders whose name matches this glob (repeatable)");
   app.add_flag("--no-default-excludes", no_default_excludes,
@@ -43,6 +51,8 @@ int main(int argc, char** argv) {
     if (cases.empty()) throw ctbmd::InputError("no CT files or DICOM series found in the inputs");
     auto ids = ctbmd::caseIds(cases);
     ctbmd::Calibration cal = ctbmd::Calibration::defaultUncalibrated();
+    if (!calibration.empty() && !o.calibrate.empty())
+      throw ctbmd::UsageError("give either --calibration FILE or --calibrate rods|internal, not both");
     if (!calibration.empty()) {
       o.calibration = calibration;
       cal = ctbmd::Calibration::fromJson(ctbmd::readJsonFile(calibration), calibration);

@@ -15,6 +15,7 @@
 #include <random>
 #include <thread>
 
+#include "ctbmd/calibrate.hpp"
 #include "ctbmd/canonical.hpp"
 #include "ctbmd/errors.hpp"
 #include "ctbmd/levels.hpp"
@@ -85,6 +86,9 @@ struct Model {
   double y_spine0 = 40;
   double z_t12 = 0, z_l2 = 0, z_l4 = 0, z_l5 = 0, z_crest = 0;
   double hu_aorta = 40, hu_ivc = 38, hu_liver = 58, hu_kidney = 32, hu_spleen = 50;
+  // Reference tissues follow the scanner line HU = a + b * (equivalent density) with the
+  // densities of ctbmd's internal-calibration table, so internal calibration can be tested.
+  double hu_air = -1000, hu_fat = -100, hu_muscle = 50, hu_muscle_wall = 45, hu_housing = 15;
   std::array<std::array<double, 4>, 12> tex{};  // texture waves: kx, ky, kz, phase
   std::vector<std::array<double, 4>> gas;       // bowel gas pockets x, y, z, r
   double spineY(double z) const;
@@ -278,6 +282,18 @@ Model buildModel(const PhantomParams& p) {
     }
   }
 
+  // Reference tissues on the scanner's line (equivalent HA densities: TissueTable::builtin()).
+  {
+    const auto tt = TissueTable::builtin();
+    auto H = [&](double rho) { return p.cal_intercept_hu + p.cal_slope_hu * rho; };
+    m.hu_air = H(tt.find("air")->density);
+    m.hu_fat = H(tt.find("fat")->density);
+    m.hu_muscle = H(tt.find("muscle")->density);
+    m.hu_muscle_wall = H(0.9 * tt.find("muscle")->density);
+    m.hu_aorta = H(tt.find("blood")->density);
+    m.hu_ivc = m.hu_aorta - 2;
+    m.hu_housing = H(0.0);  // water-equivalent resin
+  }
   // Contrast phase.
   if (p.contrast == "arterial") {
     m.hu_aorta = 320;
@@ -351,7 +367,7 @@ double texture(const Model& m, double x, double y, double z) {
 // Paints one axial plane at height z into hu (and lab, when not null).
 void paintPlane(const Model& m, const Grid& g, double z, float* hu, uint8_t* lab) {
   const size_t n = static_cast<size_t>(g.nx) * g.ny;
-  std::fill(hu, hu + n, -1000.f);
+  std::fill(hu, hu + n, static_cast<float>(m.hu_air));
   if (lab) std::fill(lab, lab + n, 0);
   auto set = [&](size_t k, double v, int l = -1) {
     hu[k] = static_cast<float>(v);
@@ -363,14 +379,14 @@ void paintPlane(const Model& m, const Grid& g, double z, float* hu, uint8_t* lab
   forBox(g, -230, 230, table_y, table_y + 9, [&](int, int, double, double, size_t k) { set(k, -350); });
   if (!m.rods.empty()) {
     forBox(g, -125, 125, m.Bt + 3, m.Bt + 43,
-           [&](int, int, double, double, size_t k) { set(k, 15, kHousing); });
+           [&](int, int, double, double, size_t k) { set(k, m.hu_housing, kHousing); });
     for (size_t r = 0; r < m.rods.size(); ++r)
       ellipse(g, m.rods[r].x, m.rods[r].y, m.rods[r].r, m.rods[r].r,
               [&](size_t k, double, double) { set(k, m.rods[r].hu, kRodFirst + static_cast<int>(r)); });
   }
   // Torso: subcutaneous fat, muscle wall, visceral fat.
-  ellipse(g, 0, 0, At, Bt, [&](size_t k, double, double) { set(k, -100); });
-  ellipse(g, 0, 0, At - m.fat, Bt - m.fat, [&](size_t k, double, double) { set(k, 45); });
+  ellipse(g, 0, 0, At, Bt, [&](size_t k, double, double) { set(k, m.hu_fat); });
+  ellipse(g, 0, 0, At - m.fat, Bt - m.fat, [&](size_t k, double, double) { set(k, m.hu_muscle_wall); });
   double vi_a = At - m.fat - 11, vi_b = Bt - m.fat - 11;
   ellipse(g, 0, 0, vi_a, vi_b, [&](size_t k, double, double) { set(k, -75); });
   const double ys = m.spineY(z);
@@ -401,11 +417,12 @@ void paintPlane(const Model& m, const Grid& g, double z, float* hu, uint8_t* lab
   }
   // Muscles: erector spinae along the whole spine, psoas from T12 down.
   for (int side : {-1, 1}) {
-    ellipse(g, side * 36, ys + 50, 27, 21, [&](size_t k, double, double) { set(k, 50); });
+    ellipse(g, side * 36, ys + 50, 27, 21, [&](size_t k, double, double) { set(k, m.hu_muscle); });
     double grow = clamp01((m.z_t12 - z) / std::max(1.0, m.z_t12 - m.z_l4));
     if (z < m.z_t12 && z > -40) {
       double r = 5 + 18 * grow;
-      ellipse(g, side * (24 + r * 0.9), ys - 4, r, r * 0.9, [&](size_t k, double, double) { set(k, 45); });
+      ellipse(g, side * (24 + r * 0.9), ys - 4, r, r * 0.9,
+              [&](size_t k, double, double) { set(k, m.hu_muscle_wall); });
     }
   }
   // Great vessels.
@@ -755,11 +772,11 @@ PhantomResult makePhantom(const PhantomParams& p) {
             float nv = noise.t[bits & 0xffff];
             bits >>= 16;
             --left;
-            if (v > -990.f)
+            if (v > static_cast<float>(m.hu_air) + 10.f)
               v += static_cast<float>(p.noise_sd) * nv;  // air outside: near noiseless
             else
               v += 3.f * nv;
-            out[q] = static_cast<int16_t>(std::clamp(std::nearbyint(v), -1024.f, 3071.f));
+            out[q] = static_cast<int16_t>(std::clamp(std::nearbyint(v), -1200.f, 3071.f));
           }
       }
     });
@@ -838,6 +855,12 @@ PhantomResult makePhantom(const PhantomParams& p) {
                             {"on_sacrum", on_sacrum}}},
                           {"rods", rods},
                           {"contrast", p.contrast},
+                          {"tissues_hu",
+                           {{"air", m.hu_air},
+                            {"fat", m.hu_fat},
+                            {"muscle", m.hu_muscle},
+                            {"blood", m.hu_aorta},
+                            {"rod_housing", m.hu_housing}}},
                           {"noise_sd_hu", p.noise_sd},
                           {"texture_sd_hu", p.texture_sd},
                           {"coordinates", "centroid_mm are physical LPS coordinates (ITK convention)"},

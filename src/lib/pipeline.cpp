@@ -104,8 +104,16 @@ void saveBmd(const fs::path& json_path, const BmdResult& r, const fs::path& roi_
 
 void saveClassification(const fs::path& json_path, const ClassifyResult& r, const fs::path& bmd_json,
                         const ClassifyParams& p, bool force) {
-  writeStageJson(json_path, r.toJson(), "ctbmd.classification", {{"bmd", fileInput(bmd_json)}},
-                 {{"rule", p.rule}}, force);
+  json params = {{"rule", p.rule}};
+  if (p.ref_mean) params["ref_mean"] = *p.ref_mean;
+  if (p.ref_sd) params["ref_sd"] = *p.ref_sd;
+  if (!p.contrast_phase.empty()) params["contrast_phase"] = p.contrast_phase;
+  writeStageJson(json_path, r.toJson(), "ctbmd.classification", {{"bmd", fileInput(bmd_json)}}, params, force);
+}
+
+void saveCalibration(const fs::path& json_path, const CalibrationFit& fit, const json& inputs, const json& params,
+                     bool force) {
+  writeStageJson(json_path, fit.toJson(), "ctbmd.calibration", inputs, params, force);
 }
 
 CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::path& dir,
@@ -135,8 +143,30 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
     auto roi = extractRoi(scan, seg, opt.roi);
     saveRoi(dir / "roi.nii.gz", roi, scan, dir / "segmentation.nii.gz", opt.roi, force);
     lap("roi");
-    auto bmd = estimateBmd(roi, cal, opt.bmd);
-    saveBmd(dir / "bmd.json", bmd, dir / "roi.json", opt.calibration, opt.bmd, force);
+    Calibration case_cal = cal;
+    std::optional<fs::path> cal_path = opt.calibration;
+    if (!opt.calibrate.empty()) {
+      CalibrationFit fit;
+      json params = {{"source", opt.calibrate}};
+      if (opt.calibrate == "rods") {
+        auto def = PhantomDefinition::load(opt.phantom);
+        fit = calibrateRods(scan, def);
+        params["phantom"] = def.name;
+      } else if (opt.calibrate == "internal") {
+        auto table = opt.tissues ? TissueTable::fromJson(readJsonFile(*opt.tissues), opt.tissues->string())
+                                 : TissueTable::builtin();
+        fit = calibrateInternal(scan, loc, table);
+      } else {
+        throw UsageError("--calibrate must be rods or internal");
+      }
+      cal_path = dir / "calibration.json";
+      saveCalibration(*cal_path, fit, scanInputs(scan), params, force);
+      case_cal = Calibration::fromJson(fit.toJson(), cal_path->string());
+      lap("calibrate");
+    }
+    for (const auto& w : calibrationMismatch(case_cal, scanInputs(scan)["ct"])) spdlog::warn("{}: {}", case_id, w);
+    auto bmd = estimateBmd(roi, case_cal, opt.bmd);
+    saveBmd(dir / "bmd.json", bmd, dir / "roi.json", cal_path, opt.bmd, force);
     auto cls = classify(bmd, opt.classify);
     saveClassification(dir / "classification.json", cls, dir / "bmd.json", opt.classify, force);
     lap("bmd+classify");

@@ -99,7 +99,63 @@ TEST(Classify, AcrQctThresholds) {
   EXPECT_EQ(cat(80.0), "osteopenia");
   EXPECT_EQ(cat(79.9), "osteoporosis");
   EXPECT_EQ(classify(estimateBmd(roiWith({}), c)).category, "unavailable");
-  EXPECT_THROW(classify(estimateBmd(roiWith({}), c), {"no-such-rule"}), UsageError);
+  ClassifyParams bad;
+  bad.rule = "no-such-rule";
+  EXPECT_THROW(classify(estimateBmd(roiWith({}), c), bad), UsageError);
+}
+
+TEST(Classify, WhoTScoreUsesTheGivenReference) {
+  auto c = Calibration::defaultUncalibrated();
+  c.calibrated = true;
+  c.slope = 1;
+  ClassifyParams p;
+  p.rule = "who-tscore";
+  auto b = estimateBmd(roiWith({{kL1, {100, true}}, {kL2, {100, true}}}), c);
+  EXPECT_THROW(classify(b, p), UsageError);  // reference mean/SD are required
+  p.ref_mean = 160;
+  p.ref_sd = 24;  // T = (100 - 160) / 24 = -2.5 -> osteoporosis (T <= -2.5)
+  auto r = classify(b, p);
+  EXPECT_EQ(r.category, "osteoporosis");
+  EXPECT_DOUBLE_EQ(r.inputs["t_score"].get<double>(), -2.5);
+  p.ref_sd = 24.1;  // T = -2.49 -> osteopenia
+  EXPECT_EQ(classify(b, p).category, "osteopenia");
+  p.ref_mean = 124;  // T = -24/24.1 > -1 -> normal
+  EXPECT_EQ(classify(b, p).category, "normal");
+  p.ref_mean = 124.1;  // T = -1 exactly -> normal (T >= -1)
+  p.ref_sd = 24.1;
+  EXPECT_EQ(classify(b, p).category, "normal");
+}
+
+TEST(Classify, L1HuCutOffsNeedNoCalibration) {
+  auto c = Calibration::defaultUncalibrated();
+  ClassifyParams p;
+  p.rule = "l1-hu";
+  auto cat = [&](double hu) { return classify(estimateBmd(roiWith({{kL1, {hu, true}}}), c), p); };
+  EXPECT_EQ(cat(110).category, "osteoporosis");
+  EXPECT_EQ(cat(110.5).category, "indeterminate");
+  EXPECT_EQ(cat(159.9).category, "indeterminate");
+  EXPECT_EQ(cat(160).category, "normal");
+  EXPECT_FALSE(cat(160).uncalibrated);  // a HU rule is not affected by the calibration
+  // L1 unusable: no answer (the cut-offs are defined on L1).
+  EXPECT_EQ(classify(estimateBmd(roiWith({{kL1, {100, false}}, {kT12, {90, true}}}), c), p).category,
+            "unavailable");
+}
+
+TEST(Classify, TsMedianThresholdDependsOnThePhase) {
+  auto c = Calibration::defaultUncalibrated();
+  ClassifyParams p;
+  p.rule = "ts-median";
+  auto b = estimateBmd(roiWith({{kL1, {100, true}}}), c);
+  auto r = classify(b, p);  // native threshold 90.25 assumed, with a note
+  EXPECT_EQ(r.category, "no_osteoporosis");
+  EXPECT_TRUE(r.details.contains("note"));
+  p.contrast_phase = "portal-venous";  // 105.0
+  EXPECT_EQ(classify(b, p).category, "osteoporosis");
+  EXPECT_DOUBLE_EQ(classify(b, p).inputs["threshold_hu"].get<double>(), 105.0);
+  p.contrast_phase = "arterial";  // 110.25
+  EXPECT_EQ(classify(b, p).category, "osteoporosis");
+  p.contrast_phase = "venous";
+  EXPECT_THROW(classify(b, p), UsageError);
 }
 
 TEST(StageJson, RoundTrips) {

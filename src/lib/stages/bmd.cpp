@@ -35,6 +35,7 @@ Calibration Calibration::fromJson(const json& j, const std::string& source) {
     c.intercept_se = j.value("intercept_se", 0.0);
     c.slope_se = j.value("slope_se", 0.0);
     c.cov_is = j.value("covariance_intercept_slope", 0.0);
+    c.valid_for = j.value("valid_for", json::object());
     c.raw = j;
   } catch (const json::exception& e) {
     throw InputError("calibration '" + source +
@@ -56,6 +57,11 @@ json Calibration::toJson() const {
             {"intercept_se", intercept_se},
             {"slope_se", slope_se},
             {"covariance_intercept_slope", cov_is}};
+  if (calibrated) {
+    j["valid_for"] = valid_for;
+    for (const char* k : {"source_kind", "intercept_ci95", "slope_ci95", "r2", "residual_sd_mg_cm3"})
+      if (raw.contains(k)) j[k] = raw[k];
+  }
   if (raw.contains("note")) j["note"] = raw["note"];
   return j;
 }
@@ -66,6 +72,8 @@ json BmdResult::toJson() const {
     json e = {{"label", l.label}, {"usable", l.usable}, {"flags", l.flags}};
     if (l.hu != 0 || l.usable) {
       e["hu"] = l.hu;
+      e["hu_mean"] = l.hu_mean;
+      e["hu_median"] = l.hu_median;
       e["bmd_mg_cm3"] = l.bmd;
       e["bmd_se"] = l.bmd_se;
       e["bmd_ci95"] = l.bmd_ci95;
@@ -104,6 +112,8 @@ BmdResult BmdResult::fromJson(const json& j) {
       l.usable = e.at("usable").get<bool>();
       l.flags = e.value("flags", std::vector<std::string>{});
       l.hu = e.value("hu", 0.0);
+      l.hu_mean = e.value("hu_mean", l.hu);
+      l.hu_median = e.value("hu_median", l.hu);
       l.bmd = e.value("bmd_mg_cm3", 0.0);
       l.bmd_se = e.value("bmd_se", 0.0);
       if (e.contains("bmd_ci95")) l.bmd_ci95 = e["bmd_ci95"].get<std::array<double, 2>>();
@@ -145,6 +155,8 @@ BmdResult estimateBmd(const RoiResult& roi, const Calibration& cal, const BmdPar
       double se_hu = lr.stats.sd_hu / std::sqrt(static_cast<double>(lr.stats.voxels));
       if (p.statistic == "median") se_hu *= 1.2533;  // asymptotic SE of a normal median
       l.hu = hu;
+      l.hu_mean = lr.stats.mean_hu;
+      l.hu_median = lr.stats.median_hu;
       l.bmd = cal.intercept + cal.slope * hu;
       double var = cal.slope * cal.slope * se_hu * se_hu + cal.intercept_se * cal.intercept_se +
                    hu * hu * cal.slope_se * cal.slope_se + 2 * hu * cal.cov_is;

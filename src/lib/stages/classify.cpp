@@ -1,5 +1,8 @@
 // classify: published rules on the BMD result; the rule and its inputs are recorded.
+#include <cmath>
+
 #include "ctbmd/errors.hpp"
+#include "ctbmd/levels.hpp"
 #include "ctbmd/stages.hpp"
 
 namespace ctbmd {
@@ -7,11 +10,13 @@ namespace ctbmd {
 using nlohmann::json;
 
 json ClassifyResult::toJson() const {
-  return {{"rule", rule},
-          {"category", category},
-          {"inputs", inputs},
-          {"details", details},
-          {"status", uncalibrated ? "uncalibrated" : "calibrated"}};
+  json j = {{"rule", rule},
+            {"category", category},
+            {"inputs", inputs},
+            {"details", details},
+            {"status", uncalibrated ? "uncalibrated" : "calibrated"}};
+  if (!probabilities.empty()) j["probabilities"] = probabilities;
+  return j;
 }
 
 ClassifyResult ClassifyResult::fromJson(const json& j) {
@@ -22,35 +27,127 @@ ClassifyResult ClassifyResult::fromJson(const json& j) {
     r.inputs = j.value("inputs", json::object());
     r.details = j.value("details", json::object());
     r.uncalibrated = j.value("status", "") == "uncalibrated";
+    r.probabilities = j.value("probabilities", json::object());
   } catch (const json::exception& e) {
     throw InputError(std::string("classification JSON is missing fields (") + e.what() + ")");
   }
   return r;
 }
 
+json classifyRules() {
+  return {
+      {"acr-qct",
+       {{"measure", "trabecular BMD, mean of L1 and L2 (T12 substitutes for an unusable level), mg/cm3"},
+        {"classes", {{"normal", "> 120"}, {"osteopenia", "80 - 120"}, {"osteoporosis", "< 80"}}},
+        {"source",
+         "ACR-SPR-SSR Practice Parameter for the Performance of Quantitative Computed Tomography (QCT) Bone "
+         "Densitometry (2018); ISCD 2007 official positions"}}},
+      {"who-tscore",
+       {{"measure",
+         "T = (L1-L2 BMD - reference mean) / reference SD; reference mean and SD of young adults for the "
+         "same measure (--ref-mean, --ref-sd), e.g. a DXA-equivalent value"},
+        {"classes", {{"normal", "T >= -1"}, {"osteopenia", "-2.5 < T < -1"}, {"osteoporosis", "T <= -2.5"}}},
+        {"source", "WHO Technical Report Series 843 (1994); Kanis, Osteoporos Int 1994;4:368-381"}}},
+      {"l1-hu",
+       {{"measure", "mean attenuation of the L1 trabecular ROI, HU (no calibration needed)"},
+        {"classes",
+         {{"osteoporosis", "<= 110 HU (osteoporosis likely)"},
+          {"indeterminate", "110 - 160 HU"},
+          {"normal", ">= 160 HU (normal BMD likely)"}}},
+        {"source", "Pickhardt et al., Ann Intern Med 2013;158:588-595 (thresholds for 120 kVp, unenhanced or "
+                   "portal-venous CT)"}}},
+      {"ts-median",
+       {{"measure", "median HU of L1 (erode-4mm ROI, the spine-report convention)"},
+        {"classes", {{"osteoporosis", "< threshold"}, {"no_osteoporosis", ">= threshold"}}},
+        {"thresholds_hu", {{"native", 90.25}, {"arterial", 110.25}, {"portal-venous", 105.0}}},
+        {"source",
+         "TotalSegmentator spine report (Wasserthal et al., Radiol Artif Intell 2023;5:e230024; "
+         "threshold 90.25 HU native, +20 HU arterial, +14.75 HU portal-venous)"}}}};
+}
+
+namespace {
+const LevelBmd* usableLevel(const BmdResult& b, int label) {
+  const LevelBmd* l = b.find(label);
+  return l && l->usable ? l : nullptr;
+}
+std::string whyNot(const BmdResult& b, int label) {
+  const LevelBmd* l = b.find(label);
+  if (!l) return "missing";
+  return l->flags.empty() ? "unusable" : l->flags.front();
+}
+}  // namespace
+
 ClassifyResult classify(const BmdResult& bmd, const ClassifyParams& p) {
   ClassifyResult r;
   r.rule = p.rule;
   r.uncalibrated = !bmd.calibration.calibrated;
-  if (p.rule == "acr-qct") {
-    r.details = {
-        {"source",
-         "ACR-SPR-SSR practice parameter for QCT / ISCD: trabecular spine BMD, "
-         "mean of L1-L2"},
-        {"thresholds_mg_cm3", {{"normal", "> 120"}, {"osteopenia", "80 - 120"}, {"osteoporosis", "< 80"}}}};
+  json rules = classifyRules();
+  if (!rules.contains(p.rule)) {
+    std::string names;
+    for (auto it = rules.begin(); it != rules.end(); ++it) names += (names.empty() ? "" : ", ") + it.key();
+    throw UsageError("unknown classification rule '" + p.rule + "' (rules: " + names + ")");
+  }
+  r.details = rules[p.rule];
+  if (p.rule == "acr-qct" || p.rule == "who-tscore") {
     r.inputs = {{"bmd_l1l2", bmd.bmd_l1l2 ? json(*bmd.bmd_l1l2) : json(nullptr)},
                 {"levels_used", bmd.levels_used},
                 {"levels_reason", bmd.levels_reason}};
+    if (p.rule == "who-tscore") {
+      if (!p.ref_mean || !p.ref_sd || !(*p.ref_sd > 0))
+        throw UsageError("rule who-tscore needs --ref-mean and --ref-sd (> 0): the young-adult reference of the "
+                         "measure, e.g. --ref-mean 170 --ref-sd 30 for a QCT-based value of your reference");
+      r.inputs["ref_mean"] = *p.ref_mean;
+      r.inputs["ref_sd"] = *p.ref_sd;
+    }
     if (!bmd.bmd_l1l2) {
       r.category = "unavailable";
       r.details["reason"] = "no usable L1/L2 (or T12 substitute) BMD";
-    } else {
-      double v = *bmd.bmd_l1l2;
+      return r;
+    }
+    double v = *bmd.bmd_l1l2;
+    if (p.rule == "acr-qct") {
       r.category = v > 120 ? "normal" : (v >= 80 ? "osteopenia" : "osteoporosis");
+    } else {
+      double t = (v - *p.ref_mean) / *p.ref_sd;
+      r.inputs["t_score"] = t;
+      r.category = t >= -1 ? "normal" : (t > -2.5 ? "osteopenia" : "osteoporosis");
     }
     return r;
   }
-  throw UsageError("unknown classification rule '" + p.rule + "' (rules: acr-qct)");
+  // HU rules on L1: no calibration involved.
+  r.uncalibrated = false;
+  const LevelBmd* l1 = usableLevel(bmd, kL1);
+  if (!l1) {
+    r.category = "unavailable";
+    r.details["reason"] = "L1 unusable (" + whyNot(bmd, kL1) + "); the rule is defined on L1 only";
+    r.inputs = {{"level", "L1"}};
+    return r;
+  }
+  if (p.rule == "l1-hu") {
+    double hu = l1->hu_mean;
+    r.inputs = {{"level", "L1"}, {"hu_mean", hu}, {"roi_protocol", bmd.protocol}};
+    if (bmd.protocol != "ellipse-s1")
+      r.details["note"] = "published with an oval ROI in the anterior trabecular body; this ROI: " + bmd.protocol;
+    r.category = hu <= 110 ? "osteoporosis" : (hu >= 160 ? "normal" : "indeterminate");
+    return r;
+  }
+  // ts-median
+  std::string phase = p.contrast_phase.empty() ? "native" : p.contrast_phase;
+  if (phase != "native" && phase != "arterial" && phase != "portal-venous")
+    throw UsageError("--contrast-phase must be native, arterial or portal-venous");
+  double thr = r.details["thresholds_hu"][phase].get<double>();
+  double hu = l1->hu_median;
+  r.inputs = {{"level", "L1"},
+              {"hu_median", hu},
+              {"contrast_phase", phase},
+              {"threshold_hu", thr},
+              {"roi_protocol", bmd.protocol}};
+  if (p.contrast_phase.empty())
+    r.details["note"] = "contrast phase not given: the native threshold is used (--contrast-phase)";
+  if (bmd.protocol != "erode-4mm")
+    r.details["note_roi"] = "threshold defined on the erode-4mm ROI; this ROI: " + bmd.protocol;
+  r.category = hu < thr ? "osteoporosis" : "no_osteoporosis";
+  return r;
 }
 
 }  // namespace ctbmd
