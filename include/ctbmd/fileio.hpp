@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <initializer_list>
 #include <string>
 
 namespace ctbmd {
@@ -38,5 +39,18 @@ bool gzipComplete(const std::filesystem::path& p, uint64_t expected_size);
 
 /// Strips known image extensions: "a/b/case01.nii.gz" -> "case01".
 std::string imageStem(const std::filesystem::path& p);
+
+/// A CSV file with a header row (RFC 4180 quoting; blank lines and lines starting with '#'
+/// skipped). Column lookup is case-insensitive.
+struct CsvTable {
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+  std::vector<long> line_numbers;  // of each row in the file
+  /// Index of the first column named any of `names`, or -1.
+  int column(std::initializer_list<const char*> names) const;
+  const std::string& cell(size_t row, int col) const;  // "" when absent
+};
+std::vector<std::string> splitCsvLine(const std::string& line);
+CsvTable readCsv(const std::filesystem::path& path);
 
 }  // namespace ctbmd

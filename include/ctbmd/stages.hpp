@@ -58,6 +58,7 @@ struct LevelSegmentation {
   double height_anterior_mm = 0, height_middle_mm = 0, height_posterior_mm = 0;
   bool suspected_fracture = false;
   std::string fracture_reason;
+  int repaired_slices = 0;  // slices fixed by the 3-D consistency check
 };
 
 struct SegmentParams {

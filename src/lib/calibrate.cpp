@@ -5,9 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include "ctbmd/canonical.hpp"
 #include "ctbmd/errors.hpp"
@@ -481,75 +479,25 @@ CalibrationFit calibrateRods(const Scan& scan, const PhantomDefinition& def, con
 }
 
 // ---- paired data ------------------------------------------------------------------------------------
-namespace {
-std::vector<std::string> splitCsv(const std::string& line) {
-  std::vector<std::string> f;
-  std::string cur;
-  bool q = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    char c = line[i];
-    if (q) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-        cur += '"';
-        ++i;
-      } else if (c == '"') {
-        q = false;
-      } else {
-        cur += c;
-      }
-    } else if (c == '"') {
-      q = true;
-    } else if (c == ',') {
-      f.push_back(cur);
-      cur.clear();
-    } else if (c != '\r') {
-      cur += c;
-    }
-  }
-  f.push_back(cur);
-  for (auto& s : f) {
-    size_t a = s.find_first_not_of(" \t"), b = s.find_last_not_of(" \t");
-    s = a == std::string::npos ? "" : s.substr(a, b - a + 1);
-  }
-  return f;
-}
-}  // namespace
-
 std::vector<PairedRow> readPairedCsv(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) throw InputError("cannot read paired-data CSV '" + path.string() + "'");
-  std::string line;
-  if (!std::getline(in, line)) throw InputError("paired-data CSV '" + path.string() + "' is empty");
-  auto head = splitCsv(line);
-  int c_case = -1, c_level = -1, c_hu = -1, c_bmd = -1;
-  for (int i = 0; i < static_cast<int>(head.size()); ++i) {
-    std::string h = head[static_cast<size_t>(i)];
-    std::transform(h.begin(), h.end(), h.begin(), ::tolower);
-    if (h == "case" || h == "case_id") c_case = i;
-    if (h == "level") c_level = i;
-    if (h == "hu" || h == "hu_mean" || h == "mean_hu") c_hu = i;
-    if (h == "bmd" || h == "reference_bmd" || h == "qct_bmd" || h == "bmd_mg_cm3") c_bmd = i;
-  }
+  CsvTable t = readCsv(path);
+  int c_case = t.column({"case_id", "case"}), c_level = t.column({"level"});
+  int c_hu = t.column({"hu", "hu_mean", "mean_hu"});
+  int c_bmd = t.column({"bmd", "reference_bmd", "qct_bmd", "bmd_mg_cm3"});
   if (c_hu < 0 || c_bmd < 0)
     throw InputError("paired-data CSV '" + path.string() +
-                     "' needs a header with columns 'hu' and 'bmd' (optional: case, level); got: " + line);
+                     "' needs a header with columns 'hu' and 'bmd' (optional: case, level)");
   std::vector<PairedRow> rows;
-  long lineno = 1;
-  while (std::getline(in, line)) {
-    ++lineno;
-    if (line.find_first_not_of(" \t\r") == std::string::npos || line[0] == '#') continue;
-    auto f = splitCsv(line);
-    auto get = [&](int c) { return c >= 0 && c < static_cast<int>(f.size()) ? f[static_cast<size_t>(c)] : ""; };
+  for (size_t i = 0; i < t.rows.size(); ++i) {
     PairedRow r;
-    r.case_id = get(c_case);
-    r.level = get(c_level);
+    r.case_id = t.cell(i, c_case);
+    r.level = t.cell(i, c_level);
     try {
-      size_t used = 0;
-      r.hu = std::stod(get(c_hu), &used);
-      r.bmd = std::stod(get(c_bmd), &used);
+      r.hu = std::stod(t.cell(i, c_hu));
+      r.bmd = std::stod(t.cell(i, c_bmd));
     } catch (const std::exception&) {
-      throw InputError("paired-data CSV '" + path.string() + "' line " + std::to_string(lineno) +
-                       ": hu and bmd must be numbers: " + line);
+      throw InputError("paired-data CSV '" + path.string() + "' line " + std::to_string(t.line_numbers[i]) +
+                       ": hu and bmd must be numbers");
     }
     rows.push_back(r);
   }

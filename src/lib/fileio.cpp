@@ -3,6 +3,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -309,6 +310,75 @@ std::string imageStem(const fs::path& p) {
     if (name.size() > n && name.compare(name.size() - n, n, ext) == 0) return name.substr(0, name.size() - n);
   }
   return name;
+}
+
+std::vector<std::string> splitCsvLine(const std::string& line) {
+  std::vector<std::string> f;
+  std::string cur;
+  bool q = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    char c = line[i];
+    if (q) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+        cur += '"';
+        ++i;
+      } else if (c == '"') {
+        q = false;
+      } else {
+        cur += c;
+      }
+    } else if (c == '"') {
+      q = true;
+    } else if (c == ',') {
+      f.push_back(cur);
+      cur.clear();
+    } else if (c != '\r') {
+      cur += c;
+    }
+  }
+  f.push_back(cur);
+  for (auto& s : f) {
+    size_t a = s.find_first_not_of(" \t"), b = s.find_last_not_of(" \t");
+    s = a == std::string::npos ? "" : s.substr(a, b - a + 1);
+  }
+  return f;
+}
+
+CsvTable readCsv(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError("cannot read CSV file '" + path.string() + "'");
+  CsvTable t;
+  std::string line;
+  long n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (line.find_first_not_of(" \t\r") == std::string::npos || line[0] == '#') continue;
+    if (t.header.empty()) {
+      t.header = splitCsvLine(line);
+      continue;
+    }
+    t.rows.push_back(splitCsvLine(line));
+    t.line_numbers.push_back(n);
+  }
+  if (t.header.empty()) throw InputError("CSV file '" + path.string() + "' is empty (no header row)");
+  return t;
+}
+
+int CsvTable::column(std::initializer_list<const char*> names) const {
+  for (const char* n : names)
+    for (size_t i = 0; i < header.size(); ++i) {
+      std::string h = header[i], m = n;
+      std::transform(h.begin(), h.end(), h.begin(), ::tolower);
+      std::transform(m.begin(), m.end(), m.begin(), ::tolower);
+      if (h == m) return static_cast<int>(i);
+    }
+  return -1;
+}
+
+const std::string& CsvTable::cell(size_t row, int col) const {
+  static const std::string empty;
+  if (col < 0 || row >= rows.size() || static_cast<size_t>(col) >= rows[row].size()) return empty;
+  return rows[row][static_cast<size_t>(col)];
 }
 
 }  // namespace ctbmd

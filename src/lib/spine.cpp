@@ -30,7 +30,8 @@ Volume view(const CtImage* c) {
   return v;
 }
 
-SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const SliceParams& p, bool want_mask) {
+namespace {
+SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const SliceParams& p, bool want_mask) {
   SliceBody out;
   int i0 = std::max(0, static_cast<int>(std::floor((cx - p.half_x - v.ox) / v.sx)));
   int i1 = std::min(v.nx - 1, static_cast<int>(std::ceil((cx + p.half_x - v.ox) / v.sx)));
@@ -61,12 +62,31 @@ SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const Slice
   for (size_t q = 0; q < g.size(); ++q) bone[q] = f[q] > p.bone_hu || dense[q];
   // Close ring gaps (partial volume, thin osteoporotic cortex) before looking for holes:
   // at least 2 mm or 1.5 pixels, so coarse 3 mm pixels bridge 2-pixel gaps too.
-  auto closed = r2::close(g, bone, std::max(2.0, 1.5 * px_mm));
+  auto closed = r2::close(g, bone, std::max(p.close_mm, 1.5 * px_mm));
   // Holes big enough to be a body's marrow are filled; the spinal canal (smaller) is not.
   // Tiny holes (< 60 mm^2: gaps in speckled near-threshold marrow) are filled too; the canal
   // (100-300 mm^2) stays open.
   std::vector<uint8_t> filled = r2::fillHoles(g, r2::fillHoles(g, closed, 60.0), -1.0, p.min_hole_mm2);
-  auto opened = r2::open(g, filled, p.open_mm);
+  if (p.ring_bridge_mm > 0) {
+    // A broken thin ring: closing cannot bridge gaps in a one-pixel line, but holes of the
+    // dilated ring can be filled and the dilation taken back. The marrow hole shrinks by the
+    // dilation, so the size limit that keeps the canal open shrinks with it.
+    double rb = p.ring_bridge_mm;
+    double rh = std::max(0.0, std::sqrt(p.min_hole_mm2 / M_PI) - rb);
+    auto bridged = r2::erode(g, r2::fillHoles(g, r2::dilate(g, closed, rb), -1.0, M_PI * rh * rh), rb);
+    for (size_t q = 0; q < g.size(); ++q) filled[q] = filled[q] || bridged[q];
+  }
+  // Bridged rings may have swallowed the canal (a broken posterior wall joins both holes):
+  // open with 60 % of the largest inscribed radius, which only the body survives, and grow
+  // back less.
+  double open_r = p.open_mm, regrow = p.open_mm + 0.5;
+  if (p.ring_bridge_mm > 0) {
+    auto d2 = r2::edtSquared(g, filled);
+    double rmax = std::sqrt(static_cast<double>(*std::max_element(d2.begin(), d2.end())));
+    open_r = std::max(p.open_mm, 0.6 * rmax);
+    regrow = 3.0;
+  }
+  auto opened = r2::open(g, filled, open_r);
   std::vector<long> comp_area;
   auto comps = r2::components(g, opened, comp_area);
   if (comp_area.size() <= 1) return out;
@@ -103,7 +123,7 @@ SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const Slice
   std::vector<uint8_t> body(g.size());
   for (size_t q = 0; q < g.size(); ++q) body[q] = comps[q] == pick;
   // Reconstruct the corners the opening rounded off, but stay inside the filled bone.
-  auto grown = r2::dilate(g, body, p.open_mm + 0.5);
+  auto grown = r2::dilate(g, body, regrow);
   for (size_t q = 0; q < g.size(); ++q) body[q] = grown[q] && filled[q];
   body = r2::open(g, body, 1.5);  // no thin stubs of pedicles or rib heads
   // Keep only the connected part containing the picked core.
@@ -266,6 +286,19 @@ SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const Slice
     out.mask = std::move(body);
   }
   return out;
+}
+}  // namespace
+
+SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const SliceParams& p, bool want_mask) {
+  SliceBody out = analyseSliceOnce(v, k, cx, cy, p, want_mask);
+  if (out.valid) return out;
+  // Osteoporotic bodies: a thin cortex (< 1 mm) around marrow near soft-tissue density breaks
+  // up under the cortical threshold. Retry with a lower one and a wider closing, which still
+  // keeps muscle (< 80 HU) and the canal out.
+  SliceParams q = p;
+  q.bone_hu = p.low_bone_hu;
+  q.ring_bridge_mm = 2.5;
+  return analyseSliceOnce(v, k, cx, cy, q, want_mask);
 }
 
 std::vector<TrackPoint> trackSpine(const Volume& v) {

@@ -12,6 +12,7 @@
 #include "ctbmd/errors.hpp"
 #include "ctbmd/levels.hpp"
 #include "ctbmd/stages.hpp"
+#include "internal/raster2d.hpp"
 #include "internal/spine.hpp"
 
 namespace ctbmd {
@@ -29,6 +30,7 @@ json SegmentResult::toJson() const {
     }
     e["suspected_fracture"] = l.suspected_fracture;
     if (l.suspected_fracture) e["fracture_reason"] = l.fracture_reason;
+    if (l.repaired_slices) e["repaired_slices"] = l.repaired_slices;
     lv[l.name] = e;
   }
   return {{"method", method},
@@ -55,6 +57,7 @@ SegmentResult SegmentResult::fromJson(const json& j, LabelImage::Pointer labels)
       l.height_posterior_mm = e.value("height_posterior_mm", 0.0);
       l.suspected_fracture = e.value("suspected_fracture", false);
       l.fracture_reason = e.value("fracture_reason", "");
+      l.repaired_slices = e.value("repaired_slices", 0);
       r.levels.push_back(l);
     }
     r.warnings = j.value("warnings", std::vector<std::string>{});
@@ -154,6 +157,57 @@ void flagFractures(std::vector<LevelSegmentation>& levels, double ratio) {
   }
 }
 
+namespace {
+// 3-D consistency of one level's slice masks: a body's cross-section changes slowly, so a
+// slice whose area jumps above 1.3x the level's median (the canal or an arch swallowed through
+// a broken thin cortex) is cut back to its nearest normal neighbour grown by 2 mm, and a slice
+// with no body at all takes its nearest normal neighbour's mask (within 6 mm).
+void consistentSlices(std::vector<spine::SliceBody>& sb, double sx, double sy, double sz, int& repaired) {
+  std::vector<double> areas;
+  for (const auto& s : sb)
+    if (s.valid) areas.push_back(s.area);
+  if (areas.size() < 3) return;
+  std::nth_element(areas.begin(), areas.begin() + static_cast<long>(areas.size() / 2), areas.end());
+  const double med = areas[areas.size() / 2];
+  const int n = static_cast<int>(sb.size());
+  auto normal = [&](int i) { return sb[static_cast<size_t>(i)].valid && sb[static_cast<size_t>(i)].area <= 1.3 * med; };
+  const int reach = std::max(1, static_cast<int>(std::lround(6.0 / sz)));
+  std::vector<spine::SliceBody> fixed = sb;
+  for (int i = 0; i < n; ++i) {
+    if (normal(i)) continue;
+    int j = -1;
+    for (int d = 1; d <= reach && j < 0; ++d)
+      for (int c : {i - d, i + d})
+        if (c >= 0 && c < n && normal(c)) {
+          j = c;
+          break;
+        }
+    if (j < 0) continue;
+    const auto& g = sb[static_cast<size_t>(j)];
+    auto& f = fixed[static_cast<size_t>(i)];
+    if (!f.valid) {
+      f = g;  // borrow the neighbour's mask
+    } else {
+      r2::Grid2 gg{g.wnx, g.wny, sx, sy};
+      auto grown = r2::dilate(gg, g.mask, 2.0);
+      double area = 0;
+      for (int y = 0; y < f.wny; ++y)
+        for (int x = 0; x < f.wnx; ++x) {
+          uint8_t& m = f.mask[static_cast<size_t>(y) * f.wnx + x];
+          if (!m) continue;
+          int gx = f.wx0 + x - g.wx0, gy = f.wy0 + y - g.wy0;
+          bool in = gx >= 0 && gy >= 0 && gx < g.wnx && gy < g.wny && grown[static_cast<size_t>(gy) * g.wnx + gx];
+          m = in;
+          area += in * sx * sy;
+        }
+      f.area = area;
+    }
+    ++repaired;
+  }
+  sb = std::move(fixed);
+}
+}  // namespace
+
 SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const SegmentParams& p) {
   if (p.method != "classical")
     throw UsageError("segment method '" + p.method + "' is not available in this build (methods: classical)");
@@ -195,7 +249,9 @@ SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const Segment
       int k0 = std::max(0, static_cast<int>(std::floor((std::min(top[2], bot[2]) - vol.oz) / vol.sz)));
       int k1 =
           std::min(vol.nz - 1, static_cast<int>(std::ceil((std::max(top[2], bot[2]) - vol.oz) / vol.sz)));
-      spine::parallelFor(k1 - k0 + 1, [&, k0](int kk) {
+      const int n = k1 - k0 + 1;
+      std::vector<spine::SliceBody> sb(static_cast<size_t>(std::max(0, n)));
+      spine::parallelFor(n, [&, k0](int kk) {
         const int k = k0 + kk;
         double z = vol.z(k), cx = c[0], cy = c[1];
         // nearest centreline point in z
@@ -210,7 +266,12 @@ SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const Segment
           cx = c[0];
           cy = c[1];
         }
-        auto s = spine::analyseSlice(vol, k, cx, cy, sp, true);
+        sb[static_cast<size_t>(kk)] = spine::analyseSlice(vol, k, cx, cy, sp, true);
+      });
+      consistentSlices(sb, vol.sx, vol.sy, vol.sz, ls.repaired_slices);
+      spine::parallelFor(n, [&, k0](int kk) {
+        const int k = k0 + kk;
+        const auto& s = sb[static_cast<size_t>(kk)];
         if (!s.valid) return;
         for (int j = 0; j < s.wny; ++j)
           for (int i = 0; i < s.wnx; ++i) {
