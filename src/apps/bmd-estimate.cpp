@@ -1,5 +1,6 @@
 // ctbmd-bmd-estimate: BMD per level (mg/cm3) from an ROI JSON and a calibration.
 #include "ctbmd/app_common.hpp"
+#include "ctbmd/calibrate.hpp"
 
 int main(int argc, char** argv) {
   ctbmd::cli::Tool tool("ctbmd-bmd-estimate", "Convert ROI HU to BMD with a calibration; L1-L2 average");
@@ -15,7 +16,8 @@ int main(int argc, char** argv) {
   return tool.main(argc, argv, [&] {
     bool force = tool.common().force;
     ctbmd::checkWritable(output, force);
-    auto roi = ctbmd::RoiResult::fromJson(ctbmd::readJsonFile(roi_json));
+    auto roi_j = ctbmd::readJsonFile(roi_json);
+    auto roi = ctbmd::RoiResult::fromJson(roi_j);
     std::optional<std::filesystem::path> cal_path;
     ctbmd::Calibration cal = ctbmd::Calibration::defaultUncalibrated();
     if (!calibration.empty()) {
@@ -24,6 +26,9 @@ int main(int argc, char** argv) {
     } else {
       spdlog::warn("no --calibration: BMD uses the nominal conversion and is marked uncalibrated");
     }
+    if (roi_j.contains("provenance") && roi_j["provenance"].contains("inputs") &&
+        roi_j["provenance"]["inputs"].contains("ct"))
+      for (const auto& w : ctbmd::calibrationMismatch(cal, roi_j["provenance"]["inputs"]["ct"])) spdlog::warn("{}", w);
     auto res = ctbmd::estimateBmd(roi, cal, p);
     ctbmd::saveBmd(output, res, roi_json, cal_path, p, force);
     for (const auto& l : res.levels)

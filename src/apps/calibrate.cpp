@@ -90,8 +90,9 @@ int main(int argc, char** argv) {
       fit = ctbmd::calibratePaired(rows, fit_method, material, huber_k);
     }
     ctbmd::saveCalibration(output, fit, inputs, params, force);
+    const bool few = fit.points.size() <= 12;  // long paired tables go to the debug log
     for (const auto& p : fit.points)
-      spdlog::info("{:>10}: {:8.1f} HU  {:7.1f} mg/cm3{}", p.name, p.hu, p.density,
+      spdlog::log(few ? spdlog::level::info : spdlog::level::debug, "{:>10}: {:8.1f} HU  {:7.1f} mg/cm3{}", p.name, p.hu, p.density,
                    p.used ? "" : "  not used: " + p.note);
     const auto& f = fit.fit;
     spdlog::info("BMD = {:.3f} (95% CI {:.3f}..{:.3f}) + {:.5f} (95% CI {:.5f}..{:.5f}) x HU  [{}], R2 {:.5f}, "

@@ -609,7 +609,7 @@ std::vector<fs::path> writeEvaluationPlots(const std::vector<EvalCase>& cases, c
     g << "reset\nset terminal " << term << "\nset grid\nset key bottom right box opaque\nset size ratio -1\n";
     g << "set output '" << tmp_roc << "'\n";
     g << "set title \"" << esc(title) << ": ROC of the predicted BMD\"\n";
-    g << "set xlabel '1 - specificity'\nset ylabel 'Sensitivity'\nset xrange [0:1]\nset yrange [0:1]\n";
+    g << "set xlabel '1 - specificity'\nset ylabel 'Sensitivity'\nset xrange [-0.02:1.02]\nset yrange [-0.02:1.02]\n";
     const auto& d1 = ev["diagnosis"]["osteoporosis"]["roc"];
     const auto& d2 = ev["diagnosis"]["low_bmd"]["roc"];
     std::snprintf(buf, sizeof buf, "osteoporosis: AUC %s (%s-%s)", f1(d1["auc"], 3).c_str(),

@@ -37,9 +37,9 @@ echo "phantoms: $(($(date +%s) - start)) s" >&2
 cal_args=(--calibrate "$source")
 [[ $source == rods ]] && cal_args+=(--phantom esp-ha)
 start=$(date +%s)
-"$bin/ctbmd-run" -q --force "$out/phantoms" -o "$out/run" "${cal_args[@]}" || true
+"$bin/ctbmd-run" -q --force "$out/phantoms" -o "$out/run-$source" "${cal_args[@]}" || true
 echo "ctbmd-run: $(($(date +%s) - start)) s" >&2
-"$bin/ctbmd-evaluate" -q --force -p "$out/run" -r "$out/phantoms" -o "$out/eval" \
+"$bin/ctbmd-evaluate" -q --force -p "$out/run-$source" -r "$out/phantoms" -o "$out/eval-$source" \
   --title "Synthetic cohort: $n phantoms, $source calibration"
-cat "$out/eval/evaluation.md"
-echo "outputs in $out/eval" >&2
+cat "$out/eval-$source/evaluation.md"
+echo "outputs in $out/eval-$source" >&2

@@ -159,8 +159,9 @@ void flagFractures(std::vector<LevelSegmentation>& levels, double ratio) {
 
 namespace {
 // 3-D consistency of one level's slice masks: a body's cross-section changes slowly, so a
-// slice whose area jumps above 1.3x the level's median (the canal or an arch swallowed through
-// a broken thin cortex) is cut back to its nearest normal neighbour grown by 2 mm, and a slice
+// slice whose area jumps above 1.4x the level's median (the canal or an arch swallowed through
+// a broken thin cortex) is cut back to its nearest normal neighbour grown by 2 mm (1.5 pixels
+// at least), and a slice
 // with no body at all takes its nearest normal neighbour's mask (within 6 mm).
 void consistentSlices(std::vector<spine::SliceBody>& sb, double sx, double sy, double sz, int& repaired) {
   std::vector<double> areas;
@@ -170,26 +171,28 @@ void consistentSlices(std::vector<spine::SliceBody>& sb, double sx, double sy, d
   std::nth_element(areas.begin(), areas.begin() + static_cast<long>(areas.size() / 2), areas.end());
   const double med = areas[areas.size() / 2];
   const int n = static_cast<int>(sb.size());
-  auto normal = [&](int i) { return sb[static_cast<size_t>(i)].valid && sb[static_cast<size_t>(i)].area <= 1.3 * med; };
+  auto normal = [&](int i) { return sb[static_cast<size_t>(i)].valid && sb[static_cast<size_t>(i)].area <= 1.4 * med; };
   const int reach = std::max(1, static_cast<int>(std::lround(6.0 / sz)));
   std::vector<spine::SliceBody> fixed = sb;
   for (int i = 0; i < n; ++i) {
     if (normal(i)) continue;
-    int j = -1;
-    for (int d = 1; d <= reach && j < 0; ++d)
-      for (int c : {i - d, i + d})
-        if (c >= 0 && c < n && normal(c)) {
-          j = c;
-          break;
-        }
+    int j = -1, above = -1, below = -1;
+    for (int d = 1; d <= reach; ++d) {
+      if (below < 0 && i - d >= 0 && normal(i - d)) below = i - d;
+      if (above < 0 && i + d < n && normal(i + d)) above = i + d;
+    }
+    j = below >= 0 && (above < 0 || i - below <= above - i) ? below : above;
     if (j < 0) continue;
+    // A slice without a body is only filled in between two normal ones (a gap), never at the
+    // ends of the level, where the body really ends at the endplates.
+    if (!sb[static_cast<size_t>(i)].valid && (above < 0 || below < 0)) continue;
     const auto& g = sb[static_cast<size_t>(j)];
     auto& f = fixed[static_cast<size_t>(i)];
     if (!f.valid) {
       f = g;  // borrow the neighbour's mask
     } else {
       r2::Grid2 gg{g.wnx, g.wny, sx, sy};
-      auto grown = r2::dilate(gg, g.mask, 2.0);
+      auto grown = r2::dilate(gg, g.mask, std::max(2.0, 1.5 * std::max(sx, sy)));
       double area = 0;
       for (int y = 0; y < f.wny; ++y)
         for (int x = 0; x < f.wnx; ++x) {
