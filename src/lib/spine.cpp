@@ -80,7 +80,7 @@ SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const S
   // open with 60 % of the largest inscribed radius, which only the body survives, and grow
   // back less.
   double open_r = p.open_mm, regrow = p.open_mm + 0.5;
-  if (p.ring_bridge_mm > 0) {
+  if (p.ring_bridge_mm > 0 && p.reshape_bridged) {
     auto d2 = r2::edtSquared(g, filled);
     double rmax = std::sqrt(static_cast<double>(*std::max_element(d2.begin(), d2.end())));
     open_r = std::max(p.open_mm, 0.6 * rmax);
@@ -122,9 +122,57 @@ SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const S
   if (!pick) return out;
   std::vector<uint8_t> body(g.size());
   for (size_t q = 0; q < g.size(); ++q) body[q] = comps[q] == pick;
+  std::vector<uint8_t> marrow;
+  int canal_front = g.ny;  // first row (from the front) of an enclosed canal, if one is seen
+  // Holes too small to count as marrow on their own (< min_hole_mm2) may still be marrow: the
+  // sparse part of a body whose other part is dense bone. Those whose centre lies within the
+  // core's inscribed radius of the core's centre are filled; the canal lies behind the body.
+  {
+    // Centre of the core's largest inscribed disk: inside the body proper, never on the arch.
+    double bx = 0, by = 0;
+    float dmax = -1;
+    for (size_t q = 0; q < g.size(); ++q)
+      if (body[q] && dist[q] > dmax) {
+        dmax = dist[q];
+        bx = static_cast<double>(q % g.nx);
+        by = static_cast<double>(q / g.nx);
+      }
+    std::vector<uint8_t> empty(g.size());
+    marrow.assign(g.size(), 0);
+    for (size_t q = 0; q < g.size(); ++q) empty[q] = !filled[q];
+    std::vector<long> ha;
+    auto hc = r2::components(g, empty, ha);
+    std::vector<double> hx(ha.size(), 0), hy(ha.size(), 0);
+    std::vector<uint8_t> border(ha.size(), 0);
+    for (size_t q = 0; q < g.size(); ++q) {
+      if (!hc[q]) continue;
+      int i = static_cast<int>(q % g.nx), j = static_cast<int>(q / g.nx);
+      hx[hc[q]] += i;
+      hy[hc[q]] += j;
+      if (i == 0 || j == 0 || i == g.nx - 1 || j == g.ny - 1) border[hc[q]] = 1;
+    }
+    double rcore = best_r[pick];
+    std::vector<uint8_t> take(ha.size(), 0);
+    bool any = false;
+    for (size_t c = 1; c < ha.size(); ++c) {
+      if (border[c] || ha[c] == 0) continue;
+      double ddx = (hx[c] / ha[c] - bx) * g.sx, ddy = (hy[c] / ha[c] - by) * g.sy;  // +y: posterior
+      if (std::hypot(ddx, ddy) < rcore && ddy < 0.5 * rcore) {
+        take[c] = any = true;
+      } else if (ddy > 0.5 * rcore && std::abs(ddx) < rcore && ha[c] * g.sx * g.sy >= 40.0) {
+        // The enclosed canal behind the body: its front edge is the body's back.
+        for (size_t q = 0; q < g.size(); ++q)
+          if (hc[q] == static_cast<int>(c)) canal_front = std::min(canal_front, static_cast<int>(q / g.nx));
+      }
+    }
+    if (any)
+      for (size_t q = 0; q < g.size(); ++q)
+        if (hc[q] && take[hc[q]]) filled[q] = marrow[q] = 1;
+  }
   // Reconstruct the corners the opening rounded off, but stay inside the filled bone.
   auto grown = r2::dilate(g, body, regrow);
-  for (size_t q = 0; q < g.size(); ++q) body[q] = grown[q] && filled[q];
+  for (size_t q = 0; q < g.size(); ++q)
+    body[q] = ((grown[q] && filled[q]) || marrow[q]) && static_cast<int>(q / g.nx) < canal_front;
   body = r2::open(g, body, 1.5);  // no thin stubs of pedicles or rib heads
   // Keep only the connected part containing the picked core.
   {
@@ -298,6 +346,7 @@ SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const Slice
   SliceParams q = p;
   q.bone_hu = p.low_bone_hu;
   q.ring_bridge_mm = 2.5;
+  q.reshape_bridged = true;
   return analyseSliceOnce(v, k, cx, cy, q, want_mask);
 }
 

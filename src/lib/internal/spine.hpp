@@ -41,6 +41,7 @@ struct SliceParams {
   double low_bone_hu = 140;                       // retry threshold for thin osteoporotic cortex
   double close_mm = 2.0;                          // closing of ring gaps (at least 1.5 pixels)
   double ring_bridge_mm = 0;                      // > 0: also bridge gaps in a thin ring (retry)
+  bool reshape_bridged = false;                   // open bridged rings hard (canal may be inside)
   double trabecular_hu = 100;                     // dense trabecular bone after heavier smoothing
   double half_x = 55, y_front = 60, y_back = 45;  // window around the centre (mm)
   double open_mm = 4.5;                           // removes pedicles, laminae, processes
