@@ -93,9 +93,9 @@ struct TissueTable {
 };
 
 struct InternalParams {
-  std::array<double, 2> slope_range{0.55, 1.10};        // plausible mg/cm3 per HU
+  std::array<double, 2> slope_range{0.55, 1.10};       // plausible mg/cm3 per HU
   std::array<double, 2> intercept_range{-60.0, 60.0};  // plausible mg/cm3 at 0 HU
-  double max_residual_sd = 20.0;                      // mg/cm3
+  double max_residual_sd = 20.0;                       // mg/cm3
   long min_voxels = 200;                               // per tissue
 };
 

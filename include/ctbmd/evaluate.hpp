@@ -18,7 +18,7 @@ struct EvalCase {
   std::optional<double> ref_bmd;  // L1-L2 average, mg/cm3
   std::string ref_category;       // normal | osteopenia | osteoporosis ("" = from ref_bmd)
   std::map<std::string, double> ref_level_bmd;
-  std::filesystem::path ref_labels;  // label map (VerSe numbering), optional
+  std::filesystem::path ref_labels;                        // label map (VerSe numbering), optional
   std::optional<double> ref_cal_slope, ref_cal_intercept;  // true BMD = intercept + slope * HU (phantoms)
   // prediction
   bool pred_ok = false;
@@ -42,7 +42,8 @@ struct EvaluateOptions {
 /// results.csv; and references: a CSV (case_id, bmd or bmd_l1l2, optional category, labels,
 /// L1_bmd...) or a folder of *_truth.json. Joins them on case_id.
 std::vector<EvalCase> loadEvaluationCases(const std::filesystem::path& predictions,
-                                          const std::filesystem::path& reference, std::vector<std::string>& notes);
+                                          const std::filesystem::path& reference,
+                                          std::vector<std::string>& notes);
 
 /// Computes everything; returns the JSON written as evaluation.json.
 nlohmann::json evaluate(const std::vector<EvalCase>& cases, const EvaluateOptions& opt);
@@ -52,8 +53,9 @@ std::string evaluationMarkdown(const nlohmann::json& ev, const std::string& titl
 
 /// Writes regression, Bland-Altman and ROC plots as PNG and SVG into `dir` with gnuplot
 /// (the script is kept as plots.gp). Throws ProcessingError when gnuplot is missing.
-std::vector<std::filesystem::path> writeEvaluationPlots(const std::vector<EvalCase>& cases, const nlohmann::json& ev,
-                                                        const std::filesystem::path& dir, const std::string& title,
-                                                        bool force);
+std::vector<std::filesystem::path> writeEvaluationPlots(const std::vector<EvalCase>& cases,
+                                                        const nlohmann::json& ev,
+                                                        const std::filesystem::path& dir,
+                                                        const std::string& title, bool force);
 
 }  // namespace ctbmd

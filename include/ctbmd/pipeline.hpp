@@ -54,7 +54,7 @@ struct PipelineOptions {
   std::optional<fs::path> calibration;
   // Per-case calibration from the scan itself: "" (none), "rods" or "internal".
   std::string calibrate;
-  std::string phantom = "esp-ha";  // rods: built-in name or definition file
+  std::string phantom = "esp-ha";   // rods: built-in name or definition file
   std::optional<fs::path> tissues;  // internal: tissue table file (default: built-in)
   ReadOptions read;
 };

@@ -59,6 +59,7 @@ struct LevelSegmentation {
   bool suspected_fracture = false;
   std::string fracture_reason;
   int repaired_slices = 0;  // slices fixed by the 3-D consistency check
+  bool metal = false;       // metal beside this level (from localize): HU unreliable
 };
 
 struct SegmentParams {

@@ -49,7 +49,7 @@ LinearFit fitHuber(const std::vector<double>& x, const std::vector<double>& y, d
 
 struct Correlation {
   long n = 0;
-  double r = 0, p = 1;              // two-sided p of H0: r = 0 (t test, n - 2 df)
+  double r = 0, p = 1;               // two-sided p of H0: r = 0 (t test, n - 2 df)
   std::array<double, 2> ci95{0, 0};  // Fisher z interval
 };
 Correlation pearson(const std::vector<double>& x, const std::vector<double>& y);

@@ -28,7 +28,8 @@ int main(int argc, char** argv) {
     }
     if (roi_j.contains("provenance") && roi_j["provenance"].contains("inputs") &&
         roi_j["provenance"]["inputs"].contains("ct"))
-      for (const auto& w : ctbmd::calibrationMismatch(cal, roi_j["provenance"]["inputs"]["ct"])) spdlog::warn("{}", w);
+      for (const auto& w : ctbmd::calibrationMismatch(cal, roi_j["provenance"]["inputs"]["ct"]))
+        spdlog::warn("{}", w);
     auto res = ctbmd::estimateBmd(roi, cal, p);
     ctbmd::saveBmd(output, res, roi_json, cal_path, p, force);
     for (const auto& l : res.levels)

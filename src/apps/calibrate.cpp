@@ -1,9 +1,10 @@
 // ctbmd-calibrate: fit BMD = intercept + slope * HU from phantom rods, paired data or the
 // patient's own reference tissues; writes the calibration JSON that bmd-estimate reads.
+#include "ctbmd/calibrate.hpp"
+
 #include <iostream>
 
 #include "ctbmd/app_common.hpp"
-#include "ctbmd/calibrate.hpp"
 
 int main(int argc, char** argv) {
   ctbmd::cli::Tool tool("ctbmd-calibrate",
@@ -11,15 +12,17 @@ int main(int argc, char** argv) {
                         "HU/QCT data or internal reference tissues");
   auto& app = tool.app();
   std::string output, input, phantom = "esp-ha", fit_method = "ols", material = "hydroxyapatite", tissues,
-                              localize_json, series, print_def;
+                             localize_json, series, print_def;
   double huber_k = 1.345;
   bool print_tissues = false;
-  app.add_option("--print-definition", print_def,
-                 "Print a built-in phantom definition (esp-ha, k2hpo4-5rod) as JSON, to copy and edit, and exit");
+  app.add_option(
+      "--print-definition", print_def,
+      "Print a built-in phantom definition (esp-ha, k2hpo4-5rod) as JSON, to copy and edit, and exit");
   app.add_flag("--print-tissues", print_tissues,
                "Print the built-in reference-tissue table of internal calibration as JSON and exit");
-  auto* rods = app.add_subcommand("rods", "Find the rods of a calibration phantom in a scan (under the patient, "
-                                          "or a phantom-only scan for asynchronous calibration)");
+  auto* rods = app.add_subcommand("rods",
+                                  "Find the rods of a calibration phantom in a scan (under the patient, "
+                                  "or a phantom-only scan for asynchronous calibration)");
   rods->add_option("scan", input, "CT scan (file or DICOM folder)")->required();
   rods->add_option("-p,--phantom", phantom,
                    "Phantom definition: esp-ha (50/100/200 mg/cm3 HA), k2hpo4-5rod, or a JSON file")
@@ -27,7 +30,8 @@ int main(int argc, char** argv) {
   rods->add_option("--series", series, "DICOM series UID when the folder has several");
   rods->add_option("-o,--output", output, "calibration.json to write")->required();
   auto* paired = app.add_subcommand("paired", "Fit to a CSV of (case, level, hu, bmd) pairs from QCT");
-  paired->add_option("csv", input, "CSV with header: case,level,hu,bmd (case and level optional)")->required();
+  paired->add_option("csv", input, "CSV with header: case,level,hu,bmd (case and level optional)")
+      ->required();
   paired->add_option("--fit", fit_method, "ols (least squares) | huber (robust)")->capture_default_str();
   paired->add_option("--huber-k", huber_k, "Huber tuning constant, in robust SDs")->capture_default_str();
   paired->add_option("--material", material, "Reference material of the BMD values: hydroxyapatite | K2HPO4")
@@ -38,7 +42,8 @@ int main(int argc, char** argv) {
   internal->add_option("scan", input, "CT scan (file or DICOM folder)")->required();
   internal->add_option("-l,--localize", localize_json,
                        "localize.json of this scan (else localization runs first)");
-  internal->add_option("--tissues", tissues, "Reference-tissue table JSON (default: built-in, --print-tissues)");
+  internal->add_option("--tissues", tissues,
+                       "Reference-tissue table JSON (default: built-in, --print-tissues)");
   internal->add_option("--series", series, "DICOM series UID when the folder has several");
   internal->add_option("-o,--output", output, "calibration.json to write")->required();
   for (auto* s : {rods, paired, internal}) s->fallthrough();
@@ -92,13 +97,14 @@ int main(int argc, char** argv) {
     ctbmd::saveCalibration(output, fit, inputs, params, force);
     const bool few = fit.points.size() <= 12;  // long paired tables go to the debug log
     for (const auto& p : fit.points)
-      spdlog::log(few ? spdlog::level::info : spdlog::level::debug, "{:>10}: {:8.1f} HU  {:7.1f} mg/cm3{}", p.name, p.hu, p.density,
-                   p.used ? "" : "  not used: " + p.note);
+      spdlog::log(few ? spdlog::level::info : spdlog::level::debug, "{:>10}: {:8.1f} HU  {:7.1f} mg/cm3{}",
+                  p.name, p.hu, p.density, p.used ? "" : "  not used: " + p.note);
     const auto& f = fit.fit;
-    spdlog::info("BMD = {:.3f} (95% CI {:.3f}..{:.3f}) + {:.5f} (95% CI {:.5f}..{:.5f}) x HU  [{}], R2 {:.5f}, "
-                 "residual SD {:.2f} mg/cm3",
-                 f.intercept, f.intercept_ci95[0], f.intercept_ci95[1], f.slope, f.slope_ci95[0], f.slope_ci95[1],
-                 fit.material, f.r2, f.residual_sd);
+    spdlog::info(
+        "BMD = {:.3f} (95% CI {:.3f}..{:.3f}) + {:.5f} (95% CI {:.5f}..{:.5f}) x HU  [{}], R2 {:.5f}, "
+        "residual SD {:.2f} mg/cm3",
+        f.intercept, f.intercept_ci95[0], f.intercept_ci95[1], f.slope, f.slope_ci95[0], f.slope_ci95[1],
+        fit.material, f.r2, f.residual_sd);
     for (const auto& w : fit.warnings) spdlog::warn("{}", w);
     return 0;
   });

@@ -1,12 +1,14 @@
 // ctbmd-evaluate: the statistics of the published tables, predictions against references.
-#include "ctbmd/app_common.hpp"
 #include "ctbmd/evaluate.hpp"
 
+#include "ctbmd/app_common.hpp"
+
 int main(int argc, char** argv) {
-  ctbmd::cli::Tool tool("ctbmd-evaluate",
-                        "Compare ctbmd-run predictions with references: BMD agreement (MAE, bias, Pearson r, "
-                        "regression, Bland-Altman), diagnosis (ROC/AUC with DeLong CI, sensitivity, specificity, "
-                        "PPV, NPV), confusion matrix, Dice and labelling accuracy; JSON, Markdown, PNG and SVG");
+  ctbmd::cli::Tool tool(
+      "ctbmd-evaluate",
+      "Compare ctbmd-run predictions with references: BMD agreement (MAE, bias, Pearson r, "
+      "regression, Bland-Altman), diagnosis (ROC/AUC with DeLong CI, sensitivity, specificity, "
+      "PPV, NPV), confusion matrix, Dice and labelling accuracy; JSON, Markdown, PNG and SVG");
   std::string predictions, reference, outdir;
   ctbmd::EvaluateOptions opt;
   bool no_plots = false, no_dice = false;
@@ -38,7 +40,8 @@ int main(int argc, char** argv) {
     ev["notes"] = notes;
     nlohmann::json params = {{"title", opt.title}, {"dice", opt.dice}, {"plots", opt.plots}};
     nlohmann::json inputs = {{"predictions", predictions}, {"reference", reference}};
-    fs::path results = fs::is_directory(predictions) ? fs::path(predictions) / "results.csv" : fs::path(predictions);
+    fs::path results =
+        fs::is_directory(predictions) ? fs::path(predictions) / "results.csv" : fs::path(predictions);
     inputs["predictions_csv"] = ctbmd::fileInput(results);
     if (!fs::is_directory(reference)) inputs["reference_csv"] = ctbmd::fileInput(reference);
     if (opt.plots) {

@@ -27,10 +27,12 @@ int main(int argc, char** argv) {
                  "Calibrate each scan from itself: rods (a phantom under the patient) | internal (air, fat, "
                  "muscle, blood)")
       ->check(CLI::IsMember({"rods", "internal"}));
-  app.add_option("--phantom", o.phantom, "--calibrate rods: phantom definition (esp-ha, k2hpo4-5rod, or JSON)")
+  app.add_option("--phantom", o.phantom,
+                 "--calibrate rods: phantom definition (esp-ha, k2hpo4-5rod, or JSON)")
       ->capture_default_str();
-  app.add_option_function<std::string>("--tissues", [&o](const std::string& v) { o.tissues = v; },
-                                       "--calibrate internal: reference-tissue table JSON");
+  app.add_option_function<std::string>(
+      "--tissues", [&o](const std::string& v) { o.tissues = v; },
+      "--calibrate internal: reference-tissue table JSON");
   app.add_option("--series", o.read.series_uid, "DICOM series UID to pick in folders with several series");
   app.add_option("--exclude", exclude, "Skip files/folders whose name matches this glob (repeatable)");
   app.add_flag("--no-default-excludes", no_default_excludes,

@@ -23,8 +23,8 @@ json CalibrationFit::toJson() const {
   const auto& f = fit;
   json pts = json::array();
   for (const auto& p : points) {
-    json e = {{"name", p.name}, {"hu", p.hu},       {"hu_sd", p.hu_sd},
-              {"density_mg_cm3", p.density}, {"voxels", p.voxels}, {"used", p.used}};
+    json e = {{"name", p.name},     {"hu", p.hu},    {"hu_sd", p.hu_sd}, {"density_mg_cm3", p.density},
+              {"voxels", p.voxels}, {"used", p.used}};
     if (!p.note.empty()) e["note"] = p.note;
     if (p.center_mm != std::array<double, 3>{0, 0, 0}) e["center_mm"] = p.center_mm;
     if (p.used && f.weights.size() == points.size()) e["weight"] = f.weights[&p - points.data()];
@@ -91,7 +91,8 @@ PhantomDefinition PhantomDefinition::fromJson(const json& j, const std::string& 
     d.description = j.value("description", "");
     d.source = j.value("source", "");
     d.rod_diameter_mm = j.at("rod_diameter_mm").get<double>();
-    for (const auto& r : j.at("rods")) d.rods.push_back({r.at("name").get<std::string>(), r.at("density_mg_cm3").get<double>()});
+    for (const auto& r : j.at("rods"))
+      d.rods.push_back({r.at("name").get<std::string>(), r.at("density_mg_cm3").get<double>()});
   } catch (const json::exception& e) {
     throw InputError("phantom definition '" + where +
                      "' needs material, rod_diameter_mm and rods [{name, density_mg_cm3}]: " + e.what());
@@ -184,11 +185,13 @@ TissueTable TissueTable::builtin() {
       "2020;78:55-63; phantomless air/blood calibration: Lee et al., Bone 2017;103:325-333. The table "
       "corrects a scanner's HU scale against typical tissues; for best accuracy replace the densities "
       "with values measured against a phantom on your scanner (--tissues FILE).";
-  t.tissues = {
-      {"air", -800.0, {-1100, -900}, "air outside the body, away from skin, table and padding"},
-      {"fat", -80.0, {-150, -50}, "subcutaneous fat, 2-15 mm under the skin"},
-      {"muscle", 40.0, {15, 85}, "paraspinal (erector spinae) muscle beside the spinous processes"},
-      {"blood", 32.0, {20, 65}, "blood in the abdominal aorta; unenhanced scans only (contrast fails the range)"}};
+  t.tissues = {{"air", -800.0, {-1100, -900}, "air outside the body, away from skin, table and padding"},
+               {"fat", -80.0, {-150, -50}, "subcutaneous fat, 2-15 mm under the skin"},
+               {"muscle", 40.0, {15, 85}, "paraspinal (erector spinae) muscle beside the spinous processes"},
+               {"blood",
+                32.0,
+                {20, 65},
+                "blood in the abdominal aorta; unenhanced scans only (contrast fails the range)"}};
   return t;
 }
 
@@ -291,7 +294,9 @@ struct Integral {
       sum = sum2 = n = 0;
       return;
     }
-    auto S = [&](const std::vector<double>& t, int i, int j) { return t[static_cast<size_t>(j) * (nx + 1) + i]; };
+    auto S = [&](const std::vector<double>& t, int i, int j) {
+      return t[static_cast<size_t>(j) * (nx + 1) + i];
+    };
     sum = S(s, i1 + 1, j1 + 1) - S(s, i0, j1 + 1) - S(s, i1 + 1, j0) + S(s, i0, j0);
     sum2 = S(s2, i1 + 1, j1 + 1) - S(s2, i0, j1 + 1) - S(s2, i1 + 1, j0) + S(s2, i0, j0);
     n = static_cast<double>(i1 - i0 + 1) * (j1 - j0 + 1);
@@ -311,8 +316,10 @@ std::vector<Disk> findDisks(const std::vector<float>& img, int nx, int ny, doubl
   Integral I(img, nx, ny);
   int hi_x = std::max(1, static_cast<int>(std::lround(0.55 * r_mm / sx)));
   int hi_y = std::max(1, static_cast<int>(std::lround(0.55 * r_mm / sy)));
-  int hm_x = static_cast<int>(std::lround(1.25 * r_mm / sx)), hm_y = static_cast<int>(std::lround(1.25 * r_mm / sy));
-  int ho_x = static_cast<int>(std::lround(1.8 * r_mm / sx)), ho_y = static_cast<int>(std::lround(1.8 * r_mm / sy));
+  int hm_x = static_cast<int>(std::lround(1.25 * r_mm / sx)),
+      hm_y = static_cast<int>(std::lround(1.25 * r_mm / sy));
+  int ho_x = static_cast<int>(std::lround(1.8 * r_mm / sx)),
+      ho_y = static_cast<int>(std::lround(1.8 * r_mm / sy));
   std::vector<Disk> cand;
   for (int j = ho_y; j < ny - ho_y; ++j)
     for (int i = ho_x; i < nx - ho_x; ++i) {
@@ -400,12 +407,13 @@ CalibrationFit calibrateRods(const Scan& scan, const PhantomDefinition& def, con
       }
     }
   if (best.empty())
-    throw ProcessingError("found no line of " + std::to_string(n) + " rods of " +
-                          std::to_string(def.rod_diameter_mm) + " mm (definition '" + def.name + "') in " +
-                          scan.info.path.string() + " (" + std::to_string(cands.size()) +
-                          " uniform disks seen). Check the definition's rod count and diameter; rods within " +
-                          std::to_string(p.min_contrast_hu) +
-                          " HU of the surrounding material cannot be seen: leave them out of the definition");
+    throw ProcessingError(
+        "found no line of " + std::to_string(n) + " rods of " + std::to_string(def.rod_diameter_mm) +
+        " mm (definition '" + def.name + "') in " + scan.info.path.string() + " (" +
+        std::to_string(cands.size()) +
+        " uniform disks seen). Check the definition's rod count and diameter; rods within " +
+        std::to_string(p.min_contrast_hu) +
+        " HU of the surrounding material cannot be seen: leave them out of the definition");
   // Measure each rod slice by slice in a disk of roi_radius_frac * r.
   CalibrationFit out;
   out.source = "rods";
@@ -463,11 +471,11 @@ CalibrationFit calibrateRods(const Scan& scan, const PhantomDefinition& def, con
              std::to_string(static_cast<int>(pt.center_mm[0])) + ", " +
              std::to_string(static_cast<int>(pt.center_mm[1])) + ") mm";
   if (!(out.fit.slope > 0.3 && out.fit.slope < 2.0) || out.fit.r2 < 0.98)
-    throw ProcessingError("no calibration phantom '" + def.name + "' found in " + scan.info.path.string() +
-                          ": the best line of disks does not behave like its rods (R^2 " +
-                          std::to_string(out.fit.r2) + ", slope " + std::to_string(out.fit.slope) +
-                          " mg/cm3 per HU):" + where +
-                          "\nCheck the phantom definition (rod count, diameter, densities) or use another source.");
+    throw ProcessingError(
+        "no calibration phantom '" + def.name + "' found in " + scan.info.path.string() +
+        ": the best line of disks does not behave like its rods (R^2 " + std::to_string(out.fit.r2) +
+        ", slope " + std::to_string(out.fit.slope) + " mg/cm3 per HU):" + where +
+        "\nCheck the phantom definition (rod count, diameter, densities) or use another source.");
   if (out.fit.r2 < 0.995)
     out.warnings.push_back("rod fit R^2 = " + std::to_string(out.fit.r2) +
                            " < 0.995: check that the right rods were found (see points[].center_mm)");
@@ -664,7 +672,8 @@ CalibrationFit calibrateInternal(const Scan& scan, const LocalizeResult& loc, co
       air.erase(std::remove(air.begin(), air.end(), static_cast<double>(val)), air.end());
       notes.push_back("air: ignored padding value " + std::to_string(val));
     }
-  if (!blood_k.empty()) pos_blood = V.phys(stats::median(blood_i), stats::median(blood_j), stats::median(blood_k));
+  if (!blood_k.empty())
+    pos_blood = V.phys(stats::median(blood_i), stats::median(blood_j), stats::median(blood_k));
   (void)pos_air;
   (void)pos_fat;
   (void)pos_muscle;
@@ -692,8 +701,8 @@ CalibrationFit calibrateInternal(const Scan& scan, const LocalizeResult& loc, co
       pt.hu_sd = 1.4826 * stats::median(dev);
       if (pt.hu < t->hu_range[0] || pt.hu > t->hu_range[1]) {
         pt.used = false;
-        pt.note = "median " + std::to_string(static_cast<int>(std::lround(pt.hu))) + " HU outside the plausible " +
-                  std::to_string(static_cast<int>(t->hu_range[0])) + ".." +
+        pt.note = "median " + std::to_string(static_cast<int>(std::lround(pt.hu))) +
+                  " HU outside the plausible " + std::to_string(static_cast<int>(t->hu_range[0])) + ".." +
                   std::to_string(static_cast<int>(t->hu_range[1])) + " HU" +
                   (name == "blood" && pt.hu > t->hu_range[1] ? " (contrast-enhanced?)" : "") + extra;
       }
@@ -721,7 +730,8 @@ CalibrationFit calibrateInternal(const Scan& scan, const LocalizeResult& loc, co
   out.warnings = warnings;
   std::string summary;
   for (const auto& pt : out.points)
-    summary += "\n  " + pt.name + ": " + (pt.voxels ? std::to_string(static_cast<int>(std::lround(pt.hu))) + " HU" : "-") +
+    summary += "\n  " + pt.name + ": " +
+               (pt.voxels ? std::to_string(static_cast<int>(std::lround(pt.hu))) + " HU" : "-") +
                (pt.used ? " (used)" : " (not used: " + pt.note + ")");
   if (x.size() < 3)
     throw ProcessingError("internal calibration refused for " + file + ": only " + std::to_string(x.size()) +
@@ -731,11 +741,11 @@ CalibrationFit calibrateInternal(const Scan& scan, const LocalizeResult& loc, co
   const auto& f = out.fit;
   std::string why;
   if (f.slope < p.slope_range[0] || f.slope > p.slope_range[1])
-    why = "slope " + std::to_string(f.slope) + " mg/cm3 per HU outside " + std::to_string(p.slope_range[0]) + ".." +
-          std::to_string(p.slope_range[1]);
+    why = "slope " + std::to_string(f.slope) + " mg/cm3 per HU outside " + std::to_string(p.slope_range[0]) +
+          ".." + std::to_string(p.slope_range[1]);
   else if (f.intercept < p.intercept_range[0] || f.intercept > p.intercept_range[1])
-    why = "intercept " + std::to_string(f.intercept) + " mg/cm3 outside " + std::to_string(p.intercept_range[0]) +
-          ".." + std::to_string(p.intercept_range[1]);
+    why = "intercept " + std::to_string(f.intercept) + " mg/cm3 outside " +
+          std::to_string(p.intercept_range[0]) + ".." + std::to_string(p.intercept_range[1]);
   else if (f.residual_sd > p.max_residual_sd)
     why = "tissues disagree with a line (residual SD " + std::to_string(f.residual_sd) + " mg/cm3 > " +
           std::to_string(p.max_residual_sd) + ")";

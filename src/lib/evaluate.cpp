@@ -25,7 +25,9 @@ namespace {
 
 const std::vector<std::string> kClasses = {"normal", "osteopenia", "osteoporosis"};
 
-std::string acrClass(double bmd) { return bmd > 120 ? "normal" : (bmd >= 80 ? "osteopenia" : "osteoporosis"); }
+std::string acrClass(double bmd) {
+  return bmd > 120 ? "normal" : (bmd >= 80 ? "osteopenia" : "osteoporosis");
+}
 
 std::optional<double> number(const std::string& s) {
   if (s.empty()) return std::nullopt;
@@ -39,7 +41,9 @@ std::optional<double> number(const std::string& s) {
   }
 }
 
-bool isClass(const std::string& c) { return std::find(kClasses.begin(), kClasses.end(), c) != kClasses.end(); }
+bool isClass(const std::string& c) {
+  return std::find(kClasses.begin(), kClasses.end(), c) != kClasses.end();
+}
 
 std::string refClass(const EvalCase& c) {
   if (isClass(c.ref_category)) return c.ref_category;
@@ -51,7 +55,10 @@ std::string predClass(const EvalCase& c) {
 }
 
 json propJson(const stats::Proportion& p) {
-  return {{"k", p.k}, {"n", p.n}, {"value", p.n ? json(p.value) : json(nullptr)}, {"ci95", p.n ? json(p.ci95) : json(nullptr)}};
+  return {{"k", p.k},
+          {"n", p.n},
+          {"value", p.n ? json(p.value) : json(nullptr)},
+          {"ci95", p.n ? json(p.ci95) : json(nullptr)}};
 }
 
 json nanNull(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
@@ -69,12 +76,15 @@ std::vector<EvalCase> loadEvaluationCases(const fs::path& predictions, const fs:
     run_dir = predictions.parent_path();
   }
   if (!fs::exists(results))
-    throw InputError("predictions '" + predictions.string() + "': no results.csv (give a ctbmd-run output folder)");
+    throw InputError("predictions '" + predictions.string() +
+                     "': no results.csv (give a ctbmd-run output folder)");
   CsvTable pt = readCsv(results);
   int p_case = pt.column({"case_id", "case"}), p_status = pt.column({"status"}), p_err = pt.column({"error"});
-  int p_bmd = pt.column({"bmd_l1l2", "bmd"}), p_cat = pt.column({"category"}), p_cal = pt.column({"calibration"});
+  int p_bmd = pt.column({"bmd_l1l2", "bmd"}), p_cat = pt.column({"category"}),
+      p_cal = pt.column({"calibration"});
   if (p_case < 0 || p_bmd < 0)
-    throw InputError("predictions '" + results.string() + "' need columns case_id and bmd_l1l2 (a ctbmd-run results.csv)");
+    throw InputError("predictions '" + results.string() +
+                     "' need columns case_id and bmd_l1l2 (a ctbmd-run results.csv)");
   std::map<std::string, EvalCase> by_id;
   for (size_t i = 0; i < pt.rows.size(); ++i) {
     EvalCase c;
@@ -106,7 +116,8 @@ std::vector<EvalCase> loadEvaluationCases(const fs::path& predictions, const fs:
     }
     fs::path seg = run_dir / c.case_id / "segmentation.nii.gz";
     if (fs::exists(seg)) c.pred_labels = seg;
-    if (by_id.count(c.case_id)) throw InputError("case '" + c.case_id + "' appears twice in " + results.string());
+    if (by_id.count(c.case_id))
+      throw InputError("case '" + c.case_id + "' appears twice in " + results.string());
     by_id[c.case_id] = c;
   }
   // References.
@@ -115,7 +126,8 @@ std::vector<EvalCase> loadEvaluationCases(const fs::path& predictions, const fs:
     for (const auto& e : fs::directory_iterator(reference)) {
       std::string name = e.path().filename().string();
       const std::string suffix = "_truth.json";
-      if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+      if (name.size() <= suffix.size() ||
+          name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
         continue;
       json t = readJsonFile(e.path());
       EvalCase c;
@@ -124,9 +136,11 @@ std::vector<EvalCase> loadEvaluationCases(const fs::path& predictions, const fs:
       c.ref_category = t.value("category", "");
       if (t.contains("levels"))
         for (auto it = t["levels"].begin(); it != t["levels"].end(); ++it)
-          if (it.value().contains("bmd_mg_cm3")) c.ref_level_bmd[it.key()] = it.value()["bmd_mg_cm3"].get<double>();
+          if (it.value().contains("bmd_mg_cm3"))
+            c.ref_level_bmd[it.key()] = it.value()["bmd_mg_cm3"].get<double>();
       if (t.contains("calibration") && t["calibration"].contains("slope_hu_per_mg_cm3")) {
-        double a = t["calibration"]["intercept_hu"].get<double>(), b = t["calibration"]["slope_hu_per_mg_cm3"].get<double>();
+        double a = t["calibration"]["intercept_hu"].get<double>(),
+               b = t["calibration"]["slope_hu_per_mg_cm3"].get<double>();
         c.ref_cal_slope = 1 / b;  // HU = a + b BMD  ->  BMD = -a/b + HU/b
         c.ref_cal_intercept = -a / b;
       }
@@ -135,7 +149,8 @@ std::vector<EvalCase> loadEvaluationCases(const fs::path& predictions, const fs:
       refs[c.case_id] = c;
     }
     if (refs.empty())
-      throw InputError("reference folder '" + reference.string() + "' holds no *_truth.json (ctbmd-phantom truth files)");
+      throw InputError("reference folder '" + reference.string() +
+                       "' holds no *_truth.json (ctbmd-phantom truth files)");
   } else {
     CsvTable rt = readCsv(reference);
     int r_case = rt.column({"case_id", "case"}), r_bmd = rt.column({"bmd_l1l2", "bmd", "reference_bmd"});
@@ -149,14 +164,16 @@ std::vector<EvalCase> loadEvaluationCases(const fs::path& predictions, const fs:
       c.ref_bmd = number(rt.cell(i, r_bmd));
       c.ref_category = rt.cell(i, r_cat);
       if (!c.ref_category.empty() && !isClass(c.ref_category))
-        throw InputError("reference CSV '" + reference.string() + "' line " + std::to_string(rt.line_numbers[i]) +
-                         ": category must be normal, osteopenia or osteoporosis, not '" + c.ref_category + "'");
+        throw InputError(
+            "reference CSV '" + reference.string() + "' line " + std::to_string(rt.line_numbers[i]) +
+            ": category must be normal, osteopenia or osteoporosis, not '" + c.ref_category + "'");
       for (int l : kReportedLevels) {
         auto v = number(rt.cell(i, rt.column({(levelName(l) + "_bmd").c_str()})));
         if (v) c.ref_level_bmd[levelName(l)] = *v;
       }
       std::string lab = rt.cell(i, r_lab);
-      if (!lab.empty()) c.ref_labels = fs::path(lab).is_absolute() ? fs::path(lab) : reference.parent_path() / lab;
+      if (!lab.empty())
+        c.ref_labels = fs::path(lab).is_absolute() ? fs::path(lab) : reference.parent_path() / lab;
       refs[c.case_id] = c;
     }
   }
@@ -213,9 +230,11 @@ json evaluate(const std::vector<EvalCase>& cases, const EvaluateOptions& opt) {
     auto a = stats::agreement(pred, ref);
     auto r = stats::pearson(ref, pred);
     auto f = stats::fitOls(ref, pred);  // prediction = intercept + slope * reference
-    bmd["agreement"] = {{"mae", a.mae},   {"bias", a.bias}, {"bias_ci95", a.bias_ci95}, {"sd_diff", a.sd_diff},
-                        {"rmse", a.rmse}, {"loa_low", a.loa_low}, {"loa_high", a.loa_high}};
-    bmd["pearson"] = {{"r", nanNull(r.r)}, {"p", nanNull(r.p)}, {"ci95", {nanNull(r.ci95[0]), nanNull(r.ci95[1])}}};
+    bmd["agreement"] = {{"mae", a.mae},          {"bias", a.bias}, {"bias_ci95", a.bias_ci95},
+                        {"sd_diff", a.sd_diff},  {"rmse", a.rmse}, {"loa_low", a.loa_low},
+                        {"loa_high", a.loa_high}};
+    bmd["pearson"] = {
+        {"r", nanNull(r.r)}, {"p", nanNull(r.p)}, {"ci95", {nanNull(r.ci95[0]), nanNull(r.ci95[1])}}};
     bmd["r2"] = nanNull(r.r * r.r);
     bmd["regression"] = {{"model", "prediction = intercept + slope * reference"},
                          {"slope", f.slope},
@@ -252,7 +271,10 @@ json evaluate(const std::vector<EvalCase>& cases, const EvaluateOptions& opt) {
     long unusable = 0;
     for (const auto& c : cases) unusable += c.pred_levels_unusable;
     lv["excluded_unusable_levels"] = unusable;
-    lv["all"] = {{"n", all_p.size()}, {"mae", a.mae}, {"bias", a.bias}, {"rmse", a.rmse},
+    lv["all"] = {{"n", all_p.size()},
+                 {"mae", a.mae},
+                 {"bias", a.bias},
+                 {"rmse", a.rmse},
                  {"within_3_mg_cm3", propJson(stats::proportion(within3, static_cast<long>(all_p.size())))}};
   }
   ev["level_bmd"] = lv;
@@ -261,7 +283,8 @@ json evaluate(const std::vector<EvalCase>& cases, const EvaluateOptions& opt) {
   json diag = json::object();
   for (const std::string target : {"osteoporosis", "low_bmd"}) {
     auto positive = [&](const std::string& cls) {
-      return target == "osteoporosis" ? cls == "osteoporosis" : (cls == "osteoporosis" || cls == "osteopenia");
+      return target == "osteoporosis" ? cls == "osteoporosis"
+                                      : (cls == "osteoporosis" || cls == "osteopenia");
     };
     std::vector<double> score;
     std::vector<bool> truth;
@@ -278,7 +301,10 @@ json evaluate(const std::vector<EvalCase>& cases, const EvaluateOptions& opt) {
     }
     json d = {{"definition", target == "osteoporosis" ? "reference class osteoporosis"
                                                       : "reference class osteoporosis or osteopenia"},
-              {"tp", tp}, {"fp", fp}, {"tn", tn}, {"fn", fn},
+              {"tp", tp},
+              {"fp", fp},
+              {"tn", tn},
+              {"fn", fn},
               {"sensitivity", propJson(stats::proportion(tp, tp + fn))},
               {"specificity", propJson(stats::proportion(tn, tn + fp))},
               {"ppv", propJson(stats::proportion(tp, tp + fp))},
@@ -293,7 +319,8 @@ json evaluate(const std::vector<EvalCase>& cases, const EvaluateOptions& opt) {
     json pts = json::array();
     for (const auto& p : roc.points)
       pts.push_back({{"bmd_threshold", std::isfinite(p.threshold) ? json(-p.threshold) : json(nullptr)},
-                     {"fpr", p.fpr}, {"tpr", p.tpr}});
+                     {"fpr", p.fpr},
+                     {"tpr", p.tpr}});
     d["roc"]["points"] = pts;
     diag[target] = d;
   }
@@ -346,17 +373,19 @@ json evaluate(const std::vector<EvalCase>& cases, const EvaluateOptions& opt) {
         for (double x : v) m += std::abs(x);
         return m / static_cast<double>(v.size());
       };
-      ev["calibration"] = {{"n", slope_rel.size()},
-                           {"slope_relative_error_mean_abs", absmean(slope_rel)},
-                           {"slope_relative_error_max_abs", absmax(slope_rel)},
-                           {"slope_within_2_percent", propJson(stats::proportion(within2, static_cast<long>(slope_rel.size())))},
-                           {"intercept_error_mean_abs_mg_cm3", absmean(icpt_abs)},
-                           {"intercept_error_max_abs_mg_cm3", absmax(icpt_abs)},
-                           {"calibration_bmd_error_mean_abs_mg_cm3", absmean(bmd_err)},
-                           {"calibration_bmd_error_max_abs_mg_cm3", absmax(bmd_err)},
-                           {"definition",
-                            "fitted calibration.json against the phantom's true line; BMD error of the line alone "
-                            "at 50, 150, 250 mg/cm3"}};
+      ev["calibration"] = {
+          {"n", slope_rel.size()},
+          {"slope_relative_error_mean_abs", absmean(slope_rel)},
+          {"slope_relative_error_max_abs", absmax(slope_rel)},
+          {"slope_within_2_percent",
+           propJson(stats::proportion(within2, static_cast<long>(slope_rel.size())))},
+          {"intercept_error_mean_abs_mg_cm3", absmean(icpt_abs)},
+          {"intercept_error_max_abs_mg_cm3", absmax(icpt_abs)},
+          {"calibration_bmd_error_mean_abs_mg_cm3", absmean(bmd_err)},
+          {"calibration_bmd_error_max_abs_mg_cm3", absmax(bmd_err)},
+          {"definition",
+           "fitted calibration.json against the phantom's true line; BMD error of the line alone "
+           "at 50, 150, 250 mg/cm3"}};
     }
   }
 
@@ -395,7 +424,9 @@ json evaluate(const std::vector<EvalCase>& cases, const EvaluateOptions& opt) {
     json dj = json::object();
     std::vector<double> all;
     auto summary = [](const std::vector<double>& v) {
-      return json{{"n", v.size()}, {"mean", stats::mean(v)}, {"median", stats::median(v)},
+      return json{{"n", v.size()},
+                  {"mean", stats::mean(v)},
+                  {"median", stats::median(v)},
                   {"sd", v.size() > 1 ? json(stats::sd(v)) : json(nullptr)},
                   {"min", *std::min_element(v.begin(), v.end())}};
     };
@@ -407,7 +438,8 @@ json evaluate(const std::vector<EvalCase>& cases, const EvaluateOptions& opt) {
     if (!all.empty()) dj["all"] = summary(all);
     seg["dice"] = dj;
     seg["labeling"] = propJson(stats::proportion(identified, present));
-    seg["labeling"]["definition"] = "reference level whose predicted body of the same label overlaps it with Dice > 0.5";
+    seg["labeling"]["definition"] =
+        "reference level whose predicted body of the same label overlaps it with Dice > 0.5";
     ev["segmentation"] = seg;
   }
   return ev;
@@ -484,24 +516,27 @@ std::string evaluationMarkdown(const json& ev, const std::string& title) {
   if (ev.contains("calibration")) {
     const auto& c = ev["calibration"];
     o << "## Calibration recovery (n = " << c["n"] << ")\n\n| Measure | Value |\n|---|---|\n";
-    o << "| Slope error, mean / max | " << f1(json(100 * c["slope_relative_error_mean_abs"].get<double>()), 2) << " % / "
-      << f1(json(100 * c["slope_relative_error_max_abs"].get<double>()), 2) << " % |\n";
+    o << "| Slope error, mean / max | " << f1(json(100 * c["slope_relative_error_mean_abs"].get<double>()), 2)
+      << " % / " << f1(json(100 * c["slope_relative_error_max_abs"].get<double>()), 2) << " % |\n";
     o << "| Slope within 2 % | " << pct(c["slope_within_2_percent"]) << " |\n";
     o << "| Intercept error, mean / max | " << f1(c["intercept_error_mean_abs_mg_cm3"], 2) << " / "
       << f1(c["intercept_error_max_abs_mg_cm3"], 2) << " mg/cm3 |\n";
-    o << "| BMD error of the line (50-250 mg/cm3), mean / max | " << f1(c["calibration_bmd_error_mean_abs_mg_cm3"], 2)
-      << " / " << f1(c["calibration_bmd_error_max_abs_mg_cm3"], 2) << " mg/cm3 |\n\n";
+    o << "| BMD error of the line (50-250 mg/cm3), mean / max | "
+      << f1(c["calibration_bmd_error_mean_abs_mg_cm3"], 2) << " / "
+      << f1(c["calibration_bmd_error_max_abs_mg_cm3"], 2) << " mg/cm3 |\n\n";
   }
   o << "## Diagnosis\n\n| Target | AUC (95 % CI, DeLong) | Sensitivity | Specificity | PPV | NPV |\n"
        "|---|---|---|---|---|---|\n";
   for (const char* t : {"osteoporosis", "low_bmd"}) {
     const auto& d = ev["diagnosis"][t];
-    o << "| " << (std::string(t) == "low_bmd" ? "Low BMD (osteopenia or osteoporosis)" : "Osteoporosis") << " | "
-      << f1(d["roc"]["auc"], 3) << " (" << f1(d["roc"]["auc_ci95"][0], 3) << "-" << f1(d["roc"]["auc_ci95"][1], 3)
-      << "; " << d["roc"]["n_pos"] << " pos / " << d["roc"]["n_neg"] << " neg) | " << pct(d["sensitivity"])
-      << " | " << pct(d["specificity"]) << " | " << pct(d["ppv"]) << " | " << pct(d["npv"]) << " |\n";
+    o << "| " << (std::string(t) == "low_bmd" ? "Low BMD (osteopenia or osteoporosis)" : "Osteoporosis")
+      << " | " << f1(d["roc"]["auc"], 3) << " (" << f1(d["roc"]["auc_ci95"][0], 3) << "-"
+      << f1(d["roc"]["auc_ci95"][1], 3) << "; " << d["roc"]["n_pos"] << " pos / " << d["roc"]["n_neg"]
+      << " neg) | " << pct(d["sensitivity"]) << " | " << pct(d["specificity"]) << " | " << pct(d["ppv"])
+      << " | " << pct(d["npv"]) << " |\n";
   }
-  o << "\nConfusion matrix (rows: reference, columns: prediction):\n\n| | normal | osteopenia | osteoporosis |\n"
+  o << "\nConfusion matrix (rows: reference, columns: prediction):\n\n| | normal | osteopenia | osteoporosis "
+       "|\n"
        "|---|---|---|---|\n";
   for (size_t i = 0; i < 3; ++i) {
     o << "| " << kClasses[i];
@@ -511,12 +546,13 @@ std::string evaluationMarkdown(const json& ev, const std::string& title) {
   o << "\nAccuracy (3 classes): " << pct(ev["confusion"]["accuracy"]) << "\n\n";
   if (ev.contains("segmentation") && ev["segmentation"]["cases"].get<long>() > 0) {
     const auto& s = ev["segmentation"];
-    o << "## Segmentation (" << s["cases"] << " cases with label maps)\n\n| Level | n | Dice mean | median | SD | min |\n"
+    o << "## Segmentation (" << s["cases"]
+      << " cases with label maps)\n\n| Level | n | Dice mean | median | SD | min |\n"
          "|---|---|---|---|---|---|\n";
     for (auto it = s["dice"].begin(); it != s["dice"].end(); ++it)
       o << "| " << it.key() << " | " << it.value()["n"] << " | " << f1(it.value()["mean"], 3) << " | "
-        << f1(it.value()["median"], 3) << " | " << f1(it.value()["sd"], 3) << " | " << f1(it.value()["min"], 3)
-        << " |\n";
+        << f1(it.value()["median"], 3) << " | " << f1(it.value()["sd"], 3) << " | "
+        << f1(it.value()["min"], 3) << " |\n";
     o << "\nLabelling accuracy: " << pct(s["labeling"]) << "\n";
   }
   if (!ev["cases"]["failures"].empty()) {
@@ -527,8 +563,8 @@ std::string evaluationMarkdown(const json& ev, const std::string& title) {
   return o.str();
 }
 
-std::vector<fs::path> writeEvaluationPlots(const std::vector<EvalCase>& cases, const json& ev, const fs::path& dir,
-                                           const std::string& title, bool force) {
+std::vector<fs::path> writeEvaluationPlots(const std::vector<EvalCase>& cases, const json& ev,
+                                           const fs::path& dir, const std::string& title, bool force) {
   std::vector<double> pred, ref;
   for (const auto& c : cases)
     if (c.pred_ok && c.pred_bmd && c.ref_bmd) {
@@ -551,7 +587,8 @@ std::vector<fs::path> writeEvaluationPlots(const std::vector<EvalCase>& cases, c
   };
   g << "# gnuplot script written by ctbmd-evaluate; in this folder run: gnuplot plots.gp\n";
   g << "$pts << EOD\n";
-  for (size_t i = 0; i < pred.size(); ++i) g << ref[i] << " " << pred[i] << " " << 0.5 * (ref[i] + pred[i]) << " " << pred[i] - ref[i] << "\n";
+  for (size_t i = 0; i < pred.size(); ++i)
+    g << ref[i] << " " << pred[i] << " " << 0.5 * (ref[i] + pred[i]) << " " << pred[i] - ref[i] << "\n";
   g << "EOD\n";
   auto fit = stats::fitOls(ref, pred);
   double lo = *std::min_element(ref.begin(), ref.end()), hi = *std::max_element(ref.begin(), ref.end());
@@ -568,7 +605,8 @@ std::vector<fs::path> writeEvaluationPlots(const std::vector<EvalCase>& cases, c
   g << "EOD\n";
   for (const char* target : {"osteoporosis", "low_bmd"}) {
     g << "$roc_" << target << " << EOD\n";
-    for (const auto& p : ev["diagnosis"][target]["roc"]["points"]) g << p["fpr"].get<double>() << " " << p["tpr"].get<double>() << "\n";
+    for (const auto& p : ev["diagnosis"][target]["roc"]["points"])
+      g << p["fpr"].get<double>() << " " << p["tpr"].get<double>() << "\n";
     g << "EOD\n";
   }
   const auto& a = ev["bmd_l1l2"]["agreement"];
@@ -580,11 +618,12 @@ std::vector<fs::path> writeEvaluationPlots(const std::vector<EvalCase>& cases, c
                 tmp_roc = std::string("roc.") + ext;
     g << "reset\nset terminal " << term << "\nset grid\nset key top left box opaque\n";
     g << "set output '" << tmp_reg << "'\n";
-    std::snprintf(buf, sizeof buf,
-                  "%s: predicted vs reference BMD (n = %zu)\\ny = %.2f + %.3f x,  r = %.3f,  MAE = %.2f mg/cm^3",
-                  esc(title).c_str(), pred.size(), fit.intercept, fit.slope,
-                  ev["bmd_l1l2"]["pearson"]["r"].is_number() ? ev["bmd_l1l2"]["pearson"]["r"].get<double>() : 0.0,
-                  a["mae"].get<double>());
+    std::snprintf(
+        buf, sizeof buf,
+        "%s: predicted vs reference BMD (n = %zu)\\ny = %.2f + %.3f x,  r = %.3f,  MAE = %.2f mg/cm^3",
+        esc(title).c_str(), pred.size(), fit.intercept, fit.slope,
+        ev["bmd_l1l2"]["pearson"]["r"].is_number() ? ev["bmd_l1l2"]["pearson"]["r"].get<double>() : 0.0,
+        a["mae"].get<double>());
     g << "set title \"" << buf << "\"\n";
     g << "set xlabel 'Reference BMD (mg/cm^3)'\nset ylabel 'Predicted BMD (mg/cm^3)'\n";
     g << "set xrange [" << lo << ":" << hi << "]\n";
@@ -600,23 +639,26 @@ std::vector<fs::path> writeEvaluationPlots(const std::vector<EvalCase>& cases, c
                   esc(title).c_str(), pred.size(), a["bias"].get<double>(), a["loa_low"].get<double>(),
                   a["loa_high"].get<double>());
     g << "set title \"" << buf << "\"\n";
-    g << "set xlabel 'Mean of predicted and reference BMD (mg/cm^3)'\nset ylabel 'Predicted - reference (mg/cm^3)'\n";
+    g << "set xlabel 'Mean of predicted and reference BMD (mg/cm^3)'\nset ylabel 'Predicted - reference "
+         "(mg/cm^3)'\n";
     g << "plot $pts using 3:4 with points pt 7 ps 0.8 lc rgb '#c0392b' title 'cases', \\\n"
       << "     " << a["bias"].get<double>() << " with lines lw 2 lc rgb '#1f4e9a' title 'bias', \\\n"
-      << "     " << a["loa_low"].get<double>() << " with lines dt 2 lw 2 lc rgb '#555555' title '95% limits of agreement', \\\n"
+      << "     " << a["loa_low"].get<double>()
+      << " with lines dt 2 lw 2 lc rgb '#555555' title '95% limits of agreement', \\\n"
       << "     " << a["loa_high"].get<double>() << " with lines dt 2 lw 2 lc rgb '#555555' notitle\n";
     g << "unset output\n";
     g << "reset\nset terminal " << term << "\nset grid\nset key bottom right box opaque\nset size ratio -1\n";
     g << "set output '" << tmp_roc << "'\n";
     g << "set title \"" << esc(title) << ": ROC of the predicted BMD\"\n";
-    g << "set xlabel '1 - specificity'\nset ylabel 'Sensitivity'\nset xrange [-0.02:1.02]\nset yrange [-0.02:1.02]\n";
+    g << "set xlabel '1 - specificity'\nset ylabel 'Sensitivity'\nset xrange [-0.02:1.02]\nset yrange "
+         "[-0.02:1.02]\n";
     const auto& d1 = ev["diagnosis"]["osteoporosis"]["roc"];
     const auto& d2 = ev["diagnosis"]["low_bmd"]["roc"];
     std::snprintf(buf, sizeof buf, "osteoporosis: AUC %s (%s-%s)", f1(d1["auc"], 3).c_str(),
                   f1(d1["auc_ci95"][0], 3).c_str(), f1(d1["auc_ci95"][1], 3).c_str());
     std::string t1 = buf;
-    std::snprintf(buf, sizeof buf, "low BMD: AUC %s (%s-%s)", f1(d2["auc"], 3).c_str(), f1(d2["auc_ci95"][0], 3).c_str(),
-                  f1(d2["auc_ci95"][1], 3).c_str());
+    std::snprintf(buf, sizeof buf, "low BMD: AUC %s (%s-%s)", f1(d2["auc"], 3).c_str(),
+                  f1(d2["auc_ci95"][0], 3).c_str(), f1(d2["auc_ci95"][1], 3).c_str());
     std::string t2 = buf;
     g << "plot $roc_osteoporosis using 1:2 with steps lw 2 lc rgb '#c0392b' title '" << t1 << "', \\\n"
       << "     $roc_low_bmd using 1:2 with steps lw 2 lc rgb '#1f4e9a' title '" << t2 << "', \\\n"
@@ -649,8 +691,9 @@ std::vector<fs::path> writeEvaluationPlots(const std::vector<EvalCase>& cases, c
   if (st != 0) {
     cleanup();
     if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
-      throw ProcessingError("gnuplot not found: install it (apt-get install gnuplot-nox; tools/install-deps.sh does) "
-                            "or pass --no-plots");
+      throw ProcessingError(
+          "gnuplot not found: install it (apt-get install gnuplot-nox; tools/install-deps.sh does) "
+          "or pass --no-plots");
     throw ProcessingError("gnuplot failed:\n" + msg);
   }
   outs.push_back(dir / "plots.gp");

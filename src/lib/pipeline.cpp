@@ -108,11 +108,12 @@ void saveClassification(const fs::path& json_path, const ClassifyResult& r, cons
   if (p.ref_mean) params["ref_mean"] = *p.ref_mean;
   if (p.ref_sd) params["ref_sd"] = *p.ref_sd;
   if (!p.contrast_phase.empty()) params["contrast_phase"] = p.contrast_phase;
-  writeStageJson(json_path, r.toJson(), "ctbmd.classification", {{"bmd", fileInput(bmd_json)}}, params, force);
+  writeStageJson(json_path, r.toJson(), "ctbmd.classification", {{"bmd", fileInput(bmd_json)}}, params,
+                 force);
 }
 
-void saveCalibration(const fs::path& json_path, const CalibrationFit& fit, const json& inputs, const json& params,
-                     bool force) {
+void saveCalibration(const fs::path& json_path, const CalibrationFit& fit, const json& inputs,
+                     const json& params, bool force) {
   writeStageJson(json_path, fit.toJson(), "ctbmd.calibration", inputs, params, force);
 }
 
@@ -164,7 +165,8 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
       case_cal = Calibration::fromJson(fit.toJson(), cal_path->string());
       lap("calibrate");
     }
-    for (const auto& w : calibrationMismatch(case_cal, scanInputs(scan)["ct"])) spdlog::warn("{}: {}", case_id, w);
+    for (const auto& w : calibrationMismatch(case_cal, scanInputs(scan)["ct"]))
+      spdlog::warn("{}: {}", case_id, w);
     auto bmd = estimateBmd(roi, case_cal, opt.bmd);
     saveBmd(dir / "bmd.json", bmd, dir / "roi.json", cal_path, opt.bmd, force);
     auto cls = classify(bmd, opt.classify);

@@ -31,7 +31,8 @@ Volume view(const CtImage* c) {
 }
 
 namespace {
-SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const SliceParams& p, bool want_mask) {
+SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const SliceParams& p,
+                           bool want_mask) {
   SliceBody out;
   int i0 = std::max(0, static_cast<int>(std::floor((cx - p.half_x - v.ox) / v.sx)));
   int i1 = std::min(v.nx - 1, static_cast<int>(std::ceil((cx + p.half_x - v.ox) / v.sx)));

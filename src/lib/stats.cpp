@@ -49,12 +49,12 @@ double normalCdf(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
 double normalQuantile(double p) {
   if (!(p > 0 && p < 1)) return p == 0 ? -INFINITY : (p == 1 ? INFINITY : kNaN);
   // Acklam's rational approximation, then one Halley step on erfc for full precision.
-  static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
-                             1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00};
+  static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02,  -2.759285104469687e+02,
+                             1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
   static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
                              6.680131188771972e+01, -1.328068155288572e+01};
   static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
-                             -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00};
+                             -2.549732539343734e+00, 4.374664141464968e+00,  2.938163982698783e+00};
   static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
                              3.754408661907416e+00};
   double q, x;
@@ -213,13 +213,14 @@ LinearFit fitHuber(const std::vector<double>& x, const std::vector<double>& y, d
     std::vector<double> ar(n);
     for (size_t i = 0; i < n; ++i) ar[i] = std::abs(r[i] - median(r));
     scale = median(ar) / 0.6744897501960817;  // MAD -> SD under normality
-    if (!(scale > 0)) break;  // (near) exact fit through most points
+    if (!(scale > 0)) break;                  // (near) exact fit through most points
     for (size_t i = 0; i < n; ++i) {
       double u = std::abs(r[i]) / scale;
       w[i] = u <= k ? 1.0 : k / u;
     }
     LinearFit g = fitOls(x, y, w);
-    double change = std::abs(g.intercept - f.intercept) + std::abs(g.slope - f.slope) * (1 + std::abs(mean(x)));
+    double change =
+        std::abs(g.intercept - f.intercept) + std::abs(g.slope - f.slope) * (1 + std::abs(mean(x)));
     f = g;
     if (change < 1e-10 * (1 + std::abs(f.intercept))) break;
   }
@@ -248,8 +249,8 @@ LinearFit fitHuber(const std::vector<double>& x, const std::vector<double>& y, d
         Eigen::Vector2d xi(1.0, x[i]);
         xtx += xi * xi.transpose();
       }
-      Eigen::Matrix2d cov = K * K * (s_psi2 / (static_cast<double>(n) - p)) / (m_dpsi * m_dpsi) *
-                            scale * scale * xtx.inverse();
+      Eigen::Matrix2d cov =
+          K * K * (s_psi2 / (static_cast<double>(n) - p)) / (m_dpsi * m_dpsi) * scale * scale * xtx.inverse();
       f.intercept_se = std::sqrt(cov(0, 0));
       f.slope_se = std::sqrt(cov(1, 1));
       f.cov = cov(0, 1);

@@ -168,7 +168,9 @@ TEST(Calibrate, PairedCsvWithHuberFit) {
     o << "case,level,hu,bmd\n";
     std::mt19937 rng(3);
     std::normal_distribution<double> n(0, 4);
-    for (int i = 0; i < 40; ++i) o << "c" << i << ",L1," << 50 + 5 * i << "," << (i == 7 ? 400.0 : 2 + 0.82 * (50 + 5 * i) + n(rng)) << "\n";
+    for (int i = 0; i < 40; ++i)
+      o << "c" << i << ",L1," << 50 + 5 * i << "," << (i == 7 ? 400.0 : 2 + 0.82 * (50 + 5 * i) + n(rng))
+        << "\n";
   }
   auto rows = readPairedCsv(csv);
   ASSERT_EQ(rows.size(), 40u);

@@ -1,6 +1,8 @@
 // The weight-free stages on digital phantoms, in process.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "ctbmd/levels.hpp"
 #include "ctbmd/phantom.hpp"
 #include "ctbmd/stages.hpp"
@@ -115,4 +117,26 @@ TEST(PhantomPipelineHard, OsteoporoticBodiesWithThinCortexAreSegmentedWhole) {
       EXPECT_NEAR(r->stats.mean_hu, truth, 4.0) << levelName(l) << " seed " << seed;
     }
   }
+}
+
+TEST(PhantomPipelineHard, MetalIsFlaggedAndItsLevelNotUsed) {
+  auto p = test::smallPhantom(17);
+  p.metal_level = "L4";
+  auto ph = makePhantom(p);
+  Scan s = asScan(ph);
+  auto loc = localize(s);
+  ASSERT_NE(std::find(loc.flags.begin(), loc.flags.end(), "metal"), loc.flags.end());
+  auto seg = segment(s, loc);
+  auto roi = extractRoi(s, seg, {"ellipse-s1"});
+  // The screwed level, wherever it was placed, is not used; no usable ROI holds metal.
+  int unusable_metal = 0;
+  for (const auto& l : roi.levels) {
+    bool metal = std::find(l.flags.begin(), l.flags.end(), "metal") != l.flags.end();
+    unusable_metal += metal && !l.usable;
+    if (l.usable) EXPECT_LT(l.stats.max_hu, 2500.0) << l.name;
+  }
+  EXPECT_GE(unusable_metal, 1);
+  // An ordinary phantom raises no metal flag.
+  auto clean = localize(asScan(makePhantom(test::smallPhantom(18))));
+  EXPECT_EQ(std::find(clean.flags.begin(), clean.flags.end(), "metal"), clean.flags.end());
 }

@@ -54,8 +54,9 @@ json classifyRules() {
          {{"osteoporosis", "<= 110 HU (osteoporosis likely)"},
           {"indeterminate", "110 - 160 HU"},
           {"normal", ">= 160 HU (normal BMD likely)"}}},
-        {"source", "Pickhardt et al., Ann Intern Med 2013;158:588-595 (thresholds for 120 kVp, unenhanced or "
-                   "portal-venous CT)"}}},
+        {"source",
+         "Pickhardt et al., Ann Intern Med 2013;158:588-595 (thresholds for 120 kVp, unenhanced or "
+         "portal-venous CT)"}}},
       {"ts-median",
        {{"measure", "median HU of L1 (erode-4mm ROI, the spine-report convention)"},
         {"classes", {{"osteoporosis", "< threshold"}, {"no_osteoporosis", ">= threshold"}}},
@@ -94,8 +95,9 @@ ClassifyResult classify(const BmdResult& bmd, const ClassifyParams& p) {
                 {"levels_reason", bmd.levels_reason}};
     if (p.rule == "who-tscore") {
       if (!p.ref_mean || !p.ref_sd || !(*p.ref_sd > 0))
-        throw UsageError("rule who-tscore needs --ref-mean and --ref-sd (> 0): the young-adult reference of the "
-                         "measure, e.g. --ref-mean 170 --ref-sd 30 for a QCT-based value of your reference");
+        throw UsageError(
+            "rule who-tscore needs --ref-mean and --ref-sd (> 0): the young-adult reference of the "
+            "measure, e.g. --ref-mean 170 --ref-sd 30 for a QCT-based value of your reference");
       r.inputs["ref_mean"] = *p.ref_mean;
       r.inputs["ref_sd"] = *p.ref_sd;
     }
@@ -127,7 +129,8 @@ ClassifyResult classify(const BmdResult& bmd, const ClassifyParams& p) {
     double hu = l1->hu_mean;
     r.inputs = {{"level", "L1"}, {"hu_mean", hu}, {"roi_protocol", bmd.protocol}};
     if (bmd.protocol != "ellipse-s1")
-      r.details["note"] = "published with an oval ROI in the anterior trabecular body; this ROI: " + bmd.protocol;
+      r.details["note"] =
+          "published with an oval ROI in the anterior trabecular body; this ROI: " + bmd.protocol;
     r.category = hu <= 110 ? "osteoporosis" : (hu >= 160 ? "normal" : "indeterminate");
     return r;
   }

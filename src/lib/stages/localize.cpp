@@ -454,6 +454,39 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
     }
     res.levels.push_back(l);
   }
+  // Metal (pedicle screws, rods, cages): voxels >= 2500 HU beside a level make its position,
+  // shape and HU unreliable. Flag it instead of letting it pass silently.
+  {
+    std::vector<std::string> metal_levels;
+    for (const auto& l : res.levels) {
+      if (l.status == "missing") continue;
+      CtImage::PointType pt;
+      for (int a = 0; a < 3; ++a) pt[a] = l.center_mm[a];
+      itk::ContinuousIndex<double, 3> ci;
+      can->TransformPhysicalPointToContinuousIndex(pt, ci);
+      const double r_mm = 45, half_z = 15;
+      int k0 = std::max(0, static_cast<int>(std::floor(ci[2] - half_z / vol.sz)));
+      int k1 = std::min(vol.nz - 1, static_cast<int>(std::ceil(ci[2] + half_z / vol.sz)));
+      int i0 = std::max(0, static_cast<int>(ci[0] - r_mm / vol.sx)),
+          i1 = std::min(vol.nx - 1, static_cast<int>(ci[0] + r_mm / vol.sx));
+      int j0 = std::max(0, static_cast<int>(ci[1] - r_mm / vol.sy)),
+          j1 = std::min(vol.ny - 1, static_cast<int>(ci[1] + r_mm / vol.sy));
+      long n = 0;
+      for (int k = k0; k <= k1; ++k)
+        for (int j = j0; j <= j1; ++j)
+          for (int i = i0; i <= i1; ++i) n += vol.at(i, j, k) >= 2500;
+      if (n * vol.sx * vol.sy * vol.sz >= 20.0) metal_levels.push_back(l.name);
+    }
+    if (!metal_levels.empty()) {
+      std::string names;
+      for (const auto& m : metal_levels) names += (names.empty() ? "" : ", ") + m;
+      res.flags.push_back("metal");
+      res.anchors["metal_levels"] = metal_levels;
+      res.warnings.push_back(
+          "metal (>= 2500 HU) beside " + names +
+          ": level positions, bodies and HU there are unreliable; those levels are not used for BMD");
+    }
+  }
   for (const auto& l : res.levels)
     spdlog::debug("localize {}: {} conf {:.2f} at ({:.1f}, {:.1f}, {:.1f})", l.name, l.status, l.confidence,
                   l.center_mm[0], l.center_mm[1], l.center_mm[2]);

@@ -31,6 +31,7 @@ json SegmentResult::toJson() const {
     e["suspected_fracture"] = l.suspected_fracture;
     if (l.suspected_fracture) e["fracture_reason"] = l.fracture_reason;
     if (l.repaired_slices) e["repaired_slices"] = l.repaired_slices;
+    if (l.metal) e["metal"] = true;
     lv[l.name] = e;
   }
   return {{"method", method},
@@ -58,6 +59,7 @@ SegmentResult SegmentResult::fromJson(const json& j, LabelImage::Pointer labels)
       l.suspected_fracture = e.value("suspected_fracture", false);
       l.fracture_reason = e.value("fracture_reason", "");
       l.repaired_slices = e.value("repaired_slices", 0);
+      l.metal = e.value("metal", false);
       r.levels.push_back(l);
     }
     r.warnings = j.value("warnings", std::vector<std::string>{});
@@ -171,7 +173,9 @@ void consistentSlices(std::vector<spine::SliceBody>& sb, double sx, double sy, d
   std::nth_element(areas.begin(), areas.begin() + static_cast<long>(areas.size() / 2), areas.end());
   const double med = areas[areas.size() / 2];
   const int n = static_cast<int>(sb.size());
-  auto normal = [&](int i) { return sb[static_cast<size_t>(i)].valid && sb[static_cast<size_t>(i)].area <= 1.4 * med; };
+  auto normal = [&](int i) {
+    return sb[static_cast<size_t>(i)].valid && sb[static_cast<size_t>(i)].area <= 1.4 * med;
+  };
   const int reach = std::max(1, static_cast<int>(std::lround(6.0 / sz)));
   std::vector<spine::SliceBody> fixed = sb;
   for (int i = 0; i < n; ++i) {
@@ -199,7 +203,8 @@ void consistentSlices(std::vector<spine::SliceBody>& sb, double sx, double sy, d
           uint8_t& m = f.mask[static_cast<size_t>(y) * f.wnx + x];
           if (!m) continue;
           int gx = f.wx0 + x - g.wx0, gy = f.wy0 + y - g.wy0;
-          bool in = gx >= 0 && gy >= 0 && gx < g.wnx && gy < g.wny && grown[static_cast<size_t>(gy) * g.wnx + gx];
+          bool in =
+              gx >= 0 && gy >= 0 && gx < g.wnx && gy < g.wny && grown[static_cast<size_t>(gy) * g.wnx + gx];
           m = in;
           area += in * sx * sy;
         }
@@ -245,6 +250,9 @@ SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const Segment
     ls.label = l.label;
     ls.name = l.name;
     ls.status = l.status;
+    if (loc.anchors.contains("metal_levels"))
+      for (const auto& m : loc.anchors["metal_levels"])
+        if (m.get<std::string>() == l.name) ls.metal = true;
     if (l.status != "missing") {
       auto c = toCan(l.center_mm);
       auto top = toCan({l.center_mm[0], l.center_mm[1], l.superior_mm});
