@@ -9,6 +9,9 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/ctbmd DESTINATION ${CMAKE_INSTAL
 install(FILES ${PROJECT_BINARY_DIR}/generated/ctbmd/version.hpp
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/ctbmd)
 install(TARGETS ${CTBMD_EXECUTABLES} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+if(TARGET ctbmd-torch)
+  install(TARGETS ctbmd-torch LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/ctbmd)
+endif()
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/models/ DESTINATION ${CMAKE_INSTALL_DATADIR}/ctbmd/models)
 install(EXPORT ctbmdTargets NAMESPACE ctbmd:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/ctbmd)
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/ctbmdConfig.cmake.in

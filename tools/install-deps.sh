@@ -12,9 +12,11 @@ packages=(
   libeigen3-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
   libpng-dev zlib1g-dev
-  python3 python3-numpy python3-nibabel python3-scipy
+  gnuplot-nox                   # ctbmd-evaluate's plots (PNG and SVG through cairo)
+  # test oracles: SciPy checks ctbmd-evaluate; python3-torch checks the LibTorch plugin and
+  # exports TorchScript models (tools/export_torchscript.py)
+  python3 python3-numpy python3-nibabel python3-scipy python3-torch
 )
-if [[ "${CTBMD_WITH_PYTORCH:-0}" == 1 ]]; then packages+=(python3-torch); fi
 
 missing=()
 for p in "${packages[@]}"; do

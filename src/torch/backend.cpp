@@ -1,0 +1,106 @@
+// The LibTorch plugin (libctbmd-torch.so): loaded with dlopen by ctbmd::learned::backend()
+// only when a network runs. Everything that includes LibTorch lives under src/torch/.
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include <stdexcept>
+
+#include "ctbmd/learned.hpp"
+
+namespace {
+
+using ctbmd::learned::Network;
+using ctbmd::learned::Tensor;
+
+torch::Tensor toTorch(const Tensor& t) {
+  if (t.data.size() != t.numel())
+    throw std::runtime_error("tensor data size " + std::to_string(t.data.size()) + " does not match its shape");
+  return torch::from_blob(const_cast<float*>(t.data.data()), t.shape, torch::kFloat32).clone();
+}
+
+Tensor fromTorch(torch::Tensor x) {
+  x = x.detach().to(torch::kCPU).to(torch::kFloat32).contiguous();
+  Tensor t;
+  t.shape = x.sizes().vec();
+  const float* p = x.data_ptr<float>();
+  t.data.assign(p, p + x.numel());
+  return t;
+}
+
+torch::Device pickDevice(const std::string& want) {
+  if (want == "cpu") return torch::kCPU;
+  bool cuda = torch::cuda::is_available();
+  if (want == "cuda") {
+    if (!cuda) throw std::runtime_error("--device cuda: no CUDA device is available to LibTorch (torch::cuda::is_available() is false)");
+    return torch::kCUDA;
+  }
+  return cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+}
+
+class ScriptNetwork : public Network {
+ public:
+  ScriptNetwork(torch::jit::Module m, torch::Device d) : module_(std::move(m)), device_(d) {
+    module_.to(device_);
+    module_.eval();
+  }
+  std::vector<Tensor> forward(const std::vector<Tensor>& inputs) override {
+    torch::InferenceMode guard;
+    std::vector<torch::jit::IValue> in;
+    for (const auto& t : inputs) in.emplace_back(toTorch(t).to(device_));
+    auto out = module_.forward(in);
+    std::vector<Tensor> res;
+    if (out.isTensor()) {
+      res.push_back(fromTorch(out.toTensor()));
+    } else if (out.isTuple()) {
+      for (const auto& e : out.toTuple()->elements()) res.push_back(fromTorch(e.toTensor()));
+    } else if (out.isTensorList()) {
+      for (const auto& e : out.toTensorVector()) res.push_back(fromTorch(e));
+    } else {
+      throw std::runtime_error("the model's forward() returned neither a tensor nor a tuple/list of tensors");
+    }
+    return res;
+  }
+  std::string device() const override { return device_.str(); }
+
+ private:
+  torch::jit::Module module_;
+  torch::Device device_;
+};
+
+class TorchBackend : public ctbmd::learned::Backend {
+ public:
+  std::string torchVersion() const override {
+    return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
+           std::to_string(TORCH_VERSION_PATCH);
+  }
+  bool cudaAvailable() const override { return torch::cuda::is_available(); }
+  void setThreads(int n) override {
+    if (n <= 0) return;
+    torch::set_num_threads(n);
+  }
+  std::unique_ptr<Network> loadTorchScript(const std::filesystem::path& file, const std::string& device) override {
+    torch::Device d = pickDevice(device);
+    torch::jit::Module m;
+    try {
+      m = torch::jit::load(file.string(), d);
+    } catch (const c10::Error& e) {
+      throw std::runtime_error("cannot load TorchScript module '" + file.string() + "': " + e.what_without_backtrace());
+    }
+    return std::make_unique<ScriptNetwork>(std::move(m), d);
+  }
+  void saveScripted(const std::filesystem::path& file, const std::string& source,
+                    const std::vector<std::pair<std::string, Tensor>>& params) override {
+    torch::jit::Module m("ctbmd_scripted");
+    for (const auto& [name, t] : params) m.register_parameter(name, toTorch(t), false);
+    m.define(source);
+    m.save(file.string());
+  }
+};
+
+}  // namespace
+
+extern "C" ctbmd::learned::Backend* ctbmd_torch_backend(int abi_version) {
+  if (abi_version != ctbmd::learned::kBackendAbiVersion) return nullptr;
+  static TorchBackend backend;
+  return &backend;
+}

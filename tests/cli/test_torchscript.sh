@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The LibTorch plugin: a TorchScript model exported by python3-torch gives the same output in
+# C++ (ctbmd-model infer) within 1e-5; a model whose weights do not match the card's sha256, or
+# a card for another task, is refused; executables never link LibTorch themselves.
+source "$(dirname "$0")/common.sh"
+[[ -f "$CTBMD_BIN/libctbmd-torch.so" ]] || { echo "built without LibTorch (CTBMD_WITH_TORCH=OFF): skipped"; exit 0; }
+[[ "${CTBMD_SANITIZE:-OFF}" == ON ]] && { echo "LibTorch is not sanitizer-instrumented: skipped"; exit 0; }
+py -c "import torch" 2>/dev/null || fail "python3-torch is missing (tools/install-deps.sh installs it)"
+oracle="$CTBMD_SRC/tests/oracle/torchscript_parity.py"
+for exe in "$CTBMD_BIN"/ctbmd-*; do
+  [[ -x $exe && ! -d $exe ]] || continue
+  ldd "$exe" | grep -q "libtorch" && fail "$(basename "$exe") links LibTorch"
+done
+"$CTBMD_BIN/ctbmd-model" -q runtime > "$WORK/rt.json"
+py -c "import json; j=json.load(open('$WORK/rt.json')); assert j['torch_version'].startswith('1.13'), j"
+for seed in 1 2; do
+  d="$WORK/s$seed"
+  py "$oracle" make "$d" "$seed"
+  "$CTBMD_BIN/ctbmd-model" -q check "$d/model" --task classify > /dev/null
+  "$CTBMD_BIN/ctbmd-model" -q infer "$d/model" -i "$d/in.bin" --shape 2,1,48,48 -o "$d/cpp.bin" --device cpu
+  py "$oracle" check "$d"
+done
+d="$WORK/s1"
+expect_rc 2 "$CTBMD_BIN/ctbmd-model" -q check "$d/model" --task segment
+grep -q "is a classify model" "$WORK/last.out" || fail "task mismatch not explained"
+printf 'x' >> "$d/model/model.pt"   # the weights no longer match the card
+expect_rc 2 "$CTBMD_BIN/ctbmd-model" -q infer "$d/model" -i "$d/in.bin" --shape 2,1,48,48 -o "$WORK/x.bin"
+grep -q "sha256" "$WORK/last.out" || fail "sha256 mismatch not explained: $(cat "$WORK/last.out")"
+[[ ! -e "$WORK/x.bin" ]] || fail "output written for a refused model"
+expect_rc 2 "$CTBMD_BIN/ctbmd-model" -q infer "$WORK/s2/model" -i "$WORK/s2/in.bin" --shape 2,1,48,47 -o "$WORK/y.bin"
+# --device cuda: runs where CUDA is available, else a readable refusal (exit 3).
+if py -c "import json,sys; sys.exit(0 if json.load(open('$WORK/rt.json'))['cuda_available'] else 1)"; then
+  "$CTBMD_BIN/ctbmd-model" -q infer "$WORK/s2/model" -i "$WORK/s2/in.bin" --shape 2,1,48,48 -o "$WORK/s2/cpp.bin" --device cuda --force
+  py "$oracle" check "$WORK/s2"
+else
+  expect_rc 3 "$CTBMD_BIN/ctbmd-model" -q infer "$WORK/s2/model" -i "$WORK/s2/in.bin" --shape 2,1,48,48 -o "$WORK/z.bin" --device cuda
+  grep -q "CUDA" "$WORK/last.out" || fail "no CUDA message"
+fi
+echo "ok"
