@@ -37,7 +37,8 @@ class Backend {
   virtual bool cudaAvailable() const = 0;
   virtual void setThreads(int n) = 0;
   /// device: auto | cpu | cuda. Throws std::runtime_error with a readable message.
-  virtual std::unique_ptr<Network> loadTorchScript(const std::filesystem::path& file, const std::string& device) = 0;
+  virtual std::unique_ptr<Network> loadTorchScript(const std::filesystem::path& file,
+                                                   const std::string& device) = 0;
   /// Saves a TorchScript module defined by TorchScript source with the given float parameters
   /// (name -> tensor); used by tests and tools to make models without Python.
   virtual void saveScripted(const std::filesystem::path& file, const std::string& source,

@@ -17,15 +17,15 @@ struct ModelCard {
   std::string task;          // localize | segment | bmd-regress | classify
   std::string architecture;  // e.g. unet2d, dense-unet3d, densenet121bc-3d, mosaic-cnn, bccnet, mip-localizer
   nlohmann::json hyper = nlohmann::json::object();  // the architecture's hyper-parameters
-  std::string format;        // torchscript | ctbmd-state
-  std::filesystem::path weights;  // absolute path of the weights file
+  std::string format;                               // torchscript | ctbmd-state
+  std::filesystem::path weights;                    // absolute path of the weights file
   std::string weights_sha256;
   // Input contract.
-  std::optional<std::array<double, 3>> spacing_mm;  // resample to (x, y, z) first; NaN: keep that axis
-  std::array<double, 2> hu_window{0, 0};            // level, width (0 width: none)
-  std::string normalisation;                        // minmax | zscore | none
-  std::vector<int> patch;                           // patch size, network order
-  std::vector<std::string> labels;                  // output names (classes, levels)
+  std::optional<std::array<double, 3>> spacing_mm;     // resample to (x, y, z) first; NaN: keep that axis
+  std::array<double, 2> hu_window{0, 0};               // level, width (0 width: none)
+  std::string normalisation;                           // minmax | zscore | none
+  std::vector<int> patch;                              // patch size, network order
+  std::vector<std::string> labels;                     // output names (classes, levels)
   nlohmann::json training = nlohmann::json::object();  // data, command, seed ...
   nlohmann::json metrics = nlohmann::json::object();
   std::string intended_use;

@@ -28,9 +28,10 @@ std::vector<int64_t> parseShape(const std::string& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  ctbmd::cli::Tool tool("ctbmd-model",
-                        "Model folders (models/<name>/model.json + weights): check a card and its weights, show "
-                        "the LibTorch runtime, run a model on raw float32 tensors");
+  ctbmd::cli::Tool tool(
+      "ctbmd-model",
+      "Model folders (models/<name>/model.json + weights): check a card and its weights, show "
+      "the LibTorch runtime, run a model on raw float32 tensors");
   auto& app = tool.app();
   std::string folder, task, input, shape, output, device = "auto";
   int repeat = 1;
@@ -38,16 +39,20 @@ int main(int argc, char** argv) {
   check->add_option("folder", folder, "Model folder")->required();
   check->add_option("--task", task, "Require this task (localize, segment, bmd-regress, classify)");
   auto* runtime = app.add_subcommand("runtime", "Load the LibTorch plugin and print its version and devices");
-  auto* infer = app.add_subcommand("infer", "Run a TorchScript model folder on a raw little-endian float32 tensor");
+  auto* infer =
+      app.add_subcommand("infer", "Run a TorchScript model folder on a raw little-endian float32 tensor");
   infer->add_option("folder", folder, "Model folder")->required();
   infer->add_option("-i,--input", input, "Input tensor: raw float32, C order")->required();
   infer->add_option("--shape", shape, "Input shape, e.g. 1,1,64,64")->required();
-  infer->add_option("-o,--output", output, "Output tensor file (raw float32); its shape goes to <output>.json")
+  infer
+      ->add_option("-o,--output", output, "Output tensor file (raw float32); its shape goes to <output>.json")
       ->required();
   infer->add_option("--device", device, "auto | cpu | cuda")->capture_default_str();
-  infer->add_option("--repeat", repeat,
-                    "Run the forward pass N times and report the median time (after 3 warm-up runs when N > 1: "
-                    "the TorchScript executor optimises the graph on its first runs)")
+  infer
+      ->add_option(
+          "--repeat", repeat,
+          "Run the forward pass N times and report the median time (after 3 warm-up runs when N > 1: "
+          "the TorchScript executor optimises the graph on its first runs)")
       ->capture_default_str();
   for (auto* s : {check, runtime, infer}) s->fallthrough();
   app.require_subcommand(1);
@@ -80,10 +85,11 @@ int main(int argc, char** argv) {
     {
       std::ifstream f(input, std::ios::binary);
       if (!f) throw ctbmd::InputError("cannot read input tensor '" + input + "'");
-      f.read(reinterpret_cast<char*>(x.data.data()), static_cast<std::streamsize>(x.data.size() * sizeof(float)));
+      f.read(reinterpret_cast<char*>(x.data.data()),
+             static_cast<std::streamsize>(x.data.size() * sizeof(float)));
       if (f.gcount() != static_cast<std::streamsize>(x.data.size() * sizeof(float)) || f.peek() != EOF)
-        throw ctbmd::InputError("input tensor '" + input + "' does not hold exactly " + std::to_string(x.numel()) +
-                                " float32 values for shape " + shape);
+        throw ctbmd::InputError("input tensor '" + input + "' does not hold exactly " +
+                                std::to_string(x.numel()) + " float32 values for shape " + shape);
     }
     std::unique_ptr<ctbmd::learned::Network> net;
     try {

@@ -71,10 +71,12 @@ Backend& backend() {
                   b->cudaAvailable() ? "available" : "not available");
     return *g_backend;
   }
-  throw ProcessingError("this method needs the LibTorch plugin libctbmd-torch.so, which was not found or not "
-                        "loadable (looked at:" + tried + ")" + (last_error.empty() ? "" : "\nlast error: " + last_error) +
-                        "\nBuild ctbmd with LibTorch (tools/install-deps.sh installs libtorch-dev) or set "
-                        "CTBMD_TORCH_PLUGIN.");
+  throw ProcessingError(
+      "this method needs the LibTorch plugin libctbmd-torch.so, which was not found or not "
+      "loadable (looked at:" +
+      tried + ")" + (last_error.empty() ? "" : "\nlast error: " + last_error) +
+      "\nBuild ctbmd with LibTorch (tools/install-deps.sh installs libtorch-dev) or set "
+      "CTBMD_TORCH_PLUGIN.");
 }
 
 std::string backendPath() {

@@ -21,8 +21,10 @@ ModelCard ModelCard::load(const fs::path& folder, const std::string& task, bool 
   const std::string where = folder.string();
   fs::path card_path = folder / "model.json";
   if (!fs::is_directory(folder))
-    throw InputError("model folder '" + where + "' does not exist (a model is a folder with model.json and weights)");
-  if (!fs::exists(card_path)) throw InputError("model folder '" + where + "' has no model.json (its model card)");
+    throw InputError("model folder '" + where +
+                     "' does not exist (a model is a folder with model.json and weights)");
+  if (!fs::exists(card_path))
+    throw InputError("model folder '" + where + "' has no model.json (its model card)");
   json j = readJsonFile(card_path);
   ModelCard c;
   c.folder = fs::absolute(folder);
@@ -44,7 +46,9 @@ ModelCard ModelCard::load(const fs::path& folder, const std::string& task, bool 
     const json& in = j.at("input");
     if (in.contains("spacing_mm") && !in["spacing_mm"].is_null()) {
       const json& sp = in["spacing_mm"];
-      if (!sp.is_array() || sp.size() != 3) throw InputError("model card '" + card_path.string() + "': input.spacing_mm must be [x, y, z] (null: keep)");
+      if (!sp.is_array() || sp.size() != 3)
+        throw InputError("model card '" + card_path.string() +
+                         "': input.spacing_mm must be [x, y, z] (null: keep)");
       std::array<double, 3> v{};
       for (size_t a = 0; a < 3; ++a) v[a] = sp[a].is_null() ? std::nan("") : sp[a].get<double>();
       c.spacing_mm = v;
@@ -65,34 +69,35 @@ ModelCard ModelCard::load(const fs::path& folder, const std::string& task, bool 
     throw InputError("model card '" + card_path.string() + "': unknown task '" + c.task +
                      "' (localize, segment, bmd-regress, classify)");
   if (!task.empty() && c.task != task)
-    throw InputError("model '" + where + "' is a " + c.task + " model; this stage needs a " + task + " model");
+    throw InputError("model '" + where + "' is a " + c.task + " model; this stage needs a " + task +
+                     " model");
   if (c.format != "torchscript" && c.format != "ctbmd-state")
-    throw InputError("model card '" + card_path.string() + "': weights.format must be torchscript or ctbmd-state");
+    throw InputError("model card '" + card_path.string() +
+                     "': weights.format must be torchscript or ctbmd-state");
   if (c.normalisation != "none" && c.normalisation != "minmax" && c.normalisation != "zscore")
-    throw InputError("model card '" + card_path.string() + "': input.normalisation must be none, minmax or zscore");
+    throw InputError("model card '" + card_path.string() +
+                     "': input.normalisation must be none, minmax or zscore");
   if (c.weights_sha256.size() != 64)
     throw InputError("model card '" + card_path.string() + "': weights.sha256 must be 64 hex digits");
   if (!fs::exists(c.weights))
-    throw InputError("model '" + where + "': weights file '" + c.weights.filename().string() + "' is missing");
+    throw InputError("model '" + where + "': weights file '" + c.weights.filename().string() +
+                     "' is missing");
   if (verify_weights) {
     std::string got = sha256File(c.weights);
     std::string want = c.weights_sha256;
     std::transform(want.begin(), want.end(), want.begin(), ::tolower);
     if (got != want)
-      throw InputError("model '" + where + "': weights file '" + c.weights.filename().string() + "' has sha256 " +
-                       got + " but the card says " + want +
+      throw InputError("model '" + where + "': weights file '" + c.weights.filename().string() +
+                       "' has sha256 " + got + " but the card says " + want +
                        ": the weights were changed or belong to another card. Refusing to run them.");
   }
   return c;
 }
 
 json ModelCard::provenance() const {
-  return {{"name", name},
-          {"folder", folder.string()},
-          {"task", task},
-          {"architecture", architecture},
-          {"format", format},
-          {"weights_sha256", weights_sha256}};
+  return {{"name", name},     {"folder", folder.string()},
+          {"task", task},     {"architecture", architecture},
+          {"format", format}, {"weights_sha256", weights_sha256}};
 }
 
 }  // namespace ctbmd

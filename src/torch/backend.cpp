@@ -14,7 +14,8 @@ using ctbmd::learned::Tensor;
 
 torch::Tensor toTorch(const Tensor& t) {
   if (t.data.size() != t.numel())
-    throw std::runtime_error("tensor data size " + std::to_string(t.data.size()) + " does not match its shape");
+    throw std::runtime_error("tensor data size " + std::to_string(t.data.size()) +
+                             " does not match its shape");
   return torch::from_blob(const_cast<float*>(t.data.data()), t.shape, torch::kFloat32).clone();
 }
 
@@ -31,7 +32,9 @@ torch::Device pickDevice(const std::string& want) {
   if (want == "cpu") return torch::kCPU;
   bool cuda = torch::cuda::is_available();
   if (want == "cuda") {
-    if (!cuda) throw std::runtime_error("--device cuda: no CUDA device is available to LibTorch (torch::cuda::is_available() is false)");
+    if (!cuda)
+      throw std::runtime_error(
+          "--device cuda: no CUDA device is available to LibTorch (torch::cuda::is_available() is false)");
     return torch::kCUDA;
   }
   return cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
@@ -78,13 +81,15 @@ class TorchBackend : public ctbmd::learned::Backend {
     if (n <= 0) return;
     torch::set_num_threads(n);
   }
-  std::unique_ptr<Network> loadTorchScript(const std::filesystem::path& file, const std::string& device) override {
+  std::unique_ptr<Network> loadTorchScript(const std::filesystem::path& file,
+                                           const std::string& device) override {
     torch::Device d = pickDevice(device);
     torch::jit::Module m;
     try {
       m = torch::jit::load(file.string(), d);
     } catch (const c10::Error& e) {
-      throw std::runtime_error("cannot load TorchScript module '" + file.string() + "': " + e.what_without_backtrace());
+      throw std::runtime_error("cannot load TorchScript module '" + file.string() +
+                               "': " + e.what_without_backtrace());
     }
     return std::make_unique<ScriptNetwork>(std::move(m), d);
   }

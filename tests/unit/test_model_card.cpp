@@ -21,7 +21,8 @@ nlohmann::json goodCard() {
           {"task", "segment"},
           {"architecture", {{"name", "unet2d"}, {"hyper_parameters", {{"depth", 4}}}}},
           {"weights", {{"format", "torchscript"}, {"file", "w.pt"}, {"sha256", "auto"}}},
-          {"input", {{"spacing_mm", {1.0, 1.0, nullptr}}, {"hu_window", {400, 1800}}, {"normalisation", "minmax"}}},
+          {"input",
+           {{"spacing_mm", {1.0, 1.0, nullptr}}, {"hu_window", {400, 1800}}, {"normalisation", "minmax"}}},
           {"labels", {"T12", "L1"}}};
 }
 
