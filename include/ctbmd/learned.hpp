@@ -39,13 +39,23 @@ class Backend {
   /// device: auto | cpu | cuda. Throws std::runtime_error with a readable message.
   virtual std::unique_ptr<Network> loadTorchScript(const std::filesystem::path& file,
                                                    const std::string& device) = 0;
+  /// Loads a model folder's network: TorchScript, or a ctbmd architecture (card
+  /// architecture + hyper-parameters) with its saved state ("ctbmd-state").
+  virtual std::unique_ptr<Network> loadModel(const std::string& format, const std::filesystem::path& weights,
+                                             const std::string& architecture, const std::string& hyper_json,
+                                             const std::string& device) = 0;
+  /// A ctbmd architecture with seeded random initial weights, saved as "ctbmd-state"; returns
+  /// the parameter count. Starting point for ctbmd-train.
+  virtual int64_t initModel(const std::string& architecture, const std::string& hyper_json, uint64_t seed,
+                            const std::filesystem::path& weights) = 0;
+  virtual std::vector<std::string> architectures() const = 0;
   /// Saves a TorchScript module defined by TorchScript source with the given float parameters
   /// (name -> tensor); used by tests and tools to make models without Python.
   virtual void saveScripted(const std::filesystem::path& file, const std::string& source,
                             const std::vector<std::pair<std::string, Tensor>>& params) = 0;
 };
 
-inline constexpr int kBackendAbiVersion = 1;
+inline constexpr int kBackendAbiVersion = 2;
 
 /// The plugin, loaded on first use. Search order: $CTBMD_TORCH_PLUGIN, beside the executable,
 /// then the installed lib/ctbmd folder. Throws ProcessingError saying where it looked.

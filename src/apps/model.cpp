@@ -2,6 +2,7 @@
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "ctbmd/app_common.hpp"
@@ -39,6 +40,19 @@ int main(int argc, char** argv) {
   check->add_option("folder", folder, "Model folder")->required();
   check->add_option("--task", task, "Require this task (localize, segment, bmd-regress, classify)");
   auto* runtime = app.add_subcommand("runtime", "Load the LibTorch plugin and print its version and devices");
+  std::string arch, hyper = "{}", name;
+  uint64_t seed = 1;
+  auto* init =
+      app.add_subcommand("init",
+                         "Create a model folder for a ctbmd architecture with seeded random (untrained) "
+                         "weights: the starting point of ctbmd-train");
+  init->add_option("architecture", arch,
+                   "densenet121bc-3d | bccnet | unet2d | dense-unet3d | mosaic-cnn | mip-localizer")
+      ->required();
+  init->add_option("-o,--output", folder, "Model folder to create")->required();
+  init->add_option("--hyper", hyper, "Hyper-parameters as JSON, e.g. '{\"depth\": 3}'")
+      ->capture_default_str();
+  init->add_option("--seed", seed, "Random seed of the initial weights")->capture_default_str();
   auto* infer =
       app.add_subcommand("infer", "Run a TorchScript model folder on a raw little-endian float32 tensor");
   infer->add_option("folder", folder, "Model folder")->required();
@@ -54,7 +68,7 @@ int main(int argc, char** argv) {
           "Run the forward pass N times and report the median time (after 3 warm-up runs when N > 1: "
           "the TorchScript executor optimises the graph on its first runs)")
       ->capture_default_str();
-  for (auto* s : {check, runtime, infer}) s->fallthrough();
+  for (auto* s : {check, runtime, infer, init}) s->fallthrough();
   app.require_subcommand(1);
   return tool.main(argc, argv, [&] {
     if (check->parsed()) {
@@ -73,12 +87,52 @@ int main(int argc, char** argv) {
       std::cout << j.dump(2) << "\n";
       return 0;
     }
+    if (init->parsed()) {
+      static const std::map<std::string, std::string> task_of = {
+          {"densenet121bc-3d", "bmd-regress"}, {"bccnet", "classify"},        {"unet2d", "segment"},
+          {"dense-unet3d", "segment"},         {"mosaic-cnn", "bmd-regress"}, {"mip-localizer", "localize"}};
+      auto it = task_of.find(arch);
+      if (it == task_of.end()) throw ctbmd::UsageError("unknown architecture '" + arch + "'");
+      namespace fs = std::filesystem;
+      fs::path dir(folder);
+      ctbmd::checkWritable(dir / "model.json", tool.common().force);
+      fs::create_directories(dir);
+      nlohmann::json hj;
+      try {
+        hj = nlohmann::json::parse(hyper);
+      } catch (const nlohmann::json::exception&) {
+        throw ctbmd::UsageError("--hyper must be a JSON object");
+      }
+      fs::path weights = dir / "weights.pt";
+      int64_t params = 0;
+      ctbmd::atomicWrite(weights, tool.common().force, [&](const fs::path& tmp) {
+        try {
+          params = b.initModel(arch, hj.dump(), seed, tmp);
+        } catch (const std::runtime_error& e) {
+          throw ctbmd::UsageError(e.what());
+        }
+      });
+      nlohmann::json card = {
+          {"name", dir.filename().string()},
+          {"task", it->second},
+          {"architecture", {{"name", arch}, {"hyper_parameters", hj}}},
+          {"weights",
+           {{"format", "ctbmd-state"}, {"file", "weights.pt"}, {"sha256", ctbmd::sha256File(weights)}}},
+          {"input", {{"spacing_mm", nullptr}, {"hu_window", {0, 0}}, {"normalisation", "none"}}},
+          {"labels", nlohmann::json::array()},
+          {"training", {{"state", "untrained: seeded random initialisation"}, {"seed", seed}}},
+          {"metrics", nlohmann::json::object()},
+          {"parameters", params},
+          {"intended_use", "starting point for ctbmd-train; untrained weights give meaningless outputs"}};
+      ctbmd::writeStageJson(dir / "model.json", card, "ctbmd.model-card", nlohmann::json::object(),
+                            {{"architecture", arch}, {"seed", seed}}, tool.common().force);
+      spdlog::info("{}: {} ({} parameters), untrained, seed {}", dir.string(), arch, params, seed);
+      return 0;
+    }
     ctbmd::learned::checkDeviceName(device);
     bool force = tool.common().force;
     ctbmd::checkWritable(output, force);
     auto card = ctbmd::ModelCard::load(folder);
-    if (card.format != "torchscript")
-      throw ctbmd::UsageError("infer runs TorchScript model folders; '" + folder + "' holds " + card.format);
     ctbmd::learned::Tensor x;
     x.shape = parseShape(shape);
     x.data.resize(x.numel());
@@ -93,7 +147,7 @@ int main(int argc, char** argv) {
     }
     std::unique_ptr<ctbmd::learned::Network> net;
     try {
-      net = b.loadTorchScript(card.weights, device);
+      net = b.loadModel(card.format, card.weights, card.architecture, card.hyper.dump(), device);
     } catch (const std::runtime_error& e) {
       throw ctbmd::ProcessingError(e.what());
     }

@@ -3,9 +3,11 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include <map>
 #include <stdexcept>
 
 #include "ctbmd/learned.hpp"
+#include "networks.hpp"
 
 namespace {
 
@@ -70,6 +72,32 @@ class ScriptNetwork : public Network {
   torch::Device device_;
 };
 
+class StateNetwork : public Network {
+ public:
+  StateNetwork(torch::nn::AnyModule m, torch::Device d) : module_(std::move(m)), device_(d) {
+    module_.ptr()->to(device_);
+    module_.ptr()->eval();
+  }
+  std::vector<Tensor> forward(const std::vector<Tensor>& inputs) override {
+    if (inputs.size() != 1) throw std::runtime_error("ctbmd networks take one input tensor");
+    torch::InferenceMode guard;
+    return {fromTorch(module_.forward(toTorch(inputs[0]).to(device_)))};
+  }
+  std::string device() const override { return device_.str(); }
+
+ private:
+  torch::nn::AnyModule module_;
+  torch::Device device_;
+};
+
+nlohmann::json parseHyper(const std::string& s) {
+  try {
+    return s.empty() ? nlohmann::json::object() : nlohmann::json::parse(s);
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(std::string("hyper-parameters are not valid JSON: ") + e.what());
+  }
+}
+
 class TorchBackend : public ctbmd::learned::Backend {
  public:
   std::string torchVersion() const override {
@@ -93,6 +121,57 @@ class TorchBackend : public ctbmd::learned::Backend {
     }
     return std::make_unique<ScriptNetwork>(std::move(m), d);
   }
+  std::unique_ptr<Network> loadModel(const std::string& format, const std::filesystem::path& weights,
+                                     const std::string& architecture, const std::string& hyper_json,
+                                     const std::string& device) override {
+    if (format == "torchscript") return loadTorchScript(weights, device);
+    if (format != "ctbmd-state") throw std::runtime_error("unknown weights format '" + format + "'");
+    torch::Device d = pickDevice(device);
+    torch::nn::AnyModule m;
+    try {
+      m = ctbmd::nets::build(architecture, parseHyper(hyper_json));
+    } catch (const std::invalid_argument& e) {
+      throw std::runtime_error(e.what());
+    }
+    try {
+      // Module::load replaces each tensor wholesale (shape included), so a card whose
+      // hyper-parameters do not describe the weights would load silently: compare shapes.
+      std::map<std::string, std::vector<int64_t>> want;
+      for (const auto& p : m.ptr()->named_parameters()) want[p.key()] = p.value().sizes().vec();
+      for (const auto& b : m.ptr()->named_buffers()) want[b.key()] = b.value().sizes().vec();
+      torch::serialize::InputArchive in;
+      in.load_from(weights.string());
+      m.ptr()->load(in);
+      auto check = [&](const std::string& k, const torch::Tensor& t) {
+        if (want.at(k) != t.sizes().vec())
+          throw std::runtime_error("weights '" + weights.string() + "' do not fit architecture " +
+                                   architecture + " with these hyper-parameters: tensor '" + k +
+                                   "' has shape " + c10::str(t.sizes()) + ", the architecture expects " +
+                                   c10::str(want.at(k)));
+      };
+      for (const auto& p : m.ptr()->named_parameters()) check(p.key(), p.value());
+      for (const auto& b : m.ptr()->named_buffers()) check(b.key(), b.value());
+    } catch (const c10::Error& e) {
+      throw std::runtime_error("weights '" + weights.string() + "' do not fit architecture " + architecture +
+                               " with these hyper-parameters: " + e.what_without_backtrace());
+    }
+    return std::make_unique<StateNetwork>(std::move(m), d);
+  }
+  int64_t initModel(const std::string& architecture, const std::string& hyper_json, uint64_t seed,
+                    const std::filesystem::path& weights) override {
+    torch::manual_seed(seed);
+    torch::nn::AnyModule m;
+    try {
+      m = ctbmd::nets::build(architecture, parseHyper(hyper_json));
+    } catch (const std::invalid_argument& e) {
+      throw std::runtime_error(e.what());
+    }
+    torch::serialize::OutputArchive out;
+    m.ptr()->save(out);
+    out.save_to(weights.string());
+    return ctbmd::nets::parameterCount(*m.ptr());
+  }
+  std::vector<std::string> architectures() const override { return ctbmd::nets::architectures(); }
   void saveScripted(const std::filesystem::path& file, const std::string& source,
                     const std::vector<std::pair<std::string, Tensor>>& params) override {
     torch::jit::Module m("ctbmd_scripted");

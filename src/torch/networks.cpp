@@ -10,7 +10,8 @@ namespace nn = torch::nn;
 namespace {
 
 nn::AnyModule conv(int d, int in, int out, int k, int stride = 1, int pad = 0, bool bias = false) {
-  if (d == 2) return nn::AnyModule(nn::Conv2d(nn::Conv2dOptions(in, out, k).stride(stride).padding(pad).bias(bias)));
+  if (d == 2)
+    return nn::AnyModule(nn::Conv2d(nn::Conv2dOptions(in, out, k).stride(stride).padding(pad).bias(bias)));
   return nn::AnyModule(nn::Conv3d(nn::Conv3dOptions(in, out, k).stride(stride).padding(pad).bias(bias)));
 }
 nn::AnyModule bn(int d, int c) {
@@ -100,7 +101,8 @@ DenseNetImpl::DenseNetImpl(const DenseNetOptions& o) : o_(o) {
     f->push_back("conv0", conv(d, o.in_channels, c, 3, 1, 1));
   }
   for (size_t b = 0; b < o.blocks.size(); ++b) {
-    f->push_back("denseblock" + std::to_string(b + 1), denseBlock(d, c, o.blocks[b], o.growth, o.bn_size * o.growth));
+    f->push_back("denseblock" + std::to_string(b + 1),
+                 denseBlock(d, c, o.blocks[b], o.growth, o.bn_size * o.growth));
     c += o.blocks[b] * o.growth;
     if (b + 1 < o.blocks.size()) {
       int out = static_cast<int>(c * o.compression);
@@ -183,7 +185,8 @@ torch::Tensor UNet2dImpl::forward(torch::Tensor x) {
 
 // ---- dense U-Net 3-D ------------------------------------------------------------------------------
 DenseUNet3dImpl::DenseUNet3dImpl(const DenseUNetOptions& o) : o_(o) {
-  stem_ = register_module("stem", nn::Conv3d(nn::Conv3dOptions(o.in_channels, o.base, 3).padding(1).bias(false)));
+  stem_ =
+      register_module("stem", nn::Conv3d(nn::Conv3dOptions(o.in_channels, o.base, 3).padding(1).bias(false)));
   int c = o.base;
   for (int i = 0; i < o.depth; ++i) {
     int out = o.base << i;
@@ -196,7 +199,8 @@ DenseUNet3dImpl::DenseUNet3dImpl(const DenseUNetOptions& o) : o_(o) {
     int out = o.base << i;
     up_.push_back(register_module("up" + std::to_string(i),
                                   nn::ConvTranspose3d(nn::ConvTranspose3dOptions(c, out, 2).stride(2))));
-    dec_.push_back(register_module("dec" + std::to_string(i), denseLevel3d(2 * out, o.layers, o.growth, out)));
+    dec_.push_back(
+        register_module("dec" + std::to_string(i), denseLevel3d(2 * out, o.layers, o.growth, out)));
     c = out;
   }
   out_ = register_module("out", nn::Conv3d(nn::Conv3dOptions(c, o.classes, 1)));

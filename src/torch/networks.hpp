@@ -77,8 +77,8 @@ struct DenseUNetOptions {
   int in_channels = 1;
   int classes = 7;
   int growth = 8;
-  int layers = 4;    // dense layers per block
-  int base = 16;     // channels after the first reduction
+  int layers = 4;  // dense layers per block
+  int base = 16;   // channels after the first reduction
   int depth = 3;
 };
 

@@ -36,4 +36,27 @@ else
   expect_rc 3 "$CTBMD_BIN/ctbmd-model" -q infer "$WORK/s2/model" -i "$WORK/s2/in.bin" --shape 2,1,48,48 -o "$WORK/z.bin" --device cuda
   grep -q "CUDA" "$WORK/last.out" || fail "no CUDA message"
 fi
+# ctbmd architectures: seeded untrained folders (ctbmd-state) load and run; the same seed gives
+# the same network; a card whose hyper-parameters do not fit the weights is refused.
+M="$CTBMD_BIN/ctbmd-model"
+"$M" -q init bccnet -o "$WORK/bcc1" --seed 3
+"$M" -q init bccnet -o "$WORK/bcc2" --seed 3
+"$M" -q init bccnet -o "$WORK/bcc3" --seed 4
+"$M" -q check "$WORK/bcc1" --task classify > /dev/null
+py -c "import numpy as np; np.random.default_rng(0).normal(0, 1, (2, 1, 392, 392)).astype(np.float32).tofile('$WORK/m.bin')"
+for k in 1 2 3; do "$M" -q infer "$WORK/bcc$k" -i "$WORK/m.bin" --shape 2,1,392,392 -o "$WORK/o$k.bin" --device cpu; done
+py - "$WORK" <<'PY'
+import json, sys, numpy as np
+w = sys.argv[1]
+o = [np.fromfile(f"{w}/o{k}.bin", dtype=np.float32) for k in (1, 2, 3)]
+assert json.load(open(f"{w}/o1.bin.json"))["shape"] == [2, 3]
+assert np.array_equal(o[0], o[1]), "same seed, different network"
+assert not np.array_equal(o[0], o[2]), "different seeds, same network"
+card = json.load(open(f"{w}/bcc1/model.json"))
+assert card["training"]["state"].startswith("untrained") and card["parameters"] > 10000
+card["architecture"]["hyper_parameters"] = {"growth": 16}
+json.dump(card, open(f"{w}/bcc1/model.json", "w"))
+PY
+expect_rc 3 "$M" -q infer "$WORK/bcc1" -i "$WORK/m.bin" --shape 2,1,392,392 -o "$WORK/o4.bin"
+grep -q "do not fit" "$WORK/last.out" || fail "a card that does not fit its weights is not explained: $(cat "$WORK/last.out")"
 echo "ok"

@@ -37,7 +37,8 @@ TEST(Networks, OutputShapes) {
   }
   {
     DenseUNet3d net(DenseUNetOptions{1, 7, 8, 2, 8, 2});
-    EXPECT_EQ(net->forward(torch::randn({1, 1, 16, 16, 16})).sizes(), (std::vector<int64_t>{1, 7, 16, 16, 16}));
+    EXPECT_EQ(net->forward(torch::randn({1, 1, 16, 16, 16})).sizes(),
+              (std::vector<int64_t>{1, 7, 16, 16, 16}));
   }
   {
     CnnRegressor mosaic(CnnRegressorOptions{1, 6, {8, 16, 32}});
@@ -54,7 +55,8 @@ TEST(Networks, UNetLearnsAToySegmentation) {
   torch::manual_seed(3);
   auto x = torch::randn({4, 1, 32, 32}) * 0.3;
   auto y = torch::zeros({4, 32, 32}, torch::kLong);
-  x.index_put_({torch::indexing::Slice(), 0, torch::indexing::Slice(8, 20), torch::indexing::Slice(10, 24)}, 2.0);
+  x.index_put_({torch::indexing::Slice(), 0, torch::indexing::Slice(8, 20), torch::indexing::Slice(10, 24)},
+               2.0);
   y.index_put_({torch::indexing::Slice(), torch::indexing::Slice(8, 20), torch::indexing::Slice(10, 24)}, 1);
   UNet2d net(UNetOptions{1, 2, 8, 2});
   torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(1e-2));
