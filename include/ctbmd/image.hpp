@@ -51,6 +51,8 @@ LabelImage::Pointer readLabels(const std::filesystem::path& path, const CtImage*
 
 /// Reads any scalar image as float without HU checks (for tests and tools).
 FloatImage::Pointer readFloatImage(const std::filesystem::path& path);
+/// A 2-D image (e.g. a mosaic-392 NIfTI), as float.
+Slice2D::Pointer readSlice2D(const std::filesystem::path& path);
 
 /// Atomic write (temporary name in the same folder, then rename). Refuses to overwrite
 /// an existing file unless `force`. Formats by extension: .nii, .nii.gz, .nrrd, .mha.

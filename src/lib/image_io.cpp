@@ -596,6 +596,22 @@ FloatImage::Pointer readFloatImage(const fs::path& path) {
   }
 }
 
+Slice2D::Pointer readSlice2D(const fs::path& path) {
+  if (!fs::is_regular_file(path)) throw InputError("2-D image '" + path.string() + "' does not exist");
+  auto io = itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::IOFileModeEnum::ReadMode);
+  if (!io) throw InputError("'" + path.string() + "' is not an image format ctbmd can read");
+  io->SetFileName(path.string());
+  io->ReadImageInformation();
+  if (io->GetNumberOfDimensions() != 2)
+    throw InputError("'" + path.string() + "' is not a 2-D image (it has " +
+                     std::to_string(io->GetNumberOfDimensions()) + " dimensions)");
+  try {
+    return readFileAs<Slice2D>(path, io);
+  } catch (const itk::ExceptionObject& e) {
+    throw InputError("cannot read '" + path.string() + "': " + e.GetDescription());
+  }
+}
+
 LabelImage::Pointer readLabels(const fs::path& path, const CtImage* reference) {
   auto io = probeFile(path);
   LabelImage::Pointer out;

@@ -172,6 +172,17 @@ class TorchBackend : public ctbmd::learned::Backend {
     return ctbmd::nets::parameterCount(*m.ptr());
   }
   std::vector<std::string> architectures() const override { return ctbmd::nets::architectures(); }
+  std::string train(const std::string& config_json, const std::vector<Tensor>& images,
+                    const std::vector<float>& targets,
+                    const std::function<void(const std::string&)>& on_epoch) override {
+    try {
+      return ctbmd::nets::trainNetwork(config_json, images, targets, on_epoch);
+    } catch (const c10::Error& e) {
+      throw std::runtime_error(std::string("training failed: ") + e.what_without_backtrace());
+    } catch (const nlohmann::json::exception& e) {
+      throw std::runtime_error(std::string("training configuration: ") + e.what());
+    }
+  }
   void saveScripted(const std::filesystem::path& file, const std::string& source,
                     const std::vector<std::pair<std::string, Tensor>>& params) override {
     torch::jit::Module m("ctbmd_scripted");

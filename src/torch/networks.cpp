@@ -118,6 +118,8 @@ DenseNetImpl::DenseNetImpl(const DenseNetOptions& o) : o_(o) {
   f->push_back("norm5", bn(d, c));
   features_ = register_module("features", f);
   head_ = register_module("classifier", nn::Linear(c, o.outputs));
+  out_scale_ = register_buffer("out_scale", torch::ones({o.outputs}));
+  out_shift_ = register_buffer("out_shift", torch::zeros({o.outputs}));
 }
 
 torch::Tensor DenseNetImpl::forward(torch::Tensor x) {
@@ -125,7 +127,7 @@ torch::Tensor DenseNetImpl::forward(torch::Tensor x) {
   std::vector<int64_t> dims;
   for (int64_t i = 2; i < x.dim(); ++i) dims.push_back(i);
   x = x.mean(dims);  // global average pooling
-  return head_->forward(x);
+  return head_->forward(x) * out_scale_ + out_shift_;
 }
 
 DenseNetOptions denseNet121bc3d(int in_channels, int outputs) {
@@ -233,11 +235,13 @@ CnnRegressorImpl::CnnRegressorImpl(const CnnRegressorOptions& o) {
   }
   features_ = register_module("features", f);
   head_ = register_module("head", nn::Linear(c, o.outputs));
+  out_scale_ = register_buffer("out_scale", torch::ones({o.outputs}));
+  out_shift_ = register_buffer("out_shift", torch::zeros({o.outputs}));
 }
 
 torch::Tensor CnnRegressorImpl::forward(torch::Tensor x) {
   x = features_->forward(x).mean({2, 3});
-  return head_->forward(x);
+  return head_->forward(x) * out_scale_ + out_shift_;
 }
 
 // ---- registry -------------------------------------------------------------------------------------

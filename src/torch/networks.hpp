@@ -10,9 +10,12 @@
 //   MipRegressor: the two-stage MIP localizer's regressors (frontal + sagittal MIP channels).
 #include <torch/torch.h>
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "ctbmd/learned.hpp"
 
 namespace ctbmd::nets {
 
@@ -46,6 +49,7 @@ class DenseNetImpl : public torch::nn::Module {
   DenseNetOptions o_;
   Seq features_{nullptr};
   torch::nn::Linear head_{nullptr};
+  torch::Tensor out_scale_, out_shift_;  // regression: outputs in target units (set by training)
 };
 TORCH_MODULE(DenseNet);
 
@@ -113,12 +117,18 @@ class CnnRegressorImpl : public torch::nn::Module {
  private:
   Seq features_{nullptr};
   torch::nn::Linear head_{nullptr};
+  torch::Tensor out_scale_, out_shift_;  // outputs in target units (set by training)
 };
 TORCH_MODULE(CnnRegressor);
 
 /// Builds an architecture by its card name and hyper-parameters (model.json).
 torch::nn::AnyModule build(const std::string& architecture, const nlohmann::json& hyper);
 std::vector<std::string> architectures();
+
+/// The training loop behind Backend::train (train.cpp).
+std::string trainNetwork(const std::string& config_json, const std::vector<ctbmd::learned::Tensor>& images,
+                         const std::vector<float>& targets,
+                         const std::function<void(const std::string&)>& on_epoch);
 
 /// Parameter count (trainable).
 int64_t parameterCount(const torch::nn::Module& m);
