@@ -26,3 +26,16 @@ inline void addClassifyOptions(CLI::App& app, ClassifyParams& p) {
   app.add_option("--contrast-phase", p.contrast_phase, "ts-median: native | arterial | portal-venous");
 }
 }  // namespace ctbmd::cli
+
+namespace ctbmd::cli {
+/// --bmd-method, --bmd-model, --device (bmd-estimate and run).
+inline void addBmdMethodOptions(CLI::App& app, BmdParams& p) {
+  app.add_option(
+         "--bmd-method", p.method,
+         "calibration (HU -> BMD by the calibration) | mosaic-cnn (regressor on the mosaic-392 images; "
+         "needs --protocol mosaic-392 and --bmd-model)")
+      ->capture_default_str();
+  app.add_option("--bmd-model", p.model, "Model folder of a learned BMD method (task bmd-regress)");
+  app.add_option("--device", p.device, "Learned methods: auto | cpu | cuda")->capture_default_str();
+}
+}  // namespace ctbmd::cli

@@ -149,9 +149,16 @@ struct LevelBmd {
 
 struct BmdParams {
   std::string statistic = "mean";  // mean | median of the ROI
+  // calibration (default: HU -> BMD by the calibration) | mosaic-cnn (a regressor on the
+  // mosaic-392 images; needs --protocol mosaic-392 and a bmd-regress model folder)
+  std::string method = "calibration";
+  std::string model;            // model folder for learned methods
+  std::string device = "auto";  // auto | cpu | cuda
 };
 
 struct BmdResult {
+  std::string method = "calibration";
+  nlohmann::json model = nlohmann::json::object();  // learned methods: the model's provenance
   Calibration calibration;
   std::string statistic;
   std::string protocol;

@@ -13,17 +13,23 @@ int main(int argc, char** argv) {
                  "Calibration JSON (BMD = intercept + slope * HU); without it "
                  "results are marked uncalibrated");
   app.add_option("--statistic", p.statistic, "ROI statistic: mean | median")->capture_default_str();
+  ctbmd::cli::addBmdMethodOptions(app, p);
   return tool.main(argc, argv, [&] {
     bool force = tool.common().force;
     ctbmd::checkWritable(output, force);
     auto roi_j = ctbmd::readJsonFile(roi_json);
     auto roi = ctbmd::RoiResult::fromJson(roi_j);
+    if (p.method == "mosaic-cnn" && roi_j.contains("mosaic_files"))  // written beside roi.json
+      for (const auto& m : roi_j["mosaic_files"])
+        roi.mosaics.emplace_back(m.at("level").get<std::string>(),
+                                 ctbmd::readSlice2D(std::filesystem::path(roi_json).parent_path() /
+                                                    m.at("nifti").get<std::string>()));
     std::optional<std::filesystem::path> cal_path;
     ctbmd::Calibration cal = ctbmd::Calibration::defaultUncalibrated();
     if (!calibration.empty()) {
       cal_path = calibration;
       cal = ctbmd::Calibration::fromJson(ctbmd::readJsonFile(calibration), calibration);
-    } else {
+    } else if (p.method == "calibration") {
       spdlog::warn("no --calibration: BMD uses the nominal conversion and is marked uncalibrated");
     }
     if (roi_j.contains("provenance") && roi_j["provenance"].contains("inputs") &&

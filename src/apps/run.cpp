@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--statistic", o.bmd.statistic, "ROI statistic for BMD: mean | median")
       ->capture_default_str();
+  ctbmd::cli::addBmdMethodOptions(app, o.bmd);
   ctbmd::cli::addClassifyOptions(app, o.classify);
   app.add_option("--calibrate", o.calibrate,
                  "Calibrate each scan from itself: rods (a phantom under the patient) | internal (air, fat, "
@@ -53,6 +54,11 @@ int main(int argc, char** argv) {
     if (cases.empty()) throw ctbmd::InputError("no CT files or DICOM series found in the inputs");
     auto ids = ctbmd::caseIds(cases);
     ctbmd::Calibration cal = ctbmd::Calibration::defaultUncalibrated();
+    if (o.bmd.method == "mosaic-cnn" && o.roi.protocol != "mosaic-392")
+      throw ctbmd::UsageError(
+          "--bmd-method mosaic-cnn reads the mosaic-392 images: add --protocol mosaic-392");
+    if (o.bmd.method != "calibration" && o.bmd.model.empty())
+      throw ctbmd::UsageError("--bmd-method " + o.bmd.method + " needs --bmd-model FOLDER");
     if (!calibration.empty() && !o.calibrate.empty())
       throw ctbmd::UsageError("give either --calibration FILE or --calibrate rods|internal, not both");
     if (!calibration.empty()) {

@@ -9,15 +9,16 @@
 #include "ctbmd/model_card.hpp"
 
 int main(int argc, char** argv) {
-  ctbmd::cli::Tool tool("ctbmd-train",
-                        "Train a network (LibTorch plugin) on 2-D images listed in a CSV and write a model folder: "
-                        "weights.pt (best validation loss), checkpoint.pt (resumable), train_log.csv, model.json");
+  ctbmd::cli::Tool tool(
+      "ctbmd-train",
+      "Train a network (LibTorch plugin) on 2-D images listed in a CSV and write a model folder: "
+      "weights.pt (best validation loss), checkpoint.pt (resumable), train_log.csv, model.json");
   auto& app = tool.app();
-  std::string task, csv, out, arch = "mosaic-cnn", hyper = "{}", optimizer = "adam", loss, classes_s, window_s = "150,700",
-                               milestones_s;
+  std::string task, csv, out, arch = "mosaic-cnn", hyper = "{}", optimizer = "adam", loss, classes_s,
+                              window_s = "150,700", milestones_s;
   int epochs = 20, batch = 8;
-  double lr = 1e-3, momentum = 0.9, weight_decay = 0, gamma = 0.1, val_fraction = 0.2, rotate = 0, translate = 0,
-         scale = 0;
+  double lr = 1e-3, momentum = 0.9, weight_decay = 0, gamma = 0.1, val_fraction = 0.2, rotate = 0,
+         translate = 0, scale = 0;
   uint64_t seed = 1;
   bool resume = false;
   app.add_option("task", task, "regress (scalar target, e.g. BMD) | classify (class names)")
@@ -33,18 +34,25 @@ int main(int argc, char** argv) {
   app.add_option("--optimizer", optimizer, "adam | sgd (with --momentum)")->capture_default_str();
   app.add_option("--momentum", momentum)->capture_default_str();
   app.add_option("--weight-decay", weight_decay)->capture_default_str();
-  app.add_option("--milestones", milestones_s, "Multi-step decay: epochs (comma-separated) where lr *= --gamma");
+  app.add_option("--milestones", milestones_s,
+                 "Multi-step decay: epochs (comma-separated) where lr *= --gamma");
   app.add_option("--gamma", gamma)->capture_default_str();
-  app.add_option("--loss", loss, "regress: l1 | l2 (default l1); classify: ce | focal (alpha 0.6, gamma 2; default ce)");
-  app.add_option("--classes", classes_s, "classify: class names in output order (default normal,osteopenia,osteoporosis)");
+  app.add_option("--loss", loss,
+                 "regress: l1 | l2 (default l1); classify: ce | focal (alpha 0.6, gamma 2; default ce)");
+  app.add_option("--classes", classes_s,
+                 "classify: class names in output order (default normal,osteopenia,osteoporosis)");
   app.add_option("--hu-window", window_s, "Input window level,width in HU, then min-max scaled to [0, 1]")
       ->capture_default_str();
   app.add_option("--val-fraction", val_fraction)->capture_default_str();
-  app.add_option("--augment-rotate", rotate, "Random rotation up to this many degrees")->capture_default_str();
-  app.add_option("--augment-translate", translate, "Random shift up to this fraction of the size")->capture_default_str();
+  app.add_option("--augment-rotate", rotate, "Random rotation up to this many degrees")
+      ->capture_default_str();
+  app.add_option("--augment-translate", translate, "Random shift up to this fraction of the size")
+      ->capture_default_str();
   app.add_option("--augment-scale", scale, "Random scaling up to this fraction")->capture_default_str();
-  app.add_option("--seed", seed, "Seed of the split, initial weights, shuffling and augmentation")->capture_default_str();
-  app.add_flag("--resume", resume, "Continue from <output>/checkpoint.pt (identical to an uninterrupted run)");
+  app.add_option("--seed", seed, "Seed of the split, initial weights, shuffling and augmentation")
+      ->capture_default_str();
+  app.add_flag("--resume", resume,
+               "Continue from <output>/checkpoint.pt (identical to an uninterrupted run)");
   return tool.main(argc, argv, [&] {
     namespace fs = std::filesystem;
     const bool classify = task == "classify";
@@ -90,32 +98,43 @@ int main(int argc, char** argv) {
       if (classify) {
         auto it = std::find(classes.begin(), classes.end(), y);
         if (it == classes.end())
-          throw ctbmd::InputError("'" + csv + "' line " + std::to_string(table.line_numbers[r]) + ": class '" + y +
-                                  "' is not one of --classes");
+          throw ctbmd::InputError("'" + csv + "' line " + std::to_string(table.line_numbers[r]) +
+                                  ": class '" + y + "' is not one of --classes");
         targets.push_back(static_cast<float>(it - classes.begin()));
       } else {
         try {
           targets.push_back(std::stof(y));
         } catch (const std::exception&) {
-          throw ctbmd::InputError("'" + csv + "' line " + std::to_string(table.line_numbers[r]) + ": target '" + y +
-                                  "' is not a number");
+          throw ctbmd::InputError("'" + csv + "' line " + std::to_string(table.line_numbers[r]) +
+                                  ": target '" + y + "' is not a number");
         }
       }
     }
     nlohmann::json h = nlohmann::json::parse(hyper);
     if (classify && !h.contains("classes") && arch == "bccnet") h["classes"] = classes.size();
     if (classify && !h.contains("outputs") && arch != "bccnet") h["outputs"] = classes.size();
-    nlohmann::json cfg = {{"architecture", arch}, {"hyper", h},           {"task", task},
-                          {"loss", loss},         {"optimizer", optimizer}, {"lr", lr},
-                          {"momentum", momentum}, {"weight_decay", weight_decay}, {"milestones", milestones},
-                          {"gamma", gamma},       {"epochs", epochs},       {"batch", batch},
-                          {"val_fraction", val_fraction}, {"seed", seed},   {"out", dir.string()},
+    nlohmann::json cfg = {{"architecture", arch},
+                          {"hyper", h},
+                          {"task", task},
+                          {"loss", loss},
+                          {"optimizer", optimizer},
+                          {"lr", lr},
+                          {"momentum", momentum},
+                          {"weight_decay", weight_decay},
+                          {"milestones", milestones},
+                          {"gamma", gamma},
+                          {"epochs", epochs},
+                          {"batch", batch},
+                          {"val_fraction", val_fraction},
+                          {"seed", seed},
+                          {"out", dir.string()},
                           {"resume", resume},
                           {"augment", {{"rotate_deg", rotate}, {"translate", translate}, {"scale", scale}}}};
     auto& b = ctbmd::learned::backend();
     fs::path log = dir / "train_log.csv";
     std::ofstream logf(log, resume ? std::ios::app : std::ios::trunc);
-    if (!resume) logf << "epoch,lr,train_loss,val_loss," << (classify ? "val_accuracy" : "val_mae") << ",best_epoch\n";
+    if (!resume)
+      logf << "epoch,lr,train_loss,val_loss," << (classify ? "val_accuracy" : "val_mae") << ",best_epoch\n";
     std::string summary;
     try {
       summary = b.train(cfg.dump(), images, targets, [&](const std::string& line) {
@@ -135,13 +154,21 @@ int main(int argc, char** argv) {
         {"name", dir.filename().string()},
         {"task", classify ? "classify" : "bmd-regress"},
         {"architecture", {{"name", arch}, {"hyper_parameters", h}}},
-        {"weights", {{"format", "ctbmd-state"}, {"file", "weights.pt"}, {"sha256", ctbmd::sha256File(dir / "weights.pt")}}},
+        {"weights",
+         {{"format", "ctbmd-state"},
+          {"file", "weights.pt"},
+          {"sha256", ctbmd::sha256File(dir / "weights.pt")}}},
         {"input",
-         {{"spacing_mm", nullptr}, {"hu_window", {level, width}}, {"normalisation", "minmax"},
+         {{"spacing_mm", nullptr},
+          {"hu_window", {level, width}},
+          {"normalisation", "minmax"},
           {"patch", {images[0].shape[1], images[0].shape[2]}}}},
         {"labels", classify ? nlohmann::json(classes) : nlohmann::json::array({"bmd_mg_cm3"})},
         {"training",
-         {{"data", {{"csv", fs::absolute(csv).string()}, {"sha256", ctbmd::sha256File(csv)}, {"samples", images.size()}}},
+         {{"data",
+           {{"csv", fs::absolute(csv).string()},
+            {"sha256", ctbmd::sha256File(csv)},
+            {"samples", images.size()}}},
           {"command", ctbmd::makeProvenance({}, {})["command_line"]},
           {"config", cfg},
           {"log", "train_log.csv"}}},

@@ -99,7 +99,16 @@ void saveBmd(const fs::path& json_path, const BmdResult& r, const fs::path& roi_
              const std::optional<fs::path>& calibration, const BmdParams& p, bool force) {
   json inputs = {{"roi", fileInput(roi_json)}};
   if (calibration) inputs["calibration"] = fileInput(*calibration);
-  writeStageJson(json_path, r.toJson(), "ctbmd.bmd", inputs, {{"statistic", p.statistic}}, force);
+  json params = {{"statistic", p.statistic}, {"method", p.method}};
+  if (!p.model.empty()) {
+    params["model"] = p.model;
+    params["device"] = p.device;
+  }
+  json body = r.toJson();
+  json models = json::array();
+  if (!r.model.empty()) models.push_back(r.model);  // name, architecture, weights sha256
+  stamp(body, "ctbmd.bmd", 1, makeProvenance(inputs, params, models));
+  writeJsonFile(json_path, body, force);
 }
 
 void saveClassification(const fs::path& json_path, const ClassifyResult& r, const fs::path& bmd_json,
@@ -291,7 +300,10 @@ std::string resultsCsvRow(const CaseResult& r) {
   row += "," + (r.bmd && r.bmd->bmd_l1l2 ? num(*r.bmd->bmd_l1l2) : std::string());
   row += "," + (r.bmd && r.bmd->bmd_l1l2_se ? num(*r.bmd->bmd_l1l2_se) : std::string());
   row += "," + (r.classification ? r.classification->category : std::string());
-  row += "," + std::string(r.bmd ? (r.bmd->calibration.calibrated ? "calibrated" : "uncalibrated") : "");
+  row += "," + std::string(r.bmd ? (r.bmd->method != "calibration"
+                                        ? "learned"
+                                        : (r.bmd->calibration.calibrated ? "calibrated" : "uncalibrated"))
+                                 : "");
   row += "," + used + "," + r.anchors + "," + csvField(flags) + "," + (r.bmd ? r.bmd->protocol : "") + "," +
          num(r.seconds);
   return row;

@@ -16,8 +16,8 @@
 
 namespace ctbmd::nets {
 
-using nlohmann::json;
 using learned::Tensor;
+using nlohmann::json;
 
 namespace {
 
@@ -32,7 +32,8 @@ torch::Tensor augment(torch::Tensor x, double rot_deg, double translate, double 
   auto theta = torch::stack({torch::stack({cos, -sin, tx}, 1), torch::stack({sin, cos, ty}, 1)}, 1);
   auto grid = torch::nn::functional::affine_grid(theta, x.sizes().vec(), false);
   return torch::nn::functional::grid_sample(
-      x, grid, torch::nn::functional::GridSampleFuncOptions().padding_mode(torch::kBorder).align_corners(false));
+      x, grid,
+      torch::nn::functional::GridSampleFuncOptions().padding_mode(torch::kBorder).align_corners(false));
 }
 
 torch::Tensor lossOf(const std::string& loss, const torch::Tensor& out, const torch::Tensor& y, double alpha,
@@ -49,18 +50,22 @@ torch::Tensor lossOf(const std::string& loss, const torch::Tensor& out, const to
 }  // namespace
 
 std::string trainNetwork(const std::string& config_json, const std::vector<Tensor>& images,
-                         const std::vector<float>& targets, const std::function<void(const std::string&)>& on_epoch) {
+                         const std::vector<float>& targets,
+                         const std::function<void(const std::string&)>& on_epoch) {
   json c = json::parse(config_json);
-  const std::string arch = c.at("architecture"), task = c.at("task"), loss = c.at("loss"), opt_name = c.at("optimizer");
+  const std::string arch = c.at("architecture"), task = c.at("task"), loss = c.at("loss"),
+                    opt_name = c.at("optimizer");
   const bool classify = task == "classify";
   const int epochs = c.at("epochs"), batch = c.at("batch");
   const double lr0 = c.at("lr"), gamma_lr = c.value("gamma", 0.1), wd = c.value("weight_decay", 0.0);
   const std::vector<int> milestones = c.value("milestones", std::vector<int>{});
   const uint64_t seed = c.at("seed");
   const std::filesystem::path out = c.at("out").get<std::string>();
-  if (classify && loss != "ce" && loss != "focal") throw std::runtime_error("classification needs loss ce or focal");
+  if (classify && loss != "ce" && loss != "focal")
+    throw std::runtime_error("classification needs loss ce or focal");
   if (!classify && loss != "l1" && loss != "l2") throw std::runtime_error("regression needs loss l1 or l2");
-  if (images.size() != targets.size() || images.size() < 4) throw std::runtime_error("need at least 4 samples");
+  if (images.size() != targets.size() || images.size() < 4)
+    throw std::runtime_error("need at least 4 samples");
   // Data.
   std::vector<torch::Tensor> xs;
   for (const auto& t : images) {
@@ -75,7 +80,8 @@ std::string trainNetwork(const std::string& config_json, const std::vector<Tenso
   std::iota(order.begin(), order.end(), 0);
   std::mt19937_64 rng(seed);
   std::shuffle(order.begin(), order.end(), rng);
-  size_t n_val = static_cast<size_t>(std::lround(c.value("val_fraction", 0.2) * static_cast<double>(order.size())));
+  size_t n_val =
+      static_cast<size_t>(std::lround(c.value("val_fraction", 0.2) * static_cast<double>(order.size())));
   n_val = std::clamp<size_t>(n_val, 1, order.size() - 2);
   auto val_idx = torch::tensor(std::vector<int64_t>(order.begin(), order.begin() + static_cast<long>(n_val)));
   auto tr_idx = torch::tensor(std::vector<int64_t>(order.begin() + static_cast<long>(n_val), order.end()));
@@ -98,7 +104,8 @@ std::string trainNetwork(const std::string& config_json, const std::vector<Tenso
   const auto ckpt = out / "checkpoint.pt", best_file = out / "weights.pt";
   at::Generator gen = at::globalContext().defaultGenerator(at::kCPU);  // a handle: shares the state
   if (c.value("resume", false)) {
-    if (!std::filesystem::exists(ckpt)) throw std::runtime_error("--resume: no checkpoint.pt in " + out.string());
+    if (!std::filesystem::exists(ckpt))
+      throw std::runtime_error("--resume: no checkpoint.pt in " + out.string());
     torch::serialize::InputArchive a, am, ao;
     a.load_from(ckpt.string());
     a.read("model", am);
@@ -151,7 +158,8 @@ std::string trainNetwork(const std::string& config_json, const std::vector<Tenso
       auto yb = Yt.index_select(0, idx);
       opt->zero_grad();
       auto ob = model.forward(xb);
-      auto l = classify ? lossOf(loss, ob, yb, alpha, fgamma) : lossOf(loss, norm(ob), norm(yb), alpha, fgamma);
+      auto l =
+          classify ? lossOf(loss, ob, yb, alpha, fgamma) : lossOf(loss, norm(ob), norm(yb), alpha, fgamma);
       l.backward();
       opt->step();
       tr_sum += l.item<double>() * static_cast<double>(idx.size(0));

@@ -37,4 +37,23 @@ py -c "import numpy as np; np.random.default_rng(0).uniform(0, 1, (3, 1, 48, 48)
 for r in full half; do "$M" -q infer "$WORK/$r" -i "$WORK/x.bin" --shape 3,1,48,48 -o "$WORK/$r.out" --device cpu; done
 cmp "$WORK/full.out" "$WORK/half.out" || fail "resumed run ends with other weights"
 expect_rc 3 "$T" -q regress --csv "$WORK/reg/data.csv" -o "$WORK/none" --resume --epochs 2
+# A learned BMD method inside ctbmd-run (plumbing, with an untrained model folder): the model
+# is recorded with its sha256, results are marked learned, and the single-stage executable
+# gives the same BMD from the files ctbmd-run wrote.
+"$CTBMD_BIN/ctbmd-phantom" -q -o "$WORK/ph.nii.gz" --size 336x336 --pixel 1.15 --slice 2.5 --levels T12-L3 --seed 41
+"$M" -q init mosaic-cnn -o "$WORK/mcnn" --hyper '{"channels": [8, 16]}' --seed 2
+"$CTBMD_BIN/ctbmd-run" -q "$WORK/ph.nii.gz" -o "$WORK/run" -p mosaic-392 --bmd-method mosaic-cnn --bmd-model "$WORK/mcnn" --device cpu
+"$CTBMD_BIN/ctbmd-bmd-estimate" -q "$WORK/run/ph/roi.json" -o "$WORK/bmd1.json" --bmd-method mosaic-cnn --bmd-model "$WORK/mcnn" --device cpu
+expect_rc 1 "$CTBMD_BIN/ctbmd-run" -q "$WORK/ph.nii.gz" -o "$WORK/run2" --bmd-method mosaic-cnn --bmd-model "$WORK/mcnn"
+py - "$WORK" <<'PY'
+import csv, json, sys
+w = sys.argv[1]
+b = json.load(open(f"{w}/run/ph/bmd.json")); s = json.load(open(f"{w}/bmd1.json"))
+card = json.load(open(f"{w}/mcnn/model.json"))
+assert b["status"] == "learned" and b["method"] == "mosaic-cnn"
+assert b["provenance"]["models"][0]["weights_sha256"] == card["weights"]["sha256"]
+for L in ("L1", "L2", "L3"):
+    assert b["levels"][L]["bmd_mg_cm3"] == s["levels"][L]["bmd_mg_cm3"], L
+assert next(csv.DictReader(open(f"{w}/run/results.csv")))["calibration"] == "learned"
+PY
 echo "ok"

@@ -1,7 +1,9 @@
 // bmd-estimate: HU -> BMD through a linear calibration, with uncertainty, and the L1-L2
 // average with T12 substituting for an unusable level.
 #include <cmath>
+#include <map>
 
+#include "bmd_learned.hpp"
 #include "ctbmd/errors.hpp"
 #include "ctbmd/levels.hpp"
 #include "ctbmd/stages.hpp"
@@ -80,8 +82,11 @@ json BmdResult::toJson() const {
     }
     lv[l.name] = e;
   }
-  json j = {{"calibration", calibration.toJson()},
-            {"status", calibration.calibrated ? "calibrated" : "uncalibrated"},
+  std::string status =
+      method != "calibration" ? "learned" : (calibration.calibrated ? "calibrated" : "uncalibrated");
+  json j = {{"method", method},
+            {"calibration", calibration.toJson()},
+            {"status", status},
             {"statistic", statistic},
             {"protocol", protocol},
             {"levels", lv},
@@ -89,6 +94,7 @@ json BmdResult::toJson() const {
             {"bmd_l1l2_se", bmd_l1l2_se ? json(*bmd_l1l2_se) : json(nullptr)},
             {"levels_used", levels_used},
             {"levels_reason", levels_reason}};
+  if (!model.empty()) j["model"] = model;
   return j;
 }
 
@@ -103,6 +109,8 @@ BmdResult BmdResult::fromJson(const json& j) {
     r.calibration.intercept = c.at("intercept").get<double>();
     r.calibration.slope = c.at("slope").get<double>();
     r.statistic = j.at("statistic").get<std::string>();
+    r.method = j.value("method", "calibration");
+    r.model = j.value("model", json::object());
     r.protocol = j.value("protocol", "");
     for (int label : kReportedLevels) {
       LevelBmd l;
@@ -143,14 +151,33 @@ BmdResult estimateBmd(const RoiResult& roi, const Calibration& cal, const BmdPar
   r.calibration = cal;
   r.statistic = p.statistic;
   r.protocol = roi.protocol;
+  r.method = p.method;
+  std::map<std::string, double> learned_bmd;
+  if (p.method == "mosaic-cnn") {
+    learned_bmd = predictMosaicBmd(roi, p, r.model);
+  } else if (p.method != "calibration") {
+    throw UsageError("bmd-estimate --method must be calibration or mosaic-cnn");
+  }
   for (const auto& lr : roi.levels) {
     LevelBmd l;
     l.label = lr.label;
     l.name = lr.name;
     l.usable = lr.usable;
     l.flags = lr.flags;
-    if (!cal.calibrated) l.flags.push_back("uncalibrated");
-    if (lr.stats.voxels > 0) {
+    if (!cal.calibrated && p.method == "calibration") l.flags.push_back("uncalibrated");
+    if (p.method != "calibration") {
+      l.hu = lr.stats.mean_hu;
+      l.hu_mean = lr.stats.mean_hu;
+      l.hu_median = lr.stats.median_hu;
+      auto it = learned_bmd.find(lr.name);
+      if (it != learned_bmd.end()) {
+        l.bmd = it->second;
+        l.bmd_ci95 = {l.bmd, l.bmd};  // a regressor gives no uncertainty
+      } else {
+        l.usable = false;
+        l.flags.push_back("no_mosaic");
+      }
+    } else if (lr.stats.voxels > 0) {
       double hu = p.statistic == "mean" ? lr.stats.mean_hu : lr.stats.median_hu;
       double se_hu = lr.stats.sd_hu / std::sqrt(static_cast<double>(lr.stats.voxels));
       if (p.statistic == "median") se_hu *= 1.2533;  // asymptotic SE of a normal median

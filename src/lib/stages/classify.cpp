@@ -81,7 +81,7 @@ std::string whyNot(const BmdResult& b, int label) {
 ClassifyResult classify(const BmdResult& bmd, const ClassifyParams& p) {
   ClassifyResult r;
   r.rule = p.rule;
-  r.uncalibrated = !bmd.calibration.calibrated;
+  r.uncalibrated = bmd.method == "calibration" && !bmd.calibration.calibrated;
   json rules = classifyRules();
   if (!rules.contains(p.rule)) {
     std::string names;

@@ -1,0 +1,13 @@
+#pragma once
+// Learned BMD regression on the mosaic-392 images (through the LibTorch plugin).
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "ctbmd/stages.hpp"
+
+namespace ctbmd {
+/// BMD per level name from the model in p.model; `model_out` gets the model's provenance.
+/// Each model folder is loaded once per process (batch runs reuse it).
+std::map<std::string, double> predictMosaicBmd(const RoiResult& roi, const BmdParams& p, nlohmann::json& model_out);
+}  // namespace ctbmd
