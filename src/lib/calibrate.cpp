@@ -589,7 +589,7 @@ CalibrationFit calibrateInternal(const Scan& scan, const LocalizeResult& loc, co
     return ok;
   };
   std::vector<double> air, fat, muscle, blood;
-  std::array<double, 3> pos_air{0, 0, 0}, pos_fat{0, 0, 0}, pos_muscle{0, 0, 0}, pos_blood{0, 0, 0};
+  std::array<double, 3> pos_blood{0, 0, 0};  // the aorta's median position (the other tissues are spread out)
   std::vector<double> blood_i, blood_j, blood_k;
   // Padding outside the reconstruction circle: a value repeated exactly across many pixels.
   std::map<int, long> outside_hist;
@@ -674,9 +674,6 @@ CalibrationFit calibrateInternal(const Scan& scan, const LocalizeResult& loc, co
     }
   if (!blood_k.empty())
     pos_blood = V.phys(stats::median(blood_i), stats::median(blood_j), stats::median(blood_k));
-  (void)pos_air;
-  (void)pos_fat;
-  (void)pos_muscle;
   CalibrationFit out;
   out.source = "internal";
   out.material = table.material;
@@ -713,9 +710,10 @@ CalibrationFit calibrateInternal(const Scan& scan, const LocalizeResult& loc, co
     }
     out.points.push_back(pt);
   };
-  add("air", air, pos_air, "");
-  add("fat", fat, pos_fat, "");
-  add("muscle", muscle, pos_muscle, have_spine ? "" : " (needs the spine)");
+  const std::array<double, 3> spread{0, 0, 0};
+  add("air", air, spread, "");
+  add("fat", fat, spread, "");
+  add("muscle", muscle, spread, have_spine ? "" : " (needs the spine)");
   add("blood", blood, pos_blood, have_spine ? "" : " (needs the spine)");
   out.valid_for = scanValidity(scan.info);
   out.valid_for["note"] = "this scan only (internal calibration)";
