@@ -50,12 +50,13 @@ class Backend {
   virtual int64_t initModel(const std::string& architecture, const std::string& hyper_json, uint64_t seed,
                             const std::filesystem::path& weights) = 0;
   virtual std::vector<std::string> architectures() const = 0;
-  /// Trains a ctbmd architecture on images (each [C, H, W]) with scalar targets (regression) or
-  /// class indices (classification). `config_json`: see ctbmd-train --help. Writes
+  /// Trains a ctbmd architecture on images (each [C, H, W] or [C, D, H, W]) with targets:
+  /// regress — [K] values (the network has K outputs); classify — [1] class index; segment — a
+  /// label per voxel ([H, W] or [D, H, W]). `config_json`: see ctbmd-train --help. Writes
   /// <out>/weights.pt (best validation loss), <out>/checkpoint.pt (last epoch, resumable) and
   /// calls on_epoch with one JSON line per epoch. Returns a JSON summary.
   virtual std::string train(const std::string& config_json, const std::vector<Tensor>& images,
-                            const std::vector<float>& targets,
+                            const std::vector<Tensor>& targets,
                             const std::function<void(const std::string&)>& on_epoch) = 0;
   /// Saves a TorchScript module defined by TorchScript source with the given float parameters
   /// (name -> tensor); used by tests and tools to make models without Python.
@@ -63,7 +64,7 @@ class Backend {
                             const std::vector<std::pair<std::string, Tensor>>& params) = 0;
 };
 
-inline constexpr int kBackendAbiVersion = 3;
+inline constexpr int kBackendAbiVersion = 4;
 
 /// The plugin, loaded on first use. Search order: $CTBMD_TORCH_PLUGIN, beside the executable,
 /// then the installed lib/ctbmd folder. Throws ProcessingError saying where it looked.

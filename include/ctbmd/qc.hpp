@@ -19,6 +19,9 @@ struct RgbImage {
 /// each named level's centre marked and labelled; partial levels in yellow, found in green.
 RgbImage renderLocalizeQc(const Scan& scan, const LocalizeResult& loc);
 
+/// Pie chart of a learned classifier's class probabilities, with the category and a legend.
+RgbImage renderClassificationQc(const ClassifyResult& r);
+
 void writePngRgb(const std::filesystem::path& path, const RgbImage& img, bool force);
 
 }  // namespace ctbmd

@@ -27,11 +27,14 @@ struct LevelLocation {
 };
 
 struct LocalizeParams {
-  std::string method = "classical";  // weight-free default
+  std::string method = "classical";  // weight-free default | mip-localizer (learned)
+  std::string model;                 // mip-localizer: folder with stage1/ and stage2/
+  std::string device = "auto";       // auto | cpu | cuda
 };
 
 struct LocalizeResult {
   std::string method;
+  nlohmann::json model = nlohmann::json::array();  // learned methods: the models' provenance
   std::vector<LevelLocation> levels;  // always T12, L1 ... L5 in this order
   nlohmann::json anchors = nlohmann::json::object();
   nlohmann::json vertebrae = nlohmann::json::array();   // every body found, top to bottom
@@ -63,12 +66,15 @@ struct LevelSegmentation {
 };
 
 struct SegmentParams {
-  std::string method = "classical";
+  std::string method = "classical";  // classical | unet2d | dense-unet3d
+  std::string model;                 // learned methods: model folder (task segment)
+  std::string device = "auto";       // auto | cpu | cuda
   double fracture_ratio = 0.8;  // height below this fraction of the neighbours' -> flagged
 };
 
 struct SegmentResult {
   std::string method;
+  nlohmann::json model = nlohmann::json::object();  // learned methods: the model's provenance
   LabelImage::Pointer labels;  // on the input grid
   std::vector<LevelSegmentation> levels;
   std::vector<std::string> warnings;
@@ -104,6 +110,11 @@ struct LevelRoi {
 struct RoiParams {
   std::string protocol = "ellipse-s1";  // ellipse-s1 | erode-4mm | mosaic-392
   long min_voxels = 20;
+  // Also cut a 3-D crop (HU) around each body's centroid: the input of the 3-D DenseNet
+  // regressor (bmd-estimate --bmd-method densenet3d).
+  bool crop3d = false;
+  double crop3d_spacing_mm = 1.0;
+  std::array<int, 3> crop3d_size{32, 48, 48};  // D (superior), H (posterior), W (left)
 };
 
 struct RoiResult {
@@ -113,6 +124,8 @@ struct RoiResult {
   std::vector<LevelRoi> levels;
   // mosaic-392: one 392x392 image per level (name, image)
   std::vector<std::pair<std::string, Slice2D::Pointer>> mosaics;
+  // crop3d: one 3-D HU crop per segmented level (name, image)
+  std::vector<std::pair<std::string, FloatImage::Pointer>> crops3d;
   nlohmann::json toJson() const;
   static RoiResult fromJson(const nlohmann::json& j);
   const LevelRoi* find(int label) const;
@@ -150,7 +163,8 @@ struct LevelBmd {
 struct BmdParams {
   std::string statistic = "mean";  // mean | median of the ROI
   // calibration (default: HU -> BMD by the calibration) | mosaic-cnn (a regressor on the
-  // mosaic-392 images; needs --protocol mosaic-392 and a bmd-regress model folder)
+  // mosaic-392 images; needs --protocol mosaic-392 and a bmd-regress model folder) |
+  // densenet3d (3-D DenseNet-BC regressor on the roi-extract --crop3d crops)
   std::string method = "calibration";
   std::string model;            // model folder for learned methods
   std::string device = "auto";  // auto | cpu | cuda
@@ -179,6 +193,8 @@ struct ClassifyParams {
   std::string rule = "acr-qct";
   std::optional<double> ref_mean, ref_sd;  // who-tscore: young-adult reference of the same measure
   std::string contrast_phase;              // ts-median: native | arterial | portal-venous
+  std::string model;                       // bccnet: model folder (task classify)
+  std::string device = "auto";             // bccnet: auto | cpu | cuda
 };
 
 /// Names, definitions and sources of the classification rules.
@@ -195,6 +211,7 @@ struct ClassifyResult {
   static ClassifyResult fromJson(const nlohmann::json& j);
 };
 
-ClassifyResult classify(const BmdResult& bmd, const ClassifyParams& p = {});
+/// `roi` (with its mosaics) is needed by the learned rule bccnet only.
+ClassifyResult classify(const BmdResult& bmd, const ClassifyParams& p = {}, const RoiResult* roi = nullptr);
 
 }  // namespace ctbmd

@@ -18,12 +18,7 @@ int main(int argc, char** argv) {
     bool force = tool.common().force;
     ctbmd::checkWritable(output, force);
     auto roi_j = ctbmd::readJsonFile(roi_json);
-    auto roi = ctbmd::RoiResult::fromJson(roi_j);
-    if (p.method == "mosaic-cnn" && roi_j.contains("mosaic_files"))  // written beside roi.json
-      for (const auto& m : roi_j["mosaic_files"])
-        roi.mosaics.emplace_back(m.at("level").get<std::string>(),
-                                 ctbmd::readSlice2D(std::filesystem::path(roi_json).parent_path() /
-                                                    m.at("nifti").get<std::string>()));
+    auto roi = p.method != "calibration" ? ctbmd::loadRoiWithMosaics(roi_json) : ctbmd::RoiResult::fromJson(roi_j);
     std::optional<std::filesystem::path> cal_path;
     ctbmd::Calibration cal = ctbmd::Calibration::defaultUncalibrated();
     if (!calibration.empty()) {

@@ -1,5 +1,6 @@
 // ctbmd-classify: category by a published rule.
 #include "ctbmd/app_common.hpp"
+#include "ctbmd/qc.hpp"
 
 int main(int argc, char** argv) {
   ctbmd::cli::Tool tool("ctbmd-classify", "Classify bone status from bmd.json by a published rule");
@@ -9,12 +10,26 @@ int main(int argc, char** argv) {
   app.add_option("bmd", bmd_json, "bmd.json from ctbmd-bmd-estimate")->required();
   app.add_option("-o,--output", output, "classification.json to write")->required();
   ctbmd::cli::addClassifyOptions(app, p);
+  std::string roi_json, qc;
+  bool no_qc = false;
+  app.add_option("--roi", roi_json, "bccnet: roi.json of the mosaic-392 protocol (its mosaics are read)");
+  app.add_option("--device", p.device, "bccnet: auto | cpu | cuda")->capture_default_str();
+  app.add_option("--qc", qc,
+                 "Pie chart of the class probabilities (PNG; learned rules; default: <output stem>_qc.png)");
+  app.add_flag("--no-qc", no_qc, "Write no pie chart");
   return tool.main(argc, argv, [&] {
     bool force = tool.common().force;
     ctbmd::checkWritable(output, force);
+    std::filesystem::path out(output);
+    const bool learned = p.rule == "bccnet";
+    if (qc.empty()) qc = (out.parent_path() / (out.stem().string() + "_qc.png")).string();
+    if (learned && !no_qc) ctbmd::checkWritable(qc, force);
     auto bmd = ctbmd::BmdResult::fromJson(ctbmd::readJsonFile(bmd_json));
-    auto res = ctbmd::classify(bmd, p);
+    std::optional<ctbmd::RoiResult> roi;
+    if (!roi_json.empty()) roi = ctbmd::loadRoiWithMosaics(roi_json);
+    auto res = ctbmd::classify(bmd, p, roi ? &*roi : nullptr);
     ctbmd::saveClassification(output, res, bmd_json, p, force);
+    if (!res.probabilities.empty() && !no_qc) ctbmd::writePngRgb(qc, ctbmd::renderClassificationQc(res), force);
     spdlog::info("category: {} ({}){}", res.category, res.rule, res.uncalibrated ? " [uncalibrated]" : "");
     return 0;
   });

@@ -7,9 +7,72 @@
 #include <sstream>
 
 #include "ctbmd/cli.hpp"
+#include "ctbmd/dataset.hpp"
 #include "ctbmd/errors.hpp"
 #include "ctbmd/fileio.hpp"
+#include "ctbmd/levels.hpp"
 #include "ctbmd/provenance.hpp"
+
+namespace {
+// The phantom's label map in the VerSe conventions: whole vertebrae (body + posterior elements)
+// with the VerSe number, sub-regions (49 body border, 50 body interior, 41 posterior elements)
+// and body centroids.
+void writeVerseMasks(const ctbmd::PhantomResult& res, const std::filesystem::path& vert_path,
+                     const std::filesystem::path& subreg_path, const std::filesystem::path& ctd_path, bool force) {
+  using namespace ctbmd::phantom_labels;
+  using ctbmd::kSacrum;
+  using ctbmd::kT13;
+  const auto* lab = res.labels.GetPointer();
+  auto sz = lab->GetLargestPossibleRegion().GetSize();
+  auto make = [&] {
+    auto m = ctbmd::LabelImage::New();
+    m->CopyInformation(lab);
+    m->SetRegions(lab->GetLargestPossibleRegion());
+    m->Allocate();
+    m->FillBuffer(0);
+    return m;
+  };
+  auto vert = make(), sub = make();
+  const uint8_t* l = lab->GetBufferPointer();
+  uint8_t *v = vert->GetBufferPointer(), *r = sub->GetBufferPointer();
+  auto isBody = [](int x) { return (x >= 1 && x <= 25) || x == kT13; };
+  const long sx = 1, sy = static_cast<long>(sz[0]), sz2 = static_cast<long>(sz[0] * sz[1]);
+  std::map<int, std::array<double, 4>> acc;
+  size_t i = 0;
+  for (size_t z = 0; z < sz[2]; ++z)
+    for (size_t y = 0; y < sz[1]; ++y)
+      for (size_t x = 0; x < sz[0]; ++x, ++i) {
+        int a = l[i];
+        if (isBody(a)) {
+          v[i] = static_cast<uint8_t>(a);
+          bool border = x == 0 || y == 0 || z == 0 || x + 1 == sz[0] || y + 1 == sz[1] || z + 1 == sz[2];
+          for (long s : {sx, sy, sz2})
+            if (!border && (l[i + s] != a || l[i - s] != a)) border = true;
+          r[i] = border ? 49 : 50;
+          auto& c = acc[a];
+          c[0] += static_cast<double>(x), c[1] += static_cast<double>(y), c[2] += static_cast<double>(z), c[3] += 1;
+        } else if (a == kSacrum || a == kPosteriorOffset + kSacrum) {
+          v[i] = static_cast<uint8_t>(kSacrum);
+        } else if (false) {
+          v[i] = static_cast<uint8_t>(a);
+        } else if (a > kPosteriorOffset && isBody(a - kPosteriorOffset)) {
+          v[i] = static_cast<uint8_t>(a - kPosteriorOffset);
+          r[i] = 41;
+        }
+      }
+  std::map<int, std::array<double, 3>> ctd;
+  for (const auto& [label, c] : acc) {
+    itk::ContinuousIndex<double, 3> ci;
+    for (int k = 0; k < 3; ++k) ci[k] = c[k] / c[3];
+    itk::Point<double, 3> pt;
+    lab->TransformContinuousIndexToPhysicalPoint(ci, pt);
+    ctd[label] = {pt[0], pt[1], pt[2]};
+  }
+  ctbmd::writeImage(vert.GetPointer(), vert_path, force);
+  ctbmd::writeImage(sub.GetPointer(), subreg_path, force);
+  ctbmd::writeVerseCentroids(ctd_path, lab, ctd, force);
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   ctbmd::cli::Tool tool("ctbmd-phantom",
@@ -49,6 +112,15 @@ int main(int argc, char** argv) {
   app.add_option("--rods", rods, "Calibration rods under the patient, mg/cm3 HA, e.g. 0,50,100,200");
   bool no_rot = false;
   app.add_flag("--straight", no_rot, "No random rotations (a straight, unrotated spine)");
+  std::string layout = "files", subject;
+  app.add_option("--layout", layout,
+                 "files: -o is the CT path; verse: -o is a dataset root and the case is written in the "
+                 "VerSe layout (rawdata/sub-ID/sub-ID_ct.nii.gz, derivatives/sub-ID/ with "
+                 "_seg-vert_msk, _seg-subreg_msk (49/50 body, 41 posterior elements), _seg-subreg_ctd.json "
+                 "body centroids, _truth.json) for ctbmd-train")
+      ->check(CLI::IsMember({"files", "verse"}))
+      ->capture_default_str();
+  app.add_option("--subject", subject, "--layout verse: subject id (default: ph<seed>)");
 
   return tool.main(argc, argv, [&] {
     p.rotations = !no_rot;
@@ -81,12 +153,33 @@ int main(int argc, char** argv) {
     }
     for (const auto& r : splitList(rods)) p.rods.push_back(std::stod(r));
 
-    std::filesystem::path ct_path(out);
-    std::string stem = ctbmd::imageStem(ct_path);
-    auto seg_path = ct_path.parent_path() / (stem + "_seg.nii.gz");
-    auto truth_path = ct_path.parent_path() / (stem + "_truth.json");
+    namespace fs = std::filesystem;
+    const bool verse = layout == "verse";
+    if (subject.empty()) subject = "ph" + std::to_string(p.seed);
+    if (verse && (subject.find('/') != std::string::npos || subject.find('_') != std::string::npos))
+      throw ctbmd::UsageError("--subject must not contain '/' or '_' (VerSe file names use '_' between entities)");
+    const std::string key = "sub-" + subject;
+    fs::path ct_path(out), seg_path, truth_path, vert_path, subreg_path, ctd_path;
+    if (verse) {
+      fs::path raw = fs::path(out) / "rawdata" / key, der = fs::path(out) / "derivatives" / key;
+      ct_path = raw / (key + "_ct.nii.gz");
+      vert_path = der / (key + "_seg-vert_msk.nii.gz");
+      subreg_path = der / (key + "_seg-subreg_msk.nii.gz");
+      ctd_path = der / (key + "_seg-subreg_ctd.json");
+      seg_path = der / (key + "_seg-ctbmd_msk.nii.gz");
+      truth_path = der / (key + "_truth.json");
+    } else {
+      std::string stem = ctbmd::imageStem(ct_path);
+      seg_path = ct_path.parent_path() / (stem + "_seg.nii.gz");
+      truth_path = ct_path.parent_path() / (stem + "_truth.json");
+    }
     bool force = tool.common().force;
-    for (const auto& f : {ct_path, seg_path, truth_path}) ctbmd::checkWritable(f, force);
+    for (const auto& f : {ct_path, seg_path, truth_path, vert_path, subreg_path, ctd_path})
+      if (!f.empty()) ctbmd::checkWritable(f, force);
+    if (verse) {
+      fs::create_directories(ct_path.parent_path());
+      fs::create_directories(seg_path.parent_path());
+    }
 
     auto t0 = std::chrono::steady_clock::now();
     auto res = ctbmd::makePhantom(p);
@@ -113,8 +206,10 @@ int main(int argc, char** argv) {
                              {"contrast", p.contrast},
                              {"rods", p.rods},
                              {"straight", no_rot}};
+    if (verse) writeVerseMasks(res, vert_path, subreg_path, ctd_path, force);
     nlohmann::json truth = res.truth;
     truth["files"] = {{"ct", ct_path.filename().string()}, {"labels", seg_path.filename().string()}};
+    if (verse) truth["files"]["ct"] = fs::relative(ct_path, truth_path.parent_path()).string();
     ctbmd::stamp(truth, "ctbmd.phantom-truth", 1, ctbmd::makeProvenance(nlohmann::json::object(), params));
     ctbmd::writeJsonFile(truth_path, truth, force);
     auto t2 = std::chrono::steady_clock::now();

@@ -1,4 +1,6 @@
 // ctbmd-roi-extract: trabecular ROI per level by a named protocol.
+#include <sstream>
+
 #include "ctbmd/app_common.hpp"
 
 int main(int argc, char** argv) {
@@ -16,8 +18,23 @@ int main(int argc, char** argv) {
   app.add_option("-p,--protocol", p.protocol, "ellipse-s1 | erode-4mm | mosaic-392")->capture_default_str();
   app.add_option("--min-voxels", p.min_voxels, "Fewer ROI voxels make a level unusable")
       ->capture_default_str();
+  std::string crop_size;
+  app.add_flag("--crop3d", p.crop3d,
+               "Also write a 3-D HU crop around each body's centroid (crop3d_<level>.nii.gz), the input of "
+               "bmd-estimate --bmd-method densenet3d");
+  app.add_option("--crop3d-spacing", p.crop3d_spacing_mm, "Crop sampling, mm (isotropic)")->capture_default_str();
+  app.add_option("--crop3d-size", crop_size, "Crop size DxHxW in voxels (default 32x48x48)");
   return tool.main(argc, argv, [&] {
     bool force = tool.common().force;
+    if (!crop_size.empty()) {
+      int d = 0, h = 0, w = 0;
+      char x1 = 0, x2 = 0;
+      std::istringstream in(crop_size);
+      in >> d >> x1 >> h >> x2 >> w;
+      if (!in || x1 != 'x' || x2 != 'x' || d <= 0 || h <= 0 || w <= 0 || d > 512 || h > 512 || w > 512)
+        throw ctbmd::UsageError("--crop3d-size must look like 32x48x48");
+      p.crop3d_size = {d, h, w};
+    }
     ctbmd::checkWritable(output, force);
     ctbmd::checkWritable(ctbmd::roiJsonPath(output), force);
     if (seg_json.empty()) seg_json = ctbmd::segmentJsonPath(seg_path).string();

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "ctbmd/app_common.hpp"
+#include "ctbmd/model_card.hpp"
 #include "ctbmd/progress.hpp"
 
 int main(int argc, char** argv) {
@@ -22,6 +23,16 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--statistic", o.bmd.statistic, "ROI statistic for BMD: mean | median")
       ->capture_default_str();
+  app.add_option("--localize-method", o.localize.method,
+                 "classical (weight-free default) | mip-localizer (learned; needs --localize-model)")
+      ->check(CLI::IsMember({"classical", "mip-localizer"}))
+      ->capture_default_str();
+  app.add_option("--localize-model", o.localize.model, "mip-localizer: model folder with stage1/ and stage2/");
+  app.add_option("--segment-method", o.segment.method,
+                 "classical (weight-free default) | unet2d | dense-unet3d (learned; need --segment-model)")
+      ->check(CLI::IsMember({"classical", "unet2d", "dense-unet3d"}))
+      ->capture_default_str();
+  app.add_option("--segment-model", o.segment.model, "Model folder of a learned segmenter (task segment)");
   ctbmd::cli::addBmdMethodOptions(app, o.bmd);
   ctbmd::cli::addClassifyOptions(app, o.classify);
   app.add_option("--calibrate", o.calibrate,
@@ -57,6 +68,23 @@ int main(int argc, char** argv) {
     if (o.bmd.method == "mosaic-cnn" && o.roi.protocol != "mosaic-392")
       throw ctbmd::UsageError(
           "--bmd-method mosaic-cnn reads the mosaic-392 images: add --protocol mosaic-392");
+    o.localize.device = o.segment.device = o.classify.device = o.bmd.device;
+    if (o.bmd.method == "densenet3d") o.roi.crop3d = true;
+    if (o.classify.rule == "bccnet" && o.roi.protocol != "mosaic-392")
+      throw ctbmd::UsageError("--rule bccnet reads the mosaic-392 images: add --protocol mosaic-392");
+    if (o.localize.method != "classical" && o.localize.model.empty())
+      throw ctbmd::UsageError("--localize-method " + o.localize.method + " needs --localize-model FOLDER");
+    if (o.segment.method != "classical" && o.segment.model.empty())
+      throw ctbmd::UsageError("--segment-method " + o.segment.method + " needs --segment-model FOLDER");
+    // Model cards are checked before the batch, so a wrong folder fails once, not per case.
+    if (!o.segment.model.empty()) ctbmd::ModelCard::load(o.segment.model, "segment");
+    if (!o.bmd.model.empty()) ctbmd::ModelCard::load(o.bmd.model, "bmd-regress");
+    if (!o.classify.model.empty()) ctbmd::ModelCard::load(o.classify.model, "classify");
+    if (!o.localize.model.empty())
+      for (const char* st : {"stage1", "stage2"})
+        ctbmd::ModelCard::load(std::filesystem::path(o.localize.model) / st, "localize");
+    if (o.classify.rule == "bccnet" && o.classify.model.empty())
+      throw ctbmd::UsageError("--rule bccnet needs --classify-model FOLDER");
     if (o.bmd.method != "calibration" && o.bmd.model.empty())
       throw ctbmd::UsageError("--bmd-method " + o.bmd.method + " needs --bmd-model FOLDER");
     if (!calibration.empty() && !o.calibrate.empty())

@@ -11,7 +11,12 @@ int main(int argc, char** argv) {
   app.add_option("-o,--output", output, "Label map to write (segmentation.nii.gz); its JSON goes beside it")
       ->required();
   app.add_option("--series", series, "DICOM series UID (folder with several series)");
-  app.add_option("--method", p.method, "Method: classical (weight-free default)")->capture_default_str();
+  app.add_option("--method", p.method,
+                 "classical (weight-free default) | unet2d | dense-unet3d (learned; need --model)")
+      ->check(CLI::IsMember({"classical", "unet2d", "dense-unet3d"}))
+      ->capture_default_str();
+  app.add_option("--model", p.model, "Model folder for a learned method (task segment, e.g. models/unet2d-phantom)");
+  app.add_option("--device", p.device, "auto | cpu | cuda (learned methods)")->capture_default_str();
   app.add_option("--fracture-ratio", p.fracture_ratio,
                  "Flag bodies lower than this fraction of their reference height")
       ->capture_default_str();

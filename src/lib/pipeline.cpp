@@ -51,7 +51,14 @@ fs::path roiJsonPath(const fs::path& nii) { return siblingJson(nii); }
 
 void saveLocalize(const fs::path& json_path, const LocalizeResult& r, const Scan& scan,
                   const LocalizeParams& p, bool force) {
-  writeStageJson(json_path, r.toJson(), "ctbmd.localize", scanInputs(scan), {{"method", p.method}}, force);
+  json params = {{"method", p.method}};
+  if (!p.model.empty()) {
+    params["model"] = p.model;
+    params["device"] = p.device;
+  }
+  json body = r.toJson();
+  stamp(body, "ctbmd.localize", 1, makeProvenance(scanInputs(scan), params, r.model));
+  writeJsonFile(json_path, body, force);
 }
 
 void saveSegment(const fs::path& nii_path, const SegmentResult& r, const Scan& scan,
@@ -64,8 +71,15 @@ void saveSegment(const fs::path& nii_path, const SegmentResult& r, const Scan& s
   inputs["localize"] = fileInput(localize_json);
   json body = r.toJson();
   body["label_map"] = nii_path.filename().string();
-  writeStageJson(jp, body, "ctbmd.segment", inputs,
-                 {{"method", p.method}, {"fracture_ratio", p.fracture_ratio}}, force);
+  json params = {{"method", p.method}, {"fracture_ratio", p.fracture_ratio}};
+  if (!p.model.empty()) {
+    params["model"] = p.model;
+    params["device"] = p.device;
+  }
+  json models = json::array();
+  if (!r.model.empty()) models.push_back(r.model);
+  stamp(body, "ctbmd.segment", 1, makeProvenance(inputs, params, models));
+  writeJsonFile(jp, body, force);
 }
 
 void saveRoi(const fs::path& nii_path, const RoiResult& r, const Scan& scan, const fs::path& seg_path,
@@ -89,10 +103,19 @@ void saveRoi(const fs::path& nii_path, const RoiResult& r, const Scan& scan, con
     files.push_back({{"level", m.first}, {"nifti", mn.filename().string()}, {"png", mp.filename().string()}});
   }
   if (!files.empty()) body["mosaic_files"] = files;
+  json crops = json::array();
+  for (const auto& c : r.crops3d) {
+    fs::path cn = nii_path.parent_path() / ("crop3d_" + c.first + ".nii.gz");
+    writeImage(c.second.GetPointer(), cn, force);
+    crops.push_back({{"level", c.first}, {"nifti", cn.filename().string()}});
+  }
+  if (!crops.empty()) body["crop3d_files"] = crops;
   json inputs = scanInputs(scan);
   inputs["segmentation"] = fileInput(seg_path);
-  writeStageJson(jp, body, "ctbmd.roi", inputs, {{"protocol", p.protocol}, {"min_voxels", p.min_voxels}},
-                 force);
+  json params = {{"protocol", p.protocol}, {"min_voxels", p.min_voxels}};
+  if (p.crop3d)
+    params["crop3d"] = {{"spacing_mm", p.crop3d_spacing_mm}, {"size_dhw", p.crop3d_size}};
+  writeStageJson(jp, body, "ctbmd.roi", inputs, params, force);
 }
 
 void saveBmd(const fs::path& json_path, const BmdResult& r, const fs::path& roi_json,
@@ -111,14 +134,35 @@ void saveBmd(const fs::path& json_path, const BmdResult& r, const fs::path& roi_
   writeJsonFile(json_path, body, force);
 }
 
+RoiResult loadRoiWithMosaics(const fs::path& roi_json) {
+  auto j = readJsonFile(roi_json);
+  auto roi = RoiResult::fromJson(j);
+  if (j.contains("mosaic_files"))  // written beside roi.json
+    for (const auto& m : j["mosaic_files"])
+      roi.mosaics.emplace_back(m.at("level").get<std::string>(),
+                               readSlice2D(roi_json.parent_path() / m.at("nifti").get<std::string>()));
+  if (j.contains("crop3d_files"))
+    for (const auto& m : j["crop3d_files"])
+      roi.crops3d.emplace_back(m.at("level").get<std::string>(),
+                               readFloatImage(roi_json.parent_path() / m.at("nifti").get<std::string>()));
+  return roi;
+}
+
 void saveClassification(const fs::path& json_path, const ClassifyResult& r, const fs::path& bmd_json,
                         const ClassifyParams& p, bool force) {
   json params = {{"rule", p.rule}};
+  if (!p.model.empty()) {
+    params["model"] = p.model;
+    params["device"] = p.device;
+  }
   if (p.ref_mean) params["ref_mean"] = *p.ref_mean;
   if (p.ref_sd) params["ref_sd"] = *p.ref_sd;
   if (!p.contrast_phase.empty()) params["contrast_phase"] = p.contrast_phase;
-  writeStageJson(json_path, r.toJson(), "ctbmd.classification", {{"bmd", fileInput(bmd_json)}}, params,
-                 force);
+  json body = r.toJson();
+  json models = json::array();
+  if (r.details.contains("model")) models.push_back(r.details["model"]);
+  stamp(body, "ctbmd.classification", 1, makeProvenance({{"bmd", fileInput(bmd_json)}}, params, models));
+  writeJsonFile(json_path, body, force);
 }
 
 void saveCalibration(const fs::path& json_path, const CalibrationFit& fit, const json& inputs,
@@ -178,8 +222,10 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
       spdlog::warn("{}: {}", case_id, w);
     auto bmd = estimateBmd(roi, case_cal, opt.bmd);
     saveBmd(dir / "bmd.json", bmd, dir / "roi.json", cal_path, opt.bmd, force);
-    auto cls = classify(bmd, opt.classify);
+    auto cls = classify(bmd, opt.classify, &roi);
     saveClassification(dir / "classification.json", cls, dir / "bmd.json", opt.classify, force);
+    if (!cls.probabilities.empty())
+      writePngRgb(dir / "classification_qc.png", renderClassificationQc(cls), force);
     lap("bmd+classify");
     cr.bmd = bmd;
     cr.classification = cls;

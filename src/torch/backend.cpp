@@ -173,7 +173,7 @@ class TorchBackend : public ctbmd::learned::Backend {
   }
   std::vector<std::string> architectures() const override { return ctbmd::nets::architectures(); }
   std::string train(const std::string& config_json, const std::vector<Tensor>& images,
-                    const std::vector<float>& targets,
+                    const std::vector<Tensor>& targets,
                     const std::function<void(const std::string&)>& on_epoch) override {
     try {
       return ctbmd::nets::trainNetwork(config_json, images, targets, on_epoch);

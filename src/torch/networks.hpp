@@ -127,7 +127,7 @@ std::vector<std::string> architectures();
 
 /// The training loop behind Backend::train (train.cpp).
 std::string trainNetwork(const std::string& config_json, const std::vector<ctbmd::learned::Tensor>& images,
-                         const std::vector<float>& targets,
+                         const std::vector<ctbmd::learned::Tensor>& targets,
                          const std::function<void(const std::string&)>& on_epoch);
 
 /// Parameter count (trainable).

@@ -133,7 +133,9 @@ TEST(PhantomPipelineHard, MetalIsFlaggedAndItsLevelNotUsed) {
   for (const auto& l : roi.levels) {
     bool metal = std::find(l.flags.begin(), l.flags.end(), "metal") != l.flags.end();
     unusable_metal += metal && !l.usable;
-    if (l.usable) EXPECT_LT(l.stats.max_hu, 2500.0) << l.name;
+    if (l.usable) {
+      EXPECT_LT(l.stats.max_hu, 2500.0) << l.name;
+    }
   }
   EXPECT_GE(unusable_metal, 1);
   // An ordinary phantom raises no metal flag.

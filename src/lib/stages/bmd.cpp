@@ -153,10 +153,10 @@ BmdResult estimateBmd(const RoiResult& roi, const Calibration& cal, const BmdPar
   r.protocol = roi.protocol;
   r.method = p.method;
   std::map<std::string, double> learned_bmd;
-  if (p.method == "mosaic-cnn") {
-    learned_bmd = predictMosaicBmd(roi, p, r.model);
+  if (p.method == "mosaic-cnn" || p.method == "densenet3d") {
+    learned_bmd = predictLearnedBmd(roi, p, r.model);
   } else if (p.method != "calibration") {
-    throw UsageError("bmd-estimate --method must be calibration or mosaic-cnn");
+    throw UsageError("--bmd-method must be calibration, mosaic-cnn or densenet3d");
   }
   for (const auto& lr : roi.levels) {
     LevelBmd l;
@@ -175,7 +175,7 @@ BmdResult estimateBmd(const RoiResult& roi, const Calibration& cal, const BmdPar
         l.bmd_ci95 = {l.bmd, l.bmd};  // a regressor gives no uncertainty
       } else {
         l.usable = false;
-        l.flags.push_back("no_mosaic");
+        l.flags.push_back(p.method == "densenet3d" ? "no_crop3d" : "no_mosaic");
       }
     } else if (lr.stats.voxels > 0) {
       double hu = p.statistic == "mean" ? lr.stats.mean_hu : lr.stats.median_hu;

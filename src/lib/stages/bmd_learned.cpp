@@ -10,42 +10,48 @@
 #include "ctbmd/errors.hpp"
 #include "ctbmd/learned.hpp"
 #include "ctbmd/model_card.hpp"
+#include "internal/model_cache.hpp"
 
 namespace ctbmd {
 
-namespace {
-struct Loaded {
-  ModelCard card;
-  std::unique_ptr<learned::Network> net;
-};
-std::mutex g_mutex;
-std::map<std::string, std::shared_ptr<Loaded>> g_models;  // folder|device -> network
 
-std::shared_ptr<Loaded> load(const std::string& folder, const std::string& device) {
-  std::lock_guard<std::mutex> lock(g_mutex);
-  std::string key = std::filesystem::weakly_canonical(folder).string() + "|" + device;
-  auto it = g_models.find(key);
-  if (it != g_models.end()) return it->second;
-  auto m = std::make_shared<Loaded>();
-  m->card = ModelCard::load(folder, "bmd-regress");
-  try {
-    m->net = learned::backend().loadModel(m->card.format, m->card.weights, m->card.architecture,
-                                          m->card.hyper.dump(), device);
-  } catch (const std::runtime_error& e) {
-    throw ProcessingError(e.what());
+namespace {
+std::map<std::string, double> predictCrops(const RoiResult& roi, const BmdParams& p, nlohmann::json& model_out) {
+  if (roi.crops3d.empty())
+    throw UsageError("--bmd-method densenet3d needs the 3-D body crops: run roi-extract with --crop3d");
+  auto m = loadModelCached(p.model, "bmd-regress", p.device, "--bmd-model");
+  model_out = m->card.provenance();
+  model_out["device"] = m->net->device();
+  const double level = m->card.hu_window[0], width = m->card.hu_window[1];
+  std::map<std::string, double> out;
+  for (const auto& [name, img] : roi.crops3d) {
+    auto sz = img->GetLargestPossibleRegion().GetSize();
+    std::vector<int64_t> want(m->card.patch.begin(), m->card.patch.end());
+    std::vector<int64_t> have = {static_cast<int64_t>(sz[2]), static_cast<int64_t>(sz[1]), static_cast<int64_t>(sz[0])};
+    if (!want.empty() && want != have)
+      throw InputError("the 3-D crops are " + std::to_string(have[0]) + "x" + std::to_string(have[1]) + "x" +
+                       std::to_string(have[2]) + " but model " + m->card.name +
+                       " expects its card's input.patch; cut them with roi-extract --crop3d-size to match");
+    learned::Tensor t;
+    t.shape = {1, 1, have[0], have[1], have[2]};
+    const float* v = img->GetBufferPointer();
+    t.data.assign(v, v + t.numel());
+    if (width > 0 && m->card.normalisation == "minmax")
+      for (auto& x : t.data) x = static_cast<float>(std::clamp((x - (level - width / 2)) / width, 0.0, 1.0));
+    auto y = forwardChunked(*m, t, 1);
+    if (y.data.empty()) throw ProcessingError("model " + m->card.name + " returned no value");
+    out[name] = y.data[0];
   }
-  spdlog::info("model {} ({}) loaded on {}", m->card.name, m->card.architecture, m->net->device());
-  g_models[key] = m;
-  return m;
+  return out;
 }
 }  // namespace
 
-std::map<std::string, double> predictMosaicBmd(const RoiResult& roi, const BmdParams& p, nlohmann::json& model_out) {
-  if (p.model.empty()) throw UsageError("--bmd-method mosaic-cnn needs --bmd-model FOLDER");
-  learned::checkDeviceName(p.device);
+std::map<std::string, double> predictLearnedBmd(const RoiResult& roi, const BmdParams& p, nlohmann::json& model_out) {
+  if (p.model.empty()) throw UsageError("--bmd-method " + p.method + " needs --bmd-model FOLDER");
+  if (p.method == "densenet3d") return predictCrops(roi, p, model_out);
   if (roi.mosaics.empty())
     throw UsageError("--bmd-method mosaic-cnn needs the mosaic-392 images: run roi-extract with --protocol mosaic-392");
-  auto m = load(p.model, p.device);
+  auto m = loadModelCached(p.model, "bmd-regress", p.device, "--bmd-model");
   model_out = m->card.provenance();
   model_out["device"] = m->net->device();
   const double level = m->card.hu_window[0], width = m->card.hu_window[1];

@@ -57,6 +57,12 @@ json classifyRules() {
         {"source",
          "Pickhardt et al., Ann Intern Med 2013;158:588-595 (thresholds for 120 kVp, unenhanced or "
          "portal-venous CT)"}}},
+      {"bccnet",
+       {{"measure",
+         "BCC-Net (DenseNet-BC, growth 12, blocks 1/2/4/2) class probabilities on the mosaic-392 images of the "
+         "levels used for L1-L2 (T12 substitutes), averaged; category = most probable class"},
+        {"classes", {{"normal", "argmax"}, {"osteopenia", "argmax (low bone mass)"}, {"osteoporosis", "argmax"}}},
+        {"source", "learned; see the model card (--classify-model) for its training data and metrics"}}},
       {"ts-median",
        {{"measure", "median HU of L1 (erode-4mm ROI, the spine-report convention)"},
         {"classes", {{"osteoporosis", "< threshold"}, {"no_osteoporosis", ">= threshold"}}},
@@ -78,7 +84,10 @@ std::string whyNot(const BmdResult& b, int label) {
 }
 }  // namespace
 
-ClassifyResult classify(const BmdResult& bmd, const ClassifyParams& p) {
+ClassifyResult classifyLearned(const BmdResult& bmd, const ClassifyParams& p, const RoiResult* roi);
+
+ClassifyResult classify(const BmdResult& bmd, const ClassifyParams& p, const RoiResult* roi) {
+  if (p.rule == "bccnet") return classifyLearned(bmd, p, roi);
   ClassifyResult r;
   r.rule = p.rule;
   r.uncalibrated = bmd.method == "calibration" && !bmd.calibration.calibrated;

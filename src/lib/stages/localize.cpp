@@ -14,6 +14,7 @@
 #include "ctbmd/levels.hpp"
 #include "ctbmd/stages.hpp"
 #include "internal/spine.hpp"
+#include "localize_learned.hpp"
 
 namespace ctbmd {
 
@@ -34,13 +35,11 @@ json LocalizeResult::toJson() const {
     }
     lv[l.name] = e;
   }
-  return {{"method", method},
-          {"levels", lv},
-          {"anchors", anchors},
-          {"vertebrae", vertebrae},
-          {"centerline_mm", centerline},
-          {"flags", flags},
-          {"warnings", warnings}};
+  json j = {{"method", method},          {"levels", lv},   {"anchors", anchors},
+            {"vertebrae", vertebrae},    {"centerline_mm", centerline},
+            {"flags", flags},            {"warnings", warnings}};
+  if (!model.empty()) j["model"] = model;
+  return j;
 }
 
 LocalizeResult LocalizeResult::fromJson(const json& j) {
@@ -69,6 +68,7 @@ LocalizeResult LocalizeResult::fromJson(const json& j) {
     r.anchors = j.value("anchors", json::object());
     r.vertebrae = j.value("vertebrae", json::array());
     r.centerline = j.value("centerline_mm", json::array());
+    r.model = j.value("model", json::array());
     r.flags = j.value("flags", std::vector<std::string>{});
     r.warnings = j.value("warnings", std::vector<std::string>{});
   } catch (const json::exception& e) {
@@ -119,10 +119,47 @@ double median(std::vector<double> v) {
 
 }  // namespace
 
+// Metal (pedicle screws, rods, cages): voxels >= 2500 HU beside a level make its position,
+// shape and HU unreliable. Flag it instead of letting it pass silently.
+void flagMetalLevels(LocalizeResult& res, const CtImage* can) {
+  auto vol = spine::view(can);
+  {
+    std::vector<std::string> metal_levels;
+    for (const auto& l : res.levels) {
+      if (l.status == "missing") continue;
+      CtImage::PointType pt;
+      for (int a = 0; a < 3; ++a) pt[a] = l.center_mm[a];
+      itk::ContinuousIndex<double, 3> ci;
+      can->TransformPhysicalPointToContinuousIndex(pt, ci);
+      const double r_mm = 45, half_z = 15;
+      int k0 = std::max(0, static_cast<int>(std::floor(ci[2] - half_z / vol.sz)));
+      int k1 = std::min(vol.nz - 1, static_cast<int>(std::ceil(ci[2] + half_z / vol.sz)));
+      int i0 = std::max(0, static_cast<int>(ci[0] - r_mm / vol.sx)),
+          i1 = std::min(vol.nx - 1, static_cast<int>(ci[0] + r_mm / vol.sx));
+      int j0 = std::max(0, static_cast<int>(ci[1] - r_mm / vol.sy)),
+          j1 = std::min(vol.ny - 1, static_cast<int>(ci[1] + r_mm / vol.sy));
+      long n = 0;
+      for (int k = k0; k <= k1; ++k)
+        for (int j = j0; j <= j1; ++j)
+          for (int i = i0; i <= i1; ++i) n += vol.at(i, j, k) >= 2500;
+      if (n * vol.sx * vol.sy * vol.sz >= 20.0) metal_levels.push_back(l.name);
+    }
+    if (!metal_levels.empty()) {
+      std::string names;
+      for (const auto& m : metal_levels) names += (names.empty() ? "" : ", ") + m;
+      res.flags.push_back("metal");
+      res.anchors["metal_levels"] = metal_levels;
+      res.warnings.push_back(
+          "metal (>= 2500 HU) beside " + names +
+          ": level positions, bodies and HU there are unreliable; those levels are not used for BMD");
+    }
+  }
+}
+
 LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
+  if (p.method == "mip-localizer") return localizeLearned(scan, p);
   if (p.method != "classical")
-    throw UsageError("localize method '" + p.method +
-                     "' is not available in this build (methods: classical)");
+    throw UsageError("localize method '" + p.method + "' is unknown (methods: classical, mip-localizer)");
   checkLooksLikeCt(scan.image.GetPointer(), scan.info.path.string());
   LocalizeResult res;
   res.method = "classical-v1";
@@ -454,39 +491,7 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
     }
     res.levels.push_back(l);
   }
-  // Metal (pedicle screws, rods, cages): voxels >= 2500 HU beside a level make its position,
-  // shape and HU unreliable. Flag it instead of letting it pass silently.
-  {
-    std::vector<std::string> metal_levels;
-    for (const auto& l : res.levels) {
-      if (l.status == "missing") continue;
-      CtImage::PointType pt;
-      for (int a = 0; a < 3; ++a) pt[a] = l.center_mm[a];
-      itk::ContinuousIndex<double, 3> ci;
-      can->TransformPhysicalPointToContinuousIndex(pt, ci);
-      const double r_mm = 45, half_z = 15;
-      int k0 = std::max(0, static_cast<int>(std::floor(ci[2] - half_z / vol.sz)));
-      int k1 = std::min(vol.nz - 1, static_cast<int>(std::ceil(ci[2] + half_z / vol.sz)));
-      int i0 = std::max(0, static_cast<int>(ci[0] - r_mm / vol.sx)),
-          i1 = std::min(vol.nx - 1, static_cast<int>(ci[0] + r_mm / vol.sx));
-      int j0 = std::max(0, static_cast<int>(ci[1] - r_mm / vol.sy)),
-          j1 = std::min(vol.ny - 1, static_cast<int>(ci[1] + r_mm / vol.sy));
-      long n = 0;
-      for (int k = k0; k <= k1; ++k)
-        for (int j = j0; j <= j1; ++j)
-          for (int i = i0; i <= i1; ++i) n += vol.at(i, j, k) >= 2500;
-      if (n * vol.sx * vol.sy * vol.sz >= 20.0) metal_levels.push_back(l.name);
-    }
-    if (!metal_levels.empty()) {
-      std::string names;
-      for (const auto& m : metal_levels) names += (names.empty() ? "" : ", ") + m;
-      res.flags.push_back("metal");
-      res.anchors["metal_levels"] = metal_levels;
-      res.warnings.push_back(
-          "metal (>= 2500 HU) beside " + names +
-          ": level positions, bodies and HU there are unreliable; those levels are not used for BMD");
-    }
-  }
+  flagMetalLevels(res, can.GetPointer());
   for (const auto& l : res.levels)
     spdlog::debug("localize {}: {} conf {:.2f} at ({:.1f}, {:.1f}, {:.1f})", l.name, l.status, l.confidence,
                   l.center_mm[0], l.center_mm[1], l.center_mm[2]);

@@ -9,7 +9,9 @@
 #include "ctbmd/errors.hpp"
 #include "ctbmd/levels.hpp"
 #include "ctbmd/stages.hpp"
+#include "internal/net_inputs.hpp"
 #include "internal/raster2d.hpp"
+#include "internal/spine.hpp"
 
 namespace ctbmd {
 
@@ -193,7 +195,13 @@ json RoiResult::toJson() const {
   }
   json mos = json::array();
   for (const auto& m : mosaics) mos.push_back(m.first);
-  return {{"protocol", protocol}, {"protocol_info", protocol_info}, {"levels", lv}, {"mosaics", mos}};
+  json j = {{"protocol", protocol}, {"protocol_info", protocol_info}, {"levels", lv}, {"mosaics", mos}};
+  if (!crops3d.empty()) {
+    json cr = json::array();
+    for (const auto& c : crops3d) cr.push_back(c.first);
+    j["crops3d"] = cr;
+  }
+  return j;
 }
 
 RoiResult RoiResult::fromJson(const json& j) {
@@ -224,6 +232,56 @@ const LevelRoi* RoiResult::find(int label) const {
     if (l.label == label) return &l;
   return nullptr;
 }
+
+namespace {
+// 3-D HU crops centred on each level's body centroid (canonical frame, trilinear).
+void cropBodies(const Scan& scan, const SegmentResult& seg, const RoiParams& p, RoiResult& res) {
+  const auto& cc = canonicalOf(scan);
+  auto cseg = toCanonical<uint8_t>(seg.labels.GetPointer(), cc.map);
+  auto v = spine::view(cc.image.GetPointer());
+  const uint8_t* s = cseg->GetBufferPointer();
+  std::map<int, std::array<double, 4>> acc;
+  size_t q = 0;
+  for (int k = 0; k < v.nz; ++k)
+    for (int j = 0; j < v.ny; ++j)
+      for (int i = 0; i < v.nx; ++i, ++q)
+        if (s[q]) {
+          auto& a = acc[s[q]];
+          a[0] += v.x(i), a[1] += v.y(j), a[2] += v.z(k), a[3] += 1;
+        }
+  netin::PatchSpec ps;
+  ps.spacing_mm = p.crop3d_spacing_mm;
+  ps.size = {p.crop3d_size[0], p.crop3d_size[1], p.crop3d_size[2]};
+  ps.normalisation = "none";
+  for (int label : kReportedLevels) {
+    auto it = acc.find(label);
+    if (it == acc.end()) continue;
+    const auto& a = it->second;
+    double c[3] = {a[0] / a[3], a[1] / a[3], a[2] / a[3]};
+    auto img = FloatImage::New();
+    FloatImage::SizeType sz;
+    sz[0] = static_cast<size_t>(ps.size[2]);
+    sz[1] = static_cast<size_t>(ps.size[1]);
+    sz[2] = static_cast<size_t>(ps.size[0]);
+    img->SetRegions(FloatImage::RegionType(sz));
+    FloatImage::SpacingType sp;
+    sp.Fill(ps.spacing_mm);
+    img->SetSpacing(sp);
+    img->SetDirection(cc.image->GetDirection());
+    // origin: physical position of the crop's first voxel
+    itk::ContinuousIndex<double, 3> ci;
+    ci[0] = (c[0] - (ps.size[2] / 2.0 - 0.5) * ps.spacing_mm - v.ox) / v.sx;
+    ci[1] = (c[1] - (ps.size[1] / 2.0 - 0.5) * ps.spacing_mm - v.oy) / v.sy;
+    ci[2] = (c[2] - (ps.size[0] / 2.0 - 0.5) * ps.spacing_mm - v.oz) / v.sz;
+    FloatImage::PointType origin;
+    cc.image->TransformContinuousIndexToPhysicalPoint(ci, origin);
+    img->SetOrigin(origin);
+    img->Allocate();
+    netin::volumePatch(v, c[0], c[1], c[2], ps, img->GetBufferPointer());
+    res.crops3d.emplace_back(levelName(label), img);
+  }
+}
+}  // namespace
 
 RoiResult extractRoi(const Scan& scan, const SegmentResult& seg, const RoiParams& p) {
   auto protos = roiProtocols();
@@ -414,6 +472,7 @@ RoiResult extractRoi(const Scan& scan, const SegmentResult& seg, const RoiParams
     res.levels.push_back(l);
   }
   res.roi = roi;
+  if (p.crop3d) cropBodies(scan, seg, p, res);
   return res;
 }
 

@@ -14,6 +14,7 @@
 #include "ctbmd/stages.hpp"
 #include "internal/raster2d.hpp"
 #include "internal/spine.hpp"
+#include "segment_learned.hpp"
 
 namespace ctbmd {
 
@@ -34,10 +35,12 @@ json SegmentResult::toJson() const {
     if (l.metal) e["metal"] = true;
     lv[l.name] = e;
   }
-  return {{"method", method},
+  json j = {{"method", method},
           {"levels", lv},
           {"warnings", warnings},
           {"label_convention", "VerSe: T12=19, L1=20, L2=21, L3=22, L4=23, L5=24; bodies only"}};
+  if (!model.empty()) j["model"] = model;
+  return j;
 }
 
 SegmentResult SegmentResult::fromJson(const json& j, LabelImage::Pointer labels) {
@@ -45,6 +48,7 @@ SegmentResult SegmentResult::fromJson(const json& j, LabelImage::Pointer labels)
   r.labels = labels;
   try {
     r.method = j.at("method").get<std::string>();
+    if (j.contains("model")) r.model = j["model"];
     for (int label : kReportedLevels) {
       LevelSegmentation l;
       l.label = label;
@@ -217,8 +221,9 @@ void consistentSlices(std::vector<spine::SliceBody>& sb, double sx, double sy, d
 }  // namespace
 
 SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const SegmentParams& p) {
+  if (p.method == "unet2d" || p.method == "dense-unet3d") return segmentLearned(scan, loc, p);
   if (p.method != "classical")
-    throw UsageError("segment method '" + p.method + "' is not available in this build (methods: classical)");
+    throw UsageError("segment method '" + p.method + "' is unknown (methods: classical, unet2d, dense-unet3d)");
   SegmentResult res;
   res.method = "classical-v1";
   const auto& cc = canonicalOf(scan);
