@@ -8,7 +8,10 @@
 #include <itkMetaDataObject.h>
 #include <itkMultiThreaderBase.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 #include <zlib.h>
+
+#include <Eigen/Dense>
 
 #include <algorithm>
 #include <array>
@@ -273,10 +276,133 @@ CtImage::Pointer toHu(const FloatImage* in, const fs::path& path, ScanInfo& info
   return out;
 }
 
+// NIfTI-1 files whose sform is orthonormal only to float precision and whose qform is unset
+// (VerSe, many resampled datasets) are refused by ITK 5.2 ("No orthonormal definition found").
+// Such a file is read through a private copy whose qform is the orthonormalised sform (the
+// nearest rotation, by SVD); the change of every voxel position is reported.
+struct RepairedCopies {
+  std::vector<fs::path> files;
+  ~RepairedCopies() {
+    std::error_code ec;
+    for (const auto& f : files) fs::remove(f, ec);
+  }
+};
+RepairedCopies g_repaired;
+
+fs::path repairNiftiSform(const fs::path& path, std::string& note) {
+  gzFile in = gzopen(path.c_str(), "rb");
+  if (!in) return {};
+  std::vector<char> buf;
+  char chunk[1 << 16];
+  int n;
+  while ((n = gzread(in, chunk, sizeof chunk)) > 0) buf.insert(buf.end(), chunk, chunk + n);
+  gzclose(in);
+  int32_t hsize = 0;
+  if (buf.size() < 352) return {};
+  std::memcpy(&hsize, buf.data(), 4);
+  if (hsize != 348) return {};  // byte-swapped or NIfTI-2: leave to ITK
+  auto f32 = [&](size_t off) {
+    float v;
+    std::memcpy(&v, buf.data() + off, 4);
+    return static_cast<double>(v);
+  };
+  auto put32 = [&](size_t off, double v) {
+    float f = static_cast<float>(v);
+    std::memcpy(buf.data() + off, &f, 4);
+  };
+  int16_t qcode = 0, scode = 0;
+  std::memcpy(&qcode, buf.data() + 252, 2);
+  std::memcpy(&scode, buf.data() + 254, 2);
+  if (scode <= 0) return {};
+  Eigen::Matrix3d M;
+  Eigen::Vector3d t;
+  for (int r = 0; r < 3; ++r) {
+    for (int c = 0; c < 3; ++c) M(r, c) = f32(280 + 16 * r + 4 * c);
+    t(r) = f32(280 + 16 * r + 12);
+  }
+  Eigen::Vector3d sp(M.col(0).norm(), M.col(1).norm(), M.col(2).norm());
+  if (sp.minCoeff() <= 0) return {};
+  Eigen::Matrix3d R0 = M * sp.cwiseInverse().asDiagonal();
+  Eigen::JacobiSVD<Eigen::Matrix3d> svd(R0, Eigen::ComputeFullU | Eigen::ComputeFullV);
+  Eigen::Matrix3d R = svd.matrixU() * svd.matrixV().transpose();
+  const double dev = (R - R0).cwiseAbs().maxCoeff();
+  if (dev > 1e-3) return {};  // really not a rotation: refuse (ITK's message stands)
+  double qfac = 1;
+  if (R.determinant() < 0) {
+    qfac = -1;
+    R.col(2) *= -1;
+  }
+  // nifti_mat44_to_quatern
+  double r11 = R(0, 0), r12 = R(0, 1), r13 = R(0, 2), r21 = R(1, 0), r22 = R(1, 1), r23 = R(1, 2), r31 = R(2, 0),
+         r32 = R(2, 1), r33 = R(2, 2), a = r11 + r22 + r33 + 1, b, c, d;
+  if (a > 0.5) {
+    a = 0.5 * std::sqrt(a);
+    b = 0.25 * (r32 - r23) / a;
+    c = 0.25 * (r13 - r31) / a;
+    d = 0.25 * (r21 - r12) / a;
+  } else {
+    double xd = 1 + r11 - (r22 + r33), yd = 1 + r22 - (r11 + r33), zd = 1 + r33 - (r11 + r22);
+    if (xd > 1) {
+      b = 0.5 * std::sqrt(xd);
+      c = 0.25 * (r12 + r21) / b;
+      d = 0.25 * (r13 + r31) / b;
+      a = 0.25 * (r32 - r23) / b;
+    } else if (yd > 1) {
+      c = 0.5 * std::sqrt(yd);
+      b = 0.25 * (r12 + r21) / c;
+      d = 0.25 * (r23 + r32) / c;
+      a = 0.25 * (r13 - r31) / c;
+    } else {
+      d = 0.5 * std::sqrt(zd);
+      b = 0.25 * (r13 + r31) / d;
+      c = 0.25 * (r23 + r32) / d;
+      a = 0.25 * (r21 - r12) / d;
+    }
+    if (a < 0) b = -b, c = -c, d = -d;
+  }
+  put32(76, qfac);
+  for (int k = 0; k < 3; ++k) put32(80 + 4 * k, sp(k));
+  put32(256, b);
+  put32(260, c);
+  put32(264, d);
+  for (int k = 0; k < 3; ++k) put32(268 + 4 * k, t(k));
+  int16_t newq = scode, news = 0;
+  std::memcpy(buf.data() + 252, &newq, 2);
+  std::memcpy(buf.data() + 254, &news, 2);
+  // largest displacement of a voxel centre: at the far corner of the grid
+  int16_t dim[8];
+  std::memcpy(dim, buf.data() + 40, 16);
+  Eigen::Vector3d far(std::max(0, dim[1] - 1), std::max(0, dim[2] - 1), std::max(0, dim[3] - 1));
+  if (qfac < 0) R.col(2) *= -1;
+  double moved = ((R - R0) * sp.asDiagonal() * far).norm();
+  const std::string tmpl = (fs::temp_directory_path() / "ctbmd-nifti-XXXXXX").string();
+  std::vector<char> name(tmpl.begin(), tmpl.end());
+  name.push_back(0);
+  int fd = mkstemp(name.data());
+  if (fd < 0) return {};
+  close(fd);
+  fs::path out = std::string(name.data()) + ".nii";
+  fs::rename(name.data(), out);
+  std::ofstream o(out, std::ios::binary);
+  o.write(buf.data(), static_cast<std::streamsize>(buf.size()));
+  if (!o) return {};
+  o.close();
+  g_repaired.files.push_back(out);
+  char msg[256];
+  std::snprintf(msg, sizeof msg,
+                "its sform is orthonormal only to %.1e (ITK 5.2 refuses it); read with the nearest rotation "
+                "instead (voxel positions move by at most %.2g mm)",
+                dev, moved);
+  note = msg;
+  return out;
+}
+
 template <typename TImage>
 typename TImage::Pointer readFileAs(const fs::path& path, itk::ImageIOBase* io) {
   auto reader = itk::ImageFileReader<TImage>::New();
-  reader->SetFileName(path.string());
+  // probeFile may have pointed the IO at a repaired private copy
+  const char* probed = io ? io->GetFileName() : nullptr;
+  reader->SetFileName(probed && *probed ? std::string(probed) : path.string());
   if (io) reader->SetImageIO(io);
   reader->Update();
   typename TImage::Pointer img = reader->GetOutput();
@@ -296,7 +422,17 @@ itk::ImageIOBase::Pointer probeFile(const fs::path& path) {
     io->SetFileName(path.string());
     io->ReadImageInformation();
   } catch (const itk::ExceptionObject& e) {
-    throw InputError("cannot read the header of '" + path.string() + "': " + e.GetDescription());
+    std::string what = e.GetDescription(), note;
+    fs::path fixed;
+    if (what.find("orthonormal") != std::string::npos) fixed = repairNiftiSform(path, note);
+    if (fixed.empty()) throw InputError("cannot read the header of '" + path.string() + "': " + what);
+    spdlog::warn("'{}': {}", path.string(), note);
+    try {
+      io->SetFileName(fixed.string());
+      io->ReadImageInformation();
+    } catch (const itk::ExceptionObject& e2) {
+      throw InputError("cannot read the header of '" + path.string() + "': " + what);
+    }
   }
   unsigned dims = io->GetNumberOfDimensions();
   if (dims < 3) {
