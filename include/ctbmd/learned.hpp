@@ -25,7 +25,9 @@ struct Tensor {
 class Network {
  public:
   virtual ~Network() = default;
-  /// Inference (no gradients) on the network's device; inputs and outputs on the host.
+  /// Inference (no gradients) on the network's device; inputs and outputs on the host. On the
+  /// CPU the inputs' buffers are the network's input tensors (not copied): do not reuse an
+  /// input after passing it to a TorchScript model that may change its input in place.
   virtual std::vector<Tensor> forward(const std::vector<Tensor>& inputs) = 0;
   virtual std::string device() const = 0;
 };

@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"classical", "unet2d", "dense-unet3d"}))
       ->capture_default_str();
   app.add_option("--segment-model", o.segment.model, "Model folder of a learned segmenter (task segment)");
+  app.add_flag("--crop3d", o.roi.crop3d,
+               "Also write 3-D body crops (roi-extract --crop3d; implied by --bmd-method densenet3d)");
   ctbmd::cli::addBmdMethodOptions(app, o.bmd);
   ctbmd::cli::addClassifyOptions(app, o.classify);
   app.add_option("--calibrate", o.calibrate,

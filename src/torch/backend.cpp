@@ -21,6 +21,16 @@ torch::Tensor toTorch(const Tensor& t) {
   return torch::from_blob(const_cast<float*>(t.data.data()), t.shape, torch::kFloat32).clone();
 }
 
+// Input for a forward pass: on the CPU the caller's buffer is used in place (no copy; the
+// interface documents that forward() may read it as the network's input tensor).
+torch::Tensor inputOf(const Tensor& t, const torch::Device& d) {
+  if (t.data.size() != t.numel())
+    throw std::runtime_error("tensor data size " + std::to_string(t.data.size()) +
+                             " does not match its shape");
+  if (d.is_cpu()) return torch::from_blob(const_cast<float*>(t.data.data()), t.shape, torch::kFloat32);
+  return toTorch(t).to(d);
+}
+
 Tensor fromTorch(torch::Tensor x) {
   x = x.detach().to(torch::kCPU).to(torch::kFloat32).contiguous();
   Tensor t;
@@ -51,7 +61,7 @@ class ScriptNetwork : public Network {
   std::vector<Tensor> forward(const std::vector<Tensor>& inputs) override {
     torch::InferenceMode guard;
     std::vector<torch::jit::IValue> in;
-    for (const auto& t : inputs) in.emplace_back(toTorch(t).to(device_));
+    for (const auto& t : inputs) in.emplace_back(inputOf(t, device_));
     auto out = module_.forward(in);
     std::vector<Tensor> res;
     if (out.isTensor()) {
@@ -81,7 +91,7 @@ class StateNetwork : public Network {
   std::vector<Tensor> forward(const std::vector<Tensor>& inputs) override {
     if (inputs.size() != 1) throw std::runtime_error("ctbmd networks take one input tensor");
     torch::InferenceMode guard;
-    return {fromTorch(module_.forward(toTorch(inputs[0]).to(device_)))};
+    return {fromTorch(module_.forward(inputOf(inputs[0], device_)))};
   }
   std::string device() const override { return device_.str(); }
 
