@@ -160,13 +160,20 @@ int main(int argc, char** argv) {
         fs::path p = table.cell(r, ci);
         if (p.is_relative()) p = fs::path(csv).parent_path() / p;
         Tensor t;
-        auto img = ctbmd::readFloatImage(p);
-        auto sz = img->GetLargestPossibleRegion().GetSize();
-        if (sz[2] <= 1)
+        const float* v = nullptr;
+        ctbmd::Slice2D::Pointer img2;
+        ctbmd::FloatImage::Pointer img3;
+        try {  // 2-D images (mosaics) first, else a 3-D volume (crops)
+          img2 = ctbmd::readSlice2D(p);
+          auto sz = img2->GetLargestPossibleRegion().GetSize();
           t.shape = {1, static_cast<int64_t>(sz[1]), static_cast<int64_t>(sz[0])};
-        else
+          v = img2->GetBufferPointer();
+        } catch (const ctbmd::InputError&) {
+          img3 = ctbmd::readFloatImage(p);
+          auto sz = img3->GetLargestPossibleRegion().GetSize();
           t.shape = {1, static_cast<int64_t>(sz[2]), static_cast<int64_t>(sz[1]), static_cast<int64_t>(sz[0])};
-        const float* v = img->GetBufferPointer();
+          v = img3->GetBufferPointer();
+        }
         t.data.resize(t.numel());
         for (size_t i = 0; i < t.data.size(); ++i)
           t.data[i] = static_cast<float>(std::clamp((v[i] - lo) / width, 0.0, 1.0));

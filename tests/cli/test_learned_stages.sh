@@ -19,7 +19,11 @@ R="$CTBMD_BIN/ctbmd-run"
   --segment-method unet2d --segment-model "$M/unet2d-phantom" \
   -p mosaic-392 --bmd-method densenet3d --bmd-model "$M/densenet3d-phantom" \
   --rule bccnet --classify-model "$M/bccnet-phantom"
-"$R" -q "$WORK/ph" -o "$WORK/b" --device cpu --threads 2 --segment-method dense-unet3d --segment-model "$M/dense-unet3d-phantom"
+# A batch of two cases loads the model once.
+mkdir -p "$WORK/ph2" && cp "$WORK/ph/c1.nii.gz" "$WORK/ph2/c1.nii.gz" && cp "$WORK/ph/c1.nii.gz" "$WORK/ph2/c2.nii.gz"
+"$R" "$WORK/ph2" -o "$WORK/b" --device cpu --threads 2 --segment-method dense-unet3d \
+  --segment-model "$M/dense-unet3d-phantom" 2> "$WORK/b.log"
+[[ $(grep -c "model dense-unet3d-phantom (dense-unet3d) loaded" "$WORK/b.log") == 1 ]] || fail "model not loaded exactly once: $(cat "$WORK/b.log")"
 [[ -s "$WORK/a/c1/classification_qc.png" ]] || fail "no pie chart of the class probabilities"
 # Stand-alone segment from ctbmd-run's localize.json: the same label map.
 "$CTBMD_BIN/ctbmd-segment" -q "$WORK/ph/c1.nii.gz" -l "$WORK/a/c1/localize.json" -o "$WORK/seg.nii.gz" \

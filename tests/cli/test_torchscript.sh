@@ -14,7 +14,12 @@ done
 "$CTBMD_BIN/ctbmd-model" -q runtime > "$WORK/rt.json"
 py -c "import json; j=json.load(open('$WORK/rt.json')); assert j['torch_version'].startswith('1.13'), j"
 # Every shipped model folder passes its card and sha256 checks.
-for m in "$CTBMD_SRC"/models/*/; do "$CTBMD_BIN/ctbmd-model" -q check "$m" > /dev/null || fail "shipped model $m fails its check"; done
+n=0
+while IFS= read -r card; do
+  m=$(dirname "$card"); n=$((n + 1))
+  "$CTBMD_BIN/ctbmd-model" -q check "$m" > /dev/null || fail "shipped model $m fails its check"
+done < <(find "$CTBMD_SRC/models" -name model.json)
+(( n >= 7 )) || fail "expected at least 7 shipped model folders, found $n"
 for seed in 1 2; do
   d="$WORK/s$seed"
   py "$oracle" make "$d" "$seed"

@@ -37,6 +37,26 @@ py -c "import numpy as np; np.random.default_rng(0).uniform(0, 1, (3, 1, 48, 48)
 for r in full half; do "$M" -q infer "$WORK/$r" -i "$WORK/x.bin" --shape 3,1,48,48 -o "$WORK/$r.out" --device cpu; done
 cmp "$WORK/full.out" "$WORK/half.out" || fail "resumed run ends with other weights"
 expect_rc 3 "$T" -q regress --csv "$WORK/reg/data.csv" -o "$WORK/none" --resume --epochs 2
+# Segmenters and the MIP localizer from a VerSe-layout dataset (three small phantoms): the
+# cards say what the stages need; a 3-D run resumed from its checkpoint (3-D augmentation,
+# label warping) ends where an uninterrupted run ends.
+for s in 1 2 3; do
+  "$CTBMD_BIN/ctbmd-phantom" -q -o "$WORK/ds" --layout verse --seed $((60 + s)) --size 176x176 --pixel 1.9 --slice 3 \
+    --orientation "$(echo LPS RAS PIR | cut -d' ' -f$s)"
+done
+"$T" -q segment --dataset "$WORK/ds" -o "$WORK/u2" --arch unet2d --hyper '{"base_channels": 4, "depth": 2}' \
+  --patch 32x32 --spacing 2.5 --epochs 2 --batch 16 --threads 1 --seed 3
+"$M" -q check "$WORK/u2" --task segment > /dev/null
+py -c "import json; c=json.load(open('$WORK/u2/model.json')); assert c['task']=='segment' and c['input']['patch']==[32,32] and c['input']['spacing_mm']==[2.5,2.5,2.5] and c['labels']==['background','vertebral_body'] and len(c['training']['data']['subjects'])==3, c"
+d3=(segment --dataset "$WORK/ds" --arch dense-unet3d --hyper '{"base_channels": 4, "depth": 1, "layers": 2, "growth": 4}'
+    --patch 16x16x16 --spacing 4 --per-body 1 --batch 4 --threads 1 --seed 3 --augment-rotate 10 --augment-scale 0.1 --augment-translate 0.05)
+"$T" -q "${d3[@]}" -o "$WORK/d3full" --epochs 2
+"$T" -q "${d3[@]}" -o "$WORK/d3half" --epochs 1
+"$T" -q "${d3[@]}" -o "$WORK/d3half" --epochs 2 --resume
+cmp <(tail -n 1 "$WORK/d3full/train_log.csv") <(tail -n 1 "$WORK/d3half/train_log.csv") || fail "resumed 3-D segmentation differs"
+"$T" -q localize --stage 1 --dataset "$WORK/ds" -o "$WORK/l1" --hyper '{"channels": [4, 8]}' --per-body 2 --epochs 1 --threads 1
+py -c "import json; c=json.load(open('$WORK/l1/model.json')); assert c['task']=='localize' and c['input']['mip']['stage']==1 and c['metrics']['n_train']+c['metrics']['n_val']==6, c"
+expect_rc 2 "$T" -q segment --dataset "$WORK/reg" -o "$WORK/none2" --epochs 1
 # A learned BMD method inside ctbmd-run (plumbing, with an untrained model folder): the model
 # is recorded with its sha256, results are marked learned, and the single-stage executable
 # gives the same BMD from the files ctbmd-run wrote.

@@ -10,6 +10,7 @@
 #   4. 10 held-out phantoms (seeds 9100-9109), each learned stage inside ctbmd-run, scored by
 #      tools/eval/learned_eval.py
 # Usage: tools/train/learned_phantom.sh BUILD_DIR WORK_DIR OUT_DIR
+#        EVAL_ONLY=1 tools/train/learned_phantom.sh BUILD_DIR WORK_DIR models   (held-out figures only)
 set -euo pipefail
 build=${1:?build dir}
 work=${2:?work dir}
@@ -18,6 +19,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 B="$build/src"
 mkdir -p "$work" "$out"
 aug=(--augment-rotate 10 --augment-scale 0.1 --augment-translate 0.05 --seed 1 --force)
+if [[ "${EVAL_ONLY:-0}" != 1 ]]; then
 [[ -d "$work/ds/rawdata" ]] || bash "$here/phantom_dataset.sh" "$build" 48 "$work/ds" 7000
 "$B/ctbmd-train" segment --dataset "$work/ds" -o "$out/unet2d-phantom" --arch unet2d \
   --hyper '{"base_channels":12,"depth":3}' --patch 64x64 --spacing 1.25 --epochs 5 --milestones 4 --lr 2e-3 \
@@ -61,6 +63,7 @@ PY
 "$B/ctbmd-train" classify --csv "$work/mosaic_class.csv" -o "$out/bccnet-phantom" --arch bccnet \
   --hu-window 150,700 --epochs 30 --milestones 20 --lr 2e-3 --batch 8 --loss ce --augment-rotate 5 \
   --augment-translate 0.03 --seed 1 --force
+fi
 # Held-out evaluation.
 mkdir -p "$work/ho"
 sl=(1.0 1.5 2.0 2.5 3.0 1.25 2.0 3.0 1.0 2.5)
