@@ -3,6 +3,7 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <map>
 #include <stdexcept>
 
@@ -57,6 +58,15 @@ class ScriptNetwork : public Network {
   ScriptNetwork(torch::jit::Module m, torch::Device d) : module_(std::move(m)), device_(d) {
     module_.to(device_);
     module_.eval();
+    // Freezing inlines the parameters as constants and folds batch norms into the preceding
+    // convolutions (torch.jit.freeze): the same function, computed with fewer operations.
+    // Modules that cannot be frozen (e.g. with training-only attributes) run as loaded.
+    if (!std::getenv("CTBMD_NO_FREEZE")) {
+      try {
+        module_ = torch::jit::freeze(module_);
+      } catch (const c10::Error&) {
+      }
+    }
   }
   std::vector<Tensor> forward(const std::vector<Tensor>& inputs) override {
     torch::InferenceMode guard;
