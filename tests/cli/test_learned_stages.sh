@@ -31,6 +31,9 @@ mkdir -p "$WORK/ph2" && cp "$WORK/ph/c1.nii.gz" "$WORK/ph2/c1.nii.gz" && cp "$WO
 cmp <(py -c "import nibabel as n,sys; sys.stdout.buffer.write(n.load('$WORK/seg.nii.gz').get_fdata().tobytes())") \
     <(py -c "import nibabel as n,sys; sys.stdout.buffer.write(n.load('$WORK/a/c1/segmentation.nii.gz').get_fdata().tobytes())") \
   || fail "ctbmd-segment --method unet2d differs from ctbmd-run"
+# The shipped mosaic regressor on the mosaics ctbmd-run wrote (stand-alone bmd-estimate).
+"$CTBMD_BIN/ctbmd-bmd-estimate" -q "$WORK/a/c1/roi.json" -o "$WORK/bmd_mosaic.json" --bmd-method mosaic-cnn \
+  --bmd-model "$M/mosaic-cnn-phantom" --device cpu
 # A learned method without its model is a usage error before any case runs.
 expect_rc 1 "$R" -q "$WORK/ph" -o "$WORK/x" --segment-method unet2d
 expect_rc 1 "$R" -q "$WORK/ph" -o "$WORK/x" --rule bccnet --classify-model "$M/bccnet-phantom"
@@ -70,6 +73,9 @@ errs = [b["levels"][L]["bmd_mg_cm3"] - t["levels"][L]["bmd_mg_cm3"] for L in ("L
 assert len(errs) >= 3, b["levels"]
 # held-out study: per-level MAE ~10 mg/cm3; one case's mean error bounded at 25
 assert np.mean(np.abs(errs)) <= 25, errs
+bm = json.load(open(f"{w}/bmd_mosaic.json"))
+em = [bm["levels"][L]["bmd_mg_cm3"] - t["levels"][L]["bmd_mg_cm3"] for L in ("L1", "L2", "L3", "L4") if bm["levels"][L]["usable"]]
+assert len(em) >= 3 and np.mean(np.abs(em)) <= 25, em  # held out: MAE 5.5 mg/cm3
 c = json.load(open(f"{w}/a/c1/classification.json"))
 assert c["rule"] == "bccnet" and abs(sum(c["probabilities"].values()) - 1) < 1e-6, c
 assert c["category"] == max(c["probabilities"], key=c["probabilities"].get)

@@ -57,6 +57,22 @@ cmp <(tail -n 1 "$WORK/d3full/train_log.csv") <(tail -n 1 "$WORK/d3half/train_lo
 "$T" -q localize --stage 1 --dataset "$WORK/ds" -o "$WORK/l1" --hyper '{"channels": [4, 8]}' --per-body 2 --epochs 1 --threads 1
 py -c "import json; c=json.load(open('$WORK/l1/model.json')); assert c['task']=='localize' and c['input']['mip']['stage']==1 and c['metrics']['n_train']+c['metrics']['n_val']==6, c"
 expect_rc 2 "$T" -q segment --dataset "$WORK/reg" -o "$WORK/none2" --epochs 1
+# The 3-D DenseNet as a classifier on 3-D images with the focal loss and multi-step decay.
+py - "$WORK" <<'PY'
+import os, sys, numpy as np, nibabel as nib
+w = sys.argv[1]; os.makedirs(f"{w}/v3", exist_ok=True)
+rng = np.random.default_rng(4); rows = ["image,target"]
+for i in range(12):
+    c = i % 3
+    v = (rng.normal(0, 30, (16, 16, 16)) + 100 * c).astype(np.float32)
+    nib.save(nib.Nifti1Image(v, np.eye(4)), f"{w}/v3/v{i}.nii.gz")
+    rows.append(f"v{i}.nii.gz,{['normal', 'osteopenia', 'osteoporosis'][c]}")
+open(f"{w}/v3/data.csv", "w").write("\n".join(rows) + "\n")
+PY
+"$T" -q classify --csv "$WORK/v3/data.csv" -o "$WORK/d3" --arch densenet121bc-3d \
+  --hyper '{"growth": 4, "blocks": [1, 1], "stem_channels": 8}' --hu-window 100,400 --loss focal --milestones 1 \
+  --epochs 2 --batch 4 --threads 1
+py -c "import json; c=json.load(open('$WORK/d3/model.json')); assert c['task']=='classify' and c['input']['patch']==[16,16,16] and c['training']['config']['loss']=='focal' and c['architecture']['hyper_parameters']['outputs']==3, c"
 # A learned BMD method inside ctbmd-run (plumbing, with an untrained model folder): the model
 # is recorded with its sha256, results are marked learned, and the single-stage executable
 # gives the same BMD from the files ctbmd-run wrote.
