@@ -10,18 +10,17 @@ namespace {
 // 1-D squared distance transform (Felzenszwalb & Huttenlocher) with sample spacing s.
 // "Infinite" inputs are a large finite number so the envelope arithmetic stays finite.
 constexpr double kBig = 1e20;
-void dt1d(const float* f, float* d, int n, double s, std::vector<int>& v, std::vector<double>& z) {
-  auto F = [&](int q) { return std::isfinite(f[q]) ? static_cast<double>(f[q]) : kBig; };
+// h[q] = F(q) + (q s)^2 precomputed by the caller (F: the input, kBig for infinite).
+void dt1d(const double* F, const double* h, float* d, int n, double s, std::vector<int>& v, std::vector<double>& z) {
   int k = 0;
   v[0] = 0;
   z[0] = -std::numeric_limits<double>::infinity();
   z[1] = std::numeric_limits<double>::infinity();
   for (int q = 1; q < n; ++q) {
-    double fq = F(q) + (q * s) * (q * s);
     double sq;
     while (true) {
       int p = v[k];
-      sq = (fq - (F(p) + (p * s) * (p * s))) / (2 * s * (q - p));
+      sq = (h[q] - h[p]) / (2 * s * (q - p));
       if (sq <= z[k] && k > 0) {
         --k;
         continue;
@@ -37,36 +36,87 @@ void dt1d(const float* f, float* d, int n, double s, std::vector<int>& v, std::v
   for (int q = 0; q < n; ++q) {
     while (z[k + 1] < q * s) ++k;
     double dx = (q - v[k]) * s;
-    double val = dx * dx + F(v[k]);
+    double val = dx * dx + F[v[k]];
     d[q] = val >= kBig * 0.5 ? std::numeric_limits<float>::infinity() : static_cast<float>(val);
   }
 }
 }  // namespace
 
+namespace {
+// The distance map, exact wherever it is <= limit; elsewhere any value > limit (row distances
+// above the limit are dropped: they cannot make a pixel's distance <= limit, and a pixel
+// whose true distance is <= limit keeps the row that realises it). Columns left all 0 or all
+// infinite are skipped. limit = +inf: the exact map.
+std::vector<float> edtSquaredUpTo(const Grid2& g, const std::vector<uint8_t>& mask, float limit);
+}  // namespace
+
 std::vector<float> edtSquared(const Grid2& g, const std::vector<uint8_t>& mask) {
+  return edtSquaredUpTo(g, mask, std::numeric_limits<float>::infinity());
+}
+
+namespace {
+std::vector<float> edtSquaredUpTo(const Grid2& g, const std::vector<uint8_t>& mask, float limit) {
+  // Exact squared Euclidean distance to the nearest 0 pixel. Rows: a binary input needs only
+  // the distance to the nearest 0 in the row (two sweeps). Columns: the lower envelope of
+  // parabolas over the row results (Felzenszwalb & Huttenlocher), skipping columns that are
+  // all 0 or all infinite. Same values, bit for bit, as the envelope on both passes.
   const float inf = std::numeric_limits<float>::infinity();
-  std::vector<float> a(g.size()), tmp(std::max(g.nx, g.ny)), out(std::max(g.nx, g.ny));
-  for (size_t i = 0; i < g.size(); ++i) a[i] = mask[i] ? inf : 0.f;
-  int n = std::max(g.nx, g.ny) + 2;
-  std::vector<int> v(n);
-  std::vector<double> z(n + 1);
-  for (int j = 0; j < g.ny; ++j) {
-    float* row = a.data() + static_cast<size_t>(j) * g.nx;
-    dt1d(row, out.data(), g.nx, g.sx, v, z);
-    std::copy(out.begin(), out.begin() + g.nx, row);
+  std::vector<float> a(g.size());
+  const int nx = g.nx, ny = g.ny;
+  std::vector<int> last(static_cast<size_t>(nx));
+  for (int j = 0; j < ny; ++j) {
+    const uint8_t* m = mask.data() + static_cast<size_t>(j) * nx;
+    float* row = a.data() + static_cast<size_t>(j) * nx;
+    int prev = -1;  // nearest 0 to the left
+    for (int i = 0; i < nx; ++i) {
+      if (!m[i]) prev = i;
+      last[static_cast<size_t>(i)] = prev;
+    }
+    int next = -1;  // nearest 0 to the right
+    for (int i = nx - 1; i >= 0; --i) {
+      if (!m[i]) next = i;
+      int l = last[static_cast<size_t>(i)];
+      int dpx = -1;
+      if (l >= 0) dpx = i - l;
+      if (next >= 0 && (dpx < 0 || next - i < dpx)) dpx = next - i;
+      if (dpx < 0) {
+        row[i] = inf;
+      } else {
+        double dx = dpx * g.sx;
+        float v = static_cast<float>(dx * dx);
+        row[i] = v > limit ? inf : v;
+      }
+    }
   }
-  for (int i = 0; i < g.nx; ++i) {
-    for (int j = 0; j < g.ny; ++j) tmp[j] = a[static_cast<size_t>(j) * g.nx + i];
-    dt1d(tmp.data(), out.data(), g.ny, g.sy, v, z);
-    for (int j = 0; j < g.ny; ++j) a[static_cast<size_t>(j) * g.nx + i] = out[j];
+  std::vector<double> F(static_cast<size_t>(ny)), h(static_cast<size_t>(ny));
+  std::vector<float> out(static_cast<size_t>(ny));
+  std::vector<int> v(static_cast<size_t>(ny) + 2);
+  std::vector<double> z(static_cast<size_t>(ny) + 3);
+  for (int i = 0; i < nx; ++i) {
+    bool any_zero = false, any_inf = false, any_other = false;
+    for (int j = 0; j < ny; ++j) {
+      float f = a[static_cast<size_t>(j) * nx + i];
+      if (f == 0.f)
+        any_zero = true;
+      else if (std::isinf(f))
+        any_inf = true;
+      else
+        any_other = true;
+      F[static_cast<size_t>(j)] = std::isfinite(f) ? static_cast<double>(f) : kBig;
+      h[static_cast<size_t>(j)] = F[static_cast<size_t>(j)] + (j * g.sy) * (j * g.sy);
+    }
+    if (!any_other && !(any_zero && any_inf)) continue;  // all 0 or all infinite: unchanged
+    dt1d(F.data(), h.data(), out.data(), ny, g.sy, v, z);
+    for (int j = 0; j < ny; ++j) a[static_cast<size_t>(j) * nx + i] = out[static_cast<size_t>(j)];
   }
   return a;
 }
+}  // namespace
 
 std::vector<uint8_t> erode(const Grid2& g, const std::vector<uint8_t>& m, double r) {
-  auto d = edtSquared(g, m);
-  std::vector<uint8_t> o(g.size());
   const float r2 = static_cast<float>(r * r);
+  auto d = edtSquaredUpTo(g, m, r2);
+  std::vector<uint8_t> o(g.size());
   for (size_t i = 0; i < g.size(); ++i) o[i] = d[i] > r2;
   return o;
 }
@@ -74,42 +124,59 @@ std::vector<uint8_t> erode(const Grid2& g, const std::vector<uint8_t>& m, double
 std::vector<uint8_t> dilate(const Grid2& g, const std::vector<uint8_t>& m, double r) {
   std::vector<uint8_t> inv(g.size());
   for (size_t i = 0; i < g.size(); ++i) inv[i] = !m[i];
-  auto d = edtSquared(g, inv);
-  std::vector<uint8_t> o(g.size());
   const float r2 = static_cast<float>(r * r);
+  auto d = edtSquaredUpTo(g, inv, r2);
+  std::vector<uint8_t> o(g.size());
   for (size_t i = 0; i < g.size(); ++i) o[i] = d[i] <= r2;
   return o;
 }
 
 std::vector<int> components(const Grid2& g, const std::vector<uint8_t>& mask, std::vector<long>& areas) {
+  // Two raster passes with union-find (provisional labels from the left and upper
+  // neighbours), then final labels numbered by each component's first pixel in raster order
+  // (the order a seed-and-flood scan would give).
+  const int nx = g.nx, ny = g.ny;
   std::vector<int> lab(g.size(), 0);
-  areas.assign(1, 0);
-  std::vector<size_t> stack;
-  int next = 0;
-  for (size_t s = 0; s < g.size(); ++s) {
-    if (!mask[s] || lab[s]) continue;
-    ++next;
-    areas.push_back(0);
-    stack.push_back(s);
-    lab[s] = next;
-    while (!stack.empty()) {
-      size_t p = stack.back();
-      stack.pop_back();
-      ++areas[next];
-      int x = static_cast<int>(p % g.nx), y = static_cast<int>(p / g.nx);
-      auto visit = [&](int xx, int yy) {
-        if (xx < 0 || yy < 0 || xx >= g.nx || yy >= g.ny) return;
-        size_t q = static_cast<size_t>(yy) * g.nx + xx;
-        if (mask[q] && !lab[q]) {
-          lab[q] = next;
-          stack.push_back(q);
-        }
-      };
-      visit(x - 1, y);
-      visit(x + 1, y);
-      visit(x, y - 1);
-      visit(x, y + 1);
+  std::vector<int> parent(1, 0);
+  auto find = [&](int x) {
+    while (parent[static_cast<size_t>(x)] != x) {
+      parent[static_cast<size_t>(x)] = parent[static_cast<size_t>(parent[static_cast<size_t>(x)])];
+      x = parent[static_cast<size_t>(x)];
     }
+    return x;
+  };
+  for (int y = 0; y < ny; ++y) {
+    const uint8_t* m = mask.data() + static_cast<size_t>(y) * nx;
+    int* l = lab.data() + static_cast<size_t>(y) * nx;
+    const int* up = y > 0 ? l - nx : nullptr;
+    for (int x = 0; x < nx; ++x) {
+      if (!m[x]) continue;
+      int a = x > 0 ? l[x - 1] : 0, b = up ? up[x] : 0;
+      if (!a && !b) {
+        l[x] = static_cast<int>(parent.size());
+        parent.push_back(l[x]);
+      } else if (a && b) {
+        int ra = find(a), rb = find(b);
+        if (ra != rb) parent[static_cast<size_t>(std::max(ra, rb))] = std::min(ra, rb);
+        l[x] = std::min(ra, rb);
+      } else {
+        l[x] = a ? a : b;
+      }
+    }
+  }
+  std::vector<int> final_of(parent.size(), 0);
+  areas.assign(1, 0);
+  int next = 0;
+  for (size_t q = 0; q < g.size(); ++q) {
+    if (!lab[q]) continue;
+    int r = find(lab[q]);
+    int& f = final_of[static_cast<size_t>(r)];
+    if (!f) {
+      f = ++next;
+      areas.push_back(0);
+    }
+    lab[q] = f;
+    ++areas[static_cast<size_t>(f)];
   }
   return lab;
 }

@@ -81,17 +81,23 @@ SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const S
   // open with 60 % of the largest inscribed radius, which only the body survives, and grow
   // back less.
   double open_r = p.open_mm, regrow = p.open_mm + 0.5;
+  // One distance map of `filled` serves the inscribed radius, the opening's erosion and the
+  // component choice below.
+  auto dist = r2::edtSquared(g, filled);
   if (p.ring_bridge_mm > 0 && p.reshape_bridged) {
-    auto d2 = r2::edtSquared(g, filled);
-    double rmax = std::sqrt(static_cast<double>(*std::max_element(d2.begin(), d2.end())));
+    double rmax = std::sqrt(static_cast<double>(*std::max_element(dist.begin(), dist.end())));
     open_r = std::max(p.open_mm, 0.6 * rmax);
     regrow = 3.0;
   }
-  auto opened = r2::open(g, filled, open_r);
+  std::vector<uint8_t> eroded(g.size());
+  {
+    const float r2v = static_cast<float>(open_r * open_r);  // as r2::erode
+    for (size_t q = 0; q < g.size(); ++q) eroded[q] = dist[q] > r2v;
+  }
+  auto opened = r2::dilate(g, eroded, open_r);
   std::vector<long> comp_area;
   auto comps = r2::components(g, opened, comp_area);
   if (comp_area.size() <= 1) return out;
-  auto dist = r2::edtSquared(g, filled);
   // Choose the component with the largest inscribed disk, preferring ones near the centre.
   std::vector<double> best_r(comp_area.size(), 0);
   for (size_t q = 0; q < g.size(); ++q)
