@@ -167,7 +167,8 @@ namespace {
 // 3-D consistency of one level's slice masks: a body's cross-section changes slowly, so a
 // slice whose area jumps above 1.4x the level's median (the canal or an arch swallowed through
 // a broken thin cortex) is cut back to its nearest normal neighbour grown by 2 mm (1.5 pixels
-// at least), and a slice
+// at least), a slice below 0.6x the median between two normal ones (a fragment of the body)
+// gains that neighbour's section, and a slice
 // with no body at all takes its nearest normal neighbour's mask (within 6 mm).
 void consistentSlices(std::vector<spine::SliceBody>& sb, double sx, double sy, double sz, int& repaired) {
   std::vector<double> areas;
@@ -178,7 +179,8 @@ void consistentSlices(std::vector<spine::SliceBody>& sb, double sx, double sy, d
   const double med = areas[areas.size() / 2];
   const int n = static_cast<int>(sb.size());
   auto normal = [&](int i) {
-    return sb[static_cast<size_t>(i)].valid && sb[static_cast<size_t>(i)].area <= 1.4 * med;
+    const auto& b = sb[static_cast<size_t>(i)];
+    return b.valid && b.area <= 1.4 * med && b.area >= 0.6 * med;
   };
   const int reach = std::max(1, static_cast<int>(std::lround(6.0 / sz)));
   std::vector<spine::SliceBody> fixed = sb;
@@ -193,11 +195,26 @@ void consistentSlices(std::vector<spine::SliceBody>& sb, double sx, double sy, d
     if (j < 0) continue;
     // A slice without a body is only filled in between two normal ones (a gap), never at the
     // ends of the level, where the body really ends at the endplates.
-    if (!sb[static_cast<size_t>(i)].valid && (above < 0 || below < 0)) continue;
+    const bool small = sb[static_cast<size_t>(i)].valid && sb[static_cast<size_t>(i)].area < 0.6 * med;
+    if ((!sb[static_cast<size_t>(i)].valid || small) && (above < 0 || below < 0)) continue;
     const auto& g = sb[static_cast<size_t>(j)];
     auto& f = fixed[static_cast<size_t>(i)];
     if (!f.valid) {
       f = g;  // borrow the neighbour's mask
+    } else if (small) {
+      // A fragment of the body (a broken thin ring at coarse slices, marrow near the
+      // threshold): add the nearest normal neighbour's section, which a body changes little
+      // over one slice.
+      double area = 0;
+      for (int y = 0; y < f.wny; ++y)
+        for (int x = 0; x < f.wnx; ++x) {
+          uint8_t& m = f.mask[static_cast<size_t>(y) * f.wnx + x];
+          int gx = f.wx0 + x - g.wx0, gy = f.wy0 + y - g.wy0;
+          if (!m && gx >= 0 && gy >= 0 && gx < g.wnx && gy < g.wny && g.mask[static_cast<size_t>(gy) * g.wnx + gx])
+            m = 1;
+          area += m * sx * sy;
+        }
+      f.area = area;
     } else {
       r2::Grid2 gg{g.wnx, g.wny, sx, sy};
       auto grown = r2::dilate(gg, g.mask, std::max(2.0, 1.5 * std::max(sx, sy)));
