@@ -32,10 +32,24 @@ PatchSpec specOf(const ModelCard& card, size_t dims) {
                      " entries; this method needs " + std::to_string(dims));
   for (int n : s.size)
     if (n <= 0 || n > 4096) throw InputError("model " + card.name + ": input.patch entries must be 1..4096");
+  const PatchSpec w = windowOf(card);
+  s.level = w.level;
+  s.width = w.width;
+  s.normalisation = w.normalisation;
+  return s;
+}
+
+PatchSpec windowOf(const ModelCard& card) {
+  PatchSpec s;
   s.level = card.hu_window[0];
   s.width = card.hu_window[1];
   s.normalisation = card.normalisation.empty() ? "minmax" : card.normalisation;
   return s;
+}
+
+void normalise(const ModelCard& card, std::vector<float>& values) {
+  const PatchSpec s = windowOf(card);
+  for (auto& v : values) v = s.normalise(v);
 }
 
 namespace {

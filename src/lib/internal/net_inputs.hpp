@@ -21,6 +21,10 @@ struct PatchSpec {
 
 /// The card's input contract as a patch spec (spacing: the first finite entry of spacing_mm).
 PatchSpec specOf(const ModelCard& card, size_t dims);
+/// Only the card's HU window and normalisation (for inputs that are already cut to size).
+PatchSpec windowOf(const ModelCard& card);
+/// Applies the card's window and normalisation to HU values in place.
+void normalise(const ModelCard& card, std::vector<float>& values);
 
 /// Axial 2-D patch of slice k centred at (cx, cy): out[H * W], bilinear, normalised. Outside
 /// the image: -1024 HU.

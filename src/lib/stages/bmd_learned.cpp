@@ -11,6 +11,7 @@
 #include "ctbmd/learned.hpp"
 #include "ctbmd/model_card.hpp"
 #include "internal/model_cache.hpp"
+#include "internal/net_inputs.hpp"
 
 namespace ctbmd {
 
@@ -22,7 +23,6 @@ std::map<std::string, double> predictCrops(const RoiResult& roi, const BmdParams
   auto m = loadModelCached(p.model, "bmd-regress", p.device, "--bmd-model");
   model_out = m->card.provenance();
   model_out["device"] = m->net->device();
-  const double level = m->card.hu_window[0], width = m->card.hu_window[1];
   std::map<std::string, double> out;
   for (const auto& [name, img] : roi.crops3d) {
     auto sz = img->GetLargestPossibleRegion().GetSize();
@@ -36,8 +36,7 @@ std::map<std::string, double> predictCrops(const RoiResult& roi, const BmdParams
     t.shape = {1, 1, have[0], have[1], have[2]};
     const float* v = img->GetBufferPointer();
     t.data.assign(v, v + t.numel());
-    if (width > 0 && m->card.normalisation == "minmax")
-      for (auto& x : t.data) x = static_cast<float>(std::clamp((x - (level - width / 2)) / width, 0.0, 1.0));
+    netin::normalise(m->card, t.data);
     auto y = forwardChunked(*m, t, 1);
     if (y.data.empty()) throw ProcessingError("model " + m->card.name + " returned no value");
     out[name] = y.data[0];
@@ -54,7 +53,6 @@ std::map<std::string, double> predictLearnedBmd(const RoiResult& roi, const BmdP
   auto m = loadModelCached(p.model, "bmd-regress", p.device, "--bmd-model");
   model_out = m->card.provenance();
   model_out["device"] = m->net->device();
-  const double level = m->card.hu_window[0], width = m->card.hu_window[1];
   std::map<std::string, double> out;
   for (const auto& [name, img] : roi.mosaics) {
     auto sz = img->GetLargestPossibleRegion().GetSize();
@@ -62,8 +60,7 @@ std::map<std::string, double> predictLearnedBmd(const RoiResult& roi, const BmdP
     t.shape = {1, 1, static_cast<int64_t>(sz[1]), static_cast<int64_t>(sz[0])};
     const float* v = img->GetBufferPointer();
     t.data.assign(v, v + t.numel());
-    if (width > 0 && m->card.normalisation == "minmax")
-      for (auto& x : t.data) x = static_cast<float>(std::clamp((x - (level - width / 2)) / width, 0.0, 1.0));
+    netin::normalise(m->card, t.data);
     auto y = m->net->forward({t});
     if (y.empty() || y[0].data.empty()) throw ProcessingError("model " + m->card.name + " returned no value");
     out[name] = y[0].data[0];

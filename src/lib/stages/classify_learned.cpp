@@ -9,6 +9,7 @@
 #include "ctbmd/errors.hpp"
 #include "ctbmd/stages.hpp"
 #include "internal/model_cache.hpp"
+#include "internal/net_inputs.hpp"
 
 namespace ctbmd {
 
@@ -26,7 +27,6 @@ ClassifyResult classifyLearned(const BmdResult& bmd, const ClassifyParams& p, co
   r.details["model"]["device"] = m->net->device();
   const auto& names = m->card.labels;
   if (names.size() < 2) throw InputError("model " + m->card.name + ": its card lists fewer than two class labels");
-  const double level = m->card.hu_window[0], width = m->card.hu_window[1];
   std::vector<std::string> used;
   std::vector<double> mean(names.size(), 0.0);
   nlohmann::json per_level = nlohmann::json::object();
@@ -38,8 +38,7 @@ ClassifyResult classifyLearned(const BmdResult& bmd, const ClassifyParams& p, co
     t.shape = {1, 1, static_cast<int64_t>(sz[1]), static_cast<int64_t>(sz[0])};
     const float* v = it->second->GetBufferPointer();
     t.data.assign(v, v + t.numel());
-    if (width > 0 && m->card.normalisation == "minmax")
-      for (auto& x : t.data) x = static_cast<float>(std::clamp((x - (level - width / 2)) / width, 0.0, 1.0));
+    netin::normalise(m->card, t.data);
     auto y = forwardChunked(*m, t, 1);
     if (y.data.size() != names.size())
       throw ProcessingError("model " + m->card.name + " gave " + std::to_string(y.data.size()) + " outputs for " +

@@ -51,9 +51,7 @@ LocalizeResult localizeLearned(const Scan& scan, const LocalizeParams& p) {
   const auto& can = cc.image;
   const AxisMap& am = cc.map;
   auto v = spine::view(can.GetPointer());
-  netin::PatchSpec s1, s2;
-  s1.level = m1->card.hu_window[0], s1.width = m1->card.hu_window[1], s1.normalisation = m1->card.normalisation;
-  s2.level = m2->card.hu_window[0], s2.width = m2->card.hu_window[1], s2.normalisation = m2->card.normalisation;
+  const netin::PatchSpec s1 = netin::windowOf(m1->card), s2 = netin::windowOf(m2->card);
   const double z_top = v.z(v.nz - 1) + v.sz / 2, z_bottom = v.oz - v.sz / 2;
   const double x_edge = v.ox - v.sx / 2, y_edge = v.oy - v.sy / 2;
   // Stage 1.
