@@ -237,6 +237,52 @@ void consistentSlices(std::vector<spine::SliceBody>& sb, double sx, double sy, d
 }
 }  // namespace
 
+LevelSegmentation levelEntry(const LevelLocation& l, const LocalizeResult& loc) {
+  LevelSegmentation ls;
+  ls.label = l.label;
+  ls.name = l.name;
+  ls.status = l.status;
+  if (loc.anchors.contains("metal_levels"))
+    for (const auto& m : loc.anchors["metal_levels"])
+      if (m.get<std::string>() == l.name) ls.metal = true;
+  return ls;
+}
+
+std::array<double, 3> toCanonicalFrame(const CtImage* can, const spine::Volume& v, const std::array<double, 3>& w) {
+  CtImage::PointType pt;
+  for (int a = 0; a < 3; ++a) pt[a] = w[a];
+  itk::ContinuousIndex<double, 3> ci;
+  can->TransformPhysicalPointToContinuousIndex(pt, ci);
+  return {v.x(ci[0]), v.y(ci[1]), v.z(ci[2])};
+}
+
+std::array<double, 3> voxelPoint(const CtImage* can, const spine::Volume& v, int i, int j, int k) {
+  const auto& D = can->GetDirection();
+  const auto O = can->GetOrigin();
+  double idx[3] = {i * v.sx, j * v.sy, k * v.sz};
+  std::array<double, 3> p;
+  for (int a = 0; a < 3; ++a) p[a] = O[a] + D[a][0] * idx[0] + D[a][1] * idx[1] + D[a][2] * idx[2];
+  return p;
+}
+
+bool inLevelSlab(const LevelLocation& l, const std::array<double, 3>& p) {
+  double below_sup = 0, above_inf = 0;
+  for (int a = 0; a < 3; ++a) {
+    below_sup += (p[a] - l.superior_point[a]) * l.superior_normal[a];
+    above_inf += (p[a] - l.inferior_point[a]) * l.inferior_normal[a];
+  }
+  return below_sup <= 0 && above_inf >= 0;
+}
+
+void finishSegmentation(SegmentResult& res, const LabelImage* canonical_labels, const AxisMap& am,
+                        double fracture_ratio) {
+  res.labels = fromCanonical<uint8_t>(canonical_labels, am);
+  measureBodies(res.labels.GetPointer(), res.levels);
+  flagFractures(res.levels, fracture_ratio);
+  for (const auto& l : res.levels)
+    if (l.suspected_fracture) res.warnings.push_back(l.name + ": possible fracture, " + l.fracture_reason);
+}
+
 SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const SegmentParams& p) {
   if (p.method == "unet2d" || p.method == "dense-unet3d") return segmentLearned(scan, loc, p);
   if (p.method != "classical")
@@ -257,24 +303,10 @@ SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const Segment
   sp.trabecular_hu = spine::trabecularThreshold(vol);
   // Centreline (physical) -> canonical index-space mm, for the window centre per slice.
   std::vector<std::array<double, 3>> cl;
-  auto toCan = [&](const std::array<double, 3>& w) {
-    CtImage::PointType pt;
-    for (int a = 0; a < 3; ++a) pt[a] = w[a];
-    itk::ContinuousIndex<double, 3> ci;
-    can->TransformPhysicalPointToContinuousIndex(pt, ci);
-    return std::array<double, 3>{vol.x(ci[0]), vol.y(ci[1]), vol.z(ci[2])};
-  };
+  auto toCan = [&](const std::array<double, 3>& w) { return toCanonicalFrame(can.GetPointer(), vol, w); };
   for (const auto& q : loc.centerline) cl.push_back(toCan(q.get<std::array<double, 3>>()));
-  const auto& D = can->GetDirection();
-  const auto O = can->GetOrigin();
   for (const auto& l : loc.levels) {
-    LevelSegmentation ls;
-    ls.label = l.label;
-    ls.name = l.name;
-    ls.status = l.status;
-    if (loc.anchors.contains("metal_levels"))
-      for (const auto& m : loc.anchors["metal_levels"])
-        if (m.get<std::string>() == l.name) ls.metal = true;
+    LevelSegmentation ls = levelEntry(l, loc);
     if (l.status != "missing") {
       auto c = toCan(l.center_mm);
       auto top = toCan({l.center_mm[0], l.center_mm[1], l.superior_mm});
@@ -310,15 +342,7 @@ SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const Segment
           for (int i = 0; i < s.wnx; ++i) {
             if (!s.mask[static_cast<size_t>(j) * s.wnx + i]) continue;
             // physical position of this voxel, then the side of each disc plane
-            double idx[3] = {(s.wx0 + i) * vol.sx, (s.wy0 + j) * vol.sy, k * vol.sz};
-            double p[3];
-            for (int a = 0; a < 3; ++a) p[a] = O[a] + D[a][0] * idx[0] + D[a][1] * idx[1] + D[a][2] * idx[2];
-            double below_sup = 0, above_inf = 0;
-            for (int a = 0; a < 3; ++a) {
-              below_sup += (p[a] - l.superior_point[a]) * l.superior_normal[a];
-              above_inf += (p[a] - l.inferior_point[a]) * l.inferior_normal[a];
-            }
-            if (below_sup > 0 || above_inf < 0) continue;
+            if (!inLevelSlab(l, voxelPoint(can.GetPointer(), vol, s.wx0 + i, s.wy0 + j, k))) continue;
             size_t q = (static_cast<size_t>(k) * vol.ny + (s.wy0 + j)) * vol.nx + (s.wx0 + i);
             if (!out[q]) out[q] = static_cast<uint8_t>(l.label);  // one slice per task: no race
           }
@@ -326,11 +350,7 @@ SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const Segment
     }
     res.levels.push_back(ls);
   }
-  res.labels = fromCanonical<uint8_t>(lab.GetPointer(), am);
-  measureBodies(res.labels.GetPointer(), res.levels);
-  flagFractures(res.levels, p.fracture_ratio);
-  for (const auto& l : res.levels)
-    if (l.suspected_fracture) res.warnings.push_back(l.name + ": possible fracture, " + l.fracture_reason);
+  finishSegmentation(res, lab.GetPointer(), am, p.fracture_ratio);
   return res;
 }
 

@@ -91,28 +91,14 @@ SegmentResult segmentLearned(const Scan& scan, const LocalizeResult& loc, const 
   const auto& cc = canonicalOf(scan);
   const auto& can = cc.image;
   auto v = spine::view(can.GetPointer());
-  const auto& D = can->GetDirection();
-  const auto O = can->GetOrigin();
-  auto toCan = [&](const std::array<double, 3>& w) {
-    CtImage::PointType pt;
-    for (int a = 0; a < 3; ++a) pt[a] = w[a];
-    itk::ContinuousIndex<double, 3> ci;
-    can->TransformPhysicalPointToContinuousIndex(pt, ci);
-    return std::array<double, 3>{v.x(ci[0]), v.y(ci[1]), v.z(ci[2])};
-  };
+  auto toCan = [&](const std::array<double, 3>& w) { return toCanonicalFrame(can.GetPointer(), v, w); };
   // Spine centre per canonical z: the centreline (or the level centres) interpolated.
   std::vector<std::array<double, 3>> cl;
   for (const auto& q : loc.centerline) cl.push_back(toCan(q.get<std::array<double, 3>>()));
   for (const auto& l : loc.levels)
     if (l.status != "missing" && cl.empty()) cl.push_back(toCan(l.center_mm));
   if (cl.empty()) {
-    for (const auto& l : loc.levels) {
-      LevelSegmentation ls;
-      ls.label = l.label;
-      ls.name = l.name;
-      ls.status = l.status;
-      res.levels.push_back(ls);
-    }
+    for (const auto& l : loc.levels) res.levels.push_back(levelEntry(l, loc));
     res.labels = LabelImage::New();
     res.labels->CopyInformation(scan.image);
     res.labels->SetRegions(scan.image->GetLargestPossibleRegion());
@@ -259,38 +245,20 @@ SegmentResult segmentLearned(const Scan& scan, const LocalizeResult& loc, const 
       for (int i = 0; i < v.nx; ++i) {
         size_t q = (static_cast<size_t>(k) * v.ny + j) * v.nx + i;
         if (wsum[q] <= 0 || acc[q] / wsum[q] < 0.5f) continue;
-        double idx[3] = {i * v.sx, j * v.sy, k * v.sz};
-        double pt[3];
-        for (int a = 0; a < 3; ++a) pt[a] = O[a] + D[a][0] * idx[0] + D[a][1] * idx[1] + D[a][2] * idx[2];
+        const auto pt = voxelPoint(can.GetPointer(), v, i, j, k);
         for (const auto& l : loc.levels) {
           if (l.status == "missing") continue;
-          double below_sup = 0, above_inf = 0;
-          for (int a = 0; a < 3; ++a) {
-            below_sup += (pt[a] - l.superior_point[a]) * l.superior_normal[a];
-            above_inf += (pt[a] - l.inferior_point[a]) * l.inferior_normal[a];
-          }
-          if (below_sup <= 0 && above_inf >= 0) {
+          if (inLevelSlab(l, pt)) {
             out[q] = static_cast<uint8_t>(l.label);
             break;
           }
         }
       }
   for (const auto& l : loc.levels) {
-    LevelSegmentation ls;
-    ls.label = l.label;
-    ls.name = l.name;
-    ls.status = l.status;
-    if (loc.anchors.contains("metal_levels"))
-      for (const auto& mm : loc.anchors["metal_levels"])
-        if (mm.get<std::string>() == l.name) ls.metal = true;
     if (l.status != "missing") keepLargest(out, v.nx, v.ny, v.nz, static_cast<uint8_t>(l.label));
-    res.levels.push_back(ls);
+    res.levels.push_back(levelEntry(l, loc));
   }
-  res.labels = fromCanonical<uint8_t>(lab.GetPointer(), cc.map);
-  measureBodies(res.labels.GetPointer(), res.levels);
-  flagFractures(res.levels, p.fracture_ratio);
-  for (const auto& l : res.levels)
-    if (l.suspected_fracture) res.warnings.push_back(l.name + ": possible fracture, " + l.fracture_reason);
+  finishSegmentation(res, lab.GetPointer(), cc.map, p.fracture_ratio);
   return res;
 }
 
