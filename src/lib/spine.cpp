@@ -31,6 +31,9 @@ Volume view(const CtImage* c) {
 }
 
 namespace {
+// Cerebrospinal fluid in the canal (0-40 HU) stays below this; marrow, even fatty, mostly above.
+constexpr double kCanalHu = 60;
+
 SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const SliceParams& p,
                            bool want_mask) {
   SliceBody out;
@@ -235,8 +238,8 @@ SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const S
     out.half_width = 0.5 * (xmax0 - xmin0 + 1) * g.sx;
   }
   // Cut what lies behind the body's posterior wall (pedicle roots, a closed canal): walk
-  // back from the centre along the midline until the body ends; everything posterior to
-  // that wall (plus 1 mm for its concave shape) goes.
+  // back from the centre along the midline until the body ends; everything from that wall
+  // back goes (the wall's row itself is more canal than cortex).
   {
     int ci = static_cast<int>(std::lround((out.cx - v.ox) / v.sx)) - i0;
     int cj = static_cast<int>(std::lround((out.cy - v.oy) / v.sy)) - j0;
@@ -263,15 +266,22 @@ SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const S
         }
         prof[j] = n ? sum / n : 0;
       }
+      // The canal first (cerebrospinal fluid, darker than any marrow), then the brightest row
+      // in front of it: a dense spot inside the body (a bone island, the basivertebral vein's
+      // wall) with fatty marrow behind it is not the posterior wall.
       int ja = std::clamp(cj + static_cast<int>(std::lround(6.0 / g.sy)), 0, g.ny - 1);
-      int jb = std::clamp(cj + static_cast<int>(std::lround(30.0 / g.sy)), 0, g.ny - 1);
+      int jb = std::clamp(cj + static_cast<int>(std::lround(40.0 / g.sy)), 0, g.ny - 1);
+      int jcanal = -1;
+      for (int j = ja; j <= jb && jcanal < 0; ++j)
+        if (prof[j] < kCanalHu) jcanal = j;
       int jmax = ja;
-      for (int j = ja; j <= jb; ++j)
-        if (prof[j] > prof[jmax]) jmax = j;
-      int jc = std::min(g.ny - 1, jmax + static_cast<int>(std::lround(15.0 / g.sy)));
-      double lo = prof[jmax];
-      for (int j = jmax; j <= jc; ++j) lo = std::min(lo, prof[j]);
-      if (prof[jmax] > 150 && prof[jmax] - lo > 80) {
+      if (jcanal >= 0) {
+        jmax = std::max(ja, jcanal - static_cast<int>(std::lround(12.0 / g.sy)));
+        for (int j = jmax; j < jcanal; ++j)
+          if (prof[j] > prof[jmax]) jmax = j;
+      }
+      double lo = jcanal >= 0 ? prof[jcanal] : prof[jmax];
+      if (jcanal > jmax && prof[jmax] > 150 && prof[jmax] - lo > 80) {
         double half = 0.5 * (prof[jmax] + lo);
         int jcut = jmax + 1;
         while (jcut < g.ny && prof[jcut] >= half) ++jcut;
@@ -279,7 +289,7 @@ SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const S
       }
     }
     if (wall > 0) {
-      double cut = wall + 1.0 / g.sy;
+      double cut = wall;
       for (size_t q = 0; q < g.size(); ++q)
         if (body[q] && static_cast<double>(q / g.nx) >= cut) body[q] = 0;
     }

@@ -5,7 +5,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 
 #include "ctbmd/canonical.hpp"
@@ -36,9 +38,9 @@ json SegmentResult::toJson() const {
     lv[l.name] = e;
   }
   json j = {{"method", method},
-          {"levels", lv},
-          {"warnings", warnings},
-          {"label_convention", "VerSe: T12=19, L1=20, L2=21, L3=22, L4=23, L5=24; bodies only"}};
+            {"levels", lv},
+            {"warnings", warnings},
+            {"label_convention", "VerSe: T12=19, L1=20, L2=21, L3=22, L4=23, L5=24; bodies only"}};
   if (!model.empty()) j["model"] = model;
   return j;
 }
@@ -210,7 +212,8 @@ void consistentSlices(std::vector<spine::SliceBody>& sb, double sx, double sy, d
         for (int x = 0; x < f.wnx; ++x) {
           uint8_t& m = f.mask[static_cast<size_t>(y) * f.wnx + x];
           int gx = f.wx0 + x - g.wx0, gy = f.wy0 + y - g.wy0;
-          if (!m && gx >= 0 && gy >= 0 && gx < g.wnx && gy < g.wny && g.mask[static_cast<size_t>(gy) * g.wnx + gx])
+          if (!m && gx >= 0 && gy >= 0 && gx < g.wnx && gy < g.wny &&
+              g.mask[static_cast<size_t>(gy) * g.wnx + gx])
             m = 1;
           area += m * sx * sy;
         }
@@ -235,6 +238,172 @@ void consistentSlices(std::vector<spine::SliceBody>& sb, double sx, double sy, d
   }
   sb = std::move(fixed);
 }
+
+// A smoothed mask is kept where it exceeds this: a little above one half, which leaves the
+// outer pixel whose centre lies on the cortex's outer edge out (at 3 mm voxels that pixel is
+// mostly soft tissue; TotalSegmentator's masks leave it out too).
+constexpr float kKeep = 0.55f;
+// The body's face along a column through an endplate: where the profile has climbed this far
+// from the disc's trough to the endplate's peak. The peak is the cortical plate blurred over
+// a slice or two; the face lies close to it, not half-way down into the disc.
+constexpr double kAlpha = 0.8;
+
+// 3-D regularisation of the bodies traced slice by slice: each level's mask is smoothed with
+// a Gaussian of about one voxel (at least `floor_mm`) per axis and cut at kKeep, and where
+// two levels' smoothed masks overlap the stronger one wins. A body's surface is smooth on the
+// scale of a voxel; what a slice-wise trace gets wrong is not: a one-pixel notch or stub, a hole
+// of dark fatty marrow that opens through a broken cortex, one slice a pixel wider than its
+// neighbours. At 3 mm voxels this is what decides Dice (one pixel ring is a quarter of a body's
+// section) and the erode-4mm median (the ring carries cortex into the eroded core).
+struct SmoothedLevel {
+  int label = 0;
+  int b0[3] = {0, 0, 0}, n[3] = {0, 0, 0};  // crop origin and size (canonical index)
+  std::vector<float> p;
+  float at(int i, int j, int k) const {
+    i -= b0[0];
+    j -= b0[1];
+    k -= b0[2];
+    if (i < 0 || j < 0 || k < 0 || i >= n[0] || j >= n[1] || k >= n[2]) return 0.f;
+    return p[(static_cast<size_t>(k) * n[1] + j) * n[0] + i];
+  }
+};
+
+void gaussianAlong(std::vector<float>& v, const int n[3], int axis, double sigma_vox) {
+  const int r = std::max(1, static_cast<int>(std::ceil(3.0 * sigma_vox)));
+  std::vector<float> w(2 * r + 1);
+  float sum = 0;
+  for (int t = -r; t <= r; ++t)
+    sum += w[t + r] = static_cast<float>(std::exp(-0.5 * t * t / (sigma_vox * sigma_vox)));
+  for (auto& x : w) x /= sum;
+  const size_t stride = axis == 0   ? 1
+                        : axis == 1 ? static_cast<size_t>(n[0])
+                                    : static_cast<size_t>(n[0]) * n[1];
+  const int len = n[axis];
+  const int o1 = axis == 0 ? 1 : 0, o2 = axis == 2 ? 1 : 2;  // the other two axes
+  std::vector<float> line(len), res(len);
+  for (int b = 0; b < n[o2]; ++b)
+    for (int a = 0; a < n[o1]; ++a) {
+      size_t base = (o1 == 0 ? a : static_cast<size_t>(a) * n[0]) +
+                    (o2 == 1 ? static_cast<size_t>(b) * n[0] : static_cast<size_t>(b) * n[0] * n[1]);
+      bool any = false;
+      for (int t = 0; t < len; ++t) any |= (line[t] = v[base + t * stride]) != 0.f;
+      if (!any) continue;
+      for (int t = 0; t < len; ++t) {
+        float acc = 0;
+        for (int d = std::max(-r, -t); d <= std::min(r, len - 1 - t); ++d) acc += w[d + r] * line[t + d];
+        res[t] = acc;
+      }
+      for (int t = 0; t < len; ++t) v[base + t * stride] = res[t];
+    }
+}
+
+// Zeroes every part of {p > keep} but the largest 6-connected one (a piece of an arch or the
+// canal a slice trace picked up is not part of the body).
+void keepLargestPart(std::vector<float>& p, const int n[3], float keep) {
+  const size_t total = p.size();
+  std::vector<int> comp(total, 0);
+  std::vector<size_t> stack;
+  int ncomp = 0, best = 0;
+  size_t best_size = 0;
+  const long step[3] = {1, n[0], static_cast<long>(n[0]) * n[1]};
+  for (size_t q0 = 0; q0 < total; ++q0) {
+    if (p[q0] <= keep || comp[q0]) continue;
+    ++ncomp;
+    size_t size = 0;
+    stack.assign(1, q0);
+    comp[q0] = ncomp;
+    while (!stack.empty()) {
+      size_t q = stack.back();
+      stack.pop_back();
+      ++size;
+      const int c[3] = {static_cast<int>(q % n[0]), static_cast<int>((q / n[0]) % n[1]),
+                        static_cast<int>(q / (static_cast<size_t>(n[0]) * n[1]))};
+      for (int a = 0; a < 3; ++a)
+        for (int d : {-1, 1}) {
+          if (c[a] + d < 0 || c[a] + d >= n[a]) continue;
+          size_t r = static_cast<size_t>(static_cast<long>(q) + d * step[a]);
+          if (p[r] > keep && !comp[r]) {
+            comp[r] = ncomp;
+            stack.push_back(r);
+          }
+        }
+    }
+    if (size > best_size) {
+      best_size = size;
+      best = ncomp;
+    }
+  }
+  for (size_t q = 0; q < total; ++q)
+    if (comp[q] != best) p[q] = std::min(p[q], keep);
+}
+
+void smoothLabels(uint8_t* lab, const spine::Volume& vol, const std::vector<int>& labels, double floor_mm) {
+  const double sp[3] = {vol.sx, vol.sy, vol.sz};
+  double sig[3];
+  int pad[3];
+  for (int a = 0; a < 3; ++a) {
+    sig[a] = std::max(sp[a], floor_mm) / sp[a];
+    pad[a] = static_cast<int>(std::ceil(3.0 * sig[a])) + 1;
+  }
+  const int dims[3] = {vol.nx, vol.ny, vol.nz};
+  std::vector<SmoothedLevel> sm(labels.size());
+  for (size_t li = 0; li < labels.size(); ++li) sm[li].label = labels[li];
+  // bounding boxes
+  std::vector<std::array<int, 6>> bb(labels.size(), {1 << 30, 1 << 30, 1 << 30, -1, -1, -1});
+  for (int k = 0; k < vol.nz; ++k)
+    for (int j = 0; j < vol.ny; ++j) {
+      const uint8_t* row = lab + (static_cast<size_t>(k) * vol.ny + j) * vol.nx;
+      for (int i = 0; i < vol.nx; ++i) {
+        if (!row[i]) continue;
+        for (size_t li = 0; li < labels.size(); ++li)
+          if (row[i] == labels[li]) {
+            auto& b = bb[li];
+            b[0] = std::min(b[0], i), b[1] = std::min(b[1], j), b[2] = std::min(b[2], k);
+            b[3] = std::max(b[3], i), b[4] = std::max(b[4], j), b[5] = std::max(b[5], k);
+          }
+      }
+    }
+  spine::parallelFor(static_cast<int>(labels.size()), [&](int li) {
+    auto& s = sm[static_cast<size_t>(li)];
+    const auto& b = bb[static_cast<size_t>(li)];
+    if (b[3] < 0) return;
+    for (int a = 0; a < 3; ++a) {
+      s.b0[a] = std::max(0, b[a] - pad[a]);
+      s.n[a] = std::min(dims[a] - 1, b[a + 3] + pad[a]) - s.b0[a] + 1;
+    }
+    s.p.assign(static_cast<size_t>(s.n[0]) * s.n[1] * s.n[2], 0.f);
+    for (int k = 0; k < s.n[2]; ++k)
+      for (int j = 0; j < s.n[1]; ++j)
+        for (int i = 0; i < s.n[0]; ++i)
+          if (lab[(static_cast<size_t>(k + s.b0[2]) * vol.ny + (j + s.b0[1])) * vol.nx + (i + s.b0[0])] ==
+              s.label)
+            s.p[(static_cast<size_t>(k) * s.n[1] + j) * s.n[0] + i] = 1.f;
+    for (int a = 0; a < 3; ++a) gaussianAlong(s.p, s.n, a, sig[a]);
+    keepLargestPart(s.p, s.n, kKeep);
+  });
+  const size_t total = static_cast<size_t>(vol.nx) * vol.ny * vol.nz;
+  for (size_t q = 0; q < total; ++q)
+    for (int l : labels)
+      if (lab[q] == l) lab[q] = 0;
+  for (const auto& s : sm) {
+    if (s.p.empty()) continue;
+    for (int k = 0; k < s.n[2]; ++k)
+      for (int j = 0; j < s.n[1]; ++j)
+        for (int i = 0; i < s.n[0]; ++i) {
+          float pv = s.p[(static_cast<size_t>(k) * s.n[1] + j) * s.n[0] + i];
+          if (pv <= kKeep) continue;
+          const int gi = i + s.b0[0], gj = j + s.b0[1], gk = k + s.b0[2];
+          uint8_t& o = lab[(static_cast<size_t>(gk) * vol.ny + gj) * vol.nx + gi];
+          if (o) {
+            const SmoothedLevel* other = nullptr;
+            for (const auto& t : sm)
+              if (t.label == o) other = &t;
+            if (other && other->at(gi, gj, gk) >= pv) continue;
+          }
+          o = static_cast<uint8_t>(s.label);
+        }
+  }
+}
 }  // namespace
 
 LevelSegmentation levelEntry(const LevelLocation& l, const LocalizeResult& loc) {
@@ -248,7 +417,8 @@ LevelSegmentation levelEntry(const LevelLocation& l, const LocalizeResult& loc) 
   return ls;
 }
 
-std::array<double, 3> toCanonicalFrame(const CtImage* can, const spine::Volume& v, const std::array<double, 3>& w) {
+std::array<double, 3> toCanonicalFrame(const CtImage* can, const spine::Volume& v,
+                                       const std::array<double, 3>& w) {
   CtImage::PointType pt;
   for (int a = 0; a < 3; ++a) pt[a] = w[a];
   itk::ContinuousIndex<double, 3> ci;
@@ -274,6 +444,207 @@ bool inLevelSlab(const LevelLocation& l, const std::array<double, 3>& p) {
   return below_sup <= 0 && above_inf >= 0;
 }
 
+namespace {
+struct ColumnBounds {
+  std::vector<float> lo, hi;  // per column (nx*ny): first and last slice of the body
+};
+
+struct CanPlane {
+  std::array<double, 3> p{}, n{0, 0, 1};  // canonical frame mm
+  // slice index (fractional) where the plane crosses column (i, j)
+  double k(const spine::Volume& v, int i, int j) const {
+    double nz = std::abs(n[2]) < 0.3 ? (n[2] < 0 ? -0.3 : 0.3) : n[2];
+    double z = p[2] - (n[0] * (v.x(i) - p[0]) + n[1] * (v.y(j) - p[1])) / nz;
+    return (z - v.oz) / v.sz;
+  }
+};
+
+CanPlane canPlane(const CtImage* can, const spine::Volume& v, const std::array<double, 3>& pt,
+                  const std::array<double, 3>& nrm) {
+  CanPlane c;
+  c.p = toCanonicalFrame(can, v, pt);
+  std::array<double, 3> tip;
+  for (int a = 0; a < 3; ++a) tip[a] = pt[a] + nrm[a];
+  auto q = toCanonicalFrame(can, v, tip);
+  double len = 0;
+  for (int a = 0; a < 3; ++a) {
+    c.n[a] = q[a] - c.p[a];
+    len += c.n[a] * c.n[a];
+  }
+  len = std::sqrt(len);
+  for (auto& x : c.n) x /= len > 0 ? len : 1;
+  if (c.n[2] < 0)
+    for (auto& x : c.n) x = -x;
+  return c;
+}
+}  // namespace
+
+std::map<int, ColumnBounds> endplateBounds(const spine::Volume& vol, const CtImage* can,
+                                           const LocalizeResult& loc,
+                                           const std::map<int, const std::vector<uint8_t>*>& footprints) {
+  const size_t ncol = static_cast<size_t>(vol.nx) * vol.ny;
+  std::map<int, ColumnBounds> out;
+  std::map<int, CanPlane> sup, inf;
+  std::map<int, const LevelLocation*> byLabel;
+  for (const auto& l : loc.levels) {
+    if (!footprints.count(l.label)) continue;
+    byLabel[l.label] = &l;
+    sup[l.label] = canPlane(can, vol, l.superior_point, l.superior_normal);
+    inf[l.label] = canPlane(can, vol, l.inferior_point, l.inferior_normal);
+    auto& b = out[l.label];
+    b.lo.assign(ncol, 1e9f);
+    b.hi.assign(ncol, -1e9f);
+    const auto& fp = *footprints.at(l.label);
+    for (int j = 0; j < vol.ny; ++j)
+      for (int i = 0; i < vol.nx; ++i) {
+        const size_t c = static_cast<size_t>(j) * vol.nx + i;
+        if (!fp[c]) continue;
+        // the planes' test of a voxel centre: k >= lower plane, k <= upper plane
+        b.lo[c] = static_cast<float>(std::ceil(inf[l.label].k(vol, i, j) - 1e-6));
+        b.hi[c] = static_cast<float>(std::floor(sup[l.label].k(vol, i, j) + 1e-6));
+      }
+  }
+  // Each disc between two traced bodies (lower A, upper B; VerSe labels count downwards).
+  auto dot = [](const std::array<double, 3>& a, const std::array<double, 3>& b) {
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+  };
+  const int rbx = std::max(1, static_cast<int>(std::lround(1.5 / vol.sx)));
+  const int rby = std::max(1, static_cast<int>(std::lround(1.5 / vol.sy)));
+  const double peak_mm = 10.0, min_contrast = 50.0, max_shift_mm = 6.0;
+  // The discs: between each two traced neighbours, and beyond a level whose end is not the
+  // scan's edge (L5 on the sacrum, say), with a gap as wide as the column's other discs.
+  struct Disc {
+    int lower = 0, upper = 0;  // labels; 0: an untraced neighbour (sacrum, T11)
+    CanPlane pa, pb;           // the lower body's superior plane, the upper body's inferior one
+  };
+  std::vector<Disc> discs;
+  std::vector<double> gaps;
+  for (const auto& [labA, la] : byLabel) {
+    if (!byLabel.count(labA - 1)) continue;
+    Disc d{labA, labA - 1, sup[labA], inf[labA - 1]};
+    std::array<double, 3> dv{d.pb.p[0] - d.pa.p[0], d.pb.p[1] - d.pa.p[1], d.pb.p[2] - d.pa.p[2]};
+    gaps.push_back(dot(dv, d.pa.n));
+    discs.push_back(d);
+  }
+  double typical_gap = 8.0;
+  if (!gaps.empty()) {
+    std::nth_element(gaps.begin(), gaps.begin() + static_cast<long>(gaps.size() / 2), gaps.end());
+    typical_gap = std::clamp(gaps[gaps.size() / 2], 4.0, 14.0);
+  }
+  if (!byLabel.empty()) {
+    auto shifted = [](CanPlane q, double by) {
+      for (int a = 0; a < 3; ++a) q.p[a] += by * q.n[a];
+      return q;
+    };
+    const int lowest = byLabel.rbegin()->first, highest = byLabel.begin()->first;
+    if (byLabel.at(lowest)->status == "found")
+      discs.push_back({0, lowest, shifted(inf[lowest], -typical_gap), inf[lowest]});
+    if (byLabel.at(highest)->status == "found")
+      discs.push_back({highest, 0, sup[highest], shifted(sup[highest], typical_gap)});
+  }
+  const std::vector<uint8_t> none(ncol, 0);
+  std::vector<float> unused(ncol, 0.f);
+  for (const auto& disc : discs) {
+    const int labA = disc.lower, labB = disc.upper;
+    const CanPlane& pa = disc.pa;
+    const CanPlane& pb = disc.pb;
+    CanPlane mid;
+    double nn = 0;
+    for (int a = 0; a < 3; ++a) {
+      mid.p[a] = 0.5 * (pa.p[a] + pb.p[a]);
+      mid.n[a] = pa.n[a] + pb.n[a];
+      nn += mid.n[a] * mid.n[a];
+    }
+    for (auto& x : mid.n) x /= std::sqrt(nn);
+    std::array<double, 3> d{pb.p[0] - pa.p[0], pb.p[1] - pa.p[1], pb.p[2] - pa.p[2]};
+    const double gap = std::max(2.0, dot(d, mid.n));
+    const int hz = std::max(1, static_cast<int>(std::ceil((0.5 * gap + 4.0) / vol.sz)));
+    const int pr = std::max(2, static_cast<int>(std::ceil(peak_mm / vol.sz)));
+    const int shift = std::max(1, static_cast<int>(std::lround(max_shift_mm / vol.sz)));
+    const auto& fa = labA ? *footprints.at(labA) : none;
+    const auto& fb = labB ? *footprints.at(labB) : none;
+    ColumnBounds dummy;
+    auto& ba = labA ? out[labA] : dummy;
+    auto& bb = labB ? out[labB] : dummy;
+    if (!labA) dummy.hi = unused;
+    if (!labB) dummy.lo = unused;
+    std::vector<float> ra = ba.hi, rb = bb.lo;  // refined, before smoothing
+    std::vector<uint8_t> touched(ncol, 0);
+    spine::parallelFor(vol.ny, [&](int j) {
+      std::vector<double> prof;
+      for (int i = 0; i < vol.nx; ++i) {
+        const size_t c = static_cast<size_t>(j) * vol.nx + i;
+        if (!fa[c] && !fb[c]) continue;
+        const int km = static_cast<int>(std::lround(mid.k(vol, i, j)));
+        const int t0 = std::max(0, km - hz), t1 = std::min(vol.nz - 1, km + hz);
+        const int p0 = std::max(0, t0 - pr), p1 = std::min(vol.nz - 1, t1 + pr);
+        if (t1 <= t0) continue;
+        prof.assign(static_cast<size_t>(p1 - p0 + 1), 0.0);
+        for (int k = p0; k <= p1; ++k) {
+          double sum = 0;
+          int cnt = 0;
+          for (int y = std::max(0, j - rby); y <= std::min(vol.ny - 1, j + rby); ++y)
+            for (int x = std::max(0, i - rbx); x <= std::min(vol.nx - 1, i + rbx); ++x) {
+              sum += vol.at(x, y, k);
+              ++cnt;
+            }
+          prof[static_cast<size_t>(k - p0)] = sum / cnt;
+        }
+        auto v = [&](int k) { return prof[static_cast<size_t>(k - p0)]; };
+        int kt = t0;
+        for (int k = t0; k <= t1; ++k)
+          if (v(k) < v(kt)) kt = k;
+        int ku = -1, kl = -1;
+        for (int k = kt + 1; k <= std::min(p1, kt + pr); ++k)
+          if (ku < 0 || v(k) > v(ku)) ku = k;
+        for (int k = kt - 1; k >= std::max(p0, kt - pr); --k)
+          if (kl < 0 || v(k) > v(kl)) kl = k;
+        if (fb[c] && ku >= 0 && v(ku) - v(kt) >= min_contrast) {
+          const double half = v(kt) + kAlpha * (v(ku) - v(kt));
+          int k = kt + 1;
+          while (k < ku && v(k) < half) ++k;
+          rb[c] = static_cast<float>(
+              std::clamp(k, static_cast<int>(bb.lo[c]) - shift, static_cast<int>(bb.lo[c]) + shift));
+          touched[c] |= 2;
+        }
+        if (fa[c] && kl >= 0 && v(kl) - v(kt) >= min_contrast) {
+          const double half = v(kt) + kAlpha * (v(kl) - v(kt));
+          int k = kt - 1;
+          while (k > kl && v(k) < half) --k;
+          ra[c] = static_cast<float>(
+              std::clamp(k, static_cast<int>(ba.hi[c]) - shift, static_cast<int>(ba.hi[c]) + shift));
+          touched[c] |= 1;
+        }
+      }
+    });
+    // Median over a ~3 mm neighbourhood of columns: one noisy column does not move an endplate.
+    const int mx = std::max(1, static_cast<int>(std::lround(3.0 / vol.sx)));
+    const int my = std::max(1, static_cast<int>(std::lround(3.0 / vol.sy)));
+    auto smoothInto = [&](const std::vector<float>& r, const std::vector<uint8_t>& fp,
+                          std::vector<float>& dst) {
+      std::vector<float> res = dst;
+      std::vector<float> win;
+      for (int j = 0; j < vol.ny; ++j)
+        for (int i = 0; i < vol.nx; ++i) {
+          const size_t c = static_cast<size_t>(j) * vol.nx + i;
+          if (!fp[c]) continue;
+          win.clear();
+          for (int y = std::max(0, j - my); y <= std::min(vol.ny - 1, j + my); ++y)
+            for (int x = std::max(0, i - mx); x <= std::min(vol.nx - 1, i + mx); ++x) {
+              const size_t q = static_cast<size_t>(y) * vol.nx + x;
+              if (fp[q]) win.push_back(r[q]);
+            }
+          std::nth_element(win.begin(), win.begin() + static_cast<long>(win.size() / 2), win.end());
+          res[c] = win[win.size() / 2];
+        }
+      dst = std::move(res);
+    };
+    if (labA) smoothInto(ra, fa, ba.hi);
+    if (labB) smoothInto(rb, fb, bb.lo);
+  }
+  return out;
+}
+
 void finishSegmentation(SegmentResult& res, const LabelImage* canonical_labels, const AxisMap& am,
                         double fracture_ratio) {
   res.labels = fromCanonical<uint8_t>(canonical_labels, am);
@@ -286,7 +657,8 @@ void finishSegmentation(SegmentResult& res, const LabelImage* canonical_labels, 
 SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const SegmentParams& p) {
   if (p.method == "unet2d" || p.method == "dense-unet3d") return segmentLearned(scan, loc, p);
   if (p.method != "classical")
-    throw UsageError("segment method '" + p.method + "' is unknown (methods: classical, unet2d, dense-unet3d)");
+    throw UsageError("segment method '" + p.method +
+                     "' is unknown (methods: classical, unet2d, dense-unet3d)");
   SegmentResult res;
   res.method = "classical-v1";
   const auto& cc = canonicalOf(scan);
@@ -305,51 +677,86 @@ SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const Segment
   std::vector<std::array<double, 3>> cl;
   auto toCan = [&](const std::array<double, 3>& w) { return toCanonicalFrame(can.GetPointer(), vol, w); };
   for (const auto& q : loc.centerline) cl.push_back(toCan(q.get<std::array<double, 3>>()));
+  // Pass 1: each level's body traced slice by slice, over its slab plus the discs beside it.
+  struct Traced {
+    const LevelLocation* loc = nullptr;
+    int k0 = 0;
+    std::vector<spine::SliceBody> sb;
+    std::vector<uint8_t> footprint;  // columns (nx*ny) the body covers in any slice
+  };
+  std::map<int, Traced> traced;
+  std::vector<LevelSegmentation> entries;
+  const double reach_mm = 12.0;  // discs are 5-15 mm: the slices beyond a slab's planes to trace
   for (const auto& l : loc.levels) {
-    LevelSegmentation ls = levelEntry(l, loc);
-    if (l.status != "missing") {
-      auto c = toCan(l.center_mm);
-      auto top = toCan({l.center_mm[0], l.center_mm[1], l.superior_mm});
-      auto bot = toCan({l.center_mm[0], l.center_mm[1], l.inferior_mm});
-      int k0 = std::max(0, static_cast<int>(std::floor((std::min(top[2], bot[2]) - vol.oz) / vol.sz)));
-      int k1 =
-          std::min(vol.nz - 1, static_cast<int>(std::ceil((std::max(top[2], bot[2]) - vol.oz) / vol.sz)));
-      const int n = k1 - k0 + 1;
-      std::vector<spine::SliceBody> sb(static_cast<size_t>(std::max(0, n)));
-      spine::parallelFor(n, [&, k0](int kk) {
-        const int k = k0 + kk;
-        double z = vol.z(k), cx = c[0], cy = c[1];
-        // nearest centreline point in z
-        double best = 1e9;
-        for (const auto& q : cl)
-          if (std::abs(q[2] - z) < best) {
-            best = std::abs(q[2] - z);
-            cx = q[0];
-            cy = q[1];
-          }
-        if (best > 6) {
-          cx = c[0];
-          cy = c[1];
+    entries.push_back(levelEntry(l, loc));
+    if (l.status == "missing") continue;
+    auto c = toCan(l.center_mm);
+    auto top = toCan({l.center_mm[0], l.center_mm[1], l.superior_mm});
+    auto bot = toCan({l.center_mm[0], l.center_mm[1], l.inferior_mm});
+    const int extra = static_cast<int>(std::ceil(reach_mm / vol.sz));
+    int k0 = std::max(0, static_cast<int>(std::floor((std::min(top[2], bot[2]) - vol.oz) / vol.sz)) - extra);
+    int k1 = std::min(vol.nz - 1,
+                      static_cast<int>(std::ceil((std::max(top[2], bot[2]) - vol.oz) / vol.sz)) + extra);
+    const int n = k1 - k0 + 1;
+    Traced& t = traced[l.label];
+    t.loc = &l;
+    t.k0 = k0;
+    t.sb.resize(static_cast<size_t>(std::max(0, n)));
+    spine::parallelFor(n, [&, k0](int kk) {
+      const int k = k0 + kk;
+      double z = vol.z(k), cx = c[0], cy = c[1];
+      // nearest centreline point in z
+      double best = 1e9;
+      for (const auto& q : cl)
+        if (std::abs(q[2] - z) < best) {
+          best = std::abs(q[2] - z);
+          cx = q[0];
+          cy = q[1];
         }
-        sb[static_cast<size_t>(kk)] = spine::analyseSlice(vol, k, cx, cy, sp, true);
-      });
-      consistentSlices(sb, vol.sx, vol.sy, vol.sz, ls.repaired_slices);
-      spine::parallelFor(n, [&, k0](int kk) {
-        const int k = k0 + kk;
-        const auto& s = sb[static_cast<size_t>(kk)];
-        if (!s.valid) return;
-        for (int j = 0; j < s.wny; ++j)
-          for (int i = 0; i < s.wnx; ++i) {
-            if (!s.mask[static_cast<size_t>(j) * s.wnx + i]) continue;
-            // physical position of this voxel, then the side of each disc plane
-            if (!inLevelSlab(l, voxelPoint(can.GetPointer(), vol, s.wx0 + i, s.wy0 + j, k))) continue;
-            size_t q = (static_cast<size_t>(k) * vol.ny + (s.wy0 + j)) * vol.nx + (s.wx0 + i);
-            if (!out[q]) out[q] = static_cast<uint8_t>(l.label);  // one slice per task: no race
-          }
-      });
-    }
-    res.levels.push_back(ls);
+      if (best > 6) {
+        cx = c[0];
+        cy = c[1];
+      }
+      t.sb[static_cast<size_t>(kk)] = spine::analyseSlice(vol, k, cx, cy, sp, true);
+    });
+    consistentSlices(t.sb, vol.sx, vol.sy, vol.sz, entries.back().repaired_slices);
+    t.footprint.assign(static_cast<size_t>(vol.nx) * vol.ny, 0);
+    // the body's columns: from the slices inside its slab (the disc slices beside it may hold
+    // anything)
+    for (int kk = extra; kk < n - extra; ++kk)
+      if (const auto& b = t.sb[static_cast<size_t>(kk)]; b.valid)
+        for (int j = 0; j < b.wny; ++j)
+          for (int i = 0; i < b.wnx; ++i)
+            if (b.mask[static_cast<size_t>(j) * b.wnx + i])
+              t.footprint[static_cast<size_t>(b.wy0 + j) * vol.nx + (b.wx0 + i)] = 1;
   }
+  // Pass 2: where each body ends, column by column (endplates are concave, tilted and not
+  // parallel in a wedge-shaped L5), then the voxels between those ends.
+  std::map<int, const std::vector<uint8_t>*> footprints;
+  for (const auto& [label, t] : traced) footprints[label] = &t.footprint;
+  auto bounds = endplateBounds(vol, can.GetPointer(), loc, footprints);
+  for (auto& [label, t] : traced) {
+    const auto& bd = bounds.at(label);
+    const int n = static_cast<int>(t.sb.size());
+    spine::parallelFor(n, [&, label = label](int kk) {
+      const int k = t.k0 + kk;
+      const auto& s = t.sb[static_cast<size_t>(kk)];
+      if (!s.valid) return;
+      for (int j = 0; j < s.wny; ++j)
+        for (int i = 0; i < s.wnx; ++i) {
+          if (!s.mask[static_cast<size_t>(j) * s.wnx + i]) continue;
+          const size_t col = static_cast<size_t>(s.wy0 + j) * vol.nx + (s.wx0 + i);
+          if (k < bd.lo[col] || k > bd.hi[col]) continue;
+          size_t q = static_cast<size_t>(k) * vol.nx * vol.ny + col;
+          if (!out[q]) out[q] = static_cast<uint8_t>(label);  // one slice per task: no race
+        }
+    });
+  }
+  res.levels = entries;
+  std::vector<int> found;
+  for (const auto& l : res.levels)
+    if (l.status != "missing") found.push_back(l.label);
+  smoothLabels(out, vol, found, 1.0);
   finishSegmentation(res, lab.GetPointer(), am, p.fracture_ratio);
   return res;
 }
