@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ctbmd/image.hpp"
@@ -30,12 +31,16 @@ struct LocalizeParams {
   std::string method = "classical";  // weight-free default | mip-localizer (learned)
   std::string model;                 // mip-localizer: folder with stage1/ and stage2/
   std::string device = "auto";       // auto | cpu | cuda
+  // A level the user knows, for scans that show neither anchor (a cut-out around one
+  // vertebra): "L3" names the complete vertebra nearest the scan's centre, "L3@-56.5" the one
+  // nearest world z = -56.5 mm. Never overrides anatomy: a disagreeing hint is flagged.
+  std::string level_hint;
 };
 
 struct LocalizeResult {
   std::string method;
   nlohmann::json model = nlohmann::json::array();  // learned methods: the models' provenance
-  std::vector<LevelLocation> levels;  // always T12, L1 ... L5 in this order
+  std::vector<LevelLocation> levels;               // always T12, L1 ... L5 in this order
   nlohmann::json anchors = nlohmann::json::object();
   nlohmann::json vertebrae = nlohmann::json::array();   // every body found, top to bottom
   nlohmann::json centerline = nlohmann::json::array();  // spine centre every 2 mm (LPS mm)
@@ -49,6 +54,8 @@ struct LocalizeResult {
 /// Refuses input that is not CT (InputError) — no air/fat below 0 HU, no bone range.
 void checkLooksLikeCt(const CtImage* img, const std::string& what);
 
+/// --level-hint "L3" or "L3@-56.5" -> (VerSe label, world z); throws UsageError when malformed.
+std::pair<int, std::optional<double>> parseLevelHint(const std::string& hint);
 LocalizeResult localize(const Scan& scan, const LocalizeParams& p = {});
 
 // ---- segment -------------------------------------------------------------------------------
@@ -69,13 +76,13 @@ struct SegmentParams {
   std::string method = "classical";  // classical | unet2d | dense-unet3d
   std::string model;                 // learned methods: model folder (task segment)
   std::string device = "auto";       // auto | cpu | cuda
-  double fracture_ratio = 0.8;  // height below this fraction of the neighbours' -> flagged
+  double fracture_ratio = 0.8;       // height below this fraction of the neighbours' -> flagged
 };
 
 struct SegmentResult {
   std::string method;
   nlohmann::json model = nlohmann::json::object();  // learned methods: the model's provenance
-  LabelImage::Pointer labels;  // on the input grid
+  LabelImage::Pointer labels;                       // on the input grid
   std::vector<LevelSegmentation> levels;
   std::vector<std::string> warnings;
   nlohmann::json toJson() const;  // the label image itself is written separately

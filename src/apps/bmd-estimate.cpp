@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
     bool force = tool.common().force;
     ctbmd::checkWritable(output, force);
     auto roi_j = ctbmd::readJsonFile(roi_json);
-    auto roi = p.method != "calibration" ? ctbmd::loadRoiWithMosaics(roi_json) : ctbmd::RoiResult::fromJson(roi_j);
+    auto roi =
+        p.method != "calibration" ? ctbmd::loadRoiWithMosaics(roi_json) : ctbmd::RoiResult::fromJson(roi_j);
     std::optional<std::filesystem::path> cal_path;
     ctbmd::Calibration cal = ctbmd::Calibration::defaultUncalibrated();
     if (!calibration.empty()) {

@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
     if (!roi_json.empty()) roi = ctbmd::loadRoiWithMosaics(roi_json);
     auto res = ctbmd::classify(bmd, p, roi ? &*roi : nullptr);
     ctbmd::saveClassification(output, res, bmd_json, p, force);
-    if (!res.probabilities.empty() && !no_qc) ctbmd::writePngRgb(qc, ctbmd::renderClassificationQc(res), force);
+    if (!res.probabilities.empty() && !no_qc)
+      ctbmd::writePngRgb(qc, ctbmd::renderClassificationQc(res), force);
     spdlog::info("category: {} ({}){}", res.category, res.rule, res.uncalibrated ? " [uncalibrated]" : "");
     return 0;
   });

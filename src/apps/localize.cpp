@@ -10,11 +10,17 @@ int main(int argc, char** argv) {
   app.add_option("input", input, "CT: NIfTI, NRRD, MetaImage file or DICOM series folder")->required();
   app.add_option("-o,--output", output, "localize.json to write")->required();
   app.add_option("--series", series, "DICOM series UID (folder with several series)");
-  app.add_option("--method", p.method, "classical (weight-free default) | mip-localizer (learned; needs --model)")
+  app.add_option("--method", p.method,
+                 "classical (weight-free default) | mip-localizer (learned; needs --model)")
       ->check(CLI::IsMember({"classical", "mip-localizer"}))
       ->capture_default_str();
   app.add_option("--model", p.model, "mip-localizer: model folder holding stage1/ and stage2/");
   app.add_option("--device", p.device, "auto | cpu | cuda (learned methods)")->capture_default_str();
+  app.add_option(
+      "--level-hint", p.level_hint,
+      "NAME[@Z]: a level you know, for scans showing neither the last rib nor the sacrum (a "
+      "cut-out): the complete vertebra nearest world z = Z mm (default: the scan's centre) is NAME. "
+      "Flagged, not applied, when anatomy names the levels otherwise");
   std::string qc;
   bool no_qc = false;
   app.add_option("--qc", qc, "QC picture (PNG; default: <output stem>_qc.png beside the JSON)");

@@ -18,7 +18,8 @@ namespace {
 // with the VerSe number, sub-regions (49 body border, 50 body interior, 41 posterior elements)
 // and body centroids.
 void writeVerseMasks(const ctbmd::PhantomResult& res, const std::filesystem::path& vert_path,
-                     const std::filesystem::path& subreg_path, const std::filesystem::path& ctd_path, bool force) {
+                     const std::filesystem::path& subreg_path, const std::filesystem::path& ctd_path,
+                     bool force) {
   using namespace ctbmd::phantom_labels;
   using ctbmd::kSacrum;
   using ctbmd::kT13;
@@ -50,7 +51,8 @@ void writeVerseMasks(const ctbmd::PhantomResult& res, const std::filesystem::pat
             if (!border && (l[i + s] != a || l[i - s] != a)) border = true;
           r[i] = border ? 49 : 50;
           auto& c = acc[a];
-          c[0] += static_cast<double>(x), c[1] += static_cast<double>(y), c[2] += static_cast<double>(z), c[3] += 1;
+          c[0] += static_cast<double>(x), c[1] += static_cast<double>(y), c[2] += static_cast<double>(z),
+              c[3] += 1;
         } else if (a == kSacrum || a == kPosteriorOffset + kSacrum) {
           v[i] = static_cast<uint8_t>(kSacrum);
         } else if (false) {
@@ -157,7 +159,8 @@ int main(int argc, char** argv) {
     const bool verse = layout == "verse";
     if (subject.empty()) subject = "ph" + std::to_string(p.seed);
     if (verse && (subject.find('/') != std::string::npos || subject.find('_') != std::string::npos))
-      throw ctbmd::UsageError("--subject must not contain '/' or '_' (VerSe file names use '_' between entities)");
+      throw ctbmd::UsageError(
+          "--subject must not contain '/' or '_' (VerSe file names use '_' between entities)");
     const std::string key = "sub-" + subject;
     fs::path ct_path(out), seg_path, truth_path, vert_path, subreg_path, ctd_path;
     if (verse) {

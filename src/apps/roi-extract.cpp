@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
   app.add_flag("--crop3d", p.crop3d,
                "Also write a 3-D HU crop around each body's centroid (crop3d_<level>.nii.gz), the input of "
                "bmd-estimate --bmd-method densenet3d");
-  app.add_option("--crop3d-spacing", p.crop3d_spacing_mm, "Crop sampling, mm (isotropic)")->capture_default_str();
+  app.add_option("--crop3d-spacing", p.crop3d_spacing_mm, "Crop sampling, mm (isotropic)")
+      ->capture_default_str();
   app.add_option("--crop3d-size", crop_size, "Crop size DxHxW in voxels (default 32x48x48)");
   return tool.main(argc, argv, [&] {
     bool force = tool.common().force;

@@ -27,7 +27,10 @@ int main(int argc, char** argv) {
                  "classical (weight-free default) | mip-localizer (learned; needs --localize-model)")
       ->check(CLI::IsMember({"classical", "mip-localizer"}))
       ->capture_default_str();
-  app.add_option("--localize-model", o.localize.model, "mip-localizer: model folder with stage1/ and stage2/");
+  app.add_option("--localize-model", o.localize.model,
+                 "mip-localizer: model folder with stage1/ and stage2/");
+  app.add_option("--level-hint", o.localize.level_hint,
+                 "NAME[@Z]: a level you know, for scans showing neither anchor (see ctbmd-localize --help)");
   app.add_option("--segment-method", o.segment.method,
                  "classical (weight-free default) | unet2d | dense-unet3d (learned; need --segment-model)")
       ->check(CLI::IsMember({"classical", "unet2d", "dense-unet3d"}))

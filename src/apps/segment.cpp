@@ -15,7 +15,8 @@ int main(int argc, char** argv) {
                  "classical (weight-free default) | unet2d | dense-unet3d (learned; need --model)")
       ->check(CLI::IsMember({"classical", "unet2d", "dense-unet3d"}))
       ->capture_default_str();
-  app.add_option("--model", p.model, "Model folder for a learned method (task segment, e.g. models/unet2d-phantom)");
+  app.add_option("--model", p.model,
+                 "Model folder for a learned method (task segment, e.g. models/unet2d-phantom)");
   app.add_option("--device", p.device, "auto | cpu | cuda (learned methods)")->capture_default_str();
   app.add_option("--fracture-ratio", p.fracture_ratio,
                  "Flag bodies lower than this fraction of their reference height")

@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
       "segment (vertebral bodies, VerSe-layout dataset), localize (MIP localizer, VerSe-layout dataset)");
   auto& app = tool.app();
   std::string task, csv, dataset, out, arch, hyper = "{}", optimizer = "adam", loss, classes_s, window_s,
-                                           milestones_s, targets_s, patch_s, card_task;
+                                             milestones_s, targets_s, patch_s, card_task;
   int epochs = 20, batch = 8, stage = 1, per_body = 3, mip_rows = 0, mip_cols = 64;
   double lr = 1e-3, momentum = 0.9, weight_decay = 0, gamma = 0.1, val_fraction = 0.2, rotate = 0,
          translate = 0, scale = 0, spacing = 0, slice_step = 2.0, jitter = -1, row_mm = 0, above_mm = 20;
@@ -58,17 +58,17 @@ int main(int argc, char** argv) {
   app.add_option("--csv", csv,
                  "regress/classify: CSV with columns image,target (paths relative to the CSV; 2-D or 3-D "
                  "NIfTI)");
-  app.add_option("--dataset", dataset,
-                 "segment/localize: root of a VerSe-layout dataset (rawdata/sub-*/*_ct.nii.gz, "
-                 "derivatives/sub-*/*_seg-vert_msk.nii.gz, *_ctd.json; ctbmd-phantom --layout verse writes one)");
+  app.add_option(
+      "--dataset", dataset,
+      "segment/localize: root of a VerSe-layout dataset (rawdata/sub-*/*_ct.nii.gz, "
+      "derivatives/sub-*/*_seg-vert_msk.nii.gz, *_ctd.json; ctbmd-phantom --layout verse writes one)");
   app.add_option("-o,--output", out, "Model folder to write")->required();
   app.add_option("--arch", arch,
                  "Architecture (default: regress mosaic-cnn, classify bccnet, segment unet2d, localize "
                  "mip-localizer); see ctbmd-model runtime");
   app.add_option("--hyper", hyper, "Architecture hyper-parameters (JSON)")->capture_default_str();
   app.add_option("--targets", targets_s, "regress: target column(s), comma-separated (one output each)");
-  app.add_option("--card-task", card_task,
-                 "regress: the task written on the card (default bmd-regress)");
+  app.add_option("--card-task", card_task, "regress: the task written on the card (default bmd-regress)");
   app.add_option("--epochs", epochs)->capture_default_str();
   app.add_option("--batch", batch)->capture_default_str();
   app.add_option("--lr", lr, "Learning rate")->capture_default_str();
@@ -93,7 +93,9 @@ int main(int argc, char** argv) {
   app.add_option("--jitter", jitter,
                  "segment: random offset of patch centres from the spine (mm; default 4 / 6); localize "
                  "stage 2: simulated stage-1 error (default 10)");
-  app.add_option("--per-body", per_body, "segment dense-unet3d: patches per body and disc; localize: samples per case (stage 1: other coverages, stage 2: windows)")
+  app.add_option("--per-body", per_body,
+                 "segment dense-unet3d: patches per body and disc; localize: samples per case (stage 1: "
+                 "other coverages, stage 2: windows)")
       ->capture_default_str();
   app.add_option("--stage", stage, "localize: 1 (L1's top from the whole scan) or 2 (L1-L4 centres)")
       ->check(CLI::IsMember({1, 2}))
@@ -119,12 +121,14 @@ int main(int argc, char** argv) {
     const bool classify = task == "classify", segment = task == "segment", localize = task == "localize";
     const bool from_csv = task == "regress" || classify;
     if (from_csv && csv.empty()) throw ctbmd::UsageError(task + " needs --csv");
-    if (!from_csv && dataset.empty()) throw ctbmd::UsageError(task + " needs --dataset (a VerSe-layout folder)");
+    if (!from_csv && dataset.empty())
+      throw ctbmd::UsageError(task + " needs --dataset (a VerSe-layout folder)");
     if (arch.empty())
       arch = classify ? "bccnet" : segment ? "unet2d" : localize ? "mip-localizer" : "mosaic-cnn";
     if (loss.empty()) loss = classify ? "ce" : segment ? "dice" : "l1";
     if (window_s.empty()) window_s = localize ? "400,1200" : "150,700";
-    std::vector<std::string> classes = splitList(classes_s.empty() ? "normal,osteopenia,osteoporosis" : classes_s);
+    std::vector<std::string> classes =
+        splitList(classes_s.empty() ? "normal,osteopenia,osteoporosis" : classes_s);
     double level = 0, width = 0;
     if (std::sscanf(window_s.c_str(), "%lf,%lf", &level, &width) != 2 || width <= 0)
       throw ctbmd::UsageError("--hu-window must be LEVEL,WIDTH with WIDTH > 0");
@@ -171,7 +175,8 @@ int main(int argc, char** argv) {
         } catch (const ctbmd::InputError&) {
           img3 = ctbmd::readFloatImage(p);
           auto sz = img3->GetLargestPossibleRegion().GetSize();
-          t.shape = {1, static_cast<int64_t>(sz[2]), static_cast<int64_t>(sz[1]), static_cast<int64_t>(sz[0])};
+          t.shape = {1, static_cast<int64_t>(sz[2]), static_cast<int64_t>(sz[1]),
+                     static_cast<int64_t>(sz[0])};
           v = img3->GetBufferPointer();
         }
         t.data.resize(t.numel());
@@ -183,8 +188,8 @@ int main(int argc, char** argv) {
           if (classify) {
             auto it = std::find(classes.begin(), classes.end(), s);
             if (it == classes.end())
-              throw ctbmd::InputError("'" + csv + "' line " + std::to_string(table.line_numbers[r]) + ": class '" +
-                                      s + "' is not one of --classes");
+              throw ctbmd::InputError("'" + csv + "' line " + std::to_string(table.line_numbers[r]) +
+                                      ": class '" + s + "' is not one of --classes");
             y.data.push_back(static_cast<float>(it - classes.begin()));
           } else {
             try {
@@ -203,9 +208,10 @@ int main(int argc, char** argv) {
       if (classify && !h.contains("classes") && arch == "bccnet") h["classes"] = classes.size();
       if (classify && !h.contains("outputs") && arch != "bccnet") h["outputs"] = classes.size();
       if (!classify && !h.contains("outputs")) h["outputs"] = tcols.size();
-      labels = classify ? nlohmann::json(classes) : nlohmann::json(tnames.size() == 1 && tnames[0] == "target"
-                                                                       ? std::vector<std::string>{"bmd_mg_cm3"}
-                                                                       : tnames);
+      labels = classify ? nlohmann::json(classes)
+                        : nlohmann::json(tnames.size() == 1 && tnames[0] == "target"
+                                             ? std::vector<std::string>{"bmd_mg_cm3"}
+                                             : tnames);
       std::vector<int64_t> spatial(S.images.at(0).shape.begin() + 1, S.images.at(0).shape.end());
       input["spacing_mm"] = nullptr;
       input["patch"] = spatial;
@@ -218,8 +224,9 @@ int main(int argc, char** argv) {
       if (segment) {
         ss.arch = arch;
         ss.spacing_mm = spacing > 0 ? spacing : (arch == "dense-unet3d" ? 2.0 : 1.25);
-        ss.patch = patch_s.empty() ? (arch == "dense-unet3d" ? std::vector<int>{32, 32, 32} : std::vector<int>{64, 64})
-                                   : parseSize(patch_s, "--patch");
+        ss.patch = patch_s.empty()
+                       ? (arch == "dense-unet3d" ? std::vector<int>{32, 32, 32} : std::vector<int>{64, 64})
+                       : parseSize(patch_s, "--patch");
         ss.level = level;
         ss.width = width;
         ss.slice_step_mm = slice_step;
@@ -252,8 +259,8 @@ int main(int argc, char** argv) {
                         {"row_mm", ms.row_mm},
                         {"window_above_mm", ms.window_above_mm}};
         labels = stage == 1 ? nlohmann::json{"l1_top_mm_below_scan_top"}
-                            : nlohmann::json{"L1_z", "L2_z", "L3_z", "L4_z", "L1_x", "L2_x", "L3_x", "L4_x",
-                                             "L1_y", "L2_y", "L3_y", "L4_y"};
+                            : nlohmann::json{"L1_z", "L2_z", "L3_z", "L4_z", "L1_x", "L2_x",
+                                             "L3_x", "L4_x", "L1_y", "L2_y", "L3_y", "L4_y"};
       }
       nlohmann::json keys = nlohmann::json::array();
       for (const auto& s : subjects) {
@@ -285,7 +292,9 @@ int main(int argc, char** argv) {
     data_desc["samples"] = S.images.size();
     nlohmann::json cfg = {{"architecture", arch},
                           {"hyper", h},
-                          {"task", from_csv ? task : segment ? "segment" : "regress"},
+                          {"task", from_csv  ? task
+                                   : segment ? "segment"
+                                             : "regress"},
                           {"loss", loss},
                           {"optimizer", optimizer},
                           {"lr", lr},
@@ -320,14 +329,19 @@ int main(int argc, char** argv) {
       throw ctbmd::ProcessingError(e.what());
     }
     auto s = nlohmann::json::parse(summary);
-    std::string written_task = classify ? "classify" : segment ? "segment" : localize ? "localize" : "bmd-regress";
+    std::string written_task = classify   ? "classify"
+                               : segment  ? "segment"
+                               : localize ? "localize"
+                                          : "bmd-regress";
     if (!card_task.empty()) written_task = card_task;
     nlohmann::json card = {
         {"name", dir.filename().string()},
         {"task", written_task},
         {"architecture", {{"name", arch}, {"hyper_parameters", h}}},
         {"weights",
-         {{"format", "ctbmd-state"}, {"file", "weights.pt"}, {"sha256", ctbmd::sha256File(dir / "weights.pt")}}},
+         {{"format", "ctbmd-state"},
+          {"file", "weights.pt"},
+          {"sha256", ctbmd::sha256File(dir / "weights.pt")}}},
         {"input", input},
         {"labels", labels},
         {"training",

@@ -52,6 +52,7 @@ fs::path roiJsonPath(const fs::path& nii) { return siblingJson(nii); }
 void saveLocalize(const fs::path& json_path, const LocalizeResult& r, const Scan& scan,
                   const LocalizeParams& p, bool force) {
   json params = {{"method", p.method}};
+  if (!p.level_hint.empty()) params["level_hint"] = p.level_hint;
   if (!p.model.empty()) {
     params["model"] = p.model;
     params["device"] = p.device;

@@ -12,6 +12,8 @@
 #include <string>
 #include <thread>
 
+#include "ctbmd/stats.hpp"
+
 namespace ctbmd::spine {
 
 Volume view(const CtImage* c) {
@@ -33,6 +35,9 @@ Volume view(const CtImage* c) {
 namespace {
 // Cerebrospinal fluid in the canal (0-40 HU) stays below this; marrow, even fatty, mostly above.
 constexpr double kCanalHu = 60;
+// A first trace whose inscribed disk is smaller than this (a lumbar body's is 13-20 mm) may
+// have missed a faint body for a piece of the arch: the low-threshold retry is tried too.
+constexpr double kRetryBelowMm = 11.0;
 
 SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const SliceParams& p,
                            bool want_mask) {
@@ -54,9 +59,13 @@ SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const S
   auto passes = [&](double sigma_mm) {
     return static_cast<int>(std::lround(2.0 * std::pow(sigma_mm / px_mm, 2)));
   };
-  r2::binomialBlur(g, f, passes(0.6));
+  // Noisy scans (low dose, thin slices) get more: enough [1 2 1] passes to bring the pixel
+  // noise to ~25 HU (n passes divide it by about sqrt(2 pi n)).
+  const double excess = p.noise_hu / 25.0;
+  const int light = std::max(passes(0.6), static_cast<int>(std::ceil(excess * excess / (2 * M_PI) - 0.2)));
+  r2::binomialBlur(g, f, light);
   std::vector<float> f3 = f;
-  r2::binomialBlur(g, f3, std::max(0, passes(1.5) - passes(0.6)));
+  r2::binomialBlur(g, f3, std::max(passes(1.5) - light, light > passes(0.6) ? 1 : 0));
   std::vector<uint8_t> dense(g.size());
   for (size_t q = 0; q < g.size(); ++q) dense[q] = f3[q] > p.trabecular_hu;
   // Marrow near the threshold is speckled: close it into a solid region, then pull back the
@@ -123,7 +132,7 @@ SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const S
     // antero-posterior ones (the track may sit on the posterior arch, behind the body).
     if (std::abs(ccx - cx) > p.max_lateral_mm) continue;  // hips, ilium, scapulae
     double d = std::hypot(ccx - cx, (ccy - cy) / 2.5);
-    double score = best_r[c] * std::exp(-d / 12.0);
+    double score = best_r[c] * best_r[c] * std::exp(-d / 12.0);
     if (score > pick_score) {
       pick_score = score;
       pick = static_cast<int>(c);
@@ -356,7 +365,7 @@ SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const S
 
 SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const SliceParams& p, bool want_mask) {
   SliceBody out = analyseSliceOnce(v, k, cx, cy, p, want_mask);
-  if (out.valid) return out;
+  if (out.valid && out.r_max >= kRetryBelowMm) return out;
   // Osteoporotic bodies: a thin cortex (< 1 mm) around marrow near soft-tissue density breaks
   // up under the cortical threshold. Retry with a lower one and a wider closing, which still
   // keeps muscle (< 80 HU) and the canal out.
@@ -364,7 +373,8 @@ SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const Slice
   q.bone_hu = p.low_bone_hu;
   q.ring_bridge_mm = 2.5;
   q.reshape_bridged = true;
-  return analyseSliceOnce(v, k, cx, cy, q, want_mask);
+  SliceBody low = analyseSliceOnce(v, k, cx, cy, q, want_mask);
+  return !out.valid || (low.valid && low.r_max > out.r_max) ? low : out;
 }
 
 std::vector<TrackPoint> trackSpine(const Volume& v) {
@@ -530,7 +540,41 @@ std::vector<double> movingMean(const std::vector<double>& x, int half) {
 }
 }  // namespace
 
-double trabecularThreshold(const Volume& v) {
+double noiseLevel(const Volume& v) {
+  if (v.nx < 8 || v.ny < 8 || v.nz < 1) return 0;
+  const int ns = std::min(v.nz, 12);
+  std::vector<double> per_slice(static_cast<size_t>(ns), 0.0);
+  parallelFor(ns, [&](int s) {
+    const int k = static_cast<int>((s + 0.5) * v.nz / ns);
+    const int step = std::max(1, std::min(v.nx, v.ny) / 128);  // ~128x128 samples per slice
+    std::vector<float> r;
+    for (int j = 1; j < v.ny - 1; j += step)
+      for (int i = 1; i < v.nx - 1; i += step) {
+        double sum = 0;
+        for (int dj = -1; dj <= 1; ++dj)
+          for (int di = -1; di <= 1; ++di) sum += v.at(i + di, j + dj, k);
+        const double mean = sum / 9.0;
+        if (mean < -100 || mean > 150) continue;
+        r.push_back(static_cast<float>(v.at(i, j, k) - mean));
+      }
+    if (r.size() < 200) return;
+    auto mid = r.begin() + static_cast<long>(r.size() / 2);
+    std::nth_element(r.begin(), mid, r.end());
+    const float med = *mid;
+    for (auto& x : r) x = std::abs(x - med);
+    std::nth_element(r.begin(), mid, r.end());
+    // MAD -> SD, and the 3x3 mean includes the pixel itself (residual variance 8/9 of it)
+    per_slice[static_cast<size_t>(s)] = 1.4826 * *mid * std::sqrt(9.0 / 8.0);
+  });
+  std::vector<double> ok;
+  for (double x : per_slice)
+    if (x > 0) ok.push_back(x);
+  if (ok.empty()) return 0;
+  std::nth_element(ok.begin(), ok.begin() + static_cast<long>(ok.size() / 2), ok.end());
+  return ok[ok.size() / 2];
+}
+
+double trabecularThreshold(const Volume& v, double noise_hu) {
   std::vector<int> hist(301, 0);  // -50..250 HU
   size_t n = static_cast<size_t>(v.nx) * v.ny * v.nz, step = std::max<size_t>(1, n / 3000000);
   long total = 0;
@@ -543,15 +587,20 @@ double trabecularThreshold(const Volume& v) {
   }
   if (total == 0) return 100.0;
   long acc = 0;
-  int p90 = 250;
+  int p50 = 250, p90 = 250;
   for (int b = 0; b <= 300; ++b) {
     acc += hist[b];
+    if (p50 == 250 && acc >= 0.5 * total) p50 = b - 50;
     if (acc >= 0.9 * total) {
       p90 = b - 50;
       break;
     }
   }
-  return std::max(100.0, p90 + 15.0);
+  // The tissue's own spread above its median, without the pixel noise's share.
+  const double spread = (p90 - p50) / 1.2816;
+  const double tissue = std::sqrt(std::max(0.0, spread * spread - noise_hu * noise_hu));
+  const double p90_tissue = std::min<double>(p90, p50 + 1.2816 * tissue);
+  return std::max(100.0, p90_tissue + 15.0);
 }
 
 void parallelFor(int n, const std::function<void(int)>& fn) {
@@ -576,6 +625,34 @@ void parallelFor(int n, const std::function<void(int)>& fn) {
     });
   for (auto& th : pool) th.join();
   if (err) std::rethrow_exception(err);
+}
+
+int dropStraySlices(const Volume& v, std::vector<SliceBody>& sb) {
+  const int half = std::max(2, static_cast<int>(std::lround(25.0 / v.sz)));
+  std::vector<uint8_t> stray(sb.size(), 0);
+  std::vector<double> xs, ys, rs;
+  for (int k = 0; k < static_cast<int>(sb.size()); ++k) {
+    if (!sb[k].valid) continue;
+    xs.clear();
+    ys.clear();
+    rs.clear();
+    for (int t = std::max(0, k - half); t <= std::min(static_cast<int>(sb.size()) - 1, k + half); ++t)
+      if (sb[t].valid) {
+        xs.push_back(sb[t].cx);
+        ys.push_back(sb[t].cy);
+        rs.push_back(sb[t].r_max);
+      }
+    if (xs.size() < 5) continue;
+    double mx = stats::median(xs), my = stats::median(ys), mr = stats::median(rs);
+    stray[k] = sb[k].r_max < 0.7 * mr && std::hypot(sb[k].cx - mx, sb[k].cy - my) > 12.0;
+  }
+  int n = 0;
+  for (size_t k = 0; k < sb.size(); ++k)
+    if (stray[k]) {
+      sb[k].valid = false;
+      ++n;
+    }
+  return n;
 }
 
 std::vector<CurvePoint> centreline(const Volume& v, const std::vector<SliceBody>& sb) {

@@ -41,8 +41,9 @@ TEST(VerseDataset, FindsTheSubjectsOfTheRealVerseLayout) {
 // Every VerSe centroid (a vertebral-body centroid) must fall on its own vertebra's mask:
 // proof that the voxel axes and the grid were read the same way as VerSe wrote them.
 TEST(VerseDataset, CentroidsLieOnTheirVertebrae) {
-  for (const char* rel : {"verse_masks/indvertseg/Verse19/dataset-verse19training/derivatives/sub-verse004/",
-                          "verse_masks/indvertseg/Verse19/dataset-verse19validation/derivatives/sub-verse010/"}) {
+  for (const char* rel :
+       {"verse_masks/indvertseg/Verse19/dataset-verse19training/derivatives/sub-verse004/",
+        "verse_masks/indvertseg/Verse19/dataset-verse19validation/derivatives/sub-verse010/"}) {
     auto dir = test::reference(rel);
     std::string key = dir.parent_path().filename().string();
     auto mask = readLabels(dir / (key + "_seg-vert_msk.nii.gz"));
@@ -74,8 +75,9 @@ TEST(VerseDataset, CentroidsLieOnTheirVertebrae) {
 
 TEST(VerseDataset, PhantomRoundTripThroughTheLayout) {
   test::TempDir tmp;
-  std::string cmd = test::binary("ctbmd-phantom").string() + " -q -o " + tmp.path().string() +
-                    " --layout verse --subject t1 --seed 3 --size 192x192 --pixel 1.5 --slice 3 --orientation PIR";
+  std::string cmd =
+      test::binary("ctbmd-phantom").string() + " -q -o " + tmp.path().string() +
+      " --layout verse --subject t1 --seed 3 --size 192x192 --pixel 1.5 --slice 3 --orientation PIR";
   ASSERT_EQ(test::run(cmd), 0);
   auto subjects = scanVerseDataset(tmp.path());
   ASSERT_EQ(subjects.size(), 1u);

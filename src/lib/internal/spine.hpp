@@ -48,7 +48,12 @@ struct SliceParams {
   double min_hole_mm2 = 500;                      // smaller enclosed holes (the canal) are not marrow
   double min_radius_mm = 7;                       // smaller inscribed disks are not a vertebral body
   double max_lateral_mm = 35;  // body centre at most this far left/right of the expected centre
+  double noise_hu = 0;         // pixel noise of the scan (noiseLevel); > 25 HU adds smoothing
 };
+
+/// Pixel noise (HU, standard deviation) of the scan: the robust spread of each pixel's
+/// difference from its in-plane 3x3 mean in soft tissue, over a sample of slices.
+double noiseLevel(const Volume& v);
 
 /// Finds the vertebral body in slice k near (cx, cy). With `want_mask`, fills `mask`.
 SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const SliceParams& p, bool want_mask);
@@ -67,9 +72,10 @@ std::vector<TrackPoint> trackSpine(const Volume& v);
 namespace ctbmd::spine {
 
 /// Threshold for dense trabecular bone on this scan: 100 HU, raised above the brightest
-/// soft tissue (the 90th percentile of -50..250 HU) by 15 HU, so contrast-enhanced organs
-/// and vessels are not taken for bone. Set into SliceParams::trabecular_hu.
-double trabecularThreshold(const Volume& v);
+/// soft tissue (the 90th percentile of -50..250 HU, less what pixel noise `noise_hu` adds to
+/// it) by 15 HU, so contrast-enhanced organs and vessels are not taken for bone. Set into
+/// SliceParams::trabecular_hu.
+double trabecularThreshold(const Volume& v, double noise_hu = 0);
 
 /// Runs fn(k) for k in [0, n) on the process's worker threads (ITK's global count).
 void parallelFor(int n, const std::function<void(int)>& fn);
@@ -80,6 +86,12 @@ struct CurvePoint {
   double s;           // arclength from the lowest point, mm
   bool supported;     // a body was found within 10 mm of this point
 };
+
+/// Marks invalid the slices whose "body" is a stray: a small structure (inscribed radius below
+/// 0.7x the median of the valid slices within 25 mm) more than 12 mm from their median centre.
+/// At a disc the slice finder may take a contrast-filled vessel or a piece of the arch for
+/// the body; a run of such slices would pull the centreline off the column. Returns the count.
+int dropStraySlices(const Volume& v, std::vector<SliceBody>& sb);
 
 /// Smooth spine centreline through the per-slice body centres, resampled every 1 mm of
 /// arclength from the lowest to the highest slice.

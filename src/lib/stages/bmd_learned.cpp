@@ -15,9 +15,9 @@
 
 namespace ctbmd {
 
-
 namespace {
-std::map<std::string, double> predictCrops(const RoiResult& roi, const BmdParams& p, nlohmann::json& model_out) {
+std::map<std::string, double> predictCrops(const RoiResult& roi, const BmdParams& p,
+                                           nlohmann::json& model_out) {
   if (roi.crops3d.empty())
     throw UsageError("--bmd-method densenet3d needs the 3-D body crops: run roi-extract with --crop3d");
   auto m = loadModelCached(p.model, "bmd-regress", p.device, "--bmd-model");
@@ -27,7 +27,8 @@ std::map<std::string, double> predictCrops(const RoiResult& roi, const BmdParams
   for (const auto& [name, img] : roi.crops3d) {
     auto sz = img->GetLargestPossibleRegion().GetSize();
     std::vector<int64_t> want(m->card.patch.begin(), m->card.patch.end());
-    std::vector<int64_t> have = {static_cast<int64_t>(sz[2]), static_cast<int64_t>(sz[1]), static_cast<int64_t>(sz[0])};
+    std::vector<int64_t> have = {static_cast<int64_t>(sz[2]), static_cast<int64_t>(sz[1]),
+                                 static_cast<int64_t>(sz[0])};
     if (!want.empty() && want != have)
       throw InputError("the 3-D crops are " + std::to_string(have[0]) + "x" + std::to_string(have[1]) + "x" +
                        std::to_string(have[2]) + " but model " + m->card.name +
@@ -45,11 +46,13 @@ std::map<std::string, double> predictCrops(const RoiResult& roi, const BmdParams
 }
 }  // namespace
 
-std::map<std::string, double> predictLearnedBmd(const RoiResult& roi, const BmdParams& p, nlohmann::json& model_out) {
+std::map<std::string, double> predictLearnedBmd(const RoiResult& roi, const BmdParams& p,
+                                                nlohmann::json& model_out) {
   if (p.model.empty()) throw UsageError("--bmd-method " + p.method + " needs --bmd-model FOLDER");
   if (p.method == "densenet3d") return predictCrops(roi, p, model_out);
   if (roi.mosaics.empty())
-    throw UsageError("--bmd-method mosaic-cnn needs the mosaic-392 images: run roi-extract with --protocol mosaic-392");
+    throw UsageError(
+        "--bmd-method mosaic-cnn needs the mosaic-392 images: run roi-extract with --protocol mosaic-392");
   auto m = loadModelCached(p.model, "bmd-regress", p.device, "--bmd-model");
   model_out = m->card.provenance();
   model_out["device"] = m->net->device();

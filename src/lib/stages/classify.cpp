@@ -59,9 +59,11 @@ json classifyRules() {
          "portal-venous CT)"}}},
       {"bccnet",
        {{"measure",
-         "BCC-Net (DenseNet-BC, growth 12, blocks 1/2/4/2) class probabilities on the mosaic-392 images of the "
+         "BCC-Net (DenseNet-BC, growth 12, blocks 1/2/4/2) class probabilities on the mosaic-392 images of "
+         "the "
          "levels used for L1-L2 (T12 substitutes), averaged; category = most probable class"},
-        {"classes", {{"normal", "argmax"}, {"osteopenia", "argmax (low bone mass)"}, {"osteoporosis", "argmax"}}},
+        {"classes",
+         {{"normal", "argmax"}, {"osteopenia", "argmax (low bone mass)"}, {"osteoporosis", "argmax"}}},
         {"source", "learned; see the model card (--classify-model) for its training data and metrics"}}},
       {"ts-median",
        {{"measure", "median HU of L1 (erode-4mm ROI, the spine-report convention)"},

@@ -16,8 +16,9 @@ namespace ctbmd {
 ClassifyResult classifyLearned(const BmdResult& bmd, const ClassifyParams& p, const RoiResult* roi) {
   if (p.model.empty()) throw UsageError("rule bccnet needs --classify-model FOLDER (task classify)");
   if (!roi || roi->mosaics.empty())
-    throw UsageError("rule bccnet reads the mosaic-392 images: run roi-extract with --protocol mosaic-392 and give "
-                     "its roi.json (--roi)");
+    throw UsageError(
+        "rule bccnet reads the mosaic-392 images: run roi-extract with --protocol mosaic-392 and give "
+        "its roi.json (--roi)");
   auto m = loadModelCached(p.model, "classify", p.device, "--classify-model");
   ClassifyResult r;
   r.rule = "bccnet";
@@ -26,12 +27,14 @@ ClassifyResult classifyLearned(const BmdResult& bmd, const ClassifyParams& p, co
   r.details["model"] = m->card.provenance();
   r.details["model"]["device"] = m->net->device();
   const auto& names = m->card.labels;
-  if (names.size() < 2) throw InputError("model " + m->card.name + ": its card lists fewer than two class labels");
+  if (names.size() < 2)
+    throw InputError("model " + m->card.name + ": its card lists fewer than two class labels");
   std::vector<std::string> used;
   std::vector<double> mean(names.size(), 0.0);
   nlohmann::json per_level = nlohmann::json::object();
   for (const auto& name : bmd.levels_used) {
-    auto it = std::find_if(roi->mosaics.begin(), roi->mosaics.end(), [&](const auto& mm) { return mm.first == name; });
+    auto it = std::find_if(roi->mosaics.begin(), roi->mosaics.end(),
+                           [&](const auto& mm) { return mm.first == name; });
     if (it == roi->mosaics.end()) continue;
     auto sz = it->second->GetLargestPossibleRegion().GetSize();
     learned::Tensor t;
@@ -41,8 +44,8 @@ ClassifyResult classifyLearned(const BmdResult& bmd, const ClassifyParams& p, co
     netin::normalise(m->card, t.data);
     auto y = forwardChunked(*m, t, 1);
     if (y.data.size() != names.size())
-      throw ProcessingError("model " + m->card.name + " gave " + std::to_string(y.data.size()) + " outputs for " +
-                            std::to_string(names.size()) + " class labels");
+      throw ProcessingError("model " + m->card.name + " gave " + std::to_string(y.data.size()) +
+                            " outputs for " + std::to_string(names.size()) + " class labels");
     double mx = *std::max_element(y.data.begin(), y.data.end()), den = 0;
     std::vector<double> pr(names.size());
     for (size_t i = 0; i < pr.size(); ++i) den += pr[i] = std::exp(y.data[i] - mx);

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cmath>
 #include <numeric>
+#include <optional>
+#include <utility>
 
 #include "ctbmd/canonical.hpp"
 #include "ctbmd/errors.hpp"
@@ -35,9 +37,13 @@ json LocalizeResult::toJson() const {
     }
     lv[l.name] = e;
   }
-  json j = {{"method", method},          {"levels", lv},   {"anchors", anchors},
-            {"vertebrae", vertebrae},    {"centerline_mm", centerline},
-            {"flags", flags},            {"warnings", warnings}};
+  json j = {{"method", method},
+            {"levels", lv},
+            {"anchors", anchors},
+            {"vertebrae", vertebrae},
+            {"centerline_mm", centerline},
+            {"flags", flags},
+            {"warnings", warnings}};
   if (!model.empty()) j["model"] = model;
   return j;
 }
@@ -156,7 +162,27 @@ void flagMetalLevels(LocalizeResult& res, const CtImage* can) {
   }
 }
 
+std::pair<int, std::optional<double>> parseLevelHint(const std::string& hint) {
+  const auto at = hint.find('@');
+  const int label = levelLabel(hint.substr(0, at));
+  if (label < 8 || label > kL5)
+    throw UsageError("--level-hint " + hint + ": name a thoracic or lumbar vertebra (T1-T12, L1-L5)");
+  if (at == std::string::npos) return {label, std::nullopt};
+  try {
+    size_t used = 0;
+    double z = std::stod(hint.substr(at + 1), &used);
+    if (used == hint.size() - at - 1 && std::isfinite(z)) return {label, z};
+  } catch (const std::exception&) {
+  }
+  throw UsageError("--level-hint " + hint + ": expected NAME or NAME@Z (Z: world z in mm, e.g. L3@-56.5)");
+}
+
 LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
+  if (!p.level_hint.empty()) {
+    parseLevelHint(p.level_hint);  // refuse a malformed hint before any work
+    if (p.method != "classical")
+      throw UsageError("--level-hint is for the classical localizer (the learned one names levels itself)");
+  }
   if (p.method == "mip-localizer") return localizeLearned(scan, p);
   if (p.method != "classical")
     throw UsageError("localize method '" + p.method + "' is unknown (methods: classical, mip-localizer)");
@@ -178,7 +204,8 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   lap("track");
 
   spine::SliceParams sp;
-  sp.trabecular_hu = spine::trabecularThreshold(vol);
+  sp.noise_hu = spine::noiseLevel(vol);
+  sp.trabecular_hu = spine::trabecularThreshold(vol, sp.noise_hu);
   std::vector<spine::SliceBody> sb(vol.nz);
   // First pass on every ~3 mm only: it just seeds the windows of the full second pass.
   const int stride = std::max(1, static_cast<int>(std::lround(3.0 / vol.sz)));
@@ -211,6 +238,7 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
     }
   }
 
+  if (int n = spine::dropStraySlices(vol, sb)) spdlog::debug("localize: {} stray slices dropped", n);
   if (spdlog::should_log(spdlog::level::trace))
     for (int k = 0; k < vol.nz; ++k)
       spdlog::trace(
@@ -352,6 +380,61 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
         "neither anchor is visible (no last rib-bearing vertebra with a vertebra below it, no sacrum): "
         "vertebrae were found but cannot be named, so all levels are reported missing");
   }
+  // A level the user knows (--level-hint): names the vertebrae when anatomy cannot, and is
+  // checked against anatomy when it can.
+  std::string hint_note;
+  if (!p.level_hint.empty() && n > 0) {
+    const auto [hlabel, hz] = parseLevelHint(p.level_hint);
+    auto physZ = [&](double z) {
+      itk::ContinuousIndex<double, 3> ci;
+      ci[0] = (vol.nx - 1) / 2.0;
+      ci[1] = (vol.ny - 1) / 2.0;
+      ci[2] = (z - vol.oz) / vol.sz;
+      CtImage::PointType pt;
+      can->TransformContinuousIndexToPhysicalPoint(ci, pt);
+      return pt[2];
+    };
+    const double target = hz ? *hz : physZ(vol.z((vol.nz - 1) / 2.0));
+    // With a z: the vertebra spanning it, partial or not. Without: the complete vertebra
+    // nearest the scan's centre.
+    int ih = -1;
+    if (hz)
+      for (int i = 0; i < n && ih < 0; ++i) {
+        double za = physZ(curve[segs[i].a].z), zb = physZ(curve[segs[i].b].z);
+        if (target >= std::min(za, zb) && target <= std::max(za, zb)) ih = i;
+      }
+    double bestd = 1e18;
+    for (int pass = hz ? 1 : 0; pass < 2 && ih < 0; ++pass)  // complete vertebrae first
+      for (int i = 0; i < n; ++i) {
+        if (pass == 0 && (segs[i].partial || segs[i].sacral)) continue;
+        double d = std::abs(physZ(curve[(segs[i].a + segs[i].b) / 2].z) - target);
+        if (d < bestd) {
+          bestd = d;
+          ih = i;
+        }
+      }
+    if (used == "none") {
+      for (int i = 0; i < n; ++i) {
+        int lbl = hlabel + (i - ih);
+        label_of[i] = segs[i].sacral && lbl > kL5 ? kSacrum : (lbl >= 8 && lbl <= kL5 ? lbl : 0);
+      }
+      used = "user-hint";
+      conf = 0.6;
+      hint_note = "labels rest on --level-hint " + p.level_hint + " (no anatomical anchor visible)";
+      res.warnings.erase(
+          std::remove_if(res.warnings.begin(), res.warnings.end(),
+                         [](const std::string& w) { return w.rfind("neither anchor", 0) == 0; }),
+          res.warnings.end());
+      res.warnings.push_back("no anatomical anchor is visible: the names rest on --level-hint " +
+                             p.level_hint);
+    } else if (label_of[ih] != hlabel) {
+      res.flags.push_back("hint_disagrees");
+      res.warnings.push_back("--level-hint " + p.level_hint +
+                             " disagrees with anatomy: the vertebra it points at is " +
+                             (label_of[ih] ? levelName(label_of[ih]) : std::string("unnamed")) + " by the " +
+                             used + " anchor; the anatomical names are kept, check them");
+    }
+  }
   // Consistency: lumbar levels L2-L5 lie below the lungs. Lung tissue (< -500 HU) in the
   // paravertebral gutters beside a body named L2-L5 means the names cannot be right (a chest
   // scan whose rib anchor failed, say): report nothing rather than invent lumbar levels.
@@ -390,11 +473,17 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
       used = "none";
     }
   }
-  res.anchors = {
-      {"used", used},        {"dense_bone_threshold_hu", sp.trabecular_hu}, {"last_rib_bearing_index", t12},
-      {"sacrum_index", sac}, {"ribs_found", static_cast<int>(ribs.size())}, {"sacrum_seen", sac > 0}};
+  res.anchors = {{"used", used},
+                 {"dense_bone_threshold_hu", sp.trabecular_hu},
+                 {"noise_hu", sp.noise_hu},
+                 {"last_rib_bearing_index", t12},
+                 {"sacrum_index", sac},
+                 {"ribs_found", static_cast<int>(ribs.size())},
+                 {"sacrum_seen", sac > 0}};
   if (used == "sacrum") res.anchors["note"] = "labels rest on the sacrum (no rib anchor visible)";
   if (used == "ribs") res.anchors["note"] = "labels rest on the last rib pair (sacrum not visible)";
+  if (!hint_note.empty()) res.anchors["note"] = hint_note;
+  if (!p.level_hint.empty()) res.anchors["level_hint"] = p.level_hint;
 
   // Outputs in physical coordinates. Canonical "mm" (index x spacing + origin) becomes
   // physical through the canonical image's direction.

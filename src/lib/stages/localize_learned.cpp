@@ -3,6 +3,8 @@
 // MIPs of the whole scan; stage 2 regresses the centres of L1-L4 (height, left-right and
 // anterior-posterior position) from MIPs of a window that starts just above it. The model
 // folder holds stage1/ and stage2/, each a model card (task localize).
+#include "localize_learned.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -14,7 +16,6 @@
 #include "internal/model_cache.hpp"
 #include "internal/net_inputs.hpp"
 #include "internal/spine.hpp"
-#include "localize_learned.hpp"
 
 namespace ctbmd {
 
@@ -28,12 +29,13 @@ MipGeom mipOf(const LoadedModel& m, int want_stage) {
   if (!in.contains("mip"))
     throw InputError("model " + m.card.name + " is not a MIP localizer stage (its card has no input.mip)");
   const auto& j = in["mip"];
-  MipGeom g{j.at("stage").get<int>(), j.at("rows").get<int>(), j.at("cols").get<int>(), j.at("row_mm").get<double>(),
-            j.value("window_above_mm", 20.0)};
+  MipGeom g{j.at("stage").get<int>(), j.at("rows").get<int>(), j.at("cols").get<int>(),
+            j.at("row_mm").get<double>(), j.value("window_above_mm", 20.0)};
   if (g.stage != want_stage)
-    throw InputError("model " + m.card.name + " is MIP localizer stage " + std::to_string(g.stage) + ", expected stage " +
-                     std::to_string(want_stage));
-  if (g.rows <= 0 || g.cols <= 0 || !(g.row_mm > 0)) throw InputError("model " + m.card.name + ": bad input.mip");
+    throw InputError("model " + m.card.name + " is MIP localizer stage " + std::to_string(g.stage) +
+                     ", expected stage " + std::to_string(want_stage));
+  if (g.rows <= 0 || g.cols <= 0 || !(g.row_mm > 0))
+    throw InputError("model " + m.card.name + ": bad input.mip");
   return g;
 }
 }  // namespace
@@ -41,9 +43,11 @@ MipGeom mipOf(const LoadedModel& m, int want_stage) {
 LocalizeResult localizeLearned(const Scan& scan, const LocalizeParams& p) {
   checkLooksLikeCt(scan.image.GetPointer(), scan.info.path.string());
   namespace fs = std::filesystem;
-  if (p.model.empty()) throw UsageError("--method mip-localizer needs --model FOLDER (with stage1/ and stage2/)");
+  if (p.model.empty())
+    throw UsageError("--method mip-localizer needs --model FOLDER (with stage1/ and stage2/)");
   if (!fs::is_directory(fs::path(p.model) / "stage1") || !fs::is_directory(fs::path(p.model) / "stage2"))
-    throw InputError("model folder '" + p.model + "' must hold stage1/ and stage2/ (the two MIP localizer stages)");
+    throw InputError("model folder '" + p.model +
+                     "' must hold stage1/ and stage2/ (the two MIP localizer stages)");
   auto m1 = loadModelCached((fs::path(p.model) / "stage1").string(), "localize", p.device, "--model");
   auto m2 = loadModelCached((fs::path(p.model) / "stage2").string(), "localize", p.device, "--model");
   const MipGeom g1 = mipOf(*m1, 1), g2 = mipOf(*m2, 2);
@@ -69,7 +73,8 @@ LocalizeResult localizeLearned(const Scan& scan, const LocalizeParams& p) {
   t2.data.resize(t2.numel());
   netin::mipPair(v, zw, g2.row_mm, g2.rows, g2.cols, s2, t2.data.data());
   auto y2 = forwardChunked(*m2, t2, 1);
-  if (y2.data.size() != 12) throw ProcessingError("model " + m2->card.name + " must give 12 outputs (L1-L4 z, x, y)");
+  if (y2.data.size() != 12)
+    throw ProcessingError("model " + m2->card.name + " must give 12 outputs (L1-L4 z, x, y)");
   std::array<std::array<double, 3>, 4> c{};  // canonical frame
   for (int i = 0; i < 4; ++i)
     c[static_cast<size_t>(i)] = {x_edge + y2.data[static_cast<size_t>(4 + i)] / 100.0 * v.nx * v.sx,
@@ -100,7 +105,8 @@ LocalizeResult localizeLearned(const Scan& scan, const LocalizeParams& p) {
   // spacing below its centre.
   std::array<double, 5> zp{};
   zp[0] = z_l1_top;
-  for (int i = 1; i < 4; ++i) zp[static_cast<size_t>(i)] = (c[static_cast<size_t>(i - 1)][2] + c[static_cast<size_t>(i)][2]) / 2;
+  for (int i = 1; i < 4; ++i)
+    zp[static_cast<size_t>(i)] = (c[static_cast<size_t>(i - 1)][2] + c[static_cast<size_t>(i)][2]) / 2;
   zp[4] = c[3][2] - (c[2][2] - c[3][2]) / 2;
   for (int label : kReportedLevels) {
     LevelLocation l;

@@ -17,7 +17,8 @@ std::map<std::string, std::shared_ptr<LoadedModel>> g_models;  // folder|task|de
 
 std::shared_ptr<LoadedModel> loadModelCached(const std::string& folder, const std::string& task,
                                              const std::string& device, const std::string& option) {
-  if (folder.empty()) throw UsageError("this method needs " + option + " FOLDER (a model folder, see models/)");
+  if (folder.empty())
+    throw UsageError("this method needs " + option + " FOLDER (a model folder, see models/)");
   learned::checkDeviceName(device);
   std::lock_guard<std::mutex> lock(g_mutex);
   std::string key = std::filesystem::weakly_canonical(folder).string() + "|" + task + "|" + device;

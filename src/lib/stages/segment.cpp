@@ -248,8 +248,11 @@ constexpr float kKeep = 0.55f;
 // a slice or two; the face lies close to it, not half-way down into the disc.
 constexpr double kAlpha = 0.8;
 
+// Width of the regularising Gaussian, in voxels per axis (at least `floor_mm`).
+constexpr double kSigmaVoxels = 1.2;
+
 // 3-D regularisation of the bodies traced slice by slice: each level's mask is smoothed with
-// a Gaussian of about one voxel (at least `floor_mm`) per axis and cut at kKeep, and where
+// a Gaussian of about one voxel (kSigmaVoxels, at least `floor_mm`) per axis and cut at kKeep, and where
 // two levels' smoothed masks overlap the stronger one wins. A body's surface is smooth on the
 // scale of a voxel; what a slice-wise trace gets wrong is not: a one-pixel notch or stub, a hole
 // of dark fatty marrow that opens through a broken cortex, one slice a pixel wider than its
@@ -342,7 +345,7 @@ void smoothLabels(uint8_t* lab, const spine::Volume& vol, const std::vector<int>
   double sig[3];
   int pad[3];
   for (int a = 0; a < 3; ++a) {
-    sig[a] = std::max(sp[a], floor_mm) / sp[a];
+    sig[a] = std::max(kSigmaVoxels * sp[a], floor_mm) / sp[a];
     pad[a] = static_cast<int>(std::ceil(3.0 * sig[a])) + 1;
   }
   const int dims[3] = {vol.nx, vol.ny, vol.nz};
@@ -569,7 +572,6 @@ std::map<int, ColumnBounds> endplateBounds(const spine::Volume& vol, const CtIma
     if (!labA) dummy.hi = unused;
     if (!labB) dummy.lo = unused;
     std::vector<float> ra = ba.hi, rb = bb.lo;  // refined, before smoothing
-    std::vector<uint8_t> touched(ncol, 0);
     spine::parallelFor(vol.ny, [&](int j) {
       std::vector<double> prof;
       for (int i = 0; i < vol.nx; ++i) {
@@ -605,7 +607,6 @@ std::map<int, ColumnBounds> endplateBounds(const spine::Volume& vol, const CtIma
           while (k < ku && v(k) < half) ++k;
           rb[c] = static_cast<float>(
               std::clamp(k, static_cast<int>(bb.lo[c]) - shift, static_cast<int>(bb.lo[c]) + shift));
-          touched[c] |= 2;
         }
         if (fa[c] && kl >= 0 && v(kl) - v(kt) >= min_contrast) {
           const double half = v(kt) + kAlpha * (v(kl) - v(kt));
@@ -613,7 +614,6 @@ std::map<int, ColumnBounds> endplateBounds(const spine::Volume& vol, const CtIma
           while (k > kl && v(k) < half) --k;
           ra[c] = static_cast<float>(
               std::clamp(k, static_cast<int>(ba.hi[c]) - shift, static_cast<int>(ba.hi[c]) + shift));
-          touched[c] |= 1;
         }
       }
     });
@@ -672,7 +672,8 @@ SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const Segment
   lab->FillBuffer(0);
   uint8_t* out = lab->GetBufferPointer();
   spine::SliceParams sp;
-  sp.trabecular_hu = spine::trabecularThreshold(vol);
+  sp.noise_hu = spine::noiseLevel(vol);
+  sp.trabecular_hu = spine::trabecularThreshold(vol, sp.noise_hu);
   // Centreline (physical) -> canonical index-space mm, for the window centre per slice.
   std::vector<std::array<double, 3>> cl;
   auto toCan = [&](const std::array<double, 3>& w) { return toCanonicalFrame(can.GetPointer(), vol, w); };

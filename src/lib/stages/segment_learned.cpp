@@ -2,6 +2,8 @@
 // spine (axial 2-D patches along the centreline, or 3-D patches by sliding window with
 // overlap blending); each marked voxel takes the level whose disc planes (from localize)
 // enclose it, and each level keeps its largest 3-D connected part.
+#include "segment_learned.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -14,7 +16,6 @@
 #include "internal/model_cache.hpp"
 #include "internal/net_inputs.hpp"
 #include "internal/spine.hpp"
-#include "segment_learned.hpp"
 
 namespace ctbmd {
 
@@ -57,7 +58,8 @@ void keepLargest(uint8_t* lab, int nx, int ny, int nz, uint8_t label) {
       size_t q = stack.back();
       stack.pop_back();
       ++size;
-      int i = static_cast<int>(q % nx), j = static_cast<int>((q / nx) % ny), k = static_cast<int>(q / (static_cast<size_t>(nx) * ny));
+      int i = static_cast<int>(q % nx), j = static_cast<int>((q / nx) % ny),
+          k = static_cast<int>(q / (static_cast<size_t>(nx) * ny));
       const int di[6] = {1, -1, 0, 0, 0, 0}, dj[6] = {0, 0, 1, -1, 0, 0}, dk[6] = {0, 0, 0, 0, 1, -1};
       for (int d = 0; d < 6; ++d) {
         int a = i + di[d], b = j + dj[d], c = k + dk[d];
@@ -141,8 +143,8 @@ SegmentResult segmentLearned(const Scan& scan, const LocalizeResult& loc, const 
     std::vector<std::array<double, 2>> centres(static_cast<size_t>(n));
     for (int kk = 0; kk < n; ++kk) {
       centres[static_cast<size_t>(kk)] = centreAt(v.z(k0 + kk));
-      netin::axialPatch(v, k0 + kk, centres[static_cast<size_t>(kk)][0], centres[static_cast<size_t>(kk)][1], spec,
-                        batch.data.data() + static_cast<size_t>(kk) * H * W);
+      netin::axialPatch(v, k0 + kk, centres[static_cast<size_t>(kk)][0], centres[static_cast<size_t>(kk)][1],
+                        spec, batch.data.data() + static_cast<size_t>(kk) * H * W);
     }
     std::vector<float> prob;
     foreground(forwardChunked(*m, batch, 32), prob);
@@ -176,7 +178,7 @@ SegmentResult segmentLearned(const Scan& scan, const LocalizeResult& loc, const 
     const int Dp = spec.size[0], Hp = spec.size[1], Wp = spec.size[2];
     const double half_z = Dp * s / 2, stride = std::max(s, half_z);
     std::vector<std::array<double, 3>> centres;
-    for (double z = zlo - 3 + half_z * 0.5; ; z += stride) {
+    for (double z = zlo - 3 + half_z * 0.5;; z += stride) {
       double zc = std::min(z, zhi + 3 - half_z * 0.5);
       auto c = centreAt(zc);
       centres.push_back({c[0], c[1], zc});
