@@ -352,18 +352,21 @@ void smoothLabels(uint8_t* lab, const spine::Volume& vol, const std::vector<int>
   std::vector<SmoothedLevel> sm(labels.size());
   for (size_t li = 0; li < labels.size(); ++li) sm[li].label = labels[li];
   // bounding boxes
+  std::array<int, 256> slot;
+  slot.fill(-1);
+  for (size_t li = 0; li < labels.size(); ++li)
+    slot[static_cast<size_t>(labels[li] & 0xff)] = static_cast<int>(li);
   std::vector<std::array<int, 6>> bb(labels.size(), {1 << 30, 1 << 30, 1 << 30, -1, -1, -1});
   for (int k = 0; k < vol.nz; ++k)
     for (int j = 0; j < vol.ny; ++j) {
       const uint8_t* row = lab + (static_cast<size_t>(k) * vol.ny + j) * vol.nx;
       for (int i = 0; i < vol.nx; ++i) {
         if (!row[i]) continue;
-        for (size_t li = 0; li < labels.size(); ++li)
-          if (row[i] == labels[li]) {
-            auto& b = bb[li];
-            b[0] = std::min(b[0], i), b[1] = std::min(b[1], j), b[2] = std::min(b[2], k);
-            b[3] = std::max(b[3], i), b[4] = std::max(b[4], j), b[5] = std::max(b[5], k);
-          }
+        if (const int li = slot[row[i]]; li >= 0) {
+          auto& b = bb[static_cast<size_t>(li)];
+          b[0] = std::min(b[0], i), b[1] = std::min(b[1], j), b[2] = std::min(b[2], k);
+          b[3] = std::max(b[3], i), b[4] = std::max(b[4], j), b[5] = std::max(b[5], k);
+        }
       }
     }
   spine::parallelFor(static_cast<int>(labels.size()), [&](int li) {
@@ -384,10 +387,16 @@ void smoothLabels(uint8_t* lab, const spine::Volume& vol, const std::vector<int>
     for (int a = 0; a < 3; ++a) gaussianAlong(s.p, s.n, a, sig[a]);
     keepLargestPart(s.p, s.n, kKeep);
   });
-  const size_t total = static_cast<size_t>(vol.nx) * vol.ny * vol.nz;
-  for (size_t q = 0; q < total; ++q)
-    for (int l : labels)
-      if (lab[q] == l) lab[q] = 0;
+  // the traced voxels go (they lie inside their level's box); the smoothed ones replace them
+  for (const auto& s : sm) {
+    if (s.p.empty()) continue;
+    for (int k = s.b0[2]; k < s.b0[2] + s.n[2]; ++k)
+      for (int j = s.b0[1]; j < s.b0[1] + s.n[1]; ++j) {
+        uint8_t* row = lab + (static_cast<size_t>(k) * vol.ny + j) * vol.nx;
+        for (int i = s.b0[0]; i < s.b0[0] + s.n[0]; ++i)
+          if (row[i] == s.label) row[i] = 0;
+      }
+  }
   for (const auto& s : sm) {
     if (s.p.empty()) continue;
     for (int k = 0; k < s.n[2]; ++k)
@@ -688,37 +697,65 @@ SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const Segment
   std::map<int, Traced> traced;
   std::vector<LevelSegmentation> entries;
   const double reach_mm = 12.0;  // discs are 5-15 mm: the slices beyond a slab's planes to trace
+  const int extra = static_cast<int>(std::ceil(reach_mm / vol.sz));
+  // The window of slice k is centred on the centreline point nearest in z, the same for every
+  // level, so neighbouring levels (whose ranges overlap by the disc and the reach) share one
+  // trace per slice; only where the centreline is > 6 mm away does a level use its own centre.
+  auto centreOf = [&](int k, bool& on_line) {
+    double z = vol.z(k), best = 1e9;
+    std::array<double, 2> xy{0, 0};
+    for (const auto& q : cl)
+      if (std::abs(q[2] - z) < best) {
+        best = std::abs(q[2] - z);
+        xy = {q[0], q[1]};
+      }
+    on_line = best <= 6;
+    return xy;
+  };
+  std::vector<std::pair<int, int>> ranges;  // per non-missing level, in loc.levels order
+  std::vector<uint8_t> wanted(static_cast<size_t>(vol.nz), 0);
+  for (const auto& l : loc.levels) {
+    if (l.status == "missing") continue;
+    auto top = toCan({l.center_mm[0], l.center_mm[1], l.superior_mm});
+    auto bot = toCan({l.center_mm[0], l.center_mm[1], l.inferior_mm});
+    int k0 = std::max(0, static_cast<int>(std::floor((std::min(top[2], bot[2]) - vol.oz) / vol.sz)) - extra);
+    int k1 = std::min(vol.nz - 1,
+                      static_cast<int>(std::ceil((std::max(top[2], bot[2]) - vol.oz) / vol.sz)) + extra);
+    ranges.push_back({k0, k1});
+    for (int k = k0; k <= k1; ++k) {
+      bool on_line = false;
+      centreOf(k, on_line);
+      if (on_line) wanted[static_cast<size_t>(k)] = 1;
+    }
+  }
+  std::vector<int> shared_ks;
+  for (int k = 0; k < vol.nz; ++k)
+    if (wanted[static_cast<size_t>(k)]) shared_ks.push_back(k);
+  std::vector<spine::SliceBody> shared(static_cast<size_t>(vol.nz));
+  spine::parallelFor(static_cast<int>(shared_ks.size()), [&](int t) {
+    const int k = shared_ks[static_cast<size_t>(t)];
+    bool on_line = false;
+    auto xy = centreOf(k, on_line);
+    shared[static_cast<size_t>(k)] = spine::analyseSlice(vol, k, xy[0], xy[1], sp, true);
+  });
+  size_t ri = 0;
   for (const auto& l : loc.levels) {
     entries.push_back(levelEntry(l, loc));
     if (l.status == "missing") continue;
     auto c = toCan(l.center_mm);
-    auto top = toCan({l.center_mm[0], l.center_mm[1], l.superior_mm});
-    auto bot = toCan({l.center_mm[0], l.center_mm[1], l.inferior_mm});
-    const int extra = static_cast<int>(std::ceil(reach_mm / vol.sz));
-    int k0 = std::max(0, static_cast<int>(std::floor((std::min(top[2], bot[2]) - vol.oz) / vol.sz)) - extra);
-    int k1 = std::min(vol.nz - 1,
-                      static_cast<int>(std::ceil((std::max(top[2], bot[2]) - vol.oz) / vol.sz)) + extra);
+    const auto [k0, k1] = ranges[ri++];
     const int n = k1 - k0 + 1;
     Traced& t = traced[l.label];
     t.loc = &l;
     t.k0 = k0;
     t.sb.resize(static_cast<size_t>(std::max(0, n)));
-    spine::parallelFor(n, [&, k0](int kk) {
+    spine::parallelFor(n, [&, k0 = k0](int kk) {
       const int k = k0 + kk;
-      double z = vol.z(k), cx = c[0], cy = c[1];
-      // nearest centreline point in z
-      double best = 1e9;
-      for (const auto& q : cl)
-        if (std::abs(q[2] - z) < best) {
-          best = std::abs(q[2] - z);
-          cx = q[0];
-          cy = q[1];
-        }
-      if (best > 6) {
-        cx = c[0];
-        cy = c[1];
+      if (wanted[static_cast<size_t>(k)]) {
+        t.sb[static_cast<size_t>(kk)] = shared[static_cast<size_t>(k)];
+        return;
       }
-      t.sb[static_cast<size_t>(kk)] = spine::analyseSlice(vol, k, cx, cy, sp, true);
+      t.sb[static_cast<size_t>(kk)] = spine::analyseSlice(vol, k, c[0], c[1], sp, true);
     });
     consistentSlices(t.sb, vol.sx, vol.sy, vol.sz, entries.back().repaired_slices);
     t.footprint.assign(static_cast<size_t>(vol.nx) * vol.ny, 0);
