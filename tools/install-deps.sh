@@ -12,6 +12,7 @@ packages=(
   libeigen3-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
   libpng-dev zlib1g-dev
+  libdeflate-dev                # fast whole-buffer inflate for .nii.gz input
   gnuplot-nox                   # ctbmd-evaluate's plots (PNG and SVG through cairo)
   # test oracles: SciPy checks ctbmd-evaluate; python3-torch checks the LibTorch plugin and
   # exports TorchScript models (tools/export_torchscript.py)

@@ -301,3 +301,36 @@ TEST(ImageIo, FolderWithSeveralSeriesTakesTheLargestOrTheChosenOne) {
   EXPECT_THROW(readScan(d.path(), {"1.2.826.0.1.3680043.9.4245"}), InputError);
   EXPECT_THROW(readScan(d.path(), {"1.2.3.4.5.no.such.series"}), InputError);
 }
+
+// int16 .nii.gz is inflated by libdeflate behind ITK's reading of the header; ITK's own reader
+// (CTBMD_ITK_READ=1) must give the same geometry and the same voxels, bit for bit.
+TEST(ImageIo, FastNiftiGzReadMatchesItk) {
+  if (!test::haveReference()) GTEST_SKIP();
+  TempDir d;
+  // a non-axial orientation written by ctbmd, and real files written by nibabel
+  Scan src = readScan(test::reference("tptbox/sub-ct_label-22_ct.nii.gz"));
+  writeImage(src.image.GetPointer(), d / "copy.nii.gz", false);
+  for (fs::path f :
+       {fs::path(test::reference("tptbox/sub-ct_label-22_ct.nii.gz")),
+        fs::path(test::reference("totalsegmentator/example_ct_small_bad_origin.nii.gz")),
+        fs::path(test::reference("ts_chest_cta_crop/ct_chest_cta_crop.nii.gz")), d / "copy.nii.gz"}) {
+    Scan fast = readScan(f);
+    setenv("CTBMD_ITK_READ", "1", 1);
+    Scan itk = readScan(f);
+    unsetenv("CTBMD_ITK_READ");
+    SCOPED_TRACE(f.string());
+    ASSERT_EQ(fast.image->GetLargestPossibleRegion(), itk.image->GetLargestPossibleRegion());
+    EXPECT_EQ(fast.image->GetSpacing(), itk.image->GetSpacing());
+    EXPECT_EQ(fast.image->GetOrigin(), itk.image->GetOrigin());
+    EXPECT_EQ(fast.image->GetDirection(), itk.image->GetDirection());
+    const size_t n = fast.image->GetLargestPossibleRegion().GetNumberOfPixels();
+    EXPECT_EQ(std::memcmp(fast.image->GetBufferPointer(), itk.image->GetBufferPointer(), n * sizeof(int16_t)),
+              0);
+    EXPECT_EQ(fast.info.sha256, itk.info.sha256);
+  }
+  // A truncated int16 stream is refused, not read as zeros.
+  std::ifstream in(d / "copy.nii.gz", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  std::ofstream(d / "cut.nii.gz", std::ios::binary) << bytes.substr(0, bytes.size() * 2 / 3);
+  EXPECT_THROW(readScan(d / "cut.nii.gz"), InputError);
+}
