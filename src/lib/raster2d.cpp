@@ -11,7 +11,8 @@ namespace {
 // "Infinite" inputs are a large finite number so the envelope arithmetic stays finite.
 constexpr double kBig = 1e20;
 // h[q] = F(q) + (q s)^2 precomputed by the caller (F: the input, kBig for infinite).
-void dt1d(const double* F, const double* h, float* d, int n, double s, std::vector<int>& v, std::vector<double>& z) {
+void dt1d(const double* F, const double* h, float* d, int n, double s, std::vector<int>& v,
+          std::vector<double>& z) {
   int k = 0;
   v[0] = 0;
   z[0] = -std::numeric_limits<double>::infinity();
@@ -87,6 +88,34 @@ std::vector<float> edtSquaredUpTo(const Grid2& g, const std::vector<uint8_t>& ma
         row[i] = v > limit ? inf : v;
       }
     }
+  }
+  if (std::isfinite(limit)) {
+    // Bounded: a pixel whose distance is <= limit takes it from a row within R of its own,
+    // so the column pass is a running minimum over those 2R+1 rows, row by row (contiguous,
+    // vectorised), in double as the envelope below computes it: the same values.
+    const int R = static_cast<int>(std::floor(std::sqrt(static_cast<double>(limit)) / g.sy)) + 1;
+    std::vector<double> dy2(static_cast<size_t>(R) + 1);
+    for (int d = 0; d <= R; ++d) dy2[static_cast<size_t>(d)] = (d * g.sy) * (d * g.sy);
+    std::vector<float> res(g.size());
+    std::vector<double> acc(static_cast<size_t>(nx));
+    for (int j = 0; j < ny; ++j) {
+      const float* own = a.data() + static_cast<size_t>(j) * nx;
+      for (int i = 0; i < nx; ++i) acc[static_cast<size_t>(i)] = own[i];
+      for (int d = 1; d <= R; ++d) {
+        const double add = dy2[static_cast<size_t>(d)];
+        for (int jj : {j - d, j + d}) {
+          if (jj < 0 || jj >= ny) continue;
+          const float* src = a.data() + static_cast<size_t>(jj) * nx;
+          for (int i = 0; i < nx; ++i) {
+            double v2 = static_cast<double>(src[i]) + add;
+            acc[static_cast<size_t>(i)] = v2 < acc[static_cast<size_t>(i)] ? v2 : acc[static_cast<size_t>(i)];
+          }
+        }
+      }
+      float* o = res.data() + static_cast<size_t>(j) * nx;
+      for (int i = 0; i < nx; ++i) o[i] = static_cast<float>(acc[static_cast<size_t>(i)]);
+    }
+    return res;
   }
   std::vector<double> F(static_cast<size_t>(ny)), h(static_cast<size_t>(ny));
   std::vector<float> out(static_cast<size_t>(ny));

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "internal/raster2d.hpp"
@@ -65,4 +66,56 @@ TEST(Raster2d, FillHolesRespectsMaximumArea) {
   EXPECT_EQ(small[6 * 30 + 6], 0);
   EXPECT_EQ(small[18 * 30 + 18], 1);
   EXPECT_EQ(all[0], 0);
+}
+
+// Bounded distance maps (erosion, dilation) against brute force: random masks,
+// anisotropic pixels, radii away from lattice distances.
+namespace {
+std::vector<uint8_t> randomMask(const Grid2& g, double p_one, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::bernoulli_distribution one(p_one);
+  std::vector<uint8_t> m(g.size());
+  for (auto& v : m) v = one(rng);
+  return m;
+}
+
+// Squared distance (mm^2) to the nearest 0 pixel, by trying every pixel (inf if none).
+std::vector<double> bruteDistance(const Grid2& g, const std::vector<uint8_t>& m) {
+  std::vector<double> d(g.size(), std::numeric_limits<double>::infinity());
+  for (int j = 0; j < g.ny; ++j)
+    for (int i = 0; i < g.nx; ++i)
+      for (int jj = 0; jj < g.ny; ++jj)
+        for (int ii = 0; ii < g.nx; ++ii)
+          if (!m[static_cast<size_t>(jj) * g.nx + ii]) {
+            double dx = (i - ii) * g.sx, dy = (j - jj) * g.sy;
+            auto& v = d[static_cast<size_t>(j) * g.nx + i];
+            v = std::min(v, dx * dx + dy * dy);
+          }
+  return d;
+}
+}  // namespace
+
+TEST(Raster2d, ErosionAndDilationAreDiskMorphology) {
+  // Radii away from every lattice distance (no ties at the disk's edge).
+  for (double r : {0.95, 1.6, 2.45, 4.1, 7.3}) {
+    for (unsigned seed = 1; seed <= 4; ++seed) {
+      Grid2 g{41, 33 + static_cast<int>(seed), 0.78, 0.93};
+      auto m = randomMask(g, 0.93, seed * 17 + static_cast<unsigned>(r * 10));
+      auto d = bruteDistance(g, m);
+      std::vector<uint8_t> inv(g.size());
+      for (size_t q = 0; q < g.size(); ++q) inv[q] = !m[q];
+      auto dinv = bruteDistance(g, inv);
+      auto e = erode(g, m, r);
+      auto di = dilate(g, m, r);
+      long n_eroded = 0;
+      for (size_t q = 0; q < g.size(); ++q) {
+        ASSERT_EQ(e[q], d[q] > r * r ? 1 : 0) << "erode r " << r << " seed " << seed << " pixel " << q;
+        ASSERT_EQ(di[q], dinv[q] <= r * r ? 1 : 0) << "dilate r " << r << " seed " << seed << " pixel " << q;
+        n_eroded += e[q];
+      }
+      if (r < 2) {
+        EXPECT_GT(n_eroded, 0);
+      }  // the test sees both outcomes
+    }
+  }
 }
