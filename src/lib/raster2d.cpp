@@ -64,29 +64,26 @@ std::vector<float> edtSquaredUpTo(const Grid2& g, const std::vector<uint8_t>& ma
   const float inf = std::numeric_limits<float>::infinity();
   std::vector<float> a(g.size());
   const int nx = g.nx, ny = g.ny;
-  std::vector<int> last(static_cast<size_t>(nx));
+  // Squared row distances by pixel count, looked up (index nx: no 0 in the row).
+  std::vector<float> dx2(static_cast<size_t>(nx) + 1, inf);
+  for (int d = 0; d < nx; ++d) {
+    double dx = d * g.sx;
+    float v = static_cast<float>(dx * dx);
+    dx2[static_cast<size_t>(d)] = v > limit ? inf : v;
+  }
+  std::vector<int> left(static_cast<size_t>(nx));
   for (int j = 0; j < ny; ++j) {
     const uint8_t* m = mask.data() + static_cast<size_t>(j) * nx;
     float* row = a.data() + static_cast<size_t>(j) * nx;
-    int prev = -1;  // nearest 0 to the left
+    int gap = nx;  // pixels to the nearest 0 on the left (nx: none)
     for (int i = 0; i < nx; ++i) {
-      if (!m[i]) prev = i;
-      last[static_cast<size_t>(i)] = prev;
+      gap = m[i] ? std::min(gap + 1, nx) : 0;
+      left[static_cast<size_t>(i)] = gap;
     }
-    int next = -1;  // nearest 0 to the right
+    gap = nx;  // ... and on the right
     for (int i = nx - 1; i >= 0; --i) {
-      if (!m[i]) next = i;
-      int l = last[static_cast<size_t>(i)];
-      int dpx = -1;
-      if (l >= 0) dpx = i - l;
-      if (next >= 0 && (dpx < 0 || next - i < dpx)) dpx = next - i;
-      if (dpx < 0) {
-        row[i] = inf;
-      } else {
-        double dx = dpx * g.sx;
-        float v = static_cast<float>(dx * dx);
-        row[i] = v > limit ? inf : v;
-      }
+      gap = m[i] ? std::min(gap + 1, nx) : 0;
+      row[i] = dx2[static_cast<size_t>(std::min(gap, left[static_cast<size_t>(i)]))];
     }
   }
   if (std::isfinite(limit)) {
@@ -161,12 +158,31 @@ std::vector<uint8_t> dilate(const Grid2& g, const std::vector<uint8_t>& m, doubl
 }
 
 std::vector<int> components(const Grid2& g, const std::vector<uint8_t>& mask, std::vector<long>& areas) {
-  // Two raster passes with union-find (provisional labels from the left and upper
-  // neighbours), then final labels numbered by each component's first pixel in raster order
-  // (the order a seed-and-flood scan would give).
+  // Run-based: the runs of each row, joined (union-find, the root being the run first in
+  // raster order) with the runs they overlap in the row above; labels are numbered by each
+  // component's first pixel in raster order (the order a seed-and-flood scan would give).
   const int nx = g.nx, ny = g.ny;
-  std::vector<int> lab(g.size(), 0);
-  std::vector<int> parent(1, 0);
+  struct Run {
+    int y, x0, x1;  // [x0, x1)
+  };
+  std::vector<Run> runs;
+  std::vector<size_t> row_start(static_cast<size_t>(ny) + 1);
+  for (int y = 0; y < ny; ++y) {
+    row_start[static_cast<size_t>(y)] = runs.size();
+    const uint8_t* m = mask.data() + static_cast<size_t>(y) * nx;
+    for (int x = 0; x < nx;) {
+      if (!m[x]) {
+        ++x;
+        continue;
+      }
+      int x0 = x;
+      while (x < nx && m[x]) ++x;
+      runs.push_back({y, x0, x});
+    }
+  }
+  row_start[static_cast<size_t>(ny)] = runs.size();
+  std::vector<int> parent(runs.size());
+  for (size_t r = 0; r < runs.size(); ++r) parent[r] = static_cast<int>(r);
   auto find = [&](int x) {
     while (parent[static_cast<size_t>(x)] != x) {
       parent[static_cast<size_t>(x)] = parent[static_cast<size_t>(parent[static_cast<size_t>(x)])];
@@ -174,38 +190,35 @@ std::vector<int> components(const Grid2& g, const std::vector<uint8_t>& mask, st
     }
     return x;
   };
-  for (int y = 0; y < ny; ++y) {
-    const uint8_t* m = mask.data() + static_cast<size_t>(y) * nx;
-    int* l = lab.data() + static_cast<size_t>(y) * nx;
-    const int* up = y > 0 ? l - nx : nullptr;
-    for (int x = 0; x < nx; ++x) {
-      if (!m[x]) continue;
-      int a = x > 0 ? l[x - 1] : 0, b = up ? up[x] : 0;
-      if (!a && !b) {
-        l[x] = static_cast<int>(parent.size());
-        parent.push_back(l[x]);
-      } else if (a && b) {
-        int ra = find(a), rb = find(b);
+  for (int y = 1; y < ny; ++y) {
+    size_t a = row_start[static_cast<size_t>(y) - 1], a1 = row_start[static_cast<size_t>(y)];
+    size_t b = a1, b1 = row_start[static_cast<size_t>(y) + 1];
+    while (a < a1 && b < b1) {
+      const Run &up = runs[a], &cur = runs[b];
+      if (up.x0 < cur.x1 && cur.x0 < up.x1) {  // 4-connected: columns overlap
+        int ra = find(static_cast<int>(a)), rb = find(static_cast<int>(b));
         if (ra != rb) parent[static_cast<size_t>(std::max(ra, rb))] = std::min(ra, rb);
-        l[x] = std::min(ra, rb);
-      } else {
-        l[x] = a ? a : b;
       }
+      if (up.x1 < cur.x1)
+        ++a;
+      else
+        ++b;
     }
   }
-  std::vector<int> final_of(parent.size(), 0);
+  std::vector<int> lab(g.size(), 0);
+  std::vector<int> final_of(runs.size(), 0);
   areas.assign(1, 0);
-  int next = 0;
-  for (size_t q = 0; q < g.size(); ++q) {
-    if (!lab[q]) continue;
-    int r = find(lab[q]);
-    int& f = final_of[static_cast<size_t>(r)];
-    if (!f) {
-      f = ++next;
+  for (size_t r = 0; r < runs.size(); ++r) {
+    int root = find(static_cast<int>(r));
+    int& f = final_of[static_cast<size_t>(root)];
+    if (!f) {  // the root is the component's first run: labels in raster order
+      f = static_cast<int>(areas.size());
       areas.push_back(0);
     }
-    lab[q] = f;
-    ++areas[static_cast<size_t>(f)];
+    const Run& run = runs[r];
+    std::fill(lab.begin() + static_cast<long>(run.y) * nx + run.x0,
+              lab.begin() + static_cast<long>(run.y) * nx + run.x1, f);
+    areas[static_cast<size_t>(f)] += run.x1 - run.x0;
   }
   return lab;
 }

@@ -119,3 +119,40 @@ TEST(Raster2d, ErosionAndDilationAreDiskMorphology) {
     }
   }
 }
+
+TEST(Raster2d, ComponentsMatchFloodFillInRasterOrder) {
+  for (unsigned seed = 1; seed <= 8; ++seed) {
+    Grid2 g{31 + static_cast<int>(seed), 27, 1.0, 1.0};
+    auto m = randomMask(g, 0.35 + 0.03 * seed, seed);
+    std::vector<long> areas;
+    auto lab = components(g, m, areas);
+    // Seed-and-flood in raster order, 4-connected.
+    std::vector<int> want(g.size(), 0);
+    std::vector<long> want_areas(1, 0);
+    for (size_t q0 = 0; q0 < g.size(); ++q0) {
+      if (!m[q0] || want[q0]) continue;
+      int l = static_cast<int>(want_areas.size());
+      want_areas.push_back(0);
+      std::vector<size_t> stack{q0};
+      want[q0] = l;
+      while (!stack.empty()) {
+        size_t q = stack.back();
+        stack.pop_back();
+        ++want_areas.back();
+        int x = static_cast<int>(q % g.nx), y = static_cast<int>(q / g.nx);
+        const int nb[4][2] = {{x - 1, y}, {x + 1, y}, {x, y - 1}, {x, y + 1}};
+        for (const auto& n : nb) {
+          if (n[0] < 0 || n[1] < 0 || n[0] >= g.nx || n[1] >= g.ny) continue;
+          size_t p = static_cast<size_t>(n[1]) * g.nx + n[0];
+          if (m[p] && !want[p]) {
+            want[p] = l;
+            stack.push_back(p);
+          }
+        }
+      }
+    }
+    EXPECT_EQ(lab, want) << "seed " << seed;
+    EXPECT_EQ(areas, want_areas) << "seed " << seed;
+    EXPECT_GT(want_areas.size(), 3u);
+  }
+}
