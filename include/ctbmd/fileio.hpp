@@ -31,7 +31,8 @@ std::string sha256File(const std::filesystem::path& path);
 
 /// gzip-compresses `in` into `out`: one gzip member whose deflate chunks are compressed in
 /// parallel (pigz's method). Fast levels suit noisy CT.
-void gzipFile(const std::filesystem::path& in, const std::filesystem::path& out, int level, int threads);
+void gzipFile(const std::filesystem::path& in, const std::filesystem::path& out, int level, int threads,
+              bool run_length = false);
 
 /// True when the gzip file decompresses to exactly `expected_size` bytes (checked from the
 /// trailer when it is one member, else by decompressing).

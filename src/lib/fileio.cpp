@@ -215,7 +215,7 @@ nlohmann::json readJsonFile(const fs::path& path) {
   }
 }
 
-void gzipFile(const fs::path& in, const fs::path& out, int level, int threads) {
+void gzipFile(const fs::path& in, const fs::path& out, int level, int threads, bool run_length) {
   // One gzip member made of raw deflate chunks compressed in parallel (each chunk ends on a
   // byte boundary with a sync flush; the last one finishes the stream), as pigz does. The
   // trailer's CRC32 and size are the whole file's, so readers can check completeness.
@@ -250,7 +250,7 @@ void gzipFile(const fs::path& in, const fs::path& out, int level, int threads) {
       pool.emplace_back([&, t] {
         bool last = done && t == n - 1;
         z_stream zs{};
-        rc[t] = deflateInit2(&zs, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+        rc[t] = deflateInit2(&zs, level, Z_DEFLATED, -15, 8, run_length ? Z_RLE : Z_DEFAULT_STRATEGY);
         if (rc[t] != Z_OK) return;
         packed[t].resize(deflateBound(&zs, raw[t].size()) + 64);
         zs.next_in = reinterpret_cast<Bytef*>(raw[t].data());

@@ -32,6 +32,39 @@ Volume view(const CtImage* c) {
   return v;
 }
 
+Volume binInPlane(const Volume& v, double target_mm, std::vector<int16_t>& storage) {
+  const int fx = std::max(1, static_cast<int>(std::floor(target_mm / v.sx + 1e-6)));
+  const int fy = std::max(1, static_cast<int>(std::floor(target_mm / v.sy + 1e-6)));
+  if ((fx == 1 && fy == 1) || v.nx < 2 * fx || v.ny < 2 * fy) return v;
+  Volume b = v;
+  b.nx = v.nx / fx;
+  b.ny = v.ny / fy;
+  b.sx = v.sx * fx;
+  b.sy = v.sy * fy;
+  b.ox = v.ox + 0.5 * (fx - 1) * v.sx;
+  b.oy = v.oy + 0.5 * (fy - 1) * v.sy;
+  storage.assign(static_cast<size_t>(b.nx) * b.ny * b.nz, 0);
+  const int n = fx * fy;
+  parallelFor(v.nz, [&](int k) {
+    std::vector<int> rows(static_cast<size_t>(v.nx));  // the block's rows summed, per column
+    for (int bj = 0; bj < b.ny; ++bj) {
+      std::fill(rows.begin(), rows.end(), 0);
+      for (int dj = 0; dj < fy; ++dj) {
+        const int16_t* row = v.hu + (static_cast<size_t>(k) * v.ny + bj * fy + dj) * v.nx;
+        for (int i = 0; i < v.nx; ++i) rows[static_cast<size_t>(i)] += row[i];
+      }
+      int16_t* out = storage.data() + (static_cast<size_t>(k) * b.ny + bj) * b.nx;
+      for (int bi = 0; bi < b.nx; ++bi) {
+        int a = 0;
+        for (int di = 0; di < fx; ++di) a += rows[static_cast<size_t>(bi * fx + di)];
+        out[bi] = static_cast<int16_t>(a >= 0 ? (a + n / 2) / n : -((-a + n / 2) / n));  // rounded
+      }
+    }
+  });
+  b.hu = storage.data();
+  return b;
+}
+
 namespace {
 // Cerebrospinal fluid in the canal (0-40 HU) stays below this; marrow, even fatty, mostly above.
 constexpr double kCanalHu = 60;

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "ctbmd/errors.hpp"
 #include "ctbmd/levels.hpp"
@@ -20,13 +21,16 @@ Scan asScan(const PhantomResult& r) {
 }
 }  // namespace
 
-class PhantomPipeline : public ::testing::TestWithParam<std::tuple<int, std::string, double>> {};
+// (seed, storage orientation, slice mm, in-plane pixel mm: below 0.8 the localizer bins it)
+class PhantomPipeline : public ::testing::TestWithParam<std::tuple<int, std::string, double, double>> {};
 
 TEST_P(PhantomPipeline, LevelsSegmentationAndRoi) {
-  auto [seed, orient, slice] = GetParam();
+  auto [seed, orient, slice, pixel] = GetParam();
   auto p = test::smallPhantom(seed);
   p.orientation = orient;
   p.slice_mm = slice;
+  p.pixel_mm = pixel;
+  p.nx = p.ny = static_cast<int>(std::lround(400.0 / pixel));  // the same 400 mm field of view
   auto ph = makePhantom(p);
   Scan s = asScan(ph);
   auto loc = localize(s);
@@ -54,9 +58,10 @@ TEST_P(PhantomPipeline, LevelsSegmentationAndRoi) {
 }
 
 INSTANTIATE_TEST_SUITE_P(SeedsOrientations, PhantomPipeline,
-                         ::testing::Values(std::make_tuple(1, std::string("LPS"), 2.0),
-                                           std::make_tuple(2, std::string("RAS"), 1.0),
-                                           std::make_tuple(3, std::string("PIR"), 3.0)));
+                         ::testing::Values(std::make_tuple(1, std::string("LPS"), 2.0, 1.0),
+                                           std::make_tuple(2, std::string("RAS"), 1.0, 1.0),
+                                           std::make_tuple(3, std::string("PIR"), 3.0, 1.0),
+                                           std::make_tuple(4, std::string("LAS"), 1.25, 0.7)));
 
 TEST(PhantomPipelineHard, ContrastEnhancedOrgansAreNotTakenForBone) {
   // Portal-venous phase: liver ~115 HU, vessels ~160 HU, above the dense-bone threshold a

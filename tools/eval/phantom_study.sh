@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Phantom study of the weight-free stages: N seeds spanning slice thickness 0.625-3 mm,
-# orientations, noise 10-40 HU, and the hard cases; prints per-case label correctness,
+# in-plane pixels 0.7-1.0 mm, orientations, noise 10-40 HU, and the hard cases; prints per-case label correctness,
 # body Dice and ROI error against the phantom truth, then a summary.
 # Usage: tools/eval/phantom_study.sh [BUILD_DIR] [N] [OUT_DIR]
 set -euo pipefail
@@ -16,12 +16,15 @@ for ((s = 1; s <= n; s++)); do
   t=${slices[$((s % 5))]}
   noise=$((10 + (s * 7) % 31))
   h=${hard[$((s % 10))]}
-  px=1.0
-  size=400x400
-  [[ $t == 0.625 ]] && { px=0.8; size=500x500; }
+  # in-plane pixels of clinical 512x512 grids (0.7-0.85 mm, which the localizer bins) and of
+  # coarser ones (1.0 mm), over the same 400 mm field of view
+  pixels=(1.0 0.7 0.85)
+  px=${pixels[$((s % 3))]}
+  nxy=$(/usr/bin/python3 -c "print(round(400 / $px))")
+  size=${nxy}x${nxy}
   "$build/src/ctbmd-phantom" -q --force -o "$out/case$s.nii.gz" --size $size --pixel $px --slice $t \
     --orientation $o --noise $noise --seed $s $h
-  echo "case$s orientation=$o slice=$t noise=$noise $h" > "$out/case$s.params"
+  echo "case$s orientation=$o slice=$t pixel=$px noise=$noise $h" > "$out/case$s.params"
 done
 "$build/src/ctbmd-run" -q --force "$out" -o "$out/results" -p ellipse-s1 || true
 /usr/bin/python3 - "$out" "$n" <<'PY'

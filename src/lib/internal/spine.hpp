@@ -24,6 +24,11 @@ struct Volume {
 
 Volume view(const CtImage* canonical);
 
+/// The volume with in-plane pixels averaged in blocks of f x f (f = floor(target_mm / pixel),
+/// per axis, at least 1), kept in `storage`; slices and the physical frame are unchanged
+/// (a block's value sits at its centre). Returns `v` itself when no axis is binned.
+Volume binInPlane(const Volume& v, double target_mm, std::vector<int16_t>& storage);
+
 struct SliceBody {
   bool valid = false;
   double r_max = 0;       // radius (mm) of the largest disk inside the body

@@ -22,6 +22,11 @@ namespace ctbmd {
 
 using nlohmann::json;
 
+namespace {
+// In-plane pixel (mm) the classical localizer works at: finer grids are binned to it.
+constexpr double kLocalizePixelMm = 1.6;
+}  // namespace
+
 // ---- JSON -----------------------------------------------------------------------------------
 json LocalizeResult::toJson() const {
   json lv = json::object();
@@ -200,18 +205,25 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   const auto& can = cc.image;
   auto vol = spine::view(can.GetPointer());
   lap("canonical copy");
-  auto track = spine::trackSpine(vol);
+  // Finding and counting the bodies needs centres and extents, not sub-millimetre edges:
+  // fine pixels (the usual 512x512 grid, 0.6-0.8 mm) are averaged in 2x2 blocks first, which
+  // makes the slice-by-slice analysis about three times cheaper. Ribs (thin) and metal are
+  // looked for on the full grid, and segment traces the bodies on it.
+  std::vector<int16_t> binned;
+  const auto lv = spine::binInPlane(vol, kLocalizePixelMm, binned);
+  lap("in-plane binning");
+  auto track = spine::trackSpine(lv);
   lap("track");
 
   spine::SliceParams sp;
-  sp.noise_hu = spine::noiseLevel(vol);
-  sp.trabecular_hu = spine::trabecularThreshold(vol, sp.noise_hu);
+  sp.noise_hu = spine::noiseLevel(lv);
+  sp.trabecular_hu = spine::trabecularThreshold(lv, sp.noise_hu);
   std::vector<spine::SliceBody> sb(vol.nz);
   // First pass on every ~3 mm only: it just seeds the windows of the full second pass.
   const int stride = std::max(1, static_cast<int>(std::lround(3.0 / vol.sz)));
   spine::parallelFor((vol.nz + stride - 1) / stride, [&](int t) {
     int k = t * stride;
-    sb[k] = spine::analyseSlice(vol, k, track[k].x, track[k].y, sp, false);
+    sb[k] = spine::analyseSlice(lv, k, track[k].x, track[k].y, sp, false);
   });
   // Second pass centred on the smoothed body centres (the track sits behind the body).
   {
@@ -233,12 +245,12 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
             wy.push_back(by[t]);
           }
         if (wx.empty()) return;
-        sb[k] = spine::analyseSlice(vol, k, median(wx), median(wy), sp, false);
+        sb[k] = spine::analyseSlice(lv, k, median(wx), median(wy), sp, false);
       });
     }
   }
 
-  if (int n = spine::dropStraySlices(vol, sb)) spdlog::debug("localize: {} stray slices dropped", n);
+  if (int n = spine::dropStraySlices(lv, sb)) spdlog::debug("localize: {} stray slices dropped", n);
   if (spdlog::should_log(spdlog::level::trace))
     for (int k = 0; k < vol.nz; ++k)
       spdlog::trace(
@@ -249,14 +261,14 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   lap("slices (two passes)");
   // Discs along the curved centreline: narrow dark gaps between bright endplates, seen in
   // planes perpendicular to the spine (so tilted lumbosacral discs stay sharp).
-  auto curve = spine::centreline(vol, sb);
+  auto curve = spine::centreline(lv, sb);
   if (curve.size() < 20) {
     res.warnings.push_back("no vertebral column found: the scan may not include the spine");
     for (int label : kReportedLevels) res.levels.push_back({label, levelName(label)});
     res.anchors = {{"used", "none"}};
     return res;
   }
-  auto prof = spine::coreProfile(vol, curve);
+  auto prof = spine::coreProfile(lv, curve);
   std::vector<double> trough_width;
   std::vector<std::pair<int, int>> flanks;
   auto discs = spine::findDiscs(prof, curve, &trough_width, &flanks);
