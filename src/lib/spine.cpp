@@ -71,6 +71,8 @@ constexpr double kCanalHu = 60;
 // A first trace whose inscribed disk is smaller than this (a lumbar body's is 13-20 mm) may
 // have missed a faint body for a piece of the arch: the low-threshold retry is tried too.
 constexpr double kRetryBelowMm = 11.0;
+// Pixel noise (HU) above which slices are averaged along the column (columnAveraging).
+constexpr double kColumnNoiseHu = 50.0;
 
 SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const SliceParams& p,
                            bool want_mask) {
@@ -82,8 +84,14 @@ SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const S
   if (i1 - i0 < 8 || j1 - j0 < 8 || k < 0 || k >= v.nz) return out;
   r2::Grid2 g{i1 - i0 + 1, j1 - j0 + 1, v.sx, v.sy};
   std::vector<float> f(g.size());
-  for (int j = 0; j < g.ny; ++j)
-    for (int i = 0; i < g.nx; ++i) f[static_cast<size_t>(j) * g.nx + i] = v.at(i0 + i, j0 + j, k);
+  // Very noisy thin slices: the mean of the slices beside it along the column (a body is a
+  // vertical cylinder; its thin cortex survives this but not in-plane smoothing).
+  const int ka = std::max(0, k - p.z_half), kb = std::min(v.nz - 1, k + p.z_half);
+  for (int kk = ka; kk <= kb; ++kk)
+    for (int j = 0; j < g.ny; ++j)
+      for (int i = 0; i < g.nx; ++i) f[static_cast<size_t>(j) * g.nx + i] += v.at(i0 + i, j0 + j, kk);
+  if (kb > ka)
+    for (auto& x : f) x /= static_cast<float>(kb - ka + 1);
   // Bone: the cortex (light smoothing, high threshold) or dense trabecular bone (heavier
   // smoothing, lower threshold). Sparse (osteoporotic) marrow is found as a hole in the ring.
   // Smoothing is set in mm (each [1 2 1] pass adds 0.5 px^2 of variance), so thick and
@@ -94,7 +102,7 @@ SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const S
   };
   // Noisy scans (low dose, thin slices) get more: enough [1 2 1] passes to bring the pixel
   // noise to ~25 HU (n passes divide it by about sqrt(2 pi n)).
-  const double excess = p.noise_hu / 25.0;
+  const double excess = p.noise_hu / std::sqrt(static_cast<double>(kb - ka + 1)) / 25.0;
   const int light = std::max(passes(0.6), static_cast<int>(std::ceil(excess * excess / (2 * M_PI) - 0.2)));
   r2::binomialBlur(g, f, light);
   std::vector<float> f3 = f;
@@ -605,6 +613,16 @@ double noiseLevel(const Volume& v) {
   if (ok.empty()) return 0;
   std::nth_element(ok.begin(), ok.begin() + static_cast<long>(ok.size() / 2), ok.end());
   return ok[ok.size() / 2];
+}
+
+int columnAveraging(double noise_hu, double slice_mm) {
+  // Above ~50 HU per voxel, in-plane smoothing alone would erase a thin cortex: average
+  // enough slices to bring the noise towards 50 HU, over at most 5 mm of the column.
+  if (noise_hu <= kColumnNoiseHu) return 0;
+  const double n = std::pow(noise_hu / kColumnNoiseHu, 2);
+  int h = static_cast<int>(std::ceil((n - 1) / 2));
+  while (h > 0 && (2 * h + 1) * slice_mm > 5.0 + 1e-6) --h;
+  return h;
 }
 
 double trabecularThreshold(const Volume& v, double noise_hu) {

@@ -52,3 +52,12 @@ TEST(Spine, InPlaneBinningAveragesBlocksAndKeepsTheFrame) {
   EXPECT_EQ(same.hu, v.hu);
   EXPECT_EQ(same.nx, v.nx);
 }
+
+TEST(Spine, SlicesAreAveragedAlongTheColumnOnlyInVeryNoisyThinSliceScans) {
+  EXPECT_EQ(spine::columnAveraging(10, 1.0), 0);
+  EXPECT_EQ(spine::columnAveraging(50, 0.625), 0);
+  EXPECT_EQ(spine::columnAveraging(80, 1.5), 1);     // (80/50)^2 = 2.6 slices -> 3 (4.5 mm)
+  EXPECT_EQ(spine::columnAveraging(120, 0.625), 3);  // 5.8 -> 7 slices (4.4 mm)
+  EXPECT_EQ(spine::columnAveraging(120, 1.0), 2);    // capped at 5 mm of column
+  EXPECT_EQ(spine::columnAveraging(200, 3.0), 0);    // one 3 mm slice is all 5 mm allow
+}

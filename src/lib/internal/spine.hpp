@@ -54,6 +54,7 @@ struct SliceParams {
   double min_radius_mm = 7;                       // smaller inscribed disks are not a vertebral body
   double max_lateral_mm = 35;  // body centre at most this far left/right of the expected centre
   double noise_hu = 0;         // pixel noise of the scan (noiseLevel); > 25 HU adds smoothing
+  int z_half = 0;              // > 0: each slice is the mean of slices k - z_half .. k + z_half
 };
 
 /// Pixel noise (HU, standard deviation) of the scan: the robust spread of each pixel's
@@ -81,6 +82,10 @@ namespace ctbmd::spine {
 /// it) by 15 HU, so contrast-enhanced organs and vessels are not taken for bone. Set into
 /// SliceParams::trabecular_hu.
 double trabecularThreshold(const Volume& v, double noise_hu = 0);
+
+/// Slices to average on each side (SliceParams::z_half) for a scan of this pixel noise and
+/// slice thickness: 0 up to 50 HU; never more than 5 mm of column in all.
+int columnAveraging(double noise_hu, double slice_mm);
 
 /// Runs fn(k) for k in [0, n) on the process's worker threads (ITK's global count).
 void parallelFor(int n, const std::function<void(int)>& fn);

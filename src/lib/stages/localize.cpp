@@ -218,6 +218,7 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   spine::SliceParams sp;
   sp.noise_hu = spine::noiseLevel(lv);
   sp.trabecular_hu = spine::trabecularThreshold(lv, sp.noise_hu);
+  sp.z_half = spine::columnAveraging(sp.noise_hu, lv.sz);
   std::vector<spine::SliceBody> sb(vol.nz);
   // First pass on every ~3 mm only: it just seeds the windows of the full second pass.
   const int stride = std::max(1, static_cast<int>(std::lround(3.0 / vol.sz)));
@@ -488,6 +489,7 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   res.anchors = {{"used", used},
                  {"dense_bone_threshold_hu", sp.trabecular_hu},
                  {"noise_hu", sp.noise_hu},
+                 {"slices_averaged", 2 * sp.z_half + 1},
                  {"last_rib_bearing_index", t12},
                  {"sacrum_index", sac},
                  {"ribs_found", static_cast<int>(ribs.size())},
