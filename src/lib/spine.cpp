@@ -344,6 +344,33 @@ SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const S
         if (body[q] && static_cast<double>(q / g.nx) >= cut) body[q] = 0;
     }
     body = r2::fillHoles(g, body);
+    // Rib heads and transverse-process roots that meet the body's posterolateral corners
+    // without a narrow neck survive the opening: behind the centre no row may reach further
+    // left or right than the rows in front of it do (+ 2 mm).
+    {
+      double sy0 = 0;
+      long n0 = 0;
+      for (size_t q = 0; q < g.size(); ++q)
+        if (body[q]) {
+          sy0 += static_cast<double>(q / g.nx);
+          ++n0;
+        }
+      if (n0 > 0) {
+        const int jc = static_cast<int>(std::lround(sy0 / n0));
+        int xl = g.nx, xr = -1;
+        for (int j = 0; j <= std::min(jc, g.ny - 1); ++j)
+          for (int i = 0; i < g.nx; ++i)
+            if (body[static_cast<size_t>(j) * g.nx + i]) {
+              xl = std::min(xl, i);
+              xr = std::max(xr, i);
+            }
+        const int m = static_cast<int>(std::lround(2.0 / g.sx));
+        if (xr >= xl)
+          for (int j = jc + 1; j < g.ny; ++j)
+            for (int i = 0; i < g.nx; ++i)
+              if (i < xl - m || i > xr + m) body[static_cast<size_t>(j) * g.nx + i] = 0;
+      }
+    }
     // the cut can leave islands (pedicle stumps): keep the largest part
     std::vector<long> a4;
     auto c4 = r2::components(g, body, a4);
