@@ -51,6 +51,14 @@ inline void origIndex(const AxisMap& m, const size_t c[3], size_t o[3]) {
 }
 }  // namespace detail
 
+/// True when canonical order is the storage order (LPS-stored images: DICOM axial series,
+/// ITK's default): no voxel needs to move.
+inline bool isIdentity(const AxisMap& m) {
+  for (int a = 0; a < 3; ++a)
+    if (m.perm[a] != a || m.flip[a]) return false;
+  return true;
+}
+
 template <typename T>
 typename itk::Image<T, 3>::Pointer toCanonical(const itk::Image<T, 3>* in, const AxisMap& m) {
   using Img = itk::Image<T, 3>;
@@ -110,6 +118,33 @@ typename itk::Image<T, 3>::Pointer fromCanonical(const itk::Image<T, 3>* canon, 
       long base = start + static_cast<long>(k) * step[2] + static_cast<long>(j) * step[1];
       for (size_t i = 0; i < csz[0]; ++i) dst[base + static_cast<long>(i) * step[0]] = src[idx++];
     }
+  return out;
+}
+
+/// Read-only reorderings: when the map is the identity the result shares the input's voxels
+/// (no copy); otherwise as toCanonical / fromCanonical. Never write through the result.
+template <typename T>
+typename itk::Image<T, 3>::Pointer toCanonicalView(const itk::Image<T, 3>* in, const AxisMap& m) {
+  if (!isIdentity(m)) return toCanonical<T>(in, m);
+  using Img = itk::Image<T, 3>;
+  auto out = Img::New();
+  out->CopyInformation(in);
+  out->SetRegions(in->GetLargestPossibleRegion());
+  out->SetPixelContainer(const_cast<typename Img::PixelContainer*>(in->GetPixelContainer()));
+  return out;
+}
+template <typename T>
+typename itk::Image<T, 3>::Pointer fromCanonicalView(const itk::Image<T, 3>* canon, const AxisMap& m) {
+  if (!isIdentity(m)) return fromCanonical<T>(canon, m);
+  using Img = itk::Image<T, 3>;
+  auto out = Img::New();
+  typename Img::SizeType sz;
+  for (int a = 0; a < 3; ++a) sz[a] = m.orig_size[a];
+  out->SetRegions(typename Img::RegionType(sz));
+  out->SetSpacing(m.orig_spacing);
+  out->SetDirection(m.orig_direction);
+  out->SetOrigin(m.orig_origin);
+  out->SetPixelContainer(const_cast<typename Img::PixelContainer*>(canon->GetPixelContainer()));
   return out;
 }
 

@@ -37,7 +37,7 @@ const CanonicalCache& canonicalOf(const Scan& scan) {
     auto fresh = std::make_shared<CanonicalCache>();
     fresh->source = scan.image.GetPointer();
     fresh->map = canonicalAxisMap(scan.image.GetPointer());
-    fresh->image = toCanonical<int16_t>(scan.image.GetPointer(), fresh->map);
+    fresh->image = toCanonicalView<int16_t>(scan.image.GetPointer(), fresh->map);
     c = fresh;
   }
   return *c;

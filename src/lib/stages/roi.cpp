@@ -237,7 +237,7 @@ namespace {
 // 3-D HU crops centred on each level's body centroid (canonical frame, trilinear).
 void cropBodies(const Scan& scan, const SegmentResult& seg, const RoiParams& p, RoiResult& res) {
   const auto& cc = canonicalOf(scan);
-  auto cseg = toCanonical<uint8_t>(seg.labels.GetPointer(), cc.map);
+  auto cseg = toCanonicalView<uint8_t>(seg.labels.GetPointer(), cc.map);
   auto v = spine::view(cc.image.GetPointer());
   const uint8_t* s = cseg->GetBufferPointer();
   std::map<int, std::array<double, 4>> acc;
@@ -313,7 +313,7 @@ RoiResult extractRoi(const Scan& scan, const SegmentResult& seg, const RoiParams
   } else {
     // Axial work in canonical order.
     AxisMap am = canonicalAxisMap(ct);
-    auto cseg = toCanonical<uint8_t>(seg.labels.GetPointer(), am);
+    auto cseg = toCanonicalView<uint8_t>(seg.labels.GetPointer(), am);
     auto cct = p.protocol == "mosaic-392" ? canonicalOf(scan).image : CtImage::Pointer();
     auto croi = LabelImage::New();
     croi->CopyInformation(cseg);
@@ -446,7 +446,7 @@ RoiResult extractRoi(const Scan& scan, const SegmentResult& seg, const RoiParams
         res.mosaics.emplace_back(levelName(label), mosaic);
       }
     }
-    roi = fromCanonical<uint8_t>(croi.GetPointer(), am);
+    roi = fromCanonicalView<uint8_t>(croi.GetPointer(), am);
   }
 
   // Statistics per level on the input grid.

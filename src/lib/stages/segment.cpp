@@ -84,7 +84,7 @@ const LevelSegmentation* SegmentResult::find(int label) const {
 
 void measureBodies(const LabelImage* labels, std::vector<LevelSegmentation>& levels) {
   AxisMap am = canonicalAxisMap(labels);
-  auto can = toCanonical<uint8_t>(labels, am);
+  auto can = toCanonicalView<uint8_t>(labels, am);
   auto sz = can->GetLargestPossibleRegion().GetSize();
   const int nx = static_cast<int>(sz[0]), ny = static_cast<int>(sz[1]), nz = static_cast<int>(sz[2]);
   const double sx = can->GetSpacing()[0], sy = can->GetSpacing()[1], szz = can->GetSpacing()[2];
@@ -656,7 +656,7 @@ std::map<int, ColumnBounds> endplateBounds(const spine::Volume& vol, const CtIma
 
 void finishSegmentation(SegmentResult& res, const LabelImage* canonical_labels, const AxisMap& am,
                         double fracture_ratio) {
-  res.labels = fromCanonical<uint8_t>(canonical_labels, am);
+  res.labels = fromCanonicalView<uint8_t>(canonical_labels, am);
   measureBodies(res.labels.GetPointer(), res.levels);
   flagFractures(res.levels, fracture_ratio);
   for (const auto& l : res.levels)
