@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # ctbmd-run on a 512x512x400 phantom (.nii.gz) against `gzip -dc` of the same file, both
 # measured in the same run (median of N); prints the ratio and ctbmd-run's per-stage times.
-# Usage: tools/bench/pipeline.sh [BUILD_DIR] [N]
+# Usage: tools/bench/pipeline.sh [BUILD_DIR] [N] [ORIENTATION]
+# ORIENTATION (default LPS, ITK's and DICOM's storage order, which needs no reordering): e.g.
+# LAS or RAS (dcm2niix / nibabel files) measures the cost of reordering the voxels too.
 set -euo pipefail
 build=${1:-build}
 n=${2:-5}
+orient=${3:-LPS}
 work=$(mktemp -d "${TMPDIR:-/tmp}/ctbmd-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-"$build/src/ctbmd-phantom" -q -o "$work/ct.nii.gz" --size 512x512x400 --pixel 0.78 --slice 1.0 --levels T11-S1 --seed 1
+"$build/src/ctbmd-phantom" -q -o "$work/ct.nii.gz" --size 512x512x400 --pixel 0.78 --slice 1.0 --levels T11-S1 --seed 1 --orientation "$orient"
 /usr/bin/python3 - "$build" "$n" "$work" <<'PY'
 import json, os, statistics, subprocess, sys, time
 build, n, work = sys.argv[1], int(sys.argv[2]), sys.argv[3]
