@@ -602,14 +602,27 @@ std::map<int, ColumnBounds> endplateBounds(const spine::Volume& vol, const CtIma
           prof[static_cast<size_t>(k - p0)] = sum / cnt;
         }
         auto v = [&](int k) { return prof[static_cast<size_t>(k - p0)]; };
-        int kt = t0;
-        for (int k = t0; k <= t1; ++k)
-          if (v(k) < v(kt)) kt = k;
-        int ku = -1, kl = -1;
-        for (int k = kt + 1; k <= std::min(p1, kt + pr); ++k)
-          if (ku < 0 || v(k) > v(ku)) ku = k;
-        for (int k = kt - 1; k >= std::max(p0, kt - pr); --k)
+        // The disc lies between the two endplates, the brightest rows on either side of the
+        // mid-disc plane; its trough is the darkest row between them. (Searched beyond the
+        // plates, the darkest row can be osteoporotic marrow, darker than the disc.)
+        int kl = -1, ku = -1, kt = -1;
+        for (int k = std::max(p0, km - pr); k < std::min(p1, km); ++k)
           if (kl < 0 || v(k) > v(kl)) kl = k;
+        for (int k = std::max(p0, km + 1); k <= std::min(p1, km + pr); ++k)
+          if (ku < 0 || v(k) > v(ku)) ku = k;
+        if (kl >= 0 && ku > kl + 1)
+          for (int k = kl + 1; k < ku; ++k)
+            if (kt < 0 || v(k) < v(kt)) kt = k;
+        if (kt < 0) {
+          kt = t0;
+          for (int k = t0; k <= t1; ++k)
+            if (v(k) < v(kt)) kt = k;
+          ku = kl = -1;
+          for (int k = kt + 1; k <= std::min(p1, kt + pr); ++k)
+            if (ku < 0 || v(k) > v(ku)) ku = k;
+          for (int k = kt - 1; k >= std::max(p0, kt - pr); --k)
+            if (kl < 0 || v(k) > v(kl)) kl = k;
+        }
         if (fb[c] && ku >= 0 && v(ku) - v(kt) >= min_contrast) {
           const double half = v(kt) + kAlpha * (v(ku) - v(kt));
           int k = kt + 1;
