@@ -248,3 +248,19 @@ TEST(PhantomPipeline, RibHeadsAreNotPartOfTheBody) {
   }
   EXPECT_GE(checked, 5);
 }
+
+TEST(PhantomPipeline, TiltedEndplatesAtThinSlicesAreFollowed) {
+  // Fine voxels (0.7 x 0.7 x 1 mm): the T12/L1 disc is tilted, so its slices hold a crescent
+  // of L1 beside the disc, which the slice finder rejects. Without the lent traces L1 lost
+  // 15 % of its voxels here (Dice 0.90; the phantom study's thin-slice cases 0.88-0.91).
+  auto p = test::smallPhantom(16);
+  p.slice_mm = 1.0;
+  p.pixel_mm = 0.7;
+  p.nx = p.ny = 571;
+  auto ph = makePhantom(p);
+  Scan s = asScan(ph);
+  auto seg = segment(s, localize(s));
+  for (int l : kReportedLevels) {
+    EXPECT_GE(test::dice(seg.labels.GetPointer(), ph.labels.GetPointer(), l), 0.94) << levelName(l);
+  }
+}

@@ -787,17 +787,40 @@ SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const Segment
   std::map<int, const std::vector<uint8_t>*> footprints;
   for (const auto& [label, t] : traced) footprints[label] = &t.footprint;
   auto bounds = endplateBounds(vol, can.GetPointer(), loc, footprints);
+  // A slice through a tilted endplate cuts the body only in part (a crescent beside the disc),
+  // which the slice finder rejects as too thin. Where a slice has no trace and the body's
+  // column ends enclose part (not all) of the nearest trace towards the body's middle (within
+  // 6 mm), that trace lends its shape, cut to those columns.
+  const int lend_reach = std::max(1, static_cast<int>(std::lround(6.0 / vol.sz)));
   for (auto& [label, t] : traced) {
     const auto& bd = bounds.at(label);
     const int n = static_cast<int>(t.sb.size());
     spine::parallelFor(n, [&, label = label](int kk) {
       const int k = t.k0 + kk;
-      const auto& s = t.sb[static_cast<size_t>(kk)];
-      if (!s.valid) return;
-      for (int j = 0; j < s.wny; ++j)
-        for (int i = 0; i < s.wnx; ++i) {
-          if (!s.mask[static_cast<size_t>(j) * s.wnx + i]) continue;
-          const size_t col = static_cast<size_t>(s.wy0 + j) * vol.nx + (s.wx0 + i);
+      const spine::SliceBody* s = &t.sb[static_cast<size_t>(kk)];
+      if (!s->valid) {
+        const int inward = kk < n / 2 ? 1 : -1;
+        s = nullptr;
+        for (int d = 1; d <= lend_reach && !s; ++d) {
+          const int k2 = kk + inward * d;
+          if (k2 < 0 || k2 >= n) break;
+          if (t.sb[static_cast<size_t>(k2)].valid) s = &t.sb[static_cast<size_t>(k2)];
+        }
+        if (!s) return;
+        long all = 0, in = 0;
+        for (int j = 0; j < s->wny; ++j)
+          for (int i = 0; i < s->wnx; ++i) {
+            if (!s->mask[static_cast<size_t>(j) * s->wnx + i]) continue;
+            const size_t col = static_cast<size_t>(s->wy0 + j) * vol.nx + (s->wx0 + i);
+            ++all;
+            in += k >= bd.lo[col] && k <= bd.hi[col];
+          }
+        if (in >= 0.9 * all) return;  // ends enclosing all of it: a flat disc slice, not a body
+      }
+      for (int j = 0; j < s->wny; ++j)
+        for (int i = 0; i < s->wnx; ++i) {
+          if (!s->mask[static_cast<size_t>(j) * s->wnx + i]) continue;
+          const size_t col = static_cast<size_t>(s->wy0 + j) * vol.nx + (s->wx0 + i);
           if (k < bd.lo[col] || k > bd.hi[col]) continue;
           size_t q = static_cast<size_t>(k) * vol.nx * vol.ny + col;
           if (!out[q]) out[q] = static_cast<uint8_t>(label);  // one slice per task: no race
