@@ -37,6 +37,7 @@ struct PhantomParams {
   double texture_sd = 20.0;            // HU, trabecular texture amplitude
   int rib_pairs = 12;                  // 11, 12 or 13 (13: an extra rib-bearing T13)
   bool lumbar6 = false;                // lumbosacral transitional vertebra: six lumbar
+  double lumbar_rib_mm = 0;            // > 0: a rib pair of this length on L1 (13 pairs, 12 thoracic)
   std::string fracture_level;          // e.g. "L2"
   double fracture_height_loss = 0.35;  // anterior height loss fraction
   std::string metal_level;             // pedicle screws in this level

@@ -106,6 +106,10 @@ int main(int argc, char** argv) {
   app.add_option("--ribs", p.rib_pairs, "Rib pairs: 11, 12 or 13 (13 adds a rib-bearing T13)")
       ->capture_default_str();
   app.add_flag("--lstv", p.lumbar6, "Lumbosacral transitional vertebra: six lumbar vertebrae");
+  app.add_option("--lumbar-rib", p.lumbar_rib_mm,
+                 "A rib pair on L1 of this length in mm along the body wall (a 13th pair on a lumbar "
+                 "vertebra; rudimentary < 40, a T12 rib ~95)")
+      ->check(CLI::Range(0.0, 300.0));
   app.add_option("--fracture", p.fracture_level, "Compression fracture in this level (e.g. L2)");
   app.add_option("--fracture-loss", p.fracture_height_loss, "Anterior height loss of the fracture (0-0.6)")
       ->capture_default_str();
@@ -203,6 +207,7 @@ int main(int argc, char** argv) {
                              {"texture_sd", p.texture_sd},
                              {"rib_pairs", p.rib_pairs},
                              {"lstv", p.lumbar6},
+                             {"lumbar_rib_mm", p.lumbar_rib_mm},
                              {"fracture", p.fracture_level},
                              {"fracture_loss", p.fracture_height_loss},
                              {"metal", p.metal_level},

@@ -161,7 +161,9 @@ Model buildModel(const PhantomParams& p) {
       v.rib_arc = from_last == 0 ? 95 : (from_last == 1 ? 150 : (from_last == 2 ? 230 : 300));
       v.tp_len = 18 * scale;
     }
-    if (v.label == kT12 || (p.rib_pairs == 13 && v.label == kT13)) {
+    if (v.label == kL1 && p.lumbar_rib_mm > 0) {
+      v.ribs = true;
+      v.rib_arc = p.lumbar_rib_mm;
     }
     if (v.label == kT12) m.z_t12 = v.cz;
     if (v.label == kL2) m.z_l2 = v.cz;
@@ -849,7 +851,8 @@ PhantomResult makePhantom(const PhantomParams& p) {
                             {"definition", "HU = intercept_hu + slope_hu_per_mg_cm3 * BMD"}}},
                           {"levels", levels},
                           {"anchors",
-                           {{"rib_pairs", p.rib_pairs},
+                           {{"rib_pairs", p.rib_pairs + (p.lumbar_rib_mm > 0 ? 1 : 0)},
+                            {"lumbar_rib_mm", p.lumbar_rib_mm},
                             {"lumbar_vertebrae", p.lumbar6 ? 6 : 5},
                             {"last_rib_bearing", last_rib},
                             {"on_sacrum", on_sacrum}}},

@@ -159,6 +159,30 @@ TEST(PhantomPipelineHard, TransitionalVertebraIsFlaggedNotSilent) {
   EXPECT_TRUE(right || !loc.flags.empty()) << "wrong labels without a flag";
 }
 
+TEST(PhantomPipelineHard, ThirteenthRibOnL1IsFlaggedOrIgnored) {
+  // 13 rib pairs as a rib on L1 (twelve thoracic vertebrae): a full-length rib makes the rib
+  // anchor one level off the sacrum's, which must be flagged (labels then count from the
+  // sacrum, so they stay right); a rudimentary one (< 40 mm, never reaching the body wall)
+  // is not a rib and changes nothing. (A supernumerary T13 instead cannot be told apart in a
+  // T11-S1 field of view: see the README.)
+  for (double len : {95.0, 30.0}) {
+    auto p = test::smallPhantom(7);
+    p.lumbar_rib_mm = len;
+    auto ph = makePhantom(p);
+    auto loc = localize(asScan(ph));
+    bool flagged = std::find(loc.flags.begin(), loc.flags.end(), "anchors_disagree") != loc.flags.end();
+    EXPECT_EQ(flagged, len > 40) << "lumbar rib " << len << " mm";
+    for (int l : kReportedLevels) {
+      const auto* lv = loc.find(l);
+      auto c = ph.truth["levels"][levelName(l)]["centroid_mm"];
+      EXPECT_LT(std::hypot(lv->center_mm[0] - c[0].get<double>(), lv->center_mm[1] - c[1].get<double>(),
+                           lv->center_mm[2] - c[2].get<double>()),
+                6.0)
+          << levelName(l) << " with a " << len << " mm lumbar rib";
+    }
+  }
+}
+
 TEST(PhantomPipelineHard, OsteoporoticBodiesWithThinCortexAreSegmentedWhole) {
   // Marrow near soft-tissue density (BMD ~40 mg/cm3 -> ~45 HU) inside a cortex under 1 mm: the
   // cortical ring breaks up at the usual threshold, and where the posterior wall is broken the
