@@ -466,7 +466,8 @@ std::string formatOf(const fs::path& p) {
 // types, scaling, several gzip members, over 4 GiB, a repaired header) returns null and goes
 // through ITK's reader.
 CtImage::Pointer readNiftiGzInt16(const fs::path& path, itk::ImageIOBase* io) {
-  if (path.extension() != ".gz" || io->GetNumberOfDimensions() < 3) return nullptr;
+  // exactly three dimensions (a 4-D file, even with one volume, goes through ITK and its checks)
+  if (path.extension() != ".gz" || io->GetNumberOfDimensions() != 3) return nullptr;
   if (std::string(io->GetFileName()) != path.string()) return nullptr;  // a repaired copy
   std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) return nullptr;
@@ -783,14 +784,15 @@ void writeImageT(const TImage* img, const fs::path& path, bool force) {
       auto t0 = std::chrono::steady_clock::now();
       itkWrite(plain, false);
       auto t1 = std::chrono::steady_clock::now();
-      // Label maps (long runs of one value) compress as well and several times faster with
-      // run-length matching only.
+      // Label maps (long runs of one value) come out four times smaller, in the same time,
+      // with run-length matching only.
       gzipFile(plain, tmp, 1,
                static_cast<int>(std::max(1u, itk::MultiThreaderBase::GetGlobalDefaultNumberOfThreads())),
                std::is_same_v<typename TImage::PixelType, uint8_t>);
       auto t2 = std::chrono::steady_clock::now();
       spdlog::debug("'{}': written in {:.3f} s (plain NIfTI {:.3f} s, gzip {:.3f} s)", path.string(),
-                    std::chrono::duration<double>(t2 - t0).count(), std::chrono::duration<double>(t1 - t0).count(),
+                    std::chrono::duration<double>(t2 - t0).count(),
+                    std::chrono::duration<double>(t1 - t0).count(),
                     std::chrono::duration<double>(t2 - t1).count());
     } catch (...) {
       std::error_code ec;
