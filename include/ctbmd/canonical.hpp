@@ -96,8 +96,10 @@ typename itk::Image<T, 3>::Pointer toCanonical(const itk::Image<T, 3>* in, const
   return out;
 }
 
+namespace detail {
+// An image (no voxels yet) on the original grid of the map.
 template <typename T>
-typename itk::Image<T, 3>::Pointer fromCanonical(const itk::Image<T, 3>* canon, const AxisMap& m) {
+typename itk::Image<T, 3>::Pointer originalGrid(const AxisMap& m) {
   using Img = itk::Image<T, 3>;
   auto out = Img::New();
   typename Img::SizeType sz;
@@ -106,6 +108,13 @@ typename itk::Image<T, 3>::Pointer fromCanonical(const itk::Image<T, 3>* canon, 
   out->SetSpacing(m.orig_spacing);
   out->SetDirection(m.orig_direction);
   out->SetOrigin(m.orig_origin);
+  return out;
+}
+}  // namespace detail
+
+template <typename T>
+typename itk::Image<T, 3>::Pointer fromCanonical(const itk::Image<T, 3>* canon, const AxisMap& m) {
+  auto out = detail::originalGrid<T>(m);
   out->Allocate();
   const T* src = canon->GetBufferPointer();
   T* dst = out->GetBufferPointer();
@@ -137,13 +146,7 @@ template <typename T>
 typename itk::Image<T, 3>::Pointer fromCanonicalView(const itk::Image<T, 3>* canon, const AxisMap& m) {
   if (!isIdentity(m)) return fromCanonical<T>(canon, m);
   using Img = itk::Image<T, 3>;
-  auto out = Img::New();
-  typename Img::SizeType sz;
-  for (int a = 0; a < 3; ++a) sz[a] = m.orig_size[a];
-  out->SetRegions(typename Img::RegionType(sz));
-  out->SetSpacing(m.orig_spacing);
-  out->SetDirection(m.orig_direction);
-  out->SetOrigin(m.orig_origin);
+  auto out = detail::originalGrid<T>(m);
   out->SetPixelContainer(const_cast<typename Img::PixelContainer*>(canon->GetPixelContainer()));
   return out;
 }

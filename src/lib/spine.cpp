@@ -642,6 +642,14 @@ double noiseLevel(const Volume& v) {
   return ok[ok.size() / 2];
 }
 
+SliceParams sliceParamsFor(const Volume& v) {
+  SliceParams sp;
+  sp.noise_hu = noiseLevel(v);
+  sp.trabecular_hu = trabecularThreshold(v, sp.noise_hu);
+  sp.z_half = columnAveraging(sp.noise_hu, v.sz);
+  return sp;
+}
+
 int columnAveraging(double noise_hu, double slice_mm) {
   // Above ~50 HU per voxel, in-plane smoothing alone would erase a thin cortex: average
   // enough slices to bring the noise towards 50 HU, over at most 5 mm of the column.

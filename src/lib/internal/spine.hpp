@@ -83,6 +83,9 @@ namespace ctbmd::spine {
 /// SliceParams::trabecular_hu.
 double trabecularThreshold(const Volume& v, double noise_hu = 0);
 
+/// Slice parameters for this volume: its noise, dense-bone threshold and column averaging.
+SliceParams sliceParamsFor(const Volume& v);
+
 /// Slices to average on each side (SliceParams::z_half) for a scan of this pixel noise and
 /// slice thickness: 0 up to 50 HU; never more than 5 mm of column in all.
 int columnAveraging(double noise_hu, double slice_mm);

@@ -693,10 +693,7 @@ SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const Segment
   lab->Allocate();
   lab->FillBuffer(0);
   uint8_t* out = lab->GetBufferPointer();
-  spine::SliceParams sp;
-  sp.noise_hu = spine::noiseLevel(vol);
-  sp.trabecular_hu = spine::trabecularThreshold(vol, sp.noise_hu);
-  sp.z_half = spine::columnAveraging(sp.noise_hu, vol.sz);
+  const spine::SliceParams sp = spine::sliceParamsFor(vol);
   // Centreline (physical) -> canonical index-space mm, for the window centre per slice.
   std::vector<std::array<double, 3>> cl;
   auto toCan = [&](const std::array<double, 3>& w) { return toCanonicalFrame(can.GetPointer(), vol, w); };
