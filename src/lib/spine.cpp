@@ -73,6 +73,11 @@ constexpr double kCanalHu = 60;
 constexpr double kRetryBelowMm = 11.0;
 // Pixel noise (HU) above which slices are averaged along the column (columnAveraging).
 constexpr double kColumnNoiseHu = 50.0;
+// An inscribed disk wider than this (a lumbar body's is 13-20 mm) is a body merged with
+// the canal behind it.
+constexpr double kMergedAboveMm = 21.0;
+// Filled bone this wide through the centre is the sacrum with its alae (as localize).
+constexpr double kSacralRowMm = 80.0;
 
 SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const SliceParams& p,
                            bool want_mask) {
@@ -442,7 +447,19 @@ SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const Slice
   q.ring_bridge_mm = 2.5;
   q.reshape_bridged = true;
   SliceBody low = analyseSliceOnce(v, k, cx, cy, q, want_mask);
-  return !out.valid || (low.valid && low.r_max > out.r_max) ? low : out;
+  SliceBody ring = !out.valid || (low.valid && low.r_max > out.r_max) ? low : out;
+  // Very noisy scans (low dose): the cortex may not survive smoothing as a ring at all, so
+  // the finder merges body and canal (an inscribed disk wider than any lumbar body's) or
+  // keeps a piece of the arch. The radial trace takes over there, seeded at the ring's
+  // centre, at the expected centre and 25 mm in front of it (the track may lie on the arch).
+  const bool sacral = ring.valid && ring.row_width > kSacralRowMm;
+  if (p.noise_hu <= kColumnNoiseHu || sacral ||
+      (ring.valid && ring.r_max >= kRetryBelowMm && ring.r_max <= kMergedAboveMm))
+    return ring;
+  std::vector<std::array<double, 2>> seeds{{cx, cy}, {cx, cy - 25.0}};
+  if (ring.valid) seeds.push_back({ring.cx, ring.cy});
+  SliceBody radial = radialSlice(v, k, seeds, p, want_mask);
+  return radial.valid ? radial : ring;
 }
 
 std::vector<TrackPoint> trackSpine(const Volume& v) {
@@ -557,6 +574,10 @@ std::vector<TrackPoint> trackSpine(const Volume& v) {
 namespace ctbmd::spine {
 
 namespace {
+// A core-profile peak lower than this fraction of the median peak (above the profile's
+// floor) is marrow texture, not an endplate.
+constexpr double kMinEndplatePeak = 0.4;
+
 double sampleHu(const Volume& v, double x, double y, double z) {
   double fi = (x - v.ox) / v.sx, fj = (y - v.oy) / v.sy, fk = (z - v.oz) / v.sz;
   int i = static_cast<int>(std::floor(fi)), j = static_cast<int>(std::floor(fj)),
@@ -887,6 +908,21 @@ std::vector<int> findDiscs(const std::vector<double>& prof, const std::vector<Cu
     // drop the lower of the two flanking peaks
     int drop = sm[t[worst].lo] < sm[t[worst].hi] ? worst : worst + 1;
     peaks.erase(peaks.begin() + drop);
+  }
+  // A peak far lower than the endplates' is not one: a denser patch of fatty marrow (whose
+  // two troughs would pass for two discs, both about as narrow as a real one, in a body
+  // whose marrow is darker than its discs). Height is taken above the profile's floor.
+  if (peaks.size() >= 3) {
+    const double floor = *std::min_element(sm.begin(), sm.end());
+    std::vector<double> h;
+    for (int pk : peaks) h.push_back(sm[pk] - floor);
+    std::vector<double> hs = h;
+    std::nth_element(hs.begin(), hs.begin() + hs.size() / 2, hs.end());
+    const double keep_above = kMinEndplatePeak * hs[hs.size() / 2];
+    std::vector<int> kept;
+    for (size_t i = 0; i < peaks.size(); ++i)
+      if (h[i] >= keep_above) kept.push_back(peaks[i]);
+    if (kept.size() >= 2) peaks = kept;
   }
   auto troughs = build(peaks);
   if (spdlog::should_log(spdlog::level::trace))

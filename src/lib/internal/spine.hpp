@@ -1,6 +1,7 @@
 #pragma once
 // Weight-free spine analysis on a canonical (LPS-ordered) CT volume, shared by localize
 // and segment: the per-slice vertebral-body finder.
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <utility>
@@ -63,6 +64,13 @@ double noiseLevel(const Volume& v);
 
 /// Finds the vertebral body in slice k near (cx, cy). With `want_mask`, fills `mask`.
 SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const SliceParams& p, bool want_mask);
+
+/// The body in slice k of a very noisy scan, where the cortex does not survive as a ring: the
+/// best closed outline on rays from seeds around each of `centres` (dynamic programming on
+/// the outward intensity drop; long dark runs, the canal or fat, end a ray), the trace most
+/// seeds agree on. analyseSlice falls back on it when p.noise_hu > 50 HU.
+SliceBody radialSlice(const Volume& v, int k, const std::vector<std::array<double, 2>>& centres,
+                      const SliceParams& p, bool want_mask);
 
 struct TrackPoint {
   double x = 0, y = 0;
