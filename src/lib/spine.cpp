@@ -65,6 +65,28 @@ Volume binInPlane(const Volume& v, double target_mm, std::vector<int16_t>& stora
   return b;
 }
 
+std::vector<float> smoothedSlice(const Volume& v, int k, int i0, int j0, const r2::Grid2& g,
+                                 const SliceParams& p, double sigma_mm, int* passes_out) {
+  std::vector<float> f(g.size(), 0.f);
+  // Very noisy thin slices: the mean of the slices beside it along the column (a body is a
+  // vertical cylinder; its thin cortex survives this but not in-plane smoothing).
+  const int ka = std::max(0, k - p.z_half), kb = std::min(v.nz - 1, k + p.z_half);
+  for (int kk = ka; kk <= kb; ++kk)
+    for (int j = 0; j < g.ny; ++j)
+      for (int i = 0; i < g.nx; ++i) f[static_cast<size_t>(j) * g.nx + i] += v.at(i0 + i, j0 + j, kk);
+  if (kb > ka)
+    for (auto& x : f) x /= static_cast<float>(kb - ka + 1);
+  // Each [1 2 1] pass adds 0.5 px^2 of variance. Noisy scans (low dose, thin slices) get
+  // enough passes to bring the pixel noise to ~25 HU (n passes divide it by about sqrt(2 pi n)).
+  const double px_mm = std::sqrt(g.sx * g.sy);
+  const double excess = p.noise_hu / std::sqrt(static_cast<double>(kb - ka + 1)) / 25.0;
+  const int n = std::max(static_cast<int>(std::lround(2.0 * std::pow(sigma_mm / px_mm, 2))),
+                         static_cast<int>(std::ceil(excess * excess / (2 * M_PI) - 0.2)));
+  r2::binomialBlur(g, f, n);
+  if (passes_out) *passes_out = n;
+  return f;
+}
+
 namespace {
 // Cerebrospinal fluid in the canal (0-40 HU) stays below this; marrow, even fatty, mostly above.
 constexpr double kCanalHu = 60;
@@ -88,28 +110,16 @@ SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const S
   int j1 = std::min(v.ny - 1, static_cast<int>(std::ceil((cy + p.y_back - v.oy) / v.sy)));
   if (i1 - i0 < 8 || j1 - j0 < 8 || k < 0 || k >= v.nz) return out;
   r2::Grid2 g{i1 - i0 + 1, j1 - j0 + 1, v.sx, v.sy};
-  std::vector<float> f(g.size());
-  // Very noisy thin slices: the mean of the slices beside it along the column (a body is a
-  // vertical cylinder; its thin cortex survives this but not in-plane smoothing).
-  const int ka = std::max(0, k - p.z_half), kb = std::min(v.nz - 1, k + p.z_half);
-  for (int kk = ka; kk <= kb; ++kk)
-    for (int j = 0; j < g.ny; ++j)
-      for (int i = 0; i < g.nx; ++i) f[static_cast<size_t>(j) * g.nx + i] += v.at(i0 + i, j0 + j, kk);
-  if (kb > ka)
-    for (auto& x : f) x /= static_cast<float>(kb - ka + 1);
   // Bone: the cortex (light smoothing, high threshold) or dense trabecular bone (heavier
   // smoothing, lower threshold). Sparse (osteoporotic) marrow is found as a hole in the ring.
-  // Smoothing is set in mm (each [1 2 1] pass adds 0.5 px^2 of variance), so thick and
-  // thin pixels see the same scale: light ~0.6 mm against noise, heavy ~1.5 mm.
+  // Smoothing is set in mm, so thick and thin pixels see the same scale: light ~0.6 mm
+  // against noise (more on noisy scans), heavy ~1.5 mm.
+  int light = 0;
+  std::vector<float> f = smoothedSlice(v, k, i0, j0, g, p, 0.6, &light);
   const double px_mm = std::sqrt(g.sx * g.sy);
   auto passes = [&](double sigma_mm) {
     return static_cast<int>(std::lround(2.0 * std::pow(sigma_mm / px_mm, 2)));
   };
-  // Noisy scans (low dose, thin slices) get more: enough [1 2 1] passes to bring the pixel
-  // noise to ~25 HU (n passes divide it by about sqrt(2 pi n)).
-  const double excess = p.noise_hu / std::sqrt(static_cast<double>(kb - ka + 1)) / 25.0;
-  const int light = std::max(passes(0.6), static_cast<int>(std::ceil(excess * excess / (2 * M_PI) - 0.2)));
-  r2::binomialBlur(g, f, light);
   std::vector<float> f3 = f;
   r2::binomialBlur(g, f3, std::max(passes(1.5) - light, light > passes(0.6) ? 1 : 0));
   std::vector<uint8_t> dense(g.size());

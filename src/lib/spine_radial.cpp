@@ -185,18 +185,8 @@ SliceBody radialSlice(const Volume& v, int k, const std::vector<std::array<doubl
   F.g = {i1 - i0 + 1, j1 - j0 + 1, v.sx, v.sy};
   F.x0 = v.x(i0);
   F.y0 = v.y(j0);
-  F.f.assign(F.g.size(), 0.f);
-  const int ka = std::max(0, k - p.z_half), kb = std::min(v.nz - 1, k + p.z_half);
-  for (int kk = ka; kk <= kb; ++kk)
-    for (int j = 0; j < F.g.ny; ++j)
-      for (int i = 0; i < F.g.nx; ++i) F.f[static_cast<size_t>(j) * F.g.nx + i] += v.at(i0 + i, j0 + j, kk);
-  for (auto& x : F.f) x /= static_cast<float>(kb - ka + 1);
-  // About 1 mm of smoothing, more on noisier scans (as the ring finder's light smoothing).
-  const double px_mm = std::sqrt(F.g.sx * F.g.sy);
-  const double excess = p.noise_hu / std::sqrt(static_cast<double>(kb - ka + 1)) / 25.0;
-  const int passes = std::max(static_cast<int>(std::lround(2.0 / (px_mm * px_mm))),
-                              static_cast<int>(std::ceil(excess * excess / (2 * M_PI) - 0.2)));
-  r2::binomialBlur(F.g, F.f, passes);
+  // About 1 mm of smoothing, more on noisier scans.
+  F.f = smoothedSlice(v, k, i0, j0, F.g, p, 1.0, nullptr);
   // Every seed walks to the centroid of its own trace (at most three times); the answer is
   // the trace the others agree with most (the medoid by overlap), so a few seeds that
   // wandered onto the arch or into the canal do not decide.

@@ -3,6 +3,8 @@
 # in-plane pixels 0.7-1.0 mm, orientations, noise 10-40 HU, and the hard cases; prints per-case label correctness,
 # body Dice and ROI error against the phantom truth, then a summary.
 # Usage: tools/eval/phantom_study.sh [BUILD_DIR] [N] [OUT_DIR]
+# Environment: NOISE_LO (default 10) and NOISE_SPAN (31) set the noise range NOISE_LO ..
+# NOISE_LO + NOISE_SPAN - 1 HU; e.g. NOISE_LO=60 NOISE_SPAN=41 for a low-dose study.
 set -euo pipefail
 build=${1:-build}
 n=${2:-30}
@@ -14,7 +16,7 @@ hard=("" "" "" "" "--ribs 13" "--lstv" "--fracture L2" "--metal L4" "--contrast 
 for ((s = 1; s <= n; s++)); do
   o=${orients[$((s % 4))]}
   t=${slices[$((s % 5))]}
-  noise=$((10 + (s * 7) % 31))
+  noise=$((${NOISE_LO:-10} + (s * 7) % ${NOISE_SPAN:-31}))
   h=${hard[$((s % 10))]}
   # in-plane pixels of clinical 512x512 grids (0.7-0.85 mm, which the localizer bins) and of
   # coarser ones (1.0 mm), over the same 400 mm field of view

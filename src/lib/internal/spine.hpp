@@ -58,6 +58,12 @@ struct SliceParams {
   int z_half = 0;              // > 0: each slice is the mean of slices k - z_half .. k + z_half
 };
 
+/// Slice k over the window of g at pixel (i0, j0), averaged over slices k +- p.z_half and
+/// smoothed with binomial passes to at least sigma_mm, more on noisy scans (p.noise_hu):
+/// enough to bring the pixel noise to ~25 HU. `passes_out` gets the number of passes.
+std::vector<float> smoothedSlice(const Volume& v, int k, int i0, int j0, const r2::Grid2& g,
+                                 const SliceParams& p, double sigma_mm, int* passes_out);
+
 /// Pixel noise (HU, standard deviation) of the scan: the robust spread of each pixel's
 /// difference from its in-plane 3x3 mean in soft tissue, over a sample of slices.
 double noiseLevel(const Volume& v);
