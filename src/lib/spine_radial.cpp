@@ -252,6 +252,7 @@ SliceBody radialSlice(const Volume& v, int k, const std::vector<std::array<doubl
     }
   }
   out.valid = out.r_max >= p.min_radius_mm;
+  out.radial = true;
   if (want_mask) {
     out.wx0 = i0;
     out.wy0 = j0;

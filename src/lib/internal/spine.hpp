@@ -37,6 +37,7 @@ struct SliceBody {
   double half_width = 0;  // half of the body's left-right extent (mm)
   double area = 0;        // body area, mm^2
   double row_width = 0;   // filled bone along the row through the body centre (mm)
+  bool radial = false;    // outlined by the radial trace (radialSlice), not the ring finder
   // body mask in window coordinates (when requested)
   int wx0 = 0, wy0 = 0, wnx = 0, wny = 0;
   std::vector<uint8_t> mask;

@@ -483,14 +483,17 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
       used = "none";
     }
   }
-  res.anchors = {{"used", used},
-                 {"dense_bone_threshold_hu", sp.trabecular_hu},
-                 {"noise_hu", sp.noise_hu},
-                 {"slices_averaged", 2 * sp.z_half + 1},
-                 {"last_rib_bearing_index", t12},
-                 {"sacrum_index", sac},
-                 {"ribs_found", static_cast<int>(ribs.size())},
-                 {"sacrum_seen", sac > 0}};
+  res.anchors = {
+      {"used", used},
+      {"dense_bone_threshold_hu", sp.trabecular_hu},
+      {"noise_hu", sp.noise_hu},
+      {"slices_averaged", 2 * sp.z_half + 1},
+      {"slices_traced_radially",
+       std::count_if(sb.begin(), sb.end(), [](const spine::SliceBody& b) { return b.valid && b.radial; })},
+      {"last_rib_bearing_index", t12},
+      {"sacrum_index", sac},
+      {"ribs_found", static_cast<int>(ribs.size())},
+      {"sacrum_seen", sac > 0}};
   if (used == "sacrum") res.anchors["note"] = "labels rest on the sacrum (no rib anchor visible)";
   if (used == "ribs") res.anchors["note"] = "labels rest on the last rib pair (sacrum not visible)";
   if (!hint_note.empty()) res.anchors["note"] = hint_note;
