@@ -48,9 +48,12 @@ struct Trace {
   std::array<double, kRays> radius{};  // mm, per ray
   double sx = 0, sy = 0;               // seed (physical)
   double score = 0;                    // mean reward along the path
+  double cx = 0, cy = 0;               // centroid (physical)
+  // after rasterise():
   std::vector<uint8_t> mask;
   long n = 0;
-  double cx = 0, cy = 0;  // centroid (physical)
+  int ia = 0, ib = -1, ja = 0, jb = -1;  // bounding box of the mask (pixels)
+  int weight = 1;                        // seeds that ended on this trace
 };
 
 double rayAngle(int a) { return 2 * M_PI * a / kRays; }
@@ -130,35 +133,59 @@ Trace traceFrom(const Field& F, double sx, double sy) {
     i += back[static_cast<size_t>(t) * kRadii + i];
   }
   tr.score = reward / kRays;
-  // Rasterise: a pixel is inside when it lies within the path's radius at its angle.
+  // Centroid of the star-shaped region (sectors of 5 degrees): where the seed walks next.
+  double area = 0, mx = 0, my = 0;
+  for (int a = 0; a < kRays; ++a) {
+    const double r = tr.radius[static_cast<size_t>(a)];
+    area += 0.5 * r * r;
+    mx += r * r * r / 3.0 * std::cos(rayAngle(a));
+    my += r * r * r / 3.0 * std::sin(rayAngle(a));
+  }
+  tr.cx = sx + mx / area;
+  tr.cy = sy + my / area;
+  return tr;
+}
+
+// The trace's pixels: inside when within the path's radius at the pixel's angle.
+void rasterise(const Field& F, Trace& tr) {
   tr.mask.assign(F.g.size(), 0);
-  const double rmax = kR0 + (kRadii - 1) * kDr;
-  const int ia = std::max(0, static_cast<int>(std::floor((sx - rmax - F.x0) / F.g.sx)));
-  const int ib = std::min(F.g.nx - 1, static_cast<int>(std::ceil((sx + rmax - F.x0) / F.g.sx)));
-  const int ja = std::max(0, static_cast<int>(std::floor((sy - rmax - F.y0) / F.g.sy)));
-  const int jb = std::min(F.g.ny - 1, static_cast<int>(std::ceil((sy + rmax - F.y0) / F.g.sy)));
+  const double rmax = *std::max_element(tr.radius.begin(), tr.radius.end());
+  const int ia = std::max(0, static_cast<int>(std::floor((tr.sx - rmax - F.x0) / F.g.sx)));
+  const int ib = std::min(F.g.nx - 1, static_cast<int>(std::ceil((tr.sx + rmax - F.x0) / F.g.sx)));
+  const int ja = std::max(0, static_cast<int>(std::floor((tr.sy - rmax - F.y0) / F.g.sy)));
+  const int jb = std::min(F.g.ny - 1, static_cast<int>(std::ceil((tr.sy + rmax - F.y0) / F.g.sy)));
+  tr.n = 0;
+  tr.ia = F.g.nx;
+  tr.ib = -1;
+  tr.ja = F.g.ny;
+  tr.jb = -1;
   double mx = 0, my = 0;
   for (int j = ja; j <= jb; ++j)
     for (int ii = ia; ii <= ib; ++ii) {
-      const double dx = F.x0 + ii * F.g.sx - sx, dy = F.y0 + j * F.g.sy - sy;
-      const double d = std::hypot(dx, dy);
+      const double dx = F.x0 + ii * F.g.sx - tr.sx, dy = F.y0 + j * F.g.sy - tr.sy;
+      const double d2 = dx * dx + dy * dy;
+      if (d2 > rmax * rmax) continue;
       double ang = std::atan2(dy, dx);
       if (ang < 0) ang += 2 * M_PI;
       const double fa = ang / (2 * M_PI) * kRays;
       const int a0 = static_cast<int>(fa) % kRays, a1 = (a0 + 1) % kRays;
       const double w = fa - std::floor(fa);
-      if (d <= (1 - w) * tr.radius[static_cast<size_t>(a0)] + w * tr.radius[static_cast<size_t>(a1)]) {
+      const double r = (1 - w) * tr.radius[static_cast<size_t>(a0)] + w * tr.radius[static_cast<size_t>(a1)];
+      if (d2 <= r * r) {
         tr.mask[static_cast<size_t>(j) * F.g.nx + ii] = 1;
         ++tr.n;
         mx += ii;
         my += j;
+        tr.ia = std::min(tr.ia, ii);
+        tr.ib = std::max(tr.ib, ii);
+        tr.ja = std::min(tr.ja, j);
+        tr.jb = std::max(tr.jb, j);
       }
     }
   if (tr.n) {
     tr.cx = F.x0 + mx / tr.n * F.g.sx;
     tr.cy = F.y0 + my / tr.n * F.g.sy;
   }
-  return tr;
 }
 
 }  // namespace
@@ -191,34 +218,51 @@ SliceBody radialSlice(const Volume& v, int k, const std::vector<std::array<doubl
   // the trace the others agree with most (the medoid by overlap), so a few seeds that
   // wandered onto the arch or into the canal do not decide.
   std::vector<Trace> traces;
+  std::vector<std::array<double, 2>> ends;  // the seed each kept trace was traced from
   for (const auto& c : centres)
     for (double ox : {-kSeedX, 0.0, kSeedX})
       for (double oy : {-kSeedY, -kSeedY / 2, 0.0, kSeedY / 2, kSeedY}) {
         double sx = c[0] + ox, sy = c[1] + oy;
         Trace tr;
-        for (int it = 0; it < 3; ++it) {
+        int same = -1;  // an earlier seed already walked here: same trace
+        for (int it = 0; it < 3 && same < 0; ++it) {
+          for (size_t e = 0; e < ends.size() && same < 0; ++e)
+            if (std::hypot(ends[e][0] - sx, ends[e][1] - sy) < 0.5) same = static_cast<int>(e);
+          if (same >= 0) break;
           tr = traceFrom(F, sx, sy);
-          if (!tr.n || std::hypot(tr.cx - sx, tr.cy - sy) < 1.0) break;
+          if (std::hypot(tr.cx - sx, tr.cy - sy) < 1.0) break;
           sx = tr.cx;
           sy = tr.cy;
         }
+        if (same >= 0) {
+          ++traces[static_cast<size_t>(same)].weight;
+          continue;
+        }
+        if (std::abs(tr.cx - centres.front()[0]) > p.max_lateral_mm) continue;
+        rasterise(F, tr);
         const double area = tr.n * F.g.sx * F.g.sy;
-        if (area >= kMinAreaMm2 && area <= kMaxAreaMm2 &&
-            std::abs(tr.cx - centres.front()[0]) <= p.max_lateral_mm)
-          traces.push_back(std::move(tr));
+        if (area < kMinAreaMm2 || area > kMaxAreaMm2) continue;
+        ends.push_back({tr.sx, tr.sy});
+        traces.push_back(std::move(tr));
       }
   if (traces.empty()) return out;
   size_t pick = 0;
   double best = -1;
   for (size_t a = 0; a < traces.size(); ++a) {
-    double agree = 0;
+    const Trace& A = traces[a];
+    double agree = A.weight - 1;  // its own other seeds agree fully
     for (size_t b = 0; b < traces.size(); ++b) {
       if (a == b) continue;
+      const Trace& B = traces[b];
       long both = 0;
-      for (size_t q = 0; q < F.g.size(); ++q) both += traces[a].mask[q] & traces[b].mask[q];
-      agree += 2.0 * both / static_cast<double>(traces[a].n + traces[b].n);
+      for (int j = std::max(A.ja, B.ja); j <= std::min(A.jb, B.jb); ++j)
+        for (int i = std::max(A.ia, B.ia); i <= std::min(A.ib, B.ib); ++i) {
+          const size_t q = static_cast<size_t>(j) * F.g.nx + i;
+          both += A.mask[q] & B.mask[q];
+        }
+      agree += B.weight * 2.0 * both / static_cast<double>(A.n + B.n);
     }
-    agree += 1e-3 * traces[a].score;  // ties: the stronger outline
+    agree += 1e-3 * A.score;  // ties: the stronger outline
     if (agree > best) {
       best = agree;
       pick = a;
