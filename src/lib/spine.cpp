@@ -98,8 +98,6 @@ constexpr double kColumnNoiseHu = 50.0;
 // An inscribed disk wider than this (a lumbar body's is 13-20 mm) is a body merged with
 // the canal behind it.
 constexpr double kMergedAboveMm = 21.0;
-// Filled bone this wide through the centre is the sacrum with its alae (as localize).
-constexpr double kSacralRowMm = 80.0;
 
 SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const SliceParams& p,
                            bool want_mask) {

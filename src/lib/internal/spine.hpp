@@ -30,6 +30,10 @@ Volume view(const CtImage* canonical);
 /// (a block's value sits at its centre). Returns `v` itself when no axis is binned.
 Volume binInPlane(const Volume& v, double target_mm, std::vector<int16_t>& storage);
 
+/// Filled bone wider than this (mm) along the row through a body's centre is the sacrum
+/// with its alae (SliceBody::row_width); no lumbar body is.
+inline constexpr double kSacralRowMm = 80.0;
+
 struct SliceBody {
   bool valid = false;
   double r_max = 0;       // radius (mm) of the largest disk inside the body

@@ -320,7 +320,7 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
     for (int k = 0; k < vol.nz; ++k)
       if (vol.z(k) >= zl && vol.z(k) <= zh && sb[k].valid) widths.push_back(sb[k].row_width);
     g.row_width = median(widths);
-    g.sacral = g.row_width > 80;
+    g.sacral = g.row_width > spine::kSacralRowMm;
     segs.push_back(g);
   }
   lap("curve, discs, segments");
