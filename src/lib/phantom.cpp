@@ -85,6 +85,7 @@ struct Model {
   double At = 165, Bt = 115, fat = 25;  // torso half axes, subcutaneous fat
   double y_spine0 = 40;
   double z_t12 = 0, z_l2 = 0, z_l4 = 0, z_l5 = 0, z_crest = 0;
+  double z_apex = 1e9;  // lung apices: just above T1's body
   double hu_aorta = 40, hu_ivc = 38, hu_liver = 58, hu_kidney = 32, hu_spleen = 50;
   // Reference tissues follow the scanner line HU = a + b * (equivalent density) with the
   // densities of ctbmd's internal-calibration table, so internal calibration can be tested.
@@ -256,6 +257,37 @@ Model buildModel(const PhantomParams& p) {
     }
   }
 
+  // Cervical vertebrae C7 and C6 above T1, without ribs: with them in a scan's field of view
+  // the first rib pair is recognisably in it too, so rib pairs can be counted from T1 down.
+  // Derived from T1 without random draws, so phantoms of other levels are unchanged.
+  {
+    const Vertebra t1 = m.vb.front();
+    double ztop = t1.cz + t1.h / 2;
+    std::vector<Vertebra> cervical;
+    for (int c = 7; c >= 6; --c) {
+      Vertebra v = t1;
+      v.label = c;
+      v.name = levelName(c);
+      v.ribs = v.fractured = v.metal = false;
+      v.loss = 0;
+      v.rib_arc = 0;
+      const double f = c == 7 ? 0.85 : 0.75;
+      v.h = t1.h * f;
+      v.disc_below = std::max(4.0, t1.disc_below * 0.9);
+      v.a = t1.a * f;
+      v.b = t1.b * f;
+      v.tp_len = 14 * scale;
+      ztop += v.disc_below;
+      v.cz = ztop + v.h / 2;
+      ztop += v.h;
+      v.cy = m.spineY(v.cz);
+      v.tilt = std::atan((m.spineY(v.cz + 1) - m.spineY(v.cz - 1)) / 2);
+      cervical.insert(cervical.begin(), v);  // top to bottom
+    }
+    m.vb.insert(m.vb.begin(), cervical.begin(), cervical.end());
+    m.z_apex = t1.cz + t1.h / 2 + 8;
+  }
+
   // Ribs: head at the vertebra, out past the transverse process, then around the body wall.
   for (const auto& v : m.vb) {
     if (!v.ribs) continue;
@@ -394,8 +426,8 @@ void paintPlane(const Model& m, const Grid& g, double z, float* hu, uint8_t* lab
   const double ys = m.spineY(z);
   // Lungs above the diaphragm (posterior recesses reach down to about T12/L1).
   double zd = m.z_t12 - 12;
-  if (z > zd) {
-    double s = std::sqrt(clamp01((z - zd) / 70.0));
+  if (z > zd && z < m.z_apex) {
+    double s = std::sqrt(clamp01((z - zd) / 70.0) * clamp01((m.z_apex - z) / 35.0));
     for (int side : {-1, 1})
       ellipse(g, side * 0.5 * vi_a, ys - 25, 0.45 * vi_a * s + 1e-3, 0.75 * vi_b * s + 1e-3,
               [&](size_t k, double, double) { set(k, -850); });
@@ -696,7 +728,7 @@ PhantomResult makePhantom(const PhantomParams& p) {
   const Vertebra* bot = findLevel(p.bottom);
   if (!top || !bot)
     throw UsageError("--levels: '" + p.top + "-" + p.bottom +
-                     "' names a level this phantom lacks (T1..L5/L6, S1)");
+                     "' names a level this phantom lacks (C6..T12, T13 with --ribs 13, L1..L5/L6, S1)");
   double z_hi = top->cz + top->h / 2 + 2, z_lo = bot->cz - bot->h / 2 - 2;
   if (z_hi <= z_lo) throw UsageError("--levels must run from a higher level to a lower one, e.g. T11-S1");
   int nz = p.nz > 0 ? p.nz : static_cast<int>(std::ceil((z_hi - z_lo) / p.slice_mm));

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <numeric>
 #include <string>
 #include <thread>
 
@@ -940,40 +941,59 @@ std::vector<int> findDiscs(const std::vector<double>& prof, const std::vector<Cu
   std::vector<double> w;
   for (const auto& t : troughs)  // along z: a centreline wandering at its ends must not widen it
     w.push_back(std::abs(c[t.hi].z - c[t.lo].z));
-  // Troughs alternate disc / marrow along the column: within each unbroken chain the
-  // parity with the narrower troughs is the discs. A lone trough is judged by its width.
+  // Troughs alternate disc / marrow along the column: within an unbroken chain the parity
+  // with the narrower troughs is the discs. Judged in a window of three troughs either side,
+  // so a trough the profile lost (a faint disc; two marrow troughs in a row) flips the
+  // parity only next to it, not along the whole column. Where the window's parities do not
+  // differ, the window's widths are split into two groups (narrow = discs) when they differ
+  // clearly; else a trough is a disc when narrower than 19 mm.
   std::vector<uint8_t> is_disc(troughs.size(), 0);
+  auto chainable = [&](size_t i) { return w[i] <= 45 && c[troughs[i].at].supported; };
   size_t i0 = 0;
   while (i0 < troughs.size()) {
     size_t i1 = i0;
-    auto chainable = [&](size_t i) { return w[i] <= 45 && c[troughs[i].at].supported; };
     if (!chainable(i0)) {
       ++i0;
       continue;
     }
     while (i1 + 1 < troughs.size() && chainable(i1 + 1) && troughs[i1 + 1].lo == troughs[i1].hi) ++i1;
-    double se = 0, so = 0;
-    int ne = 0, no = 0;
     for (size_t i = i0; i <= i1; ++i) {
-      if ((i - i0) % 2 == 0) {
-        se += w[i];
-        ++ne;
-      } else {
-        so += w[i];
-        ++no;
+      const size_t a = std::max(i0, i >= 3 ? i - 3 : size_t{0}), b = std::min(i1, i + 3);
+      double same = 0, other = 0;
+      int ns = 0, no = 0;
+      std::vector<double> ww;
+      for (size_t j = a; j <= b; ++j) {
+        ww.push_back(w[j]);
+        if ((j - i) % 2 == 0) {
+          same += w[j];
+          ++ns;
+        } else {
+          other += w[j];
+          ++no;
+        }
       }
-    }
-    bool decided = false;
-    if (ne && no) {
-      double me = se / ne, mo = so / no;
-      if (std::min(me, mo) < 0.85 * std::max(me, mo)) {
-        size_t parity = me < mo ? 0 : 1;
-        for (size_t i = i0; i <= i1; ++i) is_disc[i] = ((i - i0) % 2 == parity) && w[i] < 30;
-        decided = true;
+      if (ns && no) {
+        const double ms = same / ns, mo = other / no;
+        if (std::min(ms, mo) < 0.85 * std::max(ms, mo)) {
+          is_disc[i] = ms < mo && w[i] < 30;
+          continue;
+        }
       }
+      // two groups by the largest gap in the sorted widths
+      std::sort(ww.begin(), ww.end());
+      double best_gap = 0, cut = 0, lo_mean = 0, hi_mean = 0;
+      for (size_t k = 1; k < ww.size(); ++k)
+        if (ww[k] - ww[k - 1] > best_gap) {
+          best_gap = ww[k] - ww[k - 1];
+          cut = 0.5 * (ww[k] + ww[k - 1]);
+          lo_mean = std::accumulate(ww.begin(), ww.begin() + static_cast<long>(k), 0.0) / k;
+          hi_mean = std::accumulate(ww.begin() + static_cast<long>(k), ww.end(), 0.0) / (ww.size() - k);
+        }
+      if (best_gap > 0 && lo_mean < 0.6 * hi_mean)
+        is_disc[i] = w[i] < cut && w[i] < 30;
+      else
+        is_disc[i] = w[i] < 19;
     }
-    if (!decided)
-      for (size_t i = i0; i <= i1; ++i) is_disc[i] = w[i] < 19;
     i0 = i1 + 1;
   }
   if (spdlog::should_log(spdlog::level::trace))
@@ -987,15 +1007,23 @@ std::vector<int> findDiscs(const std::vector<double>& prof, const std::vector<Cu
       if (flanks) flanks->push_back({troughs[i].lo, troughs[i].hi});
     }
   }
-  // Fill gaps the spacing says a disc was missed in (faint discs, thick slices).
+  // Fill gaps the spacing says a disc was missed in (faint discs, thick slices). The spacing
+  // is the local one (the median of up to three gaps either side): vertebrae grow from ~20 mm
+  // at T1 to ~40 mm at L5, so over a whole column one median would split the lumbar bodies.
   for (int pass = 0; pass < 4 && discs.size() >= 2; ++pass) {
     std::vector<double> gaps;
     for (size_t i = 1; i < discs.size(); ++i) gaps.push_back(discs[i] - discs[i - 1]);
-    std::vector<double> g2 = gaps;
-    std::nth_element(g2.begin(), g2.begin() + g2.size() / 2, g2.end());
-    double S = std::clamp(g2[g2.size() / 2], 24.0, 45.0);
+    auto localSpacing = [&](size_t gi) {
+      std::vector<double> g2;
+      for (size_t j = gi >= 3 ? gi - 3 : 0; j < std::min(gaps.size(), gi + 4); ++j)
+        if (j != gi) g2.push_back(gaps[j]);
+      if (g2.empty()) g2 = gaps;
+      std::nth_element(g2.begin(), g2.begin() + g2.size() / 2, g2.end());
+      return std::clamp(g2[g2.size() / 2], 24.0, 45.0);
+    };
     bool changed = false;
     for (size_t i = 1; i < discs.size(); ++i) {
+      const double S = localSpacing(i - 1);
       if (discs[i] - discs[i - 1] < 1.6 * S) continue;
       // the narrowest trough in the middle part, else the darkest point
       int lo = discs[i - 1] + static_cast<int>(0.6 * S), hi = discs[i] - static_cast<int>(0.6 * S);

@@ -348,34 +348,144 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
     if (!segs[i].sacral) break;
     sac = i;
   }
-  int t12 = -1;
-  {
-    int t = 0;
-    if (n > 1 && !hasRibs(0) && segs[0].partial) t = 1;  // a sliver at the top edge
-    if (t < n && hasRibs(t)) {
-      while (t + 1 < n && hasRibs(t + 1) && (sac < 0 || t + 1 < sac)) ++t;
-      if (t + 1 < n && (sac < 0 || t + 1 < sac)) t12 = t;
+  // The rib-bearing run: from the topmost vertebra with ribs down to the last one above the
+  // sacrum; one vertebra without a rib found between two with ribs counts as rib-bearing (a
+  // rib head missed or given to its neighbour). A run that does not start at the scan's top
+  // (or below a partial sliver there) must be a thorax, >= 6 vertebrae: a lone lumbar "rib"
+  // (a stray bone piece) is not an anchor.
+  auto aboveSacrum = [&](int i) { return i < n && (sac < 0 || i < sac); };
+  int top_rib = -1, t12 = -1;
+  for (int i = 0; i < n && aboveSacrum(i) && top_rib < 0; ++i)
+    if (hasRibs(i)) top_rib = i;
+  if (top_rib >= 0) {
+    int t = top_rib;
+    for (;;) {
+      if (aboveSacrum(t + 1) && hasRibs(t + 1))
+        t += 1;
+      else if (aboveSacrum(t + 2) && hasRibs(t + 2) && t + 2 - top_rib < 13)
+        t += 2;
+      else
+        break;
+    }
+    const bool at_top = top_rib == 0 || (top_rib == 1 && segs[0].partial);
+    if (!at_top && t - top_rib + 1 < 6)
+      top_rib = -1;
+    else if (aboveSacrum(t + 1))
+      t12 = t;  // the last rib-bearing vertebra needs one below it
+  }
+  // Counting from T1: a complete rib-free vertebra (C7) directly above the first rib-bearing
+  // one shows that the first rib pair is in the field of view. The rib pairs can then be
+  // counted, and with the sacrum the thoracolumbar vertebrae too (17 in most people): this
+  // tells 13 rib pairs with a T13 (18) from a rib on L1 (17), and six lumbar vertebrae (18 with
+  // 12 rib pairs) from a lumbarised S1. Only while the thoracic segments have plausible
+  // lengths (no disc missed or split): each, down to the sacrum, within 0.6-1.6 of its
+  // neighbours' mean.
+  int nrib = -1, total = -1;
+  bool first_rib_in_view = false;
+  if (t12 >= 0 && top_rib >= 1 && !segs[top_rib - 1].partial && !hasRibs(top_rib - 1)) {
+    bool plausible = true;
+    const int last = sac > 0 ? sac - 1 : n - 1;
+    for (int i = top_rib; i <= last; ++i) {
+      if (segs[i].partial) continue;
+      double s = 0;
+      int c = 0;
+      for (int j : {i - 1, i + 1})
+        if (j >= top_rib && j <= last && !segs[j].partial) {
+          s += segs[j].length;
+          ++c;
+        }
+      if (c && (segs[i].length < 0.6 * s / c || segs[i].length > 1.6 * s / c)) plausible = false;
+    }
+    nrib = t12 - top_rib + 1;
+    if (plausible && nrib >= 11 && nrib <= 13) {
+      first_rib_in_view = true;
+      if (sac > 0) total = sac - top_rib;
+    } else {
+      res.warnings.push_back("the first rib pair is in view but counting the rib pairs from it gave " +
+                             std::to_string(nrib) + (plausible ? "" : " with implausible vertebra heights") +
+                             ": the count is not used");
+      nrib = -1;
     }
   }
   std::vector<int> label_of(n, 0);
   std::string used;
   double conf = 0.9;
-  if (sac > 0) {
+  // Names by position from T1: n_thoracic vertebrae (T1..T12, then T13), then lumbar ones.
+  auto nameFromT1 = [&](int n_thoracic) {
+    for (int i = 0; i < n; ++i) {
+      int j = i - top_rib;
+      if (sac > 0 && i >= sac)
+        label_of[i] = kSacrum;
+      else if (j < 0)
+        label_of[i] = 8 + j >= 1 ? 8 + j : 0;  // C7, C6, ...
+      else if (j < n_thoracic)
+        label_of[i] = j < 12 ? 8 + j : kT13;
+      else
+        label_of[i] = kL1 + (j - n_thoracic) <= kL6 ? kL1 + (j - n_thoracic) : 0;
+    }
+  };
+  auto variant = [&](const std::string& flag, const std::string& what) {
+    res.flags.push_back(flag);
+    res.warnings.push_back(what);
+    conf = 0.7;
+  };
+  // With the sacrum: 13 thoracic vertebrae when 13 rib pairs and >= 18 vertebrae, else 12
+  // (a 13th rib pair on L1 is a lumbar rib, an 11th pair's T12 has none); 4-6 lumbar ones.
+  const int n_thoracic = nrib == 13 && total >= 18 ? 13 : 12, n_lumbar = total - n_thoracic;
+  if (first_rib_in_view && (sac < 0 || (n_lumbar >= 4 && n_lumbar <= 6))) {
+    const std::string counted = std::to_string(nrib) + " rib pairs counted from T1";
+    if (sac < 0) {
+      used = "first-rib";
+      conf = 0.8;
+      nameFromT1(std::max(12, nrib));
+      if (nrib == 13)
+        variant("rib_pairs_13",
+                counted +
+                    " and no sacrum in view: the 13th rib-bearing vertebra is named T13; if it "
+                    "is an L1 with a lumbar rib, every lumbar name is one level too high. Check.");
+      if (nrib == 11)
+        variant("rib_pairs_11", counted + ": the 12th vertebra from T1, without ribs, is named T12");
+    } else {
+      used = "first-rib+sacrum";
+      conf = 0.95;
+      nameFromT1(n_thoracic);
+      const std::string counts =
+          counted + ", " + std::to_string(total) + " vertebrae from T1 down to the sacrum";
+      if (n_thoracic == 13)
+        variant("rib_pairs_13",
+                counts + ": a supernumerary T13 (VerSe label 28); T12 is the vertebra above it");
+      else if (nrib == 13)
+        variant("lumbar_rib", counts + ": the 13th rib pair sits on L1 (a lumbar rib); L1 keeps its name");
+      else if (nrib == 11)
+        variant("rib_pairs_11", counts + ": T12 carries no ribs; it is named by its position");
+      if (n_lumbar != 5)
+        variant("transitional_vertebra",
+                counts + ": " + std::to_string(n_lumbar) + " lumbar vertebrae (" +
+                    (n_lumbar > 5 ? "a lumbarised S1 is named L6" : "a sacralised L5 is part of the sacrum") +
+                    "); names count down from T1");
+    }
+  } else if (sac > 0) {
     for (int i = sac - 1, lbl = kL5; i >= 0; --i, --lbl) label_of[i] = lbl >= 8 ? lbl : 0;
     for (int i = sac; i < n; ++i) label_of[i] = kSacrum;
     used = "sacrum";
     conf = 0.75;
     if (t12 >= 0) {
       int lumbar = sac - 1 - t12;
-      if (lumbar == 5) {
+      if (lumbar == 5 && !first_rib_in_view) {
         used = "sacrum+ribs";
         conf = 0.9;
       } else {
         res.flags.push_back("anchors_disagree");
         res.warnings.push_back(
-            "the last rib-bearing vertebra and the vertebra on the sacrum are " + std::to_string(lumbar + 1) +
-            " levels apart, not 6: a transitional vertebra or an unusual rib count (e.g. 13 rib pairs, six "
-            "lumbar vertebrae). Labels count up from the sacrum; check them.");
+            first_rib_in_view ? "counting from T1 gives " + std::to_string(total) +
+                                    " vertebrae down to the sacrum, far from the usual 17: a disc missed or "
+                                    "split, or a rare "
+                                    "variant. Labels count up from the sacrum; check them."
+                              : "the last rib-bearing vertebra and the vertebra on the sacrum are " +
+                                    std::to_string(lumbar + 1) +
+                                    " levels apart, not 6: a transitional vertebra or an unusual rib count "
+                                    "(e.g. 13 rib pairs, "
+                                    "six lumbar vertebrae). Labels count up from the sacrum; check them.");
         conf = 0.5;
       }
     }
@@ -491,11 +601,23 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
       {"slices_traced_radially",
        std::count_if(sb.begin(), sb.end(), [](const spine::SliceBody& b) { return b.valid && b.radial; })},
       {"last_rib_bearing_index", t12},
+      {"first_rib_index", top_rib},
+      {"first_rib_in_view", first_rib_in_view},
+      {"rib_pairs_counted", first_rib_in_view ? json(nrib) : json(nullptr)},
+      {"vertebrae_t1_to_sacrum", total > 0 ? json(total) : json(nullptr)},
       {"sacrum_index", sac},
       {"ribs_found", static_cast<int>(ribs.size())},
       {"sacrum_seen", sac > 0}};
   if (used == "sacrum") res.anchors["note"] = "labels rest on the sacrum (no rib anchor visible)";
   if (used == "ribs") res.anchors["note"] = "labels rest on the last rib pair (sacrum not visible)";
+  if (used == "ribs" || used == "sacrum+ribs")
+    res.anchors["rib_count_note"] =
+        "the first rib pair is not in view, so 12 rib pairs are assumed: a 13th pair (T13) would shift T12's "
+        "name";
+  if (used == "first-rib")
+    res.anchors["note"] = "labels count down from T1 (first rib pair in view; no sacrum)";
+  if (used == "first-rib+sacrum")
+    res.anchors["note"] = "labels count down from T1 (first rib pair in view), checked against the sacrum";
   if (!hint_note.empty()) res.anchors["note"] = hint_note;
   if (!p.level_hint.empty()) res.anchors["level_hint"] = p.level_hint;
 
