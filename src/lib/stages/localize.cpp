@@ -373,16 +373,26 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
     else if (aboveSacrum(t + 1))
       t12 = t;  // the last rib-bearing vertebra needs one below it
   }
-  // Counting from T1: a complete rib-free vertebra (C7) directly above the first rib-bearing
-  // one shows that the first rib pair is in the field of view. The rib pairs can then be
-  // counted, and with the sacrum the thoracolumbar vertebrae too (17 in most people): this
-  // tells 13 rib pairs with a T13 (18) from a rib on L1 (17), and six lumbar vertebrae (18 with
-  // 12 rib pairs) from a lumbarised S1. Only while the thoracic segments have plausible
-  // lengths (no disc missed or split): each, down to the sacrum, within 0.6-1.6 of its
-  // neighbours' mean.
+  // Counting from T1: the first rib pair is in the field of view when no rib starts above the
+  // first rib-bearing vertebra and the scan shows the spine above it: a complete rib-free
+  // vertebra (C7) directly above, or 30 mm of scan above its top (cervical bodies are often
+  // too small to be outlined, so the column may seem to end at T1). The rib pairs can then
+  // be counted, and with the sacrum the thoracolumbar vertebrae too (17 in most people): this
+  // tells 13 rib pairs with a T13 (18) from a rib on L1 (17), and six lumbar vertebrae (18
+  // with 12 rib pairs) from a lumbarised S1. Only while the segments have plausible lengths
+  // (no disc missed or split): each, down to the sacrum, within 0.6-1.6 of its neighbours'.
   int nrib = -1, total = -1;
   bool first_rib_in_view = false;
-  if (t12 >= 0 && top_rib >= 1 && !segs[top_rib - 1].partial && !hasRibs(top_rib - 1)) {
+  bool first_rib_visible = false;
+  if (t12 >= 0) {
+    const double top_z = std::max(curve[segs[top_rib].a].z, curve[segs[top_rib].b].z);
+    const bool ribs_above = std::any_of(ribs.begin(), ribs.end(),
+                                        [&](const spine::RibComponent& r) { return r.medial_z > top_z + 5; });
+    const bool c7_seen = top_rib >= 1 && !segs[top_rib - 1].partial && !hasRibs(top_rib - 1);
+    const bool room_above = z_scan_hi - top_z >= 30;
+    first_rib_visible = !ribs_above && (c7_seen || room_above);
+  }
+  if (first_rib_visible) {
     bool plausible = true;
     const int last = sac > 0 ? sac - 1 : n - 1;
     for (int i = top_rib; i <= last; ++i) {
@@ -403,7 +413,8 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
     } else {
       res.warnings.push_back("the first rib pair is in view but counting the rib pairs from it gave " +
                              std::to_string(nrib) + (plausible ? "" : " with implausible vertebra heights") +
-                             ": the count is not used");
+                             ": the count is not used, so a 13th rib pair (T13) cannot be ruled out");
+      res.flags.push_back("rib_count_unverified");
       nrib = -1;
     }
   }
