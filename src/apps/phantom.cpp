@@ -92,7 +92,9 @@ int main(int argc, char** argv) {
   app.add_option("--slice", p.slice_mm, "Slice thickness = spacing, mm (0.625-5)")->capture_default_str();
   app.add_option("--orientation", p.orientation, "Storage orientation code (LPS, RAS, PIR, LAS, ...)")
       ->capture_default_str();
-  app.add_option("--levels", levels, "Covered levels TOP-BOTTOM, e.g. T10-S1 or T12-L2")
+  app.add_option("--levels", levels,
+                 "Covered levels TOP-BOTTOM, e.g. T10-S1, T12-L2 or C6-S1 (neck to sacrum: the first rib "
+                 "pair in view)")
       ->capture_default_str();
   app.add_option("--seed", p.seed, "Random seed (same seed, same scan)")->capture_default_str();
   app.add_option("--population", p.population, "normal | osteopenia | osteoporosis | random")

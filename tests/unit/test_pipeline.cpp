@@ -183,6 +183,86 @@ TEST(PhantomPipelineHard, ThirteenthRibOnL1IsFlaggedOrIgnored) {
   }
 }
 
+// Rib pairs counted from T1 when the scan reaches the neck (C6-S1, a chest-abdomen-pelvis
+// field of view): (rib pairs, lumbar rib mm, six lumbar vertebrae, expected flag, expected
+// vertebrae from T1 to the sacrum).
+class RibCount : public ::testing::TestWithParam<std::tuple<int, double, bool, std::string, int>> {};
+
+TEST_P(RibCount, VariantsAreNamedFromT1AndFlagged) {
+  auto [pairs, lumbar_rib, six_lumbar, flag, total] = GetParam();
+  auto p = test::smallPhantom(11);
+  p.top = "C6";
+  p.rib_pairs = pairs;
+  p.lumbar_rib_mm = lumbar_rib;
+  p.lumbar6 = six_lumbar;
+  auto ph = makePhantom(p);
+  auto loc = localize(asScan(ph));
+  EXPECT_EQ(loc.anchors.value("used", ""), "first-rib+sacrum");
+  EXPECT_EQ(loc.anchors.value("rib_pairs_counted", 0), pairs + (lumbar_rib > 0 ? 1 : 0));
+  EXPECT_EQ(loc.anchors.value("vertebrae_t1_to_sacrum", 0), total);
+  if (flag.empty())
+    EXPECT_TRUE(loc.flags.empty()) << loc.flags.front();
+  else
+    EXPECT_NE(std::find(loc.flags.begin(), loc.flags.end(), flag), loc.flags.end())
+        << "expected flag " << flag;
+  // Every level named right, the supernumerary T13 and a sixth lumbar vertebra included.
+  for (int l : kReportedLevels) {
+    const auto* lv = loc.find(l);
+    auto c = ph.truth["levels"][levelName(l)]["centroid_mm"];
+    ASSERT_EQ(lv->status, "found") << levelName(l);
+    EXPECT_LT(std::hypot(lv->center_mm[0] - c[0].get<double>(), lv->center_mm[1] - c[1].get<double>(),
+                         lv->center_mm[2] - c[2].get<double>()),
+              6.0)
+        << levelName(l);
+  }
+  for (const auto& v : loc.vertebrae) {
+    const std::string name = v["name"];
+    if (name.empty() || name == "S1" || !ph.truth["levels"].contains(name)) continue;
+    auto c = ph.truth["levels"][name]["centroid_mm"];
+    auto m = v["center_mm"];
+    EXPECT_LT(std::hypot(m[0].get<double>() - c[0].get<double>(), m[1].get<double>() - c[1].get<double>(),
+                         m[2].get<double>() - c[2].get<double>()),
+              10.0)
+        << "vertebra named " << name;
+  }
+  const bool t13_named = std::any_of(loc.vertebrae.begin(), loc.vertebrae.end(),
+                                     [](const nlohmann::json& v) { return v["label"] == kT13; });
+  EXPECT_EQ(t13_named, pairs == 13);
+  // Bodies: T12 and L1 are not neighbours when a T13 lies between them (segment must not
+  // grow them into it).
+  auto seg = segment(asScan(ph), loc);
+  for (int l : kReportedLevels)
+    EXPECT_GE(test::dice(seg.labels.GetPointer(), ph.labels.GetPointer(), l), 0.92) << levelName(l);
+  if (pairs == 13) {
+    // Without a disc between them, T12 and L1 would be grown towards each other into the
+    // discs around the T13 (up to 6 mm each): their volumes stay within 6 % of the truth's
+    // (a voxel layer of partial volume at 2 mm slices and 1 mm pixels).
+    for (int l : {kT12, kL1}) {
+      const double v = seg.find(l) ? seg.find(l)->volume_mm3 : 0.0;
+      const double t = ph.truth["levels"][levelName(l)]["body_volume_mm3"].get<double>();
+      EXPECT_NEAR(v / t, 1.0, 0.06) << levelName(l) << " volume against the truth's";
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(FromT1, RibCount,
+                         ::testing::Values(std::make_tuple(12, 0.0, false, std::string(), 17),
+                                           std::make_tuple(13, 0.0, false, std::string("rib_pairs_13"), 18),
+                                           std::make_tuple(12, 95.0, false, std::string("lumbar_rib"), 17),
+                                           std::make_tuple(12, 0.0, true,
+                                                           std::string("transitional_vertebra"), 18)));
+
+TEST(PhantomPipelineHard, RibCountIsNotClaimedWithoutTheFirstRibPair) {
+  // A T11-S1 field of view of a spine with 13 rib pairs looks like a normal one: the rib
+  // count cannot be checked and the output must say so rather than imply it was.
+  auto p = test::smallPhantom(11);
+  p.rib_pairs = 13;
+  auto loc = localize(asScan(makePhantom(p)));
+  EXPECT_FALSE(loc.anchors.value("first_rib_in_view", true));
+  EXPECT_TRUE(loc.anchors["rib_pairs_counted"].is_null());
+  EXPECT_TRUE(loc.anchors.contains("rib_count_note"));
+}
+
 TEST(PhantomPipelineHard, OsteoporoticBodiesWithThinCortexAreSegmentedWhole) {
   // Marrow near soft-tissue density (BMD ~40 mg/cm3 -> ~45 HU) inside a cortex under 1 mm: the
   // cortical ring breaks up at the usual threshold, and where the posterior wall is broken the

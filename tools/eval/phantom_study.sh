@@ -12,7 +12,7 @@ out=${3:-$(mktemp -d "${TMPDIR:-/tmp}/ctbmd-study.XXXXXX")}
 mkdir -p "$out"
 orients=(LPS RAS PIR LAS)
 slices=(0.625 1.0 1.5 2.0 3.0)
-hard=("" "" "" "" "--ribs 13" "--lstv" "--fracture L2" "--metal L4" "--contrast portal-venous" "")
+hard=("" "" "" "" "--ribs 13 --levels C6-S1" "--lstv" "--fracture L2" "--metal L4" "--contrast portal-venous" "")
 for ((s = 1; s <= n; s++)); do
   o=${orients[$((s % 4))]}
   t=${slices[$((s % 5))]}

@@ -531,8 +531,19 @@ std::map<int, ColumnBounds> endplateBounds(const spine::Volume& vol, const CtIma
   };
   std::vector<Disc> discs;
   std::vector<double> gaps;
+  // Neighbours in the column: consecutive in localize's list of vertebrae (a T13 lies between
+  // T12 and L1), else consecutive labels.
+  auto position = [&](int label) {
+    for (size_t i = 0; i < loc.vertebrae.size(); ++i)
+      if (loc.vertebrae[i].value("label", 0) == label) return static_cast<int>(i);
+    return -1;
+  };
+  auto adjacent = [&](int lower, int upper) {
+    const int pl = position(lower), pu = position(upper);
+    return pl >= 0 && pu >= 0 ? pl == pu + 1 : lower - 1 == upper;
+  };
   for (const auto& [labA, la] : byLabel) {
-    if (!byLabel.count(labA - 1)) continue;
+    if (!byLabel.count(labA - 1) || !adjacent(labA, labA - 1)) continue;
     Disc d{labA, labA - 1, sup[labA], inf[labA - 1]};
     std::array<double, 3> dv{d.pb.p[0] - d.pa.p[0], d.pb.p[1] - d.pa.p[1], d.pb.p[2] - d.pa.p[2]};
     gaps.push_back(dot(dv, d.pa.n));
@@ -548,11 +559,14 @@ std::map<int, ColumnBounds> endplateBounds(const spine::Volume& vol, const CtIma
       for (int a = 0; a < 3; ++a) q.p[a] += by * q.n[a];
       return q;
     };
-    const int lowest = byLabel.rbegin()->first, highest = byLabel.begin()->first;
-    if (byLabel.at(lowest)->status == "found")
-      discs.push_back({0, lowest, shifted(inf[lowest], -typical_gap), inf[lowest]});
-    if (byLabel.at(highest)->status == "found")
-      discs.push_back({highest, 0, sup[highest], shifted(sup[highest], typical_gap)});
+    // a level without a traced neighbour below (L5, or T12 above a T13) or above (T12, L1 below a T13)
+    for (const auto& [lab, l] : byLabel) {
+      if (l->status != "found") continue;
+      if (!byLabel.count(lab + 1) || !adjacent(lab + 1, lab))
+        discs.push_back({0, lab, shifted(inf[lab], -typical_gap), inf[lab]});
+      if (!byLabel.count(lab - 1) || !adjacent(lab, lab - 1))
+        discs.push_back({lab, 0, sup[lab], shifted(sup[lab], typical_gap)});
+    }
   }
   const std::vector<uint8_t> none(ncol, 0);
   std::vector<float> unused(ncol, 0.f);
