@@ -12,6 +12,8 @@ out=${3:-$(mktemp -d "${TMPDIR:-/tmp}/ctbmd-study.XXXXXX")}
 mkdir -p "$out"
 orients=(LPS RAS PIR LAS)
 slices=(0.625 1.0 1.5 2.0 3.0)
+# 13 rib pairs (a T13) can only be told from 12 when the first rib pair is in view, so those
+# cases cover C6-S1 (neck to pelvis); in a T11-S1 view they look normal (see the README).
 hard=("" "" "" "" "--ribs 13 --levels C6-S1" "--lstv" "--fracture L2" "--metal L4" "--contrast portal-venous" "")
 for ((s = 1; s <= n; s++)); do
   o=${orients[$((s % 4))]}
