@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <optional>
 #include <utility>
@@ -327,6 +328,10 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   // Ribs attach where their medial end is.
   auto ribs = spine::findRibs(vol, curve);
   lap("ribs");
+  for (const auto& r : ribs)
+    spdlog::debug("rib {} medial z {:6.1f} at {:4.1f} mm, reach {:5.1f} mm, z extent {:5.1f} mm, {:5.1f} cm3",
+                  r.side > 0 ? "L" : "R", r.medial_z, r.medial_dist, r.lateral_reach, r.z_extent,
+                  r.volume_cm3);
   for (const auto& r : ribs) {
     int best = -1;
     double bestd = 1e9;
@@ -383,8 +388,27 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   // (no disc missed or split): each, down to the sacrum, within 0.6-1.6 of its neighbours'.
   int nrib = -1, total = -1;
   bool first_rib_in_view = false;
+  std::string rib_count_from;
+  // Every vertebra from `from` down to the sacrum 0.6-1.6 times as long as its neighbours.
+  auto plausibleFrom = [&](int from) {
+    const int last = sac > 0 ? sac - 1 : n - 1;
+    for (int i = std::max(0, from); i <= last; ++i) {
+      if (segs[i].partial) continue;
+      double s = 0;
+      int c = 0;
+      for (int j : {i - 1, i + 1})
+        if (j >= from && j <= last && !segs[j].partial) {
+          s += segs[j].length;
+          ++c;
+        }
+      if (c && (segs[i].length < 0.6 * s / c || segs[i].length > 1.6 * s / c)) return false;
+    }
+    return true;
+  };
+  // (a) along the column: rib-bearing vertebrae from the first to the last (>= 10 of them:
+  // a thorax, not a scan that starts at T11).
   bool first_rib_visible = false;
-  if (t12 >= 0) {
+  if (t12 >= 0 && t12 - top_rib + 1 >= 10) {
     const double top_z = std::max(curve[segs[top_rib].a].z, curve[segs[top_rib].b].z);
     const bool ribs_above = std::any_of(ribs.begin(), ribs.end(),
                                         [&](const spine::RibComponent& r) { return r.medial_z > top_z + 5; });
@@ -392,31 +416,41 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
     const bool room_above = z_scan_hi - top_z >= 30;
     first_rib_visible = !ribs_above && (c7_seen || room_above);
   }
-  if (first_rib_visible) {
-    bool plausible = true;
-    const int last = sac > 0 ? sac - 1 : n - 1;
-    for (int i = top_rib; i <= last; ++i) {
-      if (segs[i].partial) continue;
-      double s = 0;
-      int c = 0;
-      for (int j : {i - 1, i + 1})
-        if (j >= top_rib && j <= last && !segs[j].partial) {
-          s += segs[j].length;
-          ++c;
-        }
-      if (c && (segs[i].length < 0.6 * s / c || segs[i].length > 1.6 * s / c)) plausible = false;
-    }
+  if (first_rib_visible && plausibleFrom(top_rib) && t12 - top_rib + 1 >= 11 && t12 - top_rib + 1 <= 13) {
     nrib = t12 - top_rib + 1;
-    if (plausible && nrib >= 11 && nrib <= 13) {
-      first_rib_in_view = true;
-      if (sac > 0) total = sac - top_rib;
-    } else {
-      res.warnings.push_back("the first rib pair is in view but counting the rib pairs from it gave " +
-                             std::to_string(nrib) + (plausible ? "" : " with implausible vertebra heights") +
-                             ": the count is not used, so a 13th rib pair (T13) cannot be ruled out");
-      res.flags.push_back("rib_count_unverified");
-      nrib = -1;
-    }
+    first_rib_in_view = true;
+    rib_count_from = "column";
+  }
+  // (b) the ribs themselves, where the upper column was not followed (small upper thoracic
+  // bodies in a noisy scan): as many rib components on the left as on the right (11-13), the
+  // highest starting 30 mm or more below the scan's top. The last rib-bearing vertebra of
+  // the column is then T(count).
+  int ribs_l = 0, ribs_r = 0;
+  double cage_top = -1e18;
+  // only the rib cage: from the last rib-bearing vertebra up (not the iliac wings below)
+  const double cage_bottom = t12 >= 0 ? std::min(curve[segs[t12].a].z, curve[segs[t12].b].z) - 10
+                                      : std::numeric_limits<double>::max();
+  for (const auto& r : ribs) {
+    if (r.medial_z < cage_bottom) continue;
+    (r.side > 0 ? ribs_l : ribs_r)++;
+    cage_top = std::max(cage_top, r.medial_z);
+  }
+  const bool cage_in_view = ribs_l >= 10 && ribs_r >= 10 && z_scan_hi - cage_top >= 30;
+  if (!first_rib_in_view && t12 >= 0 && cage_in_view && ribs_l == ribs_r && ribs_l >= 11 && ribs_l <= 13 &&
+      plausibleFrom(t12)) {
+    nrib = ribs_l;
+    first_rib_in_view = true;
+    rib_count_from = "rib components";
+    top_rib = t12 - nrib + 1;  // T1's place in the column (above the part followed, maybe)
+  }
+  if (first_rib_in_view && sac > 0) total = sac - top_rib;
+  if (!first_rib_in_view && t12 >= 0 && (first_rib_visible || cage_in_view)) {
+    res.warnings.push_back(
+        "the first rib pair seems to be in view, but the rib pairs could not be counted (" +
+        std::to_string(ribs_l) + " rib-like bones on the left, " + std::to_string(ribs_r) +
+        " on the right; the column " + (first_rib_visible ? "followed up to T1" : "not followed up to T1") +
+        "): a 13th rib pair (T13) cannot be ruled out");
+    res.flags.push_back("rib_count_unverified");
   }
   std::vector<int> label_of(n, 0);
   std::string used;
@@ -615,11 +649,15 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
       {"first_rib_index", top_rib},
       {"first_rib_in_view", first_rib_in_view},
       {"rib_pairs_counted", first_rib_in_view ? json(nrib) : json(nullptr)},
+      {"rib_pairs_counted_from", first_rib_in_view ? json(rib_count_from) : json(nullptr)},
+      {"rib_components", {{"left", ribs_l}, {"right", ribs_r}}},
       {"vertebrae_t1_to_sacrum", total > 0 ? json(total) : json(nullptr)},
       {"sacrum_index", sac},
       {"ribs_found", static_cast<int>(ribs.size())},
       {"sacrum_seen", sac > 0}};
-  if (used == "sacrum") res.anchors["note"] = "labels rest on the sacrum (no rib anchor visible)";
+  if (used == "sacrum")
+    res.anchors["note"] = t12 >= 0 ? "labels count up from the sacrum (the rib anchor disagrees)"
+                                   : "labels rest on the sacrum (no rib anchor visible)";
   if (used == "ribs") res.anchors["note"] = "labels rest on the last rib pair (sacrum not visible)";
   if (used == "ribs" || used == "sacrum+ribs")
     res.anchors["rib_count_note"] =
