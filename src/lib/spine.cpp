@@ -1012,7 +1012,9 @@ std::vector<int> findDiscs(const std::vector<double>& prof, const std::vector<Cu
   // at T1 to ~40 mm at L5, so over a whole column one median would split the lumbar bodies.
   for (int pass = 0; pass < 4 && discs.size() >= 2; ++pass) {
     std::vector<double> gaps;
-    for (size_t i = 1; i < discs.size(); ++i) gaps.push_back(discs[i] - discs[i - 1]);
+    // straight-line distances: a centreline wandering near the sacrum lengthens the curve
+    auto chord = [&](int a, int b) { return std::hypot(c[b].x - c[a].x, c[b].y - c[a].y, c[b].z - c[a].z); };
+    for (size_t i = 1; i < discs.size(); ++i) gaps.push_back(chord(discs[i - 1], discs[i]));
     auto localSpacing = [&](size_t gi) {
       std::vector<double> g2;
       for (size_t j = gi >= 3 ? gi - 3 : 0; j < std::min(gaps.size(), gi + 4); ++j)
@@ -1024,7 +1026,7 @@ std::vector<int> findDiscs(const std::vector<double>& prof, const std::vector<Cu
     bool changed = false;
     for (size_t i = 1; i < discs.size(); ++i) {
       const double S = localSpacing(i - 1);
-      if (discs[i] - discs[i - 1] < 1.6 * S) continue;
+      if (gaps[i - 1] < 1.6 * S) continue;
       // the narrowest trough in the middle part, else the darkest point
       int lo = discs[i - 1] + static_cast<int>(0.6 * S), hi = discs[i] - static_cast<int>(0.6 * S);
       int best = -1;

@@ -6,6 +6,7 @@
 # counted, the vertebrae from T1 to the sacrum, the flags and whether T12-L5 are named right
 # (centre within 6 mm of the truth's), then a summary.
 # Usage: tools/eval/rib_count_study.sh [BUILD_DIR] [N] [OUT_DIR]
+# Environment: SEED0 (default 300): case s uses phantom seed SEED0 + s.
 set -euo pipefail
 build=${1:-build}
 n=${2:-24}
@@ -26,7 +27,7 @@ for ((s = 1; s <= n; s++)); do
   nxy=$(/usr/bin/python3 -c "print(round(400 / $px))")
   # shellcheck disable=SC2086
   "$build/src/ctbmd-phantom" -q --force -o "$out/r$s.nii.gz" --size "${nxy}x${nxy}" --pixel "$px" --slice "$t" \
-    --orientation "$o" --noise "$noise" --seed $((s + 300)) --levels "$fov" $v
+    --orientation "$o" --noise "$noise" --seed $((s + ${SEED0:-300})) --levels "$fov" $v
   "$build/src/ctbmd-localize" -q --force "$out/r$s.nii.gz" -o "$out/r${s}_localize.json" 2>/dev/null || true
   echo "r$s $fov $o slice=$t pixel=$px noise=$noise $v" > "$out/r$s.params"
 done

@@ -389,7 +389,12 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   int nrib = -1, total = -1;
   bool first_rib_in_view = false;
   std::string rib_count_from;
-  // Every vertebra from `from` down to the sacrum 0.6-1.6 times as long as its neighbours.
+  // Every vertebra from `from` down to the sacrum 0.6-1.5 times as long as its neighbours, and
+  // none above the last rib-bearing one with two ribs on a side.
+  auto chordLength = [&](int i) {
+    const auto &p = curve[segs[i].a], &q = curve[segs[i].b];
+    return std::hypot(q.x - p.x, q.y - p.y, q.z - p.z);  // a centreline wandering at the sacrum is longer
+  };
   auto plausibleFrom = [&](int from) {
     const int last = sac > 0 ? sac - 1 : n - 1;
     for (int i = std::max(0, from); i <= last; ++i) {
@@ -398,10 +403,13 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
       int c = 0;
       for (int j : {i - 1, i + 1})
         if (j >= from && j <= last && !segs[j].partial) {
-          s += segs[j].length;
+          s += chordLength(j);
           ++c;
         }
-      if (c && (segs[i].length < 0.6 * s / c || segs[i].length > 1.6 * s / c)) return false;
+      const double len = chordLength(i);
+      if (c && (len < 0.6 * s / c || len > 1.5 * s / c)) return false;
+      // two ribs on one side of one vertebra: two vertebrae taken for one (a disc missed)
+      if (i <= t12 && (segs[i].ribs_l > 1 || segs[i].ribs_r > 1)) return false;
     }
     return true;
   };
@@ -436,8 +444,16 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
     cage_top = std::max(cage_top, r.medial_z);
   }
   const bool cage_in_view = ribs_l >= 10 && ribs_r >= 10 && z_scan_hi - cage_top >= 30;
-  if (!first_rib_in_view && t12 >= 0 && cage_in_view && ribs_l == ribs_r && ribs_l >= 11 && ribs_l <= 13 &&
-      plausibleFrom(t12)) {
+  const bool cage_countable = cage_in_view && ribs_l == ribs_r && ribs_l >= 11 && ribs_l <= 13;
+  std::string count_conflict;
+  if (first_rib_in_view && cage_countable && ribs_l != nrib) {
+    // Both ways counted and they disagree: one of them missed something; trust neither.
+    count_conflict = "the column gives " + std::to_string(nrib) +
+                     " rib-bearing vertebrae, the rib-like bones " + std::to_string(ribs_l) + " pairs";
+    first_rib_in_view = false;
+    nrib = -1;
+  }
+  if (!first_rib_in_view && count_conflict.empty() && t12 >= 0 && cage_countable && plausibleFrom(t12)) {
     nrib = ribs_l;
     first_rib_in_view = true;
     rib_count_from = "rib components";
@@ -447,8 +463,10 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   if (!first_rib_in_view && t12 >= 0 && (first_rib_visible || cage_in_view)) {
     res.warnings.push_back(
         "the first rib pair seems to be in view, but the rib pairs could not be counted (" +
-        std::to_string(ribs_l) + " rib-like bones on the left, " + std::to_string(ribs_r) +
-        " on the right; the column " + (first_rib_visible ? "followed up to T1" : "not followed up to T1") +
+        (count_conflict.empty() ? std::to_string(ribs_l) + " rib-like bones on the left, " +
+                                      std::to_string(ribs_r) + " on the right; the column " +
+                                      (first_rib_visible ? "followed up to T1" : "not followed up to T1")
+                                : count_conflict) +
         "): a 13th rib pair (T13) cannot be ruled out");
     res.flags.push_back("rib_count_unverified");
   }
