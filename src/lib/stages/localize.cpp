@@ -285,6 +285,34 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
     }
   bounds.push_back(last);
   bound_flanks.push_back({last, last});
+  // An end stretch (the scan's first or last vertebra) far longer than its neighbour hides a
+  // disc the profile lost (thin thoracic discs in 5 mm slices): split it where the core is
+  // darkest about one neighbour's length beyond the last disc.
+  for (int end = 0; end < 2 && bounds.size() >= 3; ++end) {
+    const size_t nb = bounds.size();
+    const bool bottom = end == 0;
+    const int outer = bottom ? bounds[0] : bounds[nb - 1], disc = bottom ? bounds[1] : bounds[nb - 2];
+    const int next = bottom ? bounds[2] : bounds[nb - 3];
+    const int len = std::abs(disc - outer), nlen = std::abs(next - disc);
+    if (len < 45 || len < 1.6 * nlen) continue;
+    const int dir = bottom ? -1 : 1;  // from the disc outwards
+    int best = -1;
+    for (int d = static_cast<int>(0.7 * nlen); d <= static_cast<int>(1.3 * nlen); ++d) {
+      const int q = disc + dir * d;
+      if (std::abs(q - outer) < 8) break;
+      if (best < 0 || prof[q] < prof[best]) best = q;
+    }
+    if (best < 0) continue;
+    spdlog::debug("localize: end stretch of {} mm split at curve z {:.1f} (a disc the profile lost)", len,
+                  curve[best].z);
+    if (bottom) {
+      bounds.insert(bounds.begin() + 1, best);
+      bound_flanks.insert(bound_flanks.begin() + 1, {best - 4, best + 4});
+    } else {
+      bounds.insert(bounds.end() - 1, best);
+      bound_flanks.insert(bound_flanks.end() - 1, {best - 4, best + 4});
+    }
+  }
   if (spdlog::should_log(spdlog::level::trace))
     for (size_t i = 0; i < curve.size(); ++i)
       spdlog::trace("curve s {:5.0f} z {:7.1f} ({:6.1f},{:6.1f}) sup {} core {:6.1f} trough {:5.1f}{}",
