@@ -63,6 +63,34 @@ INSTANTIATE_TEST_SUITE_P(SeedsOrientations, PhantomPipeline,
                                            std::make_tuple(3, std::string("PIR"), 3.0, 1.0),
                                            std::make_tuple(4, std::string("LAS"), 1.25, 0.7)));
 
+TEST(PhantomPipelineHard, FiveMillimetreSlicesAreNamedRight) {
+  // 5 mm slices: thin thoracic discs are one slice, and the T11/T12 disc can vanish from the
+  // profile (two vertebrae merged at the scan's edge, every name one level off). Names and
+  // centres must hold; Dice is bounded by the slice: one 5 mm slice too many at each end of a
+  // ~25 mm body gives 2*5/(5+7) = 0.83, so 0.75 allows that plus the in-plane edge.
+  for (auto [seed, orient] : {std::pair{5, "RAS"}, std::pair{6, "LPS"}}) {
+    auto p = test::smallPhantom(seed);
+    p.orientation = orient;
+    p.slice_mm = 5.0;
+    auto ph = makePhantom(p);
+    Scan s = asScan(ph);
+    auto loc = localize(s);
+    EXPECT_TRUE(loc.flags.empty()) << "seed " << seed;
+    for (int l : kReportedLevels) {
+      const auto* lv = loc.find(l);
+      ASSERT_EQ(lv->status, "found") << levelName(l) << " seed " << seed;
+      auto c = ph.truth["levels"][levelName(l)]["centroid_mm"];
+      EXPECT_LT(std::hypot(lv->center_mm[0] - c[0].get<double>(), lv->center_mm[1] - c[1].get<double>(),
+                           lv->center_mm[2] - c[2].get<double>()),
+                6.0)
+          << levelName(l) << " seed " << seed;
+    }
+    auto seg = segment(s, loc);
+    for (int l : kReportedLevels)
+      EXPECT_GE(test::dice(seg.labels.GetPointer(), ph.labels.GetPointer(), l), 0.75) << levelName(l);
+  }
+}
+
 TEST(PhantomPipelineHard, ContrastEnhancedOrgansAreNotTakenForBone) {
   // Portal-venous phase: liver ~115 HU, vessels ~160 HU, above the dense-bone threshold a
   // non-contrast scan would use. Seed 18 (PIR, low noise): at the L4/L5 disc the slice finder
