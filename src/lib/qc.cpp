@@ -121,38 +121,30 @@ RgbImage renderLocalizeQc(const Scan& scan, const LocalizeResult& loc) {
     }
   }
   const int scale = std::max(1, h / 250);
-  for (const auto& l : loc.levels) {
-    if (l.status == "missing") continue;
+  // A cross and the name at a physical point, on both projections.
+  auto mark = [&](const std::array<double, 3>& p_mm, const std::string& name,
+                  const std::array<uint8_t, 3>& col) {
     CtImage::PointType pt;
-    for (int a = 0; a < 3; ++a) pt[a] = l.center_mm[a];
+    for (int a = 0; a < 3; ++a) pt[a] = p_mm[a];
     itk::ContinuousIndex<double, 3> ci;
     can->TransformPhysicalPointToContinuousIndex(pt, ci);
     int y = h - 1 - static_cast<int>(ci[2] * szz / mm);
     int xc = static_cast<int>(ci[0] * sx / mm), xs = cw + 4 + static_cast<int>(ci[1] * sy / mm);
-    std::array<uint8_t, 3> col =
-        l.status == "found" ? std::array<uint8_t, 3>{40, 255, 40} : std::array<uint8_t, 3>{255, 220, 0};
-    cv.cross(xc, y, 3 * scale, col);
-    cv.cross(xs, y, 3 * scale, col);
-    cv.text(xc + 5 * scale, y - 3 * scale, l.name, col, scale);
-    cv.text(xs + 5 * scale, y - 3 * scale, l.name, col, scale);
-  }
-  // Named vertebrae that are no reported level but change the count (a T13, an L6): orange.
-  for (const auto& v : loc.vertebrae) {
-    const int label = v.value("label", 0);
-    if (label != kT13 && label != kL6) continue;
-    const auto c = v.at("center_mm").get<std::array<double, 3>>();
-    CtImage::PointType pt;
-    for (int a = 0; a < 3; ++a) pt[a] = c[a];
-    itk::ContinuousIndex<double, 3> ci;
-    can->TransformPhysicalPointToContinuousIndex(pt, ci);
-    int y = h - 1 - static_cast<int>(ci[2] * szz / mm);
-    int xc = static_cast<int>(ci[0] * sx / mm), xs = cw + 4 + static_cast<int>(ci[1] * sy / mm);
-    const std::array<uint8_t, 3> col{255, 140, 0};
-    const std::string name = levelName(label);
     cv.cross(xc, y, 3 * scale, col);
     cv.cross(xs, y, 3 * scale, col);
     cv.text(xc + 5 * scale, y - 3 * scale, name, col, scale);
     cv.text(xs + 5 * scale, y - 3 * scale, name, col, scale);
+  };
+  for (const auto& l : loc.levels) {
+    if (l.status == "missing") continue;
+    mark(l.center_mm, l.name,
+         l.status == "found" ? std::array<uint8_t, 3>{40, 255, 40} : std::array<uint8_t, 3>{255, 220, 0});
+  }
+  // Named vertebrae that are no reported level but change the count (a T13, an L6): orange.
+  for (const auto& v : loc.vertebrae) {
+    const int label = v.value("label", 0);
+    if (label == kT13 || label == kL6)
+      mark(v.at("center_mm").get<std::array<double, 3>>(), levelName(label), {255, 140, 0});
   }
   return cv.img;
 }
