@@ -68,6 +68,8 @@ struct LevelSegmentation {
   double height_anterior_mm = 0, height_middle_mm = 0, height_posterior_mm = 0;
   bool suspected_fracture = false;
   std::string fracture_reason;
+  bool suspected_merge = false;  // far taller than the column's bodies: holds part of a neighbour
+  std::string merge_reason;
   int repaired_slices = 0;  // slices fixed by the 3-D consistency check
   bool metal = false;       // metal beside this level (from localize): HU unreliable
 };
@@ -94,7 +96,9 @@ SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const Segment
 
 /// Height (anterior/middle/posterior) and volume of each labelled body, measured on a map.
 void measureBodies(const LabelImage* labels, std::vector<LevelSegmentation>& levels);
-/// Flags bodies much lower than their neighbours (possible compression fracture).
+/// Flags bodies much lower than their neighbours (possible compression fracture), and bodies
+/// far taller than the column's others (`suspected_merge`: a disc missed, part of a neighbour
+/// taken in).
 void flagFractures(std::vector<LevelSegmentation>& levels, double ratio);
 
 // ---- roi-extract ---------------------------------------------------------------------------

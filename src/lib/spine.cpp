@@ -91,14 +91,8 @@ std::vector<float> smoothedSlice(const Volume& v, int k, int i0, int j0, const r
 namespace {
 // Cerebrospinal fluid in the canal (0-40 HU) stays below this; marrow, even fatty, mostly above.
 constexpr double kCanalHu = 60;
-// A first trace whose inscribed disk is smaller than this (a lumbar body's is 13-20 mm) may
-// have missed a faint body for a piece of the arch: the low-threshold retry is tried too.
-constexpr double kRetryBelowMm = 11.0;
 // Pixel noise (HU) above which slices are averaged along the column (columnAveraging).
 constexpr double kColumnNoiseHu = 50.0;
-// An inscribed disk wider than this (a lumbar body's is 13-20 mm) is a body merged with
-// the canal behind it.
-constexpr double kMergedAboveMm = 21.0;
 
 SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const SliceParams& p,
                            bool want_mask) {
@@ -1047,6 +1041,58 @@ std::vector<int> findDiscs(const std::vector<double>& prof, const std::vector<Cu
       }
     }
     if (!changed) break;
+  }
+  // A disc placed in the wrong trough: a body's endplate too faint to keep as a peak (a
+  // compressed body in thick slices) merges its marrow with the next disc into one wide
+  // trough, and the alternation then takes the neighbour's marrow for the disc. It shows as a
+  // vertebra far too short beside one far too long whose sum is two vertebrae: the shared
+  // disc moves to the deep trough between them that makes both lengths ordinary. Only a disc
+  // whose trough is as wide as marrow (1.5 x the discs' median width) is moved, and only to a
+  // wider trough: false troughs between screws make short "vertebrae" too, around narrow discs.
+  std::vector<double> disc_w;
+  auto troughWidth = [&](int at) {
+    for (size_t t = 0; t < troughs.size(); ++t)
+      if (troughs[t].at == at) return w[t];
+    return -1.0;  // a disc the spacing filled in
+  };
+  for (int d : discs)
+    if (troughWidth(d) > 0) disc_w.push_back(troughWidth(d));
+  if (!disc_w.empty()) std::nth_element(disc_w.begin(), disc_w.begin() + disc_w.size() / 2, disc_w.end());
+  const double disc_w_median = disc_w.empty() ? 0 : disc_w[disc_w.size() / 2];
+  for (size_t i = 1; i + 1 < discs.size(); ++i) {
+    const double wi = troughWidth(discs[i]);
+    if (wi < 1.5 * disc_w_median) continue;
+    auto chord = [&](int a, int b) { return std::hypot(c[b].x - c[a].x, c[b].y - c[a].y, c[b].z - c[a].z); };
+    std::vector<double> around;  // the local spacing, leaving out the two gaps in question
+    for (size_t j = i >= 4 ? i - 4 : 0; j + 1 < std::min(discs.size(), i + 5); ++j)
+      if (j + 1 != i && j != i) around.push_back(chord(discs[j], discs[j + 1]));
+    if (around.size() < 2) continue;
+    std::nth_element(around.begin(), around.begin() + around.size() / 2, around.end());
+    const double S = std::clamp(around[around.size() / 2], 24.0, 45.0);
+    const double g1 = chord(discs[i - 1], discs[i]), g2 = chord(discs[i], discs[i + 1]);
+    if (std::min(g1, g2) >= 0.7 * S || std::max(g1, g2) <= 1.25 * S) continue;
+    auto dev = [&](double a, double b) { return std::max(std::abs(a / S - 1), std::abs(b / S - 1)); };
+    const double now = dev(g1, g2);
+    int best = -1;
+    double best_dev = now;
+    for (size_t t = 0; t < troughs.size(); ++t) {
+      const int at = troughs[t].at;
+      if (at <= discs[i - 1] || at >= discs[i + 1] || at == discs[i] || troughs[t].depth < 40 || w[t] <= wi)
+        continue;
+      const double a = chord(discs[i - 1], at), b = chord(at, discs[i + 1]);
+      if (std::min(a, b) < 0.7 * S) continue;
+      if (dev(a, b) < best_dev) {
+        best_dev = dev(a, b);
+        best = static_cast<int>(t);
+      }
+    }
+    if (best < 0 || best_dev > 0.5 * now) continue;
+    const Trough& t = troughs[best];
+    spdlog::trace("disc at z {:.1f} moved to the trough at z {:.1f} (lengths {:.0f}/{:.0f} mm, local {:.0f})",
+                  c[discs[i]].z, c[t.at].z, g1, g2, S);
+    discs[i] = t.at;
+    // a merged trough's far flank is the next endplate but one: keep the flanks near the disc
+    if (flanks) (*flanks)[i] = {t.at - t.lo <= 12 ? t.lo : t.at - 5, t.hi - t.at <= 12 ? t.hi : t.at + 5};
   }
   return discs;
 }

@@ -15,6 +15,7 @@ namespace ctbmd {
 namespace {
 
 TEST(VerseDataset, FindsTheSubjectsOfTheRealVerseLayout) {
+  if (!test::haveReference()) GTEST_SKIP() << "shared reference data not found";
   auto root = test::reference("verse_masks/indvertseg");
   auto subjects = scanVerseDataset(root);
   ASSERT_EQ(subjects.size(), 4u);
@@ -41,6 +42,7 @@ TEST(VerseDataset, FindsTheSubjectsOfTheRealVerseLayout) {
 // Every VerSe centroid (a vertebral-body centroid) must fall on its own vertebra's mask:
 // proof that the voxel axes and the grid were read the same way as VerSe wrote them.
 TEST(VerseDataset, CentroidsLieOnTheirVertebrae) {
+  if (!test::haveReference()) GTEST_SKIP() << "shared reference data not found";
   for (const char* rel :
        {"verse_masks/indvertseg/Verse19/dataset-verse19training/derivatives/sub-verse004/",
         "verse_masks/indvertseg/Verse19/dataset-verse19validation/derivatives/sub-verse010/"}) {

@@ -91,6 +91,52 @@ TEST(PhantomPipelineHard, FiveMillimetreSlicesAreNamedRight) {
   }
 }
 
+TEST(PhantomPipelineHard, ThickSlicesKeepTheDiscsAroundACompressedBody) {
+  // 4.5 mm slices, L2 wedge-compressed: its upper endplate is too faint to stand as a peak, so
+  // L2's marrow and the L1/L2 disc merge into one wide trough and the alternation took L1's
+  // marrow for the disc (L1 12 mm off, silently). The disc moves to the deep trough that makes
+  // both vertebrae ordinary lengths (seed 26; fails without that step).
+  auto p = test::smallPhantom(26);
+  p.orientation = "PIR";
+  p.slice_mm = 4.5;
+  p.noise_sd = 37;
+  p.fracture_level = "L2";
+  auto ph = makePhantom(p);
+  auto loc = localize(asScan(ph));
+  EXPECT_TRUE(loc.flags.empty());
+  for (int l : kReportedLevels) {
+    const auto* lv = loc.find(l);
+    ASSERT_EQ(lv->status, "found") << levelName(l);
+    auto c = ph.truth["levels"][levelName(l)]["centroid_mm"];
+    EXPECT_LT(std::hypot(lv->center_mm[0] - c[0].get<double>(), lv->center_mm[1] - c[1].get<double>(),
+                         lv->center_mm[2] - c[2].get<double>()),
+              6.0)
+        << levelName(l);
+  }
+}
+
+TEST(PhantomPipeline, FiveMillimetreBodiesWithMarrowAtTheThresholdAreSegmented) {
+  // 5 mm slices, 0.85 mm pixels, marrow ~100 HU right at the dense-bone threshold: the ring
+  // finder breaks the marrow into holes too small to fill and finds half a body or none in
+  // the middle slices of L2 and L3 (Dice 0.18 and 0.55, L2 flagged as a fracture). The
+  // radial trace takes those slices over (seed 129 of the thick-slice study).
+  auto p = test::smallPhantom(129);
+  p.nx = p.ny = 471;
+  p.pixel_mm = 0.85;
+  p.slice_mm = 5.0;
+  p.orientation = "RAS";
+  p.noise_sd = 27;
+  auto ph = makePhantom(p);
+  Scan s = asScan(ph);
+  auto loc = localize(s);
+  EXPECT_TRUE(loc.flags.empty());
+  auto seg = segment(s, loc);
+  // one 5 mm slice too many or too few at each end of a ~25 mm body costs up to ~0.17
+  EXPECT_GE(test::dice(seg.labels.GetPointer(), ph.labels.GetPointer(), kL2), 0.85);
+  EXPECT_GE(test::dice(seg.labels.GetPointer(), ph.labels.GetPointer(), kL3), 0.75);
+  EXPECT_FALSE(seg.find(kL2)->suspected_fracture);  // heights of 5 mm slices may still flag others
+}
+
 TEST(PhantomPipelineHard, ContrastEnhancedOrgansAreNotTakenForBone) {
   // Portal-venous phase: liver ~115 HU, vessels ~160 HU, above the dense-bone threshold a
   // non-contrast scan would use. Seed 18 (PIR, low noise): at the L4/L5 disc the slice finder

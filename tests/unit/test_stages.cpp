@@ -158,6 +158,50 @@ TEST(Classify, TsMedianThresholdDependsOnThePhase) {
   EXPECT_THROW(classify(b, p), UsageError);
 }
 
+TEST(Segment, FlagsBodiesFarLowerOrTallerThanTheColumns) {
+  // Mean heights (anterior, middle, posterior) of a lumbar column, ~26 mm.
+  auto level = [](int label, double a, double m, double p) {
+    LevelSegmentation l;
+    l.label = label;
+    l.name = levelName(label);
+    l.status = "found";
+    l.voxels = 1000;
+    l.height_anterior_mm = a;
+    l.height_middle_mm = m;
+    l.height_posterior_mm = p;
+    return l;
+  };
+  std::vector<LevelSegmentation> col{level(kT12, 24, 24, 25), level(kL1, 25, 25, 26), level(kL2, 26, 26, 27),
+                                     level(kL3, 27, 26, 27),  level(kL4, 27, 27, 28), level(kL5, 28, 27, 26)};
+  auto normal = col;
+  flagFractures(normal, 0.8);
+  for (const auto& l : normal) EXPECT_FALSE(l.suspected_fracture || l.suspected_merge) << l.name;
+  // L2 took in half of L3 (a disc missed): 40 mm against a median of 26 -> merged, and only L2.
+  auto merged = col;
+  merged[2] = level(kL2, 40, 40, 41);
+  flagFractures(merged, 0.8);
+  EXPECT_TRUE(merged[2].suspected_merge);
+  EXPECT_NE(merged[2].merge_reason.find("median"), std::string::npos);
+  for (size_t i = 0; i < merged.size(); ++i) {
+    if (i != 2) {
+      EXPECT_FALSE(merged[i].suspected_merge) << merged[i].name;
+    }
+  }
+  // 33 mm (130 %) is a tall body, not a merge; a 35 % anterior wedge is a fracture.
+  auto tall = col;
+  tall[2] = level(kL2, 33, 33, 33);
+  tall[3] = level(kL3, 17, 24, 27);
+  flagFractures(tall, 0.8);
+  EXPECT_FALSE(tall[2].suspected_merge);
+  EXPECT_TRUE(tall[3].suspected_fracture);
+  // The flag and its reason survive the JSON round trip (roi-extract reads them from there).
+  SegmentResult r;
+  r.levels = merged;
+  auto back = SegmentResult::fromJson(r.toJson(), nullptr);
+  EXPECT_TRUE(back.find(kL2)->suspected_merge);
+  EXPECT_EQ(back.find(kL2)->merge_reason, merged[2].merge_reason);
+}
+
 TEST(StageJson, RoundTrips) {
   auto c = Calibration::defaultUncalibrated();
   auto roi = roiWith({{kT12, {140, true}}, {kL1, {60, false}}, {kL2, {130, true}}});

@@ -5,19 +5,23 @@
 # Usage: tools/eval/phantom_study.sh [BUILD_DIR] [N] [OUT_DIR]
 # Environment: NOISE_LO (default 10) and NOISE_SPAN (31) set the noise range NOISE_LO ..
 # NOISE_LO + NOISE_SPAN - 1 HU; e.g. NOISE_LO=60 NOISE_SPAN=41 for a low-dose study.
+# SLICES (default "0.625 1.0 1.5 2.0 3.0") lists the slice thicknesses cycled over; e.g.
+# SLICES="4.0 4.5 5.0" for a thick-slice study. REUSE=1 keeps phantoms already in OUT_DIR (to
+# compare two builds on the same cases); RESULTS (default "results") names the results folder.
+# SEED0 (default 0): case s uses phantom seed SEED0 + s (another set of cases, same parameters).
 set -euo pipefail
 build=${1:-build}
 n=${2:-30}
 out=${3:-$(mktemp -d "${TMPDIR:-/tmp}/ctbmd-study.XXXXXX")}
 mkdir -p "$out"
 orients=(LPS RAS PIR LAS)
-slices=(0.625 1.0 1.5 2.0 3.0)
+read -r -a slices <<<"${SLICES:-0.625 1.0 1.5 2.0 3.0}"
 # 13 rib pairs (a T13) can only be told from 12 when the first rib pair is in view, so those
 # cases cover C6-S1 (neck to pelvis); in a T11-S1 view they look normal (see the README).
 hard=("" "" "" "" "--ribs 13 --levels C6-S1" "--lstv" "--fracture L2" "--metal L4" "--contrast portal-venous" "")
 for ((s = 1; s <= n; s++)); do
   o=${orients[$((s % 4))]}
-  t=${slices[$((s % 5))]}
+  t=${slices[$((s % ${#slices[@]}))]}
   noise=$((${NOISE_LO:-10} + (s * 7) % ${NOISE_SPAN:-31}))
   h=${hard[$((s % 10))]}
   # in-plane pixels of clinical 512x512 grids (0.7-0.85 mm, which the localizer bins) and of
@@ -26,14 +30,16 @@ for ((s = 1; s <= n; s++)); do
   px=${pixels[$((s % 3))]}
   nxy=$(/usr/bin/python3 -c "print(round(400 / $px))")
   size=${nxy}x${nxy}
+  [[ ${REUSE:-0} == 1 && -f $out/case$s.nii.gz ]] && continue
   "$build/src/ctbmd-phantom" -q --force -o "$out/case$s.nii.gz" --size $size --pixel $px --slice $t \
-    --orientation $o --noise $noise --seed $s $h
+    --orientation $o --noise $noise --seed $((s + ${SEED0:-0})) $h
   echo "case$s orientation=$o slice=$t pixel=$px noise=$noise $h" > "$out/case$s.params"
 done
-"$build/src/ctbmd-run" -q --force "$out" -o "$out/results" -p ellipse-s1 || true
-/usr/bin/python3 - "$out" "$n" <<'PY'
+res=${RESULTS:-results}
+"$build/src/ctbmd-run" -q --force "$out" -o "$out/$res" -p ellipse-s1 || true
+/usr/bin/python3 - "$out" "$n" "$res" <<'PY'
 import json, math, sys, numpy as np, nibabel as nib
-out, n = sys.argv[1], int(sys.argv[2])
+out, n, res = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 levels = ["T12", "L1", "L2", "L3", "L4", "L5"]
 lab = {"T12": 19, "L1": 20, "L2": 21, "L3": 22, "L4": 23, "L5": 24}
 rows, dices, roi_err, centre_err = [], [], [], []
@@ -43,11 +49,11 @@ for s in range(1, n + 1):
     params = open(f"{out}/{c}.params").read().split(maxsplit=1)[1].strip()
     truth = json.load(open(f"{out}/{c}_truth.json"))
     try:
-        loc = json.load(open(f"{out}/results/{c}/localize.json"))
-        roi = json.load(open(f"{out}/results/{c}/roi.json"))
+        loc = json.load(open(f"{out}/{res}/{c}/localize.json"))
+        roi = json.load(open(f"{out}/{res}/{c}/roi.json"))
     except FileNotFoundError:
         rows.append((c, params, "ERROR", "", "")); continue
-    seg = np.asarray(nib.load(f"{out}/results/{c}/segmentation.nii.gz").dataobj)
+    seg = np.asarray(nib.load(f"{out}/{res}/{c}/segmentation.nii.gz").dataobj)
     ref = np.asarray(nib.load(f"{out}/{c}_seg.nii.gz").dataobj)
     wrong = []
     for L in levels:

@@ -30,6 +30,13 @@ Volume view(const CtImage* canonical);
 /// (a block's value sits at its centre). Returns `v` itself when no axis is binned.
 Volume binInPlane(const Volume& v, double target_mm, std::vector<int16_t>& storage);
 
+/// A trace whose inscribed disk is smaller than this (a lumbar body's is 13-20 mm) may have
+/// missed a faint body for a piece of the arch: analyseSlice retries with a lower threshold.
+inline constexpr double kRetryBelowMm = 11.0;
+/// An inscribed disk wider than this (a lumbar body's is 13-20 mm) is a body merged with the
+/// canal behind it.
+inline constexpr double kMergedAboveMm = 21.0;
+
 /// Filled bone wider than this (mm) along the row through a body's centre is the sacrum
 /// with its alae (SliceBody::row_width); no lumbar body is.
 inline constexpr double kSacralRowMm = 80.0;

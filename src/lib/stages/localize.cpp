@@ -286,8 +286,11 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   bounds.push_back(last);
   bound_flanks.push_back({last, last});
   // An end stretch (the scan's first or last vertebra) far longer than its neighbour hides a
-  // disc the profile lost (thin thoracic discs in 5 mm slices): split it where the core is
-  // darkest about one neighbour's length beyond the last disc.
+  // disc the profile lost (thin thoracic discs in 5 mm slices): split it about one neighbour's
+  // length beyond the last disc, at the endplates. At 5 mm the two endplates of a thin disc blur
+  // into one bright band with no trough, so the split goes to the centre of the brightness above
+  // the stretch's marrow level in that window (between two peaks where a shallow trough remains,
+  // on the peak where they merged); with no such band, to the darkest point.
   for (int end = 0; end < 2 && bounds.size() >= 3; ++end) {
     const size_t nb = bounds.size();
     const bool bottom = end == 0;
@@ -296,13 +299,26 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
     const int len = std::abs(disc - outer), nlen = std::abs(next - disc);
     if (len < 45 || len < 1.6 * nlen) continue;
     const int dir = bottom ? -1 : 1;  // from the disc outwards
+    std::vector<double> stretch;
+    for (int q = std::min(disc, outer); q <= std::max(disc, outer); ++q) stretch.push_back(prof[q]);
+    const double marrow = median(stretch);
     int best = -1;
+    double wsum = 0, wq = 0, peak = 0;
     for (int d = static_cast<int>(0.7 * nlen); d <= static_cast<int>(1.3 * nlen); ++d) {
       const int q = disc + dir * d;
       if (std::abs(q - outer) < 8) break;
       if (best < 0 || prof[q] < prof[best]) best = q;
+      const double w = std::max(0.0, prof[q] - marrow);
+      wsum += w;
+      wq += w * q;
+      peak = std::max(peak, w);
     }
     if (best < 0) continue;
+    // a band at least a quarter as bright above the marrow as the disc's own endplates
+    double disc_peak = 0;
+    for (int d = 1; d <= std::min(12, nlen / 2); ++d)
+      disc_peak = std::max(disc_peak, prof[disc + dir * d] - marrow);
+    if (wsum > 0 && peak >= std::max(10.0, 0.25 * disc_peak)) best = static_cast<int>(std::lround(wq / wsum));
     spdlog::debug("localize: end stretch of {} mm split at curve z {:.1f} (a disc the profile lost)", len,
                   curve[best].z);
     if (bottom) {
@@ -766,13 +782,19 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
       l.status = g.partial ? "partial" : "found";
       l.center_mm = phys(m.x, m.y, m.z);
       // Centre of the body itself: area-weighted mean of the per-slice body centres over the
-      // middle 60 % of the level's height (more exact than the smoothed centreline).
+      // middle 60 % of the level's height (more exact than the smoothed centreline). A slice
+      // whose body lies over 6 mm from the centreline there was traced wrong (half a body in a
+      // noisy 5 mm slice, where the middle 60 % holds two or three slices): it is left out.
       {
         double za = std::min(lo.z, hi.z), zb = std::max(lo.z, hi.z), dz = zb - za;
         double sw = 0, sx = 0, sy = 0, szz = 0;
         for (int k = 0; k < vol.nz; ++k) {
           double z = vol.z(k);
           if (!sb[k].valid || z < za + 0.2 * dz || z > zb - 0.2 * dz) continue;
+          int near = g.a;
+          for (int q = g.a; q <= g.b; ++q)
+            if (std::abs(curve[q].z - z) < std::abs(curve[near].z - z)) near = q;
+          if (std::hypot(sb[k].cx - curve[near].x, sb[k].cy - curve[near].y) > 6.0) continue;
           sw += sb[k].area;
           sx += sb[k].area * sb[k].cx;
           sy += sb[k].area * sb[k].cy;

@@ -465,6 +465,7 @@ RoiResult extractRoi(const Scan& scan, const SegmentResult& seg, const RoiParams
     l.stats = computeStats(values[label], voxel_mm3);
     if (l.status == "partial") l.flags.push_back("partial");
     if (ls && ls->suspected_fracture) l.flags.push_back("suspected_fracture");
+    if (ls && ls->suspected_merge) l.flags.push_back("suspected_merge");
     if (ls && ls->metal) l.flags.push_back("metal");
     if (l.status != "missing" && l.stats.voxels < p.min_voxels) l.flags.push_back("too_small");
     if (l.status == "missing") l.flags.push_back("missing");

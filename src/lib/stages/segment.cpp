@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 
@@ -14,6 +15,7 @@
 #include "ctbmd/errors.hpp"
 #include "ctbmd/levels.hpp"
 #include "ctbmd/stages.hpp"
+#include "ctbmd/stats.hpp"
 #include "internal/raster2d.hpp"
 #include "internal/spine.hpp"
 #include "segment_learned.hpp"
@@ -33,6 +35,10 @@ json SegmentResult::toJson() const {
     }
     e["suspected_fracture"] = l.suspected_fracture;
     if (l.suspected_fracture) e["fracture_reason"] = l.fracture_reason;
+    if (l.suspected_merge) {
+      e["suspected_merge"] = true;
+      e["merge_reason"] = l.merge_reason;
+    }
     if (l.repaired_slices) e["repaired_slices"] = l.repaired_slices;
     if (l.metal) e["metal"] = true;
     lv[l.name] = e;
@@ -64,6 +70,8 @@ SegmentResult SegmentResult::fromJson(const json& j, LabelImage::Pointer labels)
       l.height_posterior_mm = e.value("height_posterior_mm", 0.0);
       l.suspected_fracture = e.value("suspected_fracture", false);
       l.fracture_reason = e.value("fracture_reason", "");
+      l.suspected_merge = e.value("suspected_merge", false);
+      l.merge_reason = e.value("merge_reason", "");
       l.repaired_slices = e.value("repaired_slices", 0);
       l.metal = e.value("metal", false);
       r.levels.push_back(l);
@@ -139,6 +147,27 @@ void flagFractures(std::vector<LevelSegmentation>& levels, double ratio) {
   auto meanH = [](const LevelSegmentation& l) {
     return (l.height_anterior_mm + l.height_middle_mm + l.height_posterior_mm) / 3.0;
   };
+  // Far taller than the column's other bodies (T12-L5 heights differ by ~20 %): a body that
+  // took in part of its neighbour where a disc was missed (beside metal, say). Its HU are not
+  // its own.
+  constexpr double kTallerThan = 1.35;
+  for (size_t i = 0; i < levels.size(); ++i) {
+    auto& l = levels[i];
+    if (l.status != "found" || l.voxels == 0) continue;
+    std::vector<double> others;
+    for (size_t j = 0; j < levels.size(); ++j)
+      if (j != i && levels[j].status == "found" && levels[j].voxels > 0) others.push_back(meanH(levels[j]));
+    if (others.size() < 3) continue;
+    std::nth_element(others.begin(), others.begin() + others.size() / 2, others.end());
+    const double ref = others[others.size() / 2];
+    if (meanH(l) > kTallerThan * ref) {
+      l.suspected_merge = true;
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "body height %.0f mm is over %.0f%% of the column's median (%.0f mm)",
+                    meanH(l), kTallerThan * 100, ref);
+      l.merge_reason = buf;
+    }
+  }
   for (size_t i = 0; i < levels.size(); ++i) {
     auto& l = levels[i];
     if (l.status != "found" || l.voxels == 0) continue;
@@ -688,6 +717,10 @@ void finishSegmentation(SegmentResult& res, const LabelImage* canonical_labels, 
   flagFractures(res.levels, fracture_ratio);
   for (const auto& l : res.levels)
     if (l.suspected_fracture) res.warnings.push_back(l.name + ": possible fracture, " + l.fracture_reason);
+  for (const auto& l : res.levels)
+    if (l.suspected_merge)
+      res.warnings.push_back(l.name + ": may include part of a neighbour (a disc not found), " +
+                             l.merge_reason + "; not used for BMD");
 }
 
 SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const SegmentParams& p) {
@@ -782,6 +815,60 @@ SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const Segment
       }
       t.sb[static_cast<size_t>(kk)] = spine::analyseSlice(vol, k, c[0], c[1], sp, true);
     });
+    // In the middle of the slab (the central 40 % between the endplate planes; a plane may lie
+    // 5 mm off, in the disc) every slice cuts the body whole. A slice there where the ring finder found no
+    // body, or only a piece (inscribed disk under 3/4 of the level's median, or centre 8 mm off the level's
+    // median centre), is traced radially from that centre as well; the radial body is kept when it is larger,
+    // centred within 8 mm and not merged with the canal (inscribed disk <= 21 mm). Marrow right at the
+    // dense-bone threshold breaks into holes too small to fill (in 5 mm slices two or three such slices in a
+    // row are half a body), and streaks from metal break the ring. This is done only where a third of the
+    // middle slices or more are such: isolated misses are better lent a neighbour's shape (consistentSlices),
+    // and near a tilted L5's lower plane the radial trace outlines body and disc together.
+    {
+      const int inner = n - 2 * extra;
+      std::vector<double> radii, xs, ys;
+      for (int kk = extra; kk < n - extra; ++kk)
+        if (const auto& b = t.sb[static_cast<size_t>(kk)]; b.valid) radii.push_back(b.r_max);
+      const double r_median = radii.empty() ? 0.0 : stats::median(radii);
+      for (int kk = extra; kk < n - extra; ++kk)
+        if (const auto& b = t.sb[static_cast<size_t>(kk)]; b.valid && b.r_max >= 0.75 * r_median) {
+          xs.push_back(b.cx);
+          ys.push_back(b.cy);
+        }
+      // the level's own centre (the centreline wanders at L5/S1)
+      const std::array<double, 2> ref = xs.empty()
+                                            ? std::array<double, 2>{c[0], c[1]}
+                                            : std::array<double, 2>{stats::median(xs), stats::median(ys)};
+      auto off = [&](const spine::SliceBody& b) { return std::hypot(b.cx - ref[0], b.cy - ref[1]); };
+      const int m0 = extra + static_cast<int>(std::floor(0.3 * inner)),
+                m1 = extra + static_cast<int>(std::ceil(0.7 * inner));
+      std::vector<int> retrace;
+      for (int kk = m0; kk < m1; ++kk)
+        if (const auto& b = t.sb[static_cast<size_t>(kk)];
+            !b.valid || b.r_max < 0.75 * r_median || off(b) > 8.0)
+          retrace.push_back(kk);
+      // A few such slices are isolated misses that consistentSlices lends a neighbour's shape;
+      // a third of the middle or more is a body the ring finder does not see.
+      if (3 * static_cast<int>(retrace.size()) < m1 - m0) retrace.clear();
+      std::vector<uint8_t> took(retrace.size(), 0);
+      spine::parallelFor(static_cast<int>(retrace.size()), [&, k0 = k0](int t_) {
+        const int kk = retrace[static_cast<size_t>(t_)];
+        auto& b = t.sb[static_cast<size_t>(kk)];
+        auto r = spine::radialSlice(vol, k0 + kk, {{ref[0], ref[1]}, {ref[0], ref[1] - 25.0}}, sp, true);
+        spdlog::trace(
+            "segment {} slice {}: ring valid {} r {:.1f} at ({:.1f},{:.1f}); radial valid {} r {:.1f} at "
+            "({:.1f},{:.1f}); level centre ({:.1f},{:.1f})",
+            l.name, k0 + kk, b.valid, b.r_max, b.cx, b.cy, r.valid, r.r_max, r.cx, r.cy, ref[0], ref[1]);
+        if (r.valid && r.r_max <= spine::kMergedAboveMm && off(r) <= 8.0 && (!b.valid || r.r_max > b.r_max)) {
+          b = std::move(r);
+          took[static_cast<size_t>(t_)] = 1;
+        }
+      });
+      const int n_took = static_cast<int>(std::count(took.begin(), took.end(), 1));
+      entries.back().repaired_slices += n_took;
+      if (n_took)
+        spdlog::debug("segment {}: {} slices traced radially (no body from the ring finder)", l.name, n_took);
+    }
     consistentSlices(t.sb, vol.sx, vol.sy, vol.sz, entries.back().repaired_slices);
     t.footprint.assign(static_cast<size_t>(vol.nx) * vol.ny, 0);
     // the body's columns: from the slices inside its slab (the disc slices beside it may hold
