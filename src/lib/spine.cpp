@@ -990,6 +990,61 @@ std::vector<int> findDiscs(const std::vector<double>& prof, const std::vector<Cu
     }
     i0 = i1 + 1;
   }
+  // Dense marrow: where the troughs' floors fall into two clearly separated groups, the
+  // darker group is the narrower and no bright trough is narrow, the darker troughs are the discs, whatever
+  // the alternation says. A faint endplate peak (10-20 HU above dense marrow in 5 mm slices) is merged away
+  // with its marrow into the next disc's trough, and the alternation then flips for the rest of the column;
+  // the floors do not (a disc's ~100 HU under ~190 HU marrow). Osteoporotic marrow, as dark as a disc or
+  // darker, gives no such groups and the alternation stands.
+  {
+    std::vector<std::pair<double, size_t>> floors;
+    for (size_t i = 0; i < troughs.size(); ++i)
+      if (chainable(i)) floors.push_back({sm[troughs[i].at], i});
+    std::sort(floors.begin(), floors.end());
+    size_t cut = 0;
+    double gap = 0;
+    for (size_t k = 2; k + 1 < floors.size(); ++k)  // at least two troughs in each group
+      if (floors[k].first - floors[k - 1].first > gap) {
+        gap = floors[k].first - floors[k - 1].first;
+        cut = k;
+      }
+    if (cut > 0) {
+      double md = 0, mb = 0, vd = 0, vb = 0, w_dark = 0, w_bright = 0;
+      const double nd = static_cast<double>(cut), nbr = static_cast<double>(floors.size() - cut);
+      for (size_t k = 0; k < floors.size(); ++k) {
+        (k < cut ? md : mb) += floors[k].first;
+        (k < cut ? w_dark : w_bright) += w[floors[k].second];
+      }
+      md /= nd;
+      mb /= nbr;
+      w_dark /= nd;
+      w_bright /= nbr;
+      for (size_t k = 0; k < floors.size(); ++k)
+        (k < cut ? vd : vb) += std::pow(floors[k].first - (k < cut ? md : mb), 2);
+      const double sd_d = std::max(5.0, std::sqrt(vd / nd)), sd_b = std::max(5.0, std::sqrt(vb / nbr));
+      const double spread = std::max(sd_d, sd_b);
+      // and every bright trough is marrow-wide (deep and shallow discs alone also make two
+      // groups of floors: then narrow troughs sit among the bright ones)
+      std::vector<double> wd;
+      double w_bright_min = 1e9;
+      for (size_t k = 0; k < floors.size(); ++k)
+        if (k < cut)
+          wd.push_back(w[floors[k].second]);
+        else if (mb - floors[k].first <= 1.5 * sd_b)  // a typical bright one
+          w_bright_min = std::min(w_bright_min, w[floors[k].second]);
+      const bool bright_wide = w_bright_min >= 1.3 * stats::median(wd);
+      if (gap >= 25 && mb - md >= 50 && mb - md >= 3 * spread && w_dark < 0.85 * w_bright && bright_wide) {
+        // only troughs typical of their group: a floor between the groups (a disc blurred
+        // with its endplates) keeps what the alternation said
+        for (size_t k = 0; k < floors.size(); ++k)
+          if (k < cut ? floors[k].first - md <= 2.5 * sd_d : mb - floors[k].first <= 2.5 * sd_b)
+            is_disc[floors[k].second] = k < cut;
+        spdlog::trace(
+            "disc floors: {} dark troughs (mean {:.0f} HU) under marrow (mean {:.0f} HU); discs by floor",
+            cut, md, mb);
+      }
+    }
+  }
   if (spdlog::should_log(spdlog::level::trace))
     for (size_t i = 0; i < troughs.size(); ++i)
       spdlog::trace("trough at z {:6.1f} (x {:6.1f}) width {:4.0f} depth {:5.1f} -> {}", c[troughs[i].at].z,

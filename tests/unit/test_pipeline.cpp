@@ -137,6 +137,29 @@ TEST(PhantomPipeline, FiveMillimetreBodiesWithMarrowAtTheThresholdAreSegmented) 
   EXPECT_FALSE(seg.find(kL2)->suspected_fracture);  // heights of 5 mm slices may still flag others
 }
 
+TEST(PhantomPipeline, DenseMarrowDiscsAreFoundByTheirFloors) {
+  // 5 mm slices, marrow ~190 HU: L3's lower endplate is only ~12 HU above its marrow, so it
+  // is merged away and L3's marrow joins the L3/L4 disc in one trough; the alternation then
+  // took the lower lumbar marrow for discs (every name wrong, flagged anchors_disagree). The
+  // troughs' floors (discs ~100 HU, marrow ~195 HU) tell them apart (seed 41).
+  auto p = test::smallPhantom(41);
+  p.orientation = "RAS";
+  p.slice_mm = 5.0;
+  p.noise_sd = 27;
+  auto ph = makePhantom(p);
+  auto loc = localize(asScan(ph));
+  EXPECT_TRUE(loc.flags.empty());
+  for (int l : kReportedLevels) {
+    const auto* lv = loc.find(l);
+    ASSERT_EQ(lv->status, "found") << levelName(l);
+    auto c = ph.truth["levels"][levelName(l)]["centroid_mm"];
+    EXPECT_LT(std::hypot(lv->center_mm[0] - c[0].get<double>(), lv->center_mm[1] - c[1].get<double>(),
+                         lv->center_mm[2] - c[2].get<double>()),
+              6.0)
+        << levelName(l);
+  }
+}
+
 TEST(PhantomPipelineHard, ContrastEnhancedOrgansAreNotTakenForBone) {
   // Portal-venous phase: liver ~115 HU, vessels ~160 HU, above the dense-bone threshold a
   // non-contrast scan would use. Seed 18 (PIR, low noise): at the L4/L5 disc the slice finder
