@@ -1085,9 +1085,22 @@ std::vector<int> findDiscs(const std::vector<double>& prof, const std::vector<Cu
           bw = w[t];
           best = troughs[t].at;
         }
-      if (best < 0)
-        for (int q = lo; q <= hi; ++q)
+      if (best < 0 && lo <= hi) {
+        // No trough there: in 5 mm slices a thin disc's two endplates blur into one bright
+        // band. Its centre (of the brightness above the gap's marrow level) is the disc;
+        // with no such band, the darkest point.
+        std::vector<double> gap_prof(sm.begin() + discs[i - 1], sm.begin() + discs[i] + 1);
+        const double marrow = stats::median(gap_prof);
+        double wsum = 0, wq = 0, peak = 0;
+        for (int q = lo; q <= hi; ++q) {
           if (best < 0 || sm[q] < sm[best]) best = q;
+          const double wgt = std::max(0.0, sm[q] - marrow);
+          wsum += wgt;
+          wq += wgt * q;
+          peak = std::max(peak, wgt);
+        }
+        if (peak >= 30) best = static_cast<int>(std::lround(wq / wsum));
+      }
       if (best >= 0) {
         discs.insert(discs.begin() + static_cast<long>(i), best);
         if (flanks) flanks->insert(flanks->begin() + static_cast<long>(i), {best - 4, best + 4});

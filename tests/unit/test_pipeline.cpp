@@ -160,6 +160,30 @@ TEST(PhantomPipeline, DenseMarrowDiscsAreFoundByTheirFloors) {
   }
 }
 
+TEST(PhantomPipeline, DiscLostInsideTheColumnIsPlacedOnItsEndplateBand) {
+  // 5 mm slices: the L2/L3 disc's two endplates blur into one bright band with no trough.
+  // The spacing says a disc is missing there; it was put at the darkest point, in marrow,
+  // and L2 and L3 came out 8 mm off (seed 202 of the third thick-slice study, PIR).
+  auto p = test::smallPhantom(202);
+  p.nx = p.ny = 471;
+  p.pixel_mm = 0.85;
+  p.slice_mm = 5.0;
+  p.orientation = "PIR";
+  p.noise_sd = 24;
+  auto ph = makePhantom(p);
+  auto loc = localize(asScan(ph));
+  EXPECT_TRUE(loc.flags.empty());
+  for (int l : kReportedLevels) {
+    const auto* lv = loc.find(l);
+    ASSERT_EQ(lv->status, "found") << levelName(l);
+    auto c = ph.truth["levels"][levelName(l)]["centroid_mm"];
+    EXPECT_LT(std::hypot(lv->center_mm[0] - c[0].get<double>(), lv->center_mm[1] - c[1].get<double>(),
+                         lv->center_mm[2] - c[2].get<double>()),
+              5.0)
+        << levelName(l);
+  }
+}
+
 TEST(PhantomPipelineHard, ContrastEnhancedOrgansAreNotTakenForBone) {
   // Portal-venous phase: liver ~115 HU, vessels ~160 HU, above the dense-bone threshold a
   // non-contrast scan would use. Seed 18 (PIR, low noise): at the L4/L5 disc the slice finder
