@@ -19,6 +19,19 @@ Scan asScan(const PhantomResult& r) {
   s.info.path = "phantom";
   return s;
 }
+
+// Every reported level found, its centre within `tol_mm` of the phantom truth's centroid.
+void expectLevelsFoundNear(const LocalizeResult& loc, const PhantomResult& ph, double tol_mm) {
+  for (int l : kReportedLevels) {
+    const auto* lv = loc.find(l);
+    ASSERT_EQ(lv->status, "found") << levelName(l);
+    auto c = ph.truth["levels"][levelName(l)]["centroid_mm"];
+    EXPECT_LT(std::hypot(lv->center_mm[0] - c[0].get<double>(), lv->center_mm[1] - c[1].get<double>(),
+                         lv->center_mm[2] - c[2].get<double>()),
+              tol_mm)
+        << levelName(l);
+  }
+}
 }  // namespace
 
 // (seed, storage orientation, slice mm, in-plane pixel mm: below 0.8 the localizer bins it)
@@ -104,15 +117,7 @@ TEST(PhantomPipelineHard, ThickSlicesKeepTheDiscsAroundACompressedBody) {
   auto ph = makePhantom(p);
   auto loc = localize(asScan(ph));
   EXPECT_TRUE(loc.flags.empty());
-  for (int l : kReportedLevels) {
-    const auto* lv = loc.find(l);
-    ASSERT_EQ(lv->status, "found") << levelName(l);
-    auto c = ph.truth["levels"][levelName(l)]["centroid_mm"];
-    EXPECT_LT(std::hypot(lv->center_mm[0] - c[0].get<double>(), lv->center_mm[1] - c[1].get<double>(),
-                         lv->center_mm[2] - c[2].get<double>()),
-              6.0)
-        << levelName(l);
-  }
+  expectLevelsFoundNear(loc, ph, 6.0);
 }
 
 TEST(PhantomPipeline, FiveMillimetreBodiesWithMarrowAtTheThresholdAreSegmented) {
@@ -149,15 +154,7 @@ TEST(PhantomPipeline, DenseMarrowDiscsAreFoundByTheirFloors) {
   auto ph = makePhantom(p);
   auto loc = localize(asScan(ph));
   EXPECT_TRUE(loc.flags.empty());
-  for (int l : kReportedLevels) {
-    const auto* lv = loc.find(l);
-    ASSERT_EQ(lv->status, "found") << levelName(l);
-    auto c = ph.truth["levels"][levelName(l)]["centroid_mm"];
-    EXPECT_LT(std::hypot(lv->center_mm[0] - c[0].get<double>(), lv->center_mm[1] - c[1].get<double>(),
-                         lv->center_mm[2] - c[2].get<double>()),
-              6.0)
-        << levelName(l);
-  }
+  expectLevelsFoundNear(loc, ph, 6.0);
 }
 
 TEST(PhantomPipeline, DiscLostInsideTheColumnIsPlacedOnItsEndplateBand) {
@@ -173,15 +170,7 @@ TEST(PhantomPipeline, DiscLostInsideTheColumnIsPlacedOnItsEndplateBand) {
   auto ph = makePhantom(p);
   auto loc = localize(asScan(ph));
   EXPECT_TRUE(loc.flags.empty());
-  for (int l : kReportedLevels) {
-    const auto* lv = loc.find(l);
-    ASSERT_EQ(lv->status, "found") << levelName(l);
-    auto c = ph.truth["levels"][levelName(l)]["centroid_mm"];
-    EXPECT_LT(std::hypot(lv->center_mm[0] - c[0].get<double>(), lv->center_mm[1] - c[1].get<double>(),
-                         lv->center_mm[2] - c[2].get<double>()),
-              5.0)
-        << levelName(l);
-  }
+  expectLevelsFoundNear(loc, ph, 5.0);
 }
 
 TEST(PhantomPipelineHard, ContrastEnhancedOrgansAreNotTakenForBone) {
