@@ -13,6 +13,7 @@ packages=(
   libgtest-dev libgmock-dev
   libpng-dev zlib1g-dev
   libdeflate-dev                # fast whole-buffer inflate for .nii.gz input
+  time util-linux               # /usr/bin/time and prlimit: the bad-input tests' memory bounds
   gnuplot-nox                   # ctbmd-evaluate's plots (PNG and SVG through cairo)
   # test oracles: SciPy checks ctbmd-evaluate; python3-torch checks the LibTorch plugin and
   # exports TorchScript models (tools/export_torchscript.py)

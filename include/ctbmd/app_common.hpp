@@ -25,7 +25,8 @@ inline void addClassifyOptions(CLI::App& app, ClassifyParams& p) {
   app.add_option_function<double>(
       "--ref-sd", [&p](double v) { p.ref_sd = v; }, "who-tscore: young-adult reference SD of the measure");
   app.add_option("--contrast-phase", p.contrast_phase, "ts-median: native | arterial | portal-venous");
-  app.add_option("--classify-model", p.model, "bccnet: model folder (task classify), e.g. models/bccnet-phantom");
+  app.add_option("--classify-model", p.model,
+                 "bccnet: model folder (task classify), e.g. models/bccnet-phantom");
 }
 }  // namespace ctbmd::cli
 

@@ -20,13 +20,13 @@
 namespace ctbmd {
 
 struct VerseSubject {
-  std::string key;                     // file-name prefix, e.g. "sub-gl003_dir-ax"
-  std::string subject;                 // "sub-gl003"
-  std::string split;                   // the folder holding rawdata/derivatives (e.g. dataset-01training)
-  std::filesystem::path ct;            // empty when the dataset has no image for it
-  std::filesystem::path vert_mask;     // always present
-  std::filesystem::path subreg_mask;   // may be empty
-  std::filesystem::path centroids;     // may be empty
+  std::string key;                    // file-name prefix, e.g. "sub-gl003_dir-ax"
+  std::string subject;                // "sub-gl003"
+  std::string split;                  // the folder holding rawdata/derivatives (e.g. dataset-01training)
+  std::filesystem::path ct;           // empty when the dataset has no image for it
+  std::filesystem::path vert_mask;    // always present
+  std::filesystem::path subreg_mask;  // may be empty
+  std::filesystem::path centroids;    // may be empty
 };
 
 /// Finds every subject with a vertebra mask under `root` (searched recursively for
@@ -34,15 +34,16 @@ struct VerseSubject {
 std::vector<VerseSubject> scanVerseDataset(const std::filesystem::path& root);
 
 struct VerseCentroids {
-  std::string axes;                             // e.g. "PIR": the grid's axis codes
-  std::map<int, std::array<double, 3>> voxel;   // label -> continuous voxel index (X, Y, Z)
+  std::string axes;                            // e.g. "PIR": the grid's axis codes
+  std::map<int, std::array<double, 3>> voxel;  // label -> continuous voxel index (X, Y, Z)
 };
 
 VerseCentroids readVerseCentroids(const std::filesystem::path& file);
 /// Physical (LPS, mm) position of each centroid on `grid`. Throws InputError when the file's
 /// axis codes are not the grid's (the centroids would be read on the wrong axes).
-std::map<int, std::array<double, 3>> centroidsToPhysical(const VerseCentroids& c, const itk::ImageBase<3>* grid,
-                                                          const std::string& what);
+std::map<int, std::array<double, 3>> centroidsToPhysical(const VerseCentroids& c,
+                                                         const itk::ImageBase<3>* grid,
+                                                         const std::string& what);
 /// Writes a centroid file for `grid` from physical positions (label -> LPS mm), atomically.
 void writeVerseCentroids(const std::filesystem::path& file, const itk::ImageBase<3>* grid,
                          const std::map<int, std::array<double, 3>>& lps_mm, bool force);

@@ -34,10 +34,6 @@ std::string sha256File(const std::filesystem::path& path);
 void gzipFile(const std::filesystem::path& in, const std::filesystem::path& out, int level, int threads,
               bool run_length = false);
 
-/// True when the gzip file decompresses to exactly `expected_size` bytes (checked from the
-/// trailer when it is one member, else by decompressing).
-bool gzipComplete(const std::filesystem::path& p, uint64_t expected_size);
-
 /// Strips known image extensions: "a/b/case01.nii.gz" -> "case01".
 std::string imageStem(const std::filesystem::path& p);
 

@@ -18,7 +18,7 @@ struct Samples {
 struct SegmentSampling {
   std::string arch = "unet2d";  // unet2d: axial 2-D patches; dense-unet3d: 3-D patches
   double spacing_mm = 1.25;
-  std::vector<int> patch{64, 64};  // (H, W) or (D, H, W)
+  std::vector<int> patch{64, 64};   // (H, W) or (D, H, W)
   double level = 150, width = 700;  // HU window, min-max normalised
   double slice_step_mm = 2.0;       // unet2d: one slice every this many mm
   double jitter_mm = 4.0;           // random offset of the patch centre from the spine centre
@@ -31,7 +31,7 @@ struct SegmentSampling {
 void addSegmentSamples(const VerseCase& c, const SegmentSampling& s, Samples& out);
 
 struct MipSampling {
-  int stage = 1;             // 1: L1 top from the whole scan; 2: L1-L4 centres from a window
+  int stage = 1;  // 1: L1 top from the whole scan; 2: L1-L4 centres from a window
   int rows = 128, cols = 64;
   double row_mm = 4.0;
   double window_above_mm = 20;  // stage 2: window starts this far above L1's top

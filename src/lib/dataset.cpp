@@ -25,7 +25,8 @@ fs::path firstExisting(const std::vector<fs::path>& c) {
 
 std::vector<VerseSubject> scanVerseDataset(const fs::path& root) {
   if (!fs::is_directory(root))
-    throw InputError("dataset '" + root.string() + "' is not a folder (expected the VerSe layout: "
+    throw InputError("dataset '" + root.string() +
+                     "' is not a folder (expected the VerSe layout: "
                      "rawdata/sub-*/ and derivatives/sub-*/)");
   std::vector<VerseSubject> out;
   const std::string suffix = "_seg-vert_msk.nii.gz";
@@ -47,8 +48,9 @@ std::vector<VerseSubject> scanVerseDataset(const fs::path& root) {
     s.ct = firstExisting({raw / (s.key + "_ct.nii.gz"), raw / (s.key + "_ct.nii")});
     s.subreg_mask = firstExisting(
         {subj_dir / (s.key + "_seg-subreg_msk.nii.gz"), subj_dir / (s.key + "_seg-subreg_msk.nii")});
-    s.centroids = firstExisting({subj_dir / (s.key + "_seg-subreg_ctd.json"), subj_dir / (s.key + "_seg-vert_ctd.json"),
-                                 subj_dir / (s.key + "_ctd.json")});
+    s.centroids =
+        firstExisting({subj_dir / (s.key + "_seg-subreg_ctd.json"), subj_dir / (s.key + "_seg-vert_ctd.json"),
+                       subj_dir / (s.key + "_ctd.json")});
     out.push_back(std::move(s));
   }
   if (out.empty())
@@ -87,16 +89,17 @@ VerseCentroids readVerseCentroids(const fs::path& file) {
   return c;
 }
 
-std::map<int, std::array<double, 3>> centroidsToPhysical(const VerseCentroids& c, const itk::ImageBase<3>* grid,
-                                                          const std::string& what) {
+std::map<int, std::array<double, 3>> centroidsToPhysical(const VerseCentroids& c,
+                                                         const itk::ImageBase<3>* grid,
+                                                         const std::string& what) {
   CtImage::DirectionType d = grid->GetDirection();
   const std::string code = orientationCode(d);
   // VerSe (nibabel) codes name the direction an axis points to in RAS terms; ITK codes (ours)
   // name where the index increases in LPS terms. The two agree letter for letter: nibabel's
   // "P" axis increases toward posterior, as does ITK's "P".
   if (c.axes != code)
-    throw InputError(what + ": the centroids are given for axes " + c.axes + " but the mask is stored as " + code +
-                     "; reorient one of them first");
+    throw InputError(what + ": the centroids are given for axes " + c.axes + " but the mask is stored as " +
+                     code + "; reorient one of them first");
   std::map<int, std::array<double, 3>> out;
   for (const auto& [label, v] : c.voxel) {
     itk::ContinuousIndex<double, 3> ci;
@@ -127,8 +130,8 @@ void writeVerseCentroids(const fs::path& file, const itk::ImageBase<3>* grid,
 
 VerseCase loadVerseCase(const VerseSubject& s) {
   if (s.ct.empty())
-    throw InputError("subject " + s.key + " has a mask (" + s.vert_mask.string() +
-                     ") but no CT in rawdata/" + s.subject + "/ (" + s.key + "_ct.nii.gz)");
+    throw InputError("subject " + s.key + " has a mask (" + s.vert_mask.string() + ") but no CT in rawdata/" +
+                     s.subject + "/ (" + s.key + "_ct.nii.gz)");
   VerseCase c;
   c.subject = s;
   c.scan = readScan(s.ct);
@@ -151,7 +154,8 @@ VerseCase loadVerseCase(const VerseSubject& s) {
     b[i] = l;
   }
   if (!s.centroids.empty()) {
-    c.centroids = centroidsToPhysical(readVerseCentroids(s.centroids), vert.GetPointer(), s.centroids.string());
+    c.centroids =
+        centroidsToPhysical(readVerseCentroids(s.centroids), vert.GetPointer(), s.centroids.string());
   } else {
     auto sz = vert->GetLargestPossibleRegion().GetSize();
     size_t i = 0;

@@ -279,30 +279,6 @@ void gzipFile(const fs::path& in, const fs::path& out, int level, int threads, b
   if (!dst) throw ProcessingError("failed writing '" + out.string() + "' (disk full?)");
 }
 
-bool gzipComplete(const fs::path& p, uint64_t expected_size) {
-  std::ifstream f(p, std::ios::binary | std::ios::ate);
-  if (!f) return false;
-  auto len = static_cast<long long>(f.tellg());
-  if (len < 18) return false;
-  unsigned char t[4];
-  f.seekg(len - 4);
-  f.read(reinterpret_cast<char*>(t), 4);
-  uint32_t isize = t[0] | (t[1] << 8) | (t[2] << 16) | (static_cast<uint32_t>(t[3]) << 24);
-  if (isize == static_cast<uint32_t>(expected_size)) return true;
-  // Several members, or really truncated: decompress to be sure.
-  gzFile g = gzopen(p.c_str(), "rb");
-  if (!g) return false;
-  std::vector<char> buf(1 << 20);
-  uint64_t total = 0;
-  int n;
-  while ((n = gzread(g, buf.data(), static_cast<unsigned>(buf.size()))) > 0)
-    total += static_cast<uint64_t>(n);
-  int err = 0;
-  gzerror(g, &err);
-  gzclose(g);
-  return n == 0 && err == Z_OK && total == expected_size;
-}
-
 std::string imageStem(const fs::path& p) {
   std::string name = p.filename().string();
   for (const char* ext : {".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd"}) {

@@ -28,6 +28,7 @@
 #include "ctbmd/errors.hpp"
 #include "ctbmd/fileio.hpp"
 #include "ctbmd/image.hpp"
+#include "internal/header_checks.hpp"
 
 namespace fs = std::filesystem;
 
@@ -412,9 +413,21 @@ typename TImage::Pointer readFileAs(const fs::path& path, itk::ImageIOBase* io) 
   return img;
 }
 
-itk::ImageIOBase::Pointer probeFile(const fs::path& path) {
+std::string formatOf(const fs::path& p);
+
+// ctbmd's own header checks (internal/header_checks.hpp) run before ITK sees the file: its
+// readers abort or allocate what a damaged header claims. `nifti` receives what a NIfTI
+// header says.
+itk::ImageIOBase::Pointer probeFile(const fs::path& path, detail::NiftiFacts* nifti = nullptr) {
   if (!fs::exists(path)) throw InputError("input '" + path.string() + "' does not exist");
   if (!fs::is_regular_file(path)) throw InputError("input '" + path.string() + "' is not a regular file");
+  const std::string format = formatOf(path);
+  if (format == "nifti") {
+    auto facts = detail::checkNiftiHeader(path);
+    if (nifti) *nifti = facts;
+  } else if (format == "metaimage") {
+    detail::checkMetaImageHeader(path);
+  }
   auto io = itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::IOFileModeEnum::ReadMode);
   if (!io)
     throw InputError("'" + path.string() +
@@ -465,10 +478,12 @@ std::string formatOf(const fs::path& p) {
 // the header, so the geometry is exactly what ITK's reader gives. Anything else (other voxel
 // types, scaling, several gzip members, over 4 GiB, a repaired header) returns null and goes
 // through ITK's reader.
-CtImage::Pointer readNiftiGzInt16(const fs::path& path, itk::ImageIOBase* io) {
+CtImage::Pointer readNiftiGzInt16(const fs::path& path, itk::ImageIOBase* io,
+                                  const detail::NiftiFacts& facts) {
   // exactly three dimensions (a 4-D file, even with one volume, goes through ITK and its checks)
   if (path.extension() != ".gz" || io->GetNumberOfDimensions() != 3) return nullptr;
   if (std::string(io->GetFileName()) != path.string()) return nullptr;  // a repaired copy
+  if (facts.datatype != 4 || facts.scaled || facts.total() > (uint64_t{1} << 32) - 1) return nullptr;
   std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) return nullptr;
   const auto len = static_cast<size_t>(f.tellg());
@@ -476,19 +491,30 @@ CtImage::Pointer readNiftiGzInt16(const fs::path& path, itk::ImageIOBase* io) {
   std::vector<uint8_t> packed(len);
   f.seekg(0);
   if (!f.read(reinterpret_cast<char*>(packed.data()), static_cast<std::streamsize>(len))) return nullptr;
-  const uint32_t isize = packed[len - 4] | (packed[len - 3] << 8) | (packed[len - 2] << 16) |
-                         (static_cast<uint32_t>(packed[len - 1]) << 24);
   size_t nvox = 1;
   for (unsigned d = 0; d < io->GetNumberOfDimensions(); ++d) nvox *= io->GetDimensions(d);
-  if (isize < 348 + 2 * nvox || isize > (uint64_t{1} << 32) - 1) return nullptr;
-  std::vector<uint8_t> raw(isize);
+  // The output buffer is what the checked header announces, never the (possibly garbage)
+  // length in the gzip trailer: a damaged file costs no more memory than a good one.
+  std::vector<uint8_t> raw(static_cast<size_t>(facts.total()));
   auto* dec = libdeflate_alloc_decompressor();
   if (!dec) return nullptr;
   size_t in_used = 0, out_used = 0;
   auto rc =
       libdeflate_gzip_decompress_ex(dec, packed.data(), len, raw.data(), raw.size(), &in_used, &out_used);
   libdeflate_free_decompressor(dec);
-  if (rc != LIBDEFLATE_SUCCESS || in_used != len || out_used != raw.size()) return nullptr;
+  const bool member_follows = in_used + 2 <= len && packed[in_used] == 0x1f && packed[in_used + 1] == 0x8b;
+  if (rc == LIBDEFLATE_BAD_DATA)
+    throw InputError("'" + path.string() +
+                     "' is truncated or corrupt (its gzip data do not decompress, or their CRC-32 does not "
+                     "match); copy it again");
+  if (rc == LIBDEFLATE_SHORT_OUTPUT && !member_follows)
+    throw InputError("'" + path.string() + "' is truncated: it decompresses to " + std::to_string(out_used) +
+                     " bytes, its header announces " + std::to_string(raw.size()) + "; copy it again");
+  if (rc != LIBDEFLATE_SUCCESS || out_used != raw.size()) return nullptr;  // longer, or several members
+  if (in_used != len) {
+    if (member_follows) return nullptr;  // several gzip members: zlib's path checks them all
+    spdlog::warn("'{}': {} bytes after the end of its gzip data were ignored", path.string(), len - in_used);
+  }
   packed = {};
   // NIfTI-1 header fields, in the file's byte order
   int32_t hs;
@@ -546,14 +572,15 @@ Scan readScanFile(const fs::path& path) {
   scan.info.path = path;
   scan.info.format = formatOf(path);
   auto hash = std::async(std::launch::async, [path] { return sha256File(path); });
-  auto io = probeFile(path);
+  detail::NiftiFacts nifti;
+  auto io = probeFile(path, &nifti);
   auto ctype = io->GetComponentType();
   scan.info.disk_pixel_type = componentName(ctype);
   bool fast = false;  // read by readNiftiGzInt16 (its stream is checked complete)
   try {
     if (ctype == itk::IOComponentEnum::SHORT) {
       if (scan.info.format == "nifti" && !std::getenv("CTBMD_ITK_READ"))
-        scan.image = readNiftiGzInt16(path, io);
+        scan.image = readNiftiGzInt16(path, io, nifti);
       fast = scan.image;
       if (!fast) scan.image = readFileAs<CtImage>(path, io);
     } else {
@@ -566,14 +593,23 @@ Scan readScanFile(const fs::path& path) {
                      "' (truncated or corrupt file?): " + e.GetDescription());
   }
   scan.info.sha256 = hash.get();
-  if (scan.info.format == "nifti" && path.extension() == ".gz" && !fast) {
-    // ITK 5.2 reads a truncated .nii.gz without complaint (the missing voxels come back as
-    // zeros); the gzip trailer tells whether the stream is complete.
-    uint64_t expected = static_cast<uint64_t>(io->GetImageSizeInBytes()) +
-                        static_cast<uint64_t>(readNiftiAffines(path).vox_offset);
-    if (!gzipComplete(path, expected))
-      throw InputError("'" + path.string() + "' is truncated or corrupt (its gzip stream does not hold the " +
-                       std::to_string(expected) + " bytes its header announces); copy it again");
+  if (scan.info.format == "nifti" && !fast) {
+    // ITK 5.2 reads a truncated or corrupt .nii.gz without complaint (missing voxels come
+    // back as zeros, a wrong CRC is not noticed) and hands NaN/Inf voxels on as 0: the whole
+    // stream is checked here, every member's CRC-32 and length against the size the header
+    // announces, and float voxels are counted for non-finite values in the file's own bytes.
+    std::string why, note;
+    const uint64_t nonfinite = detail::countNonFiniteNifti(path, nifti, why, note);
+    if (!why.empty())
+      throw InputError("'" + path.string() + "' is " + why + " (the header announces " +
+                       std::to_string(nifti.total()) + " bytes); copy it again");
+    if (nonfinite > 0)
+      throw InputError("'" + path.string() + "' contains " + std::to_string(nonfinite) +
+                       " NaN or infinite voxel values; it is not a valid CT image");
+    if (!note.empty()) {
+      spdlog::warn("'{}': {}", path.string(), note);
+      scan.info.warnings.push_back("'" + path.string() + "': " + note);
+    }
   }
   checkOrthogonal(scan.image.GetPointer(), path);
   if (scan.info.format == "nifti") checkNifti(path, scan.image.GetPointer(), scan.info);
@@ -604,6 +640,13 @@ std::vector<double> numbers(const std::string& s) {
 }
 
 Scan readDicomSeries(const fs::path& dir, const ReadOptions& opt) {
+  // GDCM asserts (abort) on a cut part-10 file while scanning the folder: check each file's
+  // structure first, so a damaged slice is named instead.
+  {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec))
+      if (e.is_regular_file(ec) && hasDicmPreamble(e.path())) detail::checkDicomFile(e.path());
+  }
   auto names = itk::GDCMSeriesFileNames::New();
   names->SetUseSeriesDetails(true);
   names->SetDirectory(dir.string());

@@ -105,14 +105,15 @@ void volumePatch(const spine::Volume& v, double cx, double cy, double cz, const 
       for (int c = 0; c < W; ++c) {
         double fi = (cx + (c - W / 2.0 + 0.5) * s.spacing_mm - v.ox) / v.sx;
         float a = bilinear(v, k0, fi, fj), b = bilinear(v, k0 + 1, fi, fj);
-        out[(static_cast<size_t>(d) * H + r) * W + c] = s.normalise(static_cast<float>((1 - az) * a + az * b));
+        out[(static_cast<size_t>(d) * H + r) * W + c] =
+            s.normalise(static_cast<float>((1 - az) * a + az * b));
       }
     }
   }
 }
 
-void volumeLabels(const uint8_t* lab, const spine::Volume& v, double cx, double cy, double cz, const PatchSpec& s,
-                  const std::array<uint8_t, 256>& map, float* out) {
+void volumeLabels(const uint8_t* lab, const spine::Volume& v, double cx, double cy, double cz,
+                  const PatchSpec& s, const std::array<uint8_t, 256>& map, float* out) {
   const int D = s.size[0], H = s.size[1], W = s.size[2];
   for (int d = 0; d < D; ++d) {
     double fk = (cz + (d - D / 2.0 + 0.5) * s.spacing_mm - v.oz) / v.sz;
@@ -129,7 +130,8 @@ void volumeLabels(const uint8_t* lab, const spine::Volume& v, double cx, double 
 void mipPair(const spine::Volume& v, double z_top, double row_mm, int rows, int cols, const PatchSpec& s,
              float* out) {
   // Full-resolution MIPs first (frontal: max over y -> [z][x]; sagittal: max over x -> [z][y]).
-  std::vector<float> fr(static_cast<size_t>(v.nz) * v.nx, -1024.f), sa(static_cast<size_t>(v.nz) * v.ny, -1024.f);
+  std::vector<float> fr(static_cast<size_t>(v.nz) * v.nx, -1024.f),
+      sa(static_cast<size_t>(v.nz) * v.ny, -1024.f);
   for (int k = 0; k < v.nz; ++k)
     for (int j = 0; j < v.ny; ++j)
       for (int i = 0; i < v.nx; ++i) {

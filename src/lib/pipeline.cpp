@@ -114,8 +114,7 @@ void saveRoi(const fs::path& nii_path, const RoiResult& r, const Scan& scan, con
   json inputs = scanInputs(scan);
   inputs["segmentation"] = fileInput(seg_path);
   json params = {{"protocol", p.protocol}, {"min_voxels", p.min_voxels}};
-  if (p.crop3d)
-    params["crop3d"] = {{"spacing_mm", p.crop3d_spacing_mm}, {"size_dhw", p.crop3d_size}};
+  if (p.crop3d) params["crop3d"] = {{"spacing_mm", p.crop3d_spacing_mm}, {"size_dhw", p.crop3d_size}};
   writeStageJson(jp, body, "ctbmd.roi", inputs, params, force);
 }
 

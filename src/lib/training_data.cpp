@@ -63,7 +63,8 @@ std::array<double, 2> centreAt(const std::vector<std::array<double, 3>>& pts, do
   for (size_t i = 1; i < pts.size(); ++i)
     if (pts[i][2] >= z) {
       double t = (z - pts[i - 1][2]) / (pts[i][2] - pts[i - 1][2]);
-      return {pts[i - 1][0] + t * (pts[i][0] - pts[i - 1][0]), pts[i - 1][1] + t * (pts[i][1] - pts[i - 1][1])};
+      return {pts[i - 1][0] + t * (pts[i][0] - pts[i - 1][0]),
+              pts[i - 1][1] + t * (pts[i][1] - pts[i - 1][1])};
     }
   return {pts.back()[0], pts.back()[1]};
 }

@@ -101,7 +101,8 @@ std::string trainNetwork(const std::string& config_json, const std::vector<Tenso
   const std::string arch = c.at("architecture"), task = c.at("task"), loss = c.at("loss"),
                     opt_name = c.at("optimizer");
   const bool classify = task == "classify", segment = task == "segment", regress = task == "regress";
-  if (!classify && !segment && !regress) throw std::runtime_error("task must be regress, classify or segment");
+  if (!classify && !segment && !regress)
+    throw std::runtime_error("task must be regress, classify or segment");
   const int epochs = c.at("epochs"), batch = c.at("batch");
   const double lr0 = c.at("lr"), gamma_lr = c.value("gamma", 0.1), wd = c.value("weight_decay", 0.0);
   const std::vector<int> milestones = c.value("milestones", std::vector<int>{});
@@ -125,7 +126,8 @@ std::string trainNetwork(const std::string& config_json, const std::vector<Tenso
       throw std::runtime_error("tensor data size does not match its shape");
     xs.push_back(torch::from_blob(const_cast<float*>(t.data.data()), t.shape, torch::kFloat32).clone());
     ys.push_back(
-        torch::from_blob(const_cast<float*>(targets[i].data.data()), targets[i].shape, torch::kFloat32).clone());
+        torch::from_blob(const_cast<float*>(targets[i].data.data()), targets[i].shape, torch::kFloat32)
+            .clone());
   }
   if (segment && std::vector<int64_t>(images[0].shape.begin() + 1, images[0].shape.end()) != targets[0].shape)
     throw std::runtime_error("segmentation targets must have the image's spatial shape");
@@ -249,7 +251,8 @@ std::string trainNetwork(const std::string& config_json, const std::vector<Tenso
         metric = (o.argmax(1) == Yv).to(torch::kFloat64).mean().item<double>();
       } else if (segment) {  // Dice of the foreground (all labels > 0 together)
         auto pr = o.argmax(1) > 0, gt = Yv > 0;
-        double inter = (pr & gt).sum().item<double>(), den = pr.sum().item<double>() + gt.sum().item<double>();
+        double inter = (pr & gt).sum().item<double>(),
+               den = pr.sum().item<double>() + gt.sum().item<double>();
         metric = den > 0 ? 2 * inter / den : 1.0;
       } else {
         metric = (o - Yv).abs().mean().item<double>();
@@ -284,12 +287,9 @@ std::string trainNetwork(const std::string& config_json, const std::vector<Tenso
     on_epoch(e.dump());
   }
   const char* mname = classify ? "val_accuracy" : segment ? "val_dice" : "val_mae";
-  return json{{"best_val_loss", best},
-              {"best_epoch", best_epoch + 1},
-              {mname, best_metric},
-              {"n_train", Xt.size(0)},
-              {"n_val", Xv.size(0)},
-              {"parameters", parameterCount(*model.ptr())}}
+  return json{{"best_val_loss", best}, {"best_epoch", best_epoch + 1},
+              {mname, best_metric},    {"n_train", Xt.size(0)},
+              {"n_val", Xv.size(0)},   {"parameters", parameterCount(*model.ptr())}}
       .dump();
 }
 

@@ -334,3 +334,43 @@ TEST(ImageIo, FastNiftiGzReadMatchesItk) {
   std::ofstream(d / "cut.nii.gz", std::ios::binary) << bytes.substr(0, bytes.size() * 2 / 3);
   EXPECT_THROW(readScan(d / "cut.nii.gz"), InputError);
 }
+
+// [tier: quick] Scaled integer NIfTI (int16/uint16 with scl_slope/scl_inter, the commonest CT
+// export) is read with nibabel's values: nibabel writes the files and the scaled voxels
+// (stored * slope + inter, as float64) beside them; ctbmd's HU must equal them rounded.
+TEST(ImageIo, ScaledIntegerNiftiMatchesNibabel) {
+  TempDir tmp;
+  const std::string script = R"PY(
+import sys, numpy as np, nibabel as nib
+d = sys.argv[1]
+rng = np.random.default_rng(7)
+hu = rng.integers(-1024, 1500, size=(23, 19, 11)).astype(np.float64)
+aff = np.diag([0.8, 0.8, 2.5, 1.0])
+for name, dt, slope, inter in [("i16s2", np.int16, 2.0, -1024.0), ("u16s1", np.uint16, 1.0, -1024.0),
+                               ("u16s05", np.uint16, 0.5, -1024.0), ("i16s1i0", np.int16, 1.0, 0.0)]:
+    stored = np.round((hu - inter) / slope).astype(dt)
+    img = nib.Nifti1Image(stored, aff)
+    img.header.set_data_dtype(dt)
+    img.header.set_slope_inter(slope, inter)
+    nib.save(img, f"{d}/{name}.nii.gz")
+    np.asarray(nib.load(f"{d}/{name}.nii.gz").get_fdata(), dtype="<f8").ravel(order="F").tofile(f"{d}/{name}.f64")
+)PY";
+  { std::ofstream(tmp.path() / "make.py") << script; }
+  if (test::run("/usr/bin/python3 -c 'import nibabel' 2>/dev/null") != 0) GTEST_SKIP() << "nibabel missing";
+  ASSERT_EQ(test::run("/usr/bin/python3 " + (tmp.path() / "make.py").string() + " " + tmp.path().string()),
+            0);
+  for (const char* name : {"i16s2", "u16s1", "u16s05", "i16s1i0"}) {
+    SCOPED_TRACE(name);
+    Scan s = readScan(tmp.path() / (std::string(name) + ".nii.gz"));
+    const size_t n = s.image->GetLargestPossibleRegion().GetNumberOfPixels();
+    ASSERT_EQ(n, 23u * 19u * 11u);
+    std::vector<double> want(n);
+    std::ifstream in(tmp.path() / (std::string(name) + ".f64"), std::ios::binary);
+    in.read(reinterpret_cast<char*>(want.data()), static_cast<std::streamsize>(n * sizeof(double)));
+    ASSERT_TRUE(in);
+    size_t wrong = 0;
+    for (size_t i = 0; i < n; ++i)
+      if (std::abs(s.image->GetBufferPointer()[i] - std::nearbyint(want[i])) > 0) ++wrong;
+    EXPECT_EQ(wrong, 0u) << "voxels differing from nibabel's scaled values";
+  }
+}

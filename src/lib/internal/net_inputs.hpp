@@ -12,9 +12,9 @@
 namespace ctbmd::netin {
 
 struct PatchSpec {
-  double spacing_mm = 1.0;       // isotropic sampling of the patch
-  std::vector<int> size;         // network order: (H, W) for 2-D, (D, H, W) for 3-D
-  double level = 0, width = 0;   // HU window (width 0: none)
+  double spacing_mm = 1.0;      // isotropic sampling of the patch
+  std::vector<int> size;        // network order: (H, W) for 2-D, (D, H, W) for 3-D
+  double level = 0, width = 0;  // HU window (width 0: none)
   std::string normalisation = "minmax";
   float normalise(float hu) const;
 };
@@ -35,8 +35,8 @@ void axialLabels(const uint8_t* lab, const spine::Volume& v, int k, double cx, d
                  const std::array<uint8_t, 256>& map, float* out);
 /// 3-D patch centred at (cx, cy, cz): out[D * H * W] (D along superior), trilinear, normalised.
 void volumePatch(const spine::Volume& v, double cx, double cy, double cz, const PatchSpec& s, float* out);
-void volumeLabels(const uint8_t* lab, const spine::Volume& v, double cx, double cy, double cz, const PatchSpec& s,
-                  const std::array<uint8_t, 256>& map, float* out);
+void volumeLabels(const uint8_t* lab, const spine::Volume& v, double cx, double cy, double cz,
+                  const PatchSpec& s, const std::array<uint8_t, 256>& map, float* out);
 
 /// Frontal (coronal) and sagittal maximum-intensity projections of the scan, resampled to
 /// rows x cols: out[2 * rows * cols]; rows run from the top of the field (z_top mm, canonical

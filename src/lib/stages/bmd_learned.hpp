@@ -10,5 +10,6 @@
 namespace ctbmd {
 /// BMD per level name from the model in p.model; `model_out` gets the model's provenance.
 /// Each model folder is loaded once per process (batch runs reuse it).
-std::map<std::string, double> predictLearnedBmd(const RoiResult& roi, const BmdParams& p, nlohmann::json& model_out);
+std::map<std::string, double> predictLearnedBmd(const RoiResult& roi, const BmdParams& p,
+                                                nlohmann::json& model_out);
 }  // namespace ctbmd

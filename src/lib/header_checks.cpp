@@ -1,0 +1,479 @@
+// ctbmd's own header checks, made before a third-party reader sees a file (see
+// internal/header_checks.hpp).
+#include "internal/header_checks.hpp"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <vector>
+
+#include "ctbmd/errors.hpp"
+
+namespace fs = std::filesystem;
+
+namespace ctbmd::detail {
+
+namespace {
+
+// deflate emits at least one bit per 258 output bytes in the best case; zlib's documentation
+// gives 1032:1 as the largest possible compression ratio.
+constexpr double kDeflateMaxRatio = 1032.0;
+
+std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+
+[[noreturn]] void refuse(const fs::path& p, const std::string& why) { throw InputError(q(p) + " " + why); }
+
+std::string gib(uint64_t bytes) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.1f GiB", static_cast<double>(bytes) / (1024.0 * 1024 * 1024));
+  return b;
+}
+
+uint64_t fileSize(const fs::path& p) {
+  std::error_code ec;
+  auto n = fs::file_size(p, ec);
+  if (ec) throw InputError("cannot read " + q(p) + ": " + ec.message());
+  return n;
+}
+
+void checkVoxelCount(const fs::path& p, long double voxels) {
+  if (voxels > static_cast<long double>(maxVoxels()))
+    refuse(p, "claims " + std::to_string(static_cast<unsigned long long>(std::min(voxels, 1e19L))) +
+                  " voxels, more than ctbmd's ceiling of " + std::to_string(maxVoxels()) +
+                  " (a damaged header?); if the scan is real, set CTBMD_MAX_VOXELS higher");
+}
+
+// The claimed uncompressed size must fit what the file can hold.
+void checkClaimedSize(const fs::path& p, uint64_t claimed, uint64_t offset_in_file, bool compressed) {
+  const uint64_t have = fileSize(p);
+  if (compressed) {
+    const double most = kDeflateMaxRatio * static_cast<double>(have) + 65536.0;
+    if (static_cast<double>(claimed) > most)
+      refuse(p, "claims " + std::to_string(claimed) + " bytes of image data (" + gib(claimed) +
+                    ") but is only " + std::to_string(have) +
+                    " bytes compressed, which cannot hold that much (deflate compresses at most 1032:1); "
+                    "the header is damaged: export the scan again");
+  } else if (offset_in_file + claimed > have) {
+    refuse(p, "is truncated: its header announces " + std::to_string(offset_in_file + claimed) +
+                  " bytes but the file holds " + std::to_string(have) + "; copy it again");
+  }
+}
+
+// NIfTI datatype code -> bits per voxel (0: not a type ctbmd reads).
+int niftiBits(int datatype) {
+  switch (datatype) {
+    case 2: case 256: return 8;                 // uint8, int8
+    case 4: case 512: return 16;                // int16, uint16
+    case 8: case 16: case 768: return 32;       // int32, float32, uint32
+    case 64: case 1024: case 1280: return 64;   // float64, int64, uint64
+    case 128: return 24;                        // RGB24 (refused later as non-scalar)
+    case 2304: return 32;                       // RGBA32
+    case 32: return 64;                         // complex64
+    case 1792: return 128;                      // complex128
+    default: return 0;
+  }
+}
+
+}  // namespace
+
+uint64_t maxVoxels() {
+  if (const char* e = std::getenv("CTBMD_MAX_VOXELS")) {
+    char* end = nullptr;
+    unsigned long long v = std::strtoull(e, &end, 10);
+    if (end && *end == 0 && v > 0) return v;
+  }
+  return uint64_t{1} << 31;
+}
+
+// ---- NIfTI ------------------------------------------------------------------------------
+NiftiFacts checkNiftiHeader(const fs::path& path) {
+  NiftiFacts f;
+  const std::string name = path.filename().string();
+  f.gz = name.size() > 3 && name.compare(name.size() - 3, 3, ".gz") == 0;
+  unsigned char h[540] = {};
+  int n = 0;
+  {
+    gzFile g = gzopen(path.c_str(), "rb");
+    if (!g) throw InputError("cannot open " + q(path) + ": no such file or not readable");
+    n = gzread(g, h, sizeof h);
+    gzclose(g);
+  }
+  if (n < 348) refuse(path, "is too short to be a NIfTI file (" + std::to_string(std::max(n, 0)) + " bytes)");
+  int32_t sz;
+  std::memcpy(&sz, h, 4);
+  const int32_t swapped = static_cast<int32_t>(__builtin_bswap32(static_cast<uint32_t>(sz)));
+  if (sz == 540 || swapped == 540)
+    refuse(path,
+           "is a NIfTI-2 file, which ctbmd's reader (ITK 5.2) cannot read; convert it to NIfTI-1 "
+           "(e.g. nibabel.Nifti1Image(img.dataobj, img.affine, img.header) in Python)");
+  if (sz != 348 && swapped != 348) refuse(path, "is not a NIfTI-1 file (its header size field is not 348)");
+  const bool swap = sz != 348;
+  f.swap = swap;
+  auto i16 = [&](int off) {
+    uint16_t u;
+    std::memcpy(&u, h + off, 2);
+    return static_cast<int>(static_cast<int16_t>(swap ? __builtin_bswap16(u) : u));
+  };
+  auto f32 = [&](int off) {
+    uint32_t u;
+    std::memcpy(&u, h + off, 4);
+    if (swap) u = __builtin_bswap32(u);
+    float v;
+    std::memcpy(&v, &u, 4);
+    return static_cast<double>(v);
+  };
+  const int ndim = i16(40);
+  if (ndim < 1 || ndim > 7) refuse(path, "has an invalid NIfTI header: dim[0] = " + std::to_string(ndim));
+  long double voxels = 1;
+  for (int d = 1; d <= ndim; ++d) {
+    f.dim[d] = i16(40 + 2 * d);
+    if (f.dim[d] < 1)
+      refuse(path, "has an invalid NIfTI header: dimension " + std::to_string(d) + " has size " +
+                       std::to_string(f.dim[d]));
+    voxels *= static_cast<long double>(f.dim[d]);
+  }
+  checkVoxelCount(path, voxels);
+  f.voxels = static_cast<uint64_t>(voxels);
+  f.datatype = i16(70);
+  f.bitpix = niftiBits(f.datatype);
+  if (f.bitpix == 0) refuse(path, "has an unknown NIfTI datatype code " + std::to_string(f.datatype));
+  for (int d = 1; d <= std::min(ndim, 3); ++d) {
+    const double p = f32(76 + 4 * d);
+    if (!std::isfinite(p) || p == 0.0)
+      refuse(path, "has an invalid voxel size along axis " + std::to_string(d) + " (pixdim[" + std::to_string(d) +
+                       "] = " + std::to_string(p) + "); the geometry is unknown, fix the header");
+  }
+  const int qform = i16(252), sform = i16(254);
+  if (qform > 0) {
+    for (int off : {76, 256, 260, 264, 268, 272, 276})
+      if (!std::isfinite(f32(off))) refuse(path, "has a non-finite number in its qform (orientation); fix the header");
+  }
+  if (sform > 0) {
+    for (int k = 0; k < 12; ++k)
+      if (!std::isfinite(f32(280 + 4 * k)))
+        refuse(path, "has a non-finite number in its sform (orientation matrix); fix the header");
+  }
+  const double slope = f32(112), inter = f32(116);
+  f.scaled = std::isfinite(slope) && slope != 0.0 && !(slope == 1.0 && (inter == 0.0 || std::isnan(inter)));
+  if (f.scaled && !std::isfinite(inter)) refuse(path, "has a non-finite scl_inter (intensity scaling)");
+  const double off = f32(108);
+  if (!std::isfinite(off) || off < 0 || off > 1e9)
+    refuse(path, "has an invalid vox_offset (" + std::to_string(off) + ")");
+  f.vox_offset = std::max<uint64_t>(348, static_cast<uint64_t>(off));
+  f.data_bytes = f.voxels * static_cast<uint64_t>(f.bitpix) / 8;
+  if (std::memcmp(h + 344, "ni1", 4) == 0)
+    refuse(path, "is the header of a NIfTI pair (.hdr/.img); ctbmd reads single-file NIfTI (.nii, .nii.gz)");
+  checkClaimedSize(path, f.data_bytes, f.vox_offset, f.gz);
+  return f;
+}
+
+// ---- MetaImage ----------------------------------------------------------------------------
+void checkMetaImageHeader(const fs::path& path) {
+  constexpr size_t kMaxHeader = 1 << 16, kMaxKey = 64, kMaxValue = 250;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError("cannot open " + q(path) + ": no such file or not readable");
+  std::string head(kMaxHeader, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<size_t>(in.gcount()));
+  if (head.size() >= 8 && std::memcmp(head.data(), "\x89PNG\r\n\x1a\n", 8) == 0)
+    refuse(path, "is a PNG picture, not a MetaImage volume, despite its name");
+  std::map<std::string, std::string> kv;
+  size_t pos = 0, header_end = std::string::npos;
+  while (pos < head.size()) {
+    size_t eol = head.find('\n', pos);
+    if (eol == std::string::npos) break;
+    std::string line = head.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    for (unsigned char c : line)
+      if (c != '\t' && (c < 0x20 || c > 0x7e))
+        refuse(path, "is not a MetaImage file (its header holds binary bytes before ElementDataFile)");
+    const size_t eq = line.find('=');
+    if (eq == std::string::npos) refuse(path, "has a malformed MetaImage header line (no '='): " + line.substr(0, 60));
+    auto trim = [](std::string s) {
+      const size_t a = s.find_first_not_of(" \t"), b = s.find_last_not_of(" \t");
+      return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
+    };
+    std::string key = trim(line.substr(0, eq)), value = trim(line.substr(eq + 1));
+    if (key.empty() || key.size() > kMaxKey ||
+        !std::all_of(key.begin(), key.end(), [](unsigned char c) { return std::isalnum(c) || c == '_'; }))
+      refuse(path, "has a malformed MetaImage header key: '" + key.substr(0, 60) + "'");
+    if (value.size() > kMaxValue)
+      refuse(path, "has a MetaImage header value longer than " + std::to_string(kMaxValue) + " characters (" + key + ")");
+    if (!kv.emplace(key, value).second) refuse(path, "names the MetaImage header key " + key + " twice");
+    if (key == "ElementDataFile") {
+      header_end = pos;
+      break;
+    }
+  }
+  if (header_end == std::string::npos)
+    refuse(path, "is not a readable MetaImage file (no ElementDataFile line in its header)");
+  auto numbers = [&](const std::string& key, size_t count, bool positive) {
+    std::vector<double> v;
+    auto it = kv.find(key);
+    if (it == kv.end()) return v;
+    std::istringstream s(it->second);
+    std::string tok;
+    while (s >> tok) {
+      char* end = nullptr;
+      const double x = std::strtod(tok.c_str(), &end);
+      if (!end || *end || !std::isfinite(x) || (positive && !(x > 0)))
+        refuse(path, "has an invalid " + key + " in its MetaImage header ('" + it->second.substr(0, 60) + "')");
+      v.push_back(x);
+    }
+    if (v.size() != count)
+      refuse(path, "has " + std::to_string(v.size()) + " values for " + key + " in its MetaImage header, expected " +
+                       std::to_string(count));
+    return v;
+  };
+  auto ot = kv.find("ObjectType");
+  if (ot == kv.end() || ot->second != "Image") refuse(path, "is not a MetaImage image (ObjectType is not Image)");
+  const auto nd = numbers("NDims", 1, true);
+  if (nd.empty() || nd[0] != std::floor(nd[0]) || nd[0] < 2 || nd[0] > 4)
+    refuse(path, "has an invalid NDims in its MetaImage header");
+  const auto ndims = static_cast<size_t>(nd[0]);
+  const auto dims = numbers("DimSize", ndims, true);
+  if (dims.empty()) refuse(path, "has no DimSize in its MetaImage header");
+  long double voxels = 1;
+  for (double d : dims) {
+    if (d != std::floor(d)) refuse(path, "has a non-integer DimSize in its MetaImage header");
+    voxels *= d;
+  }
+  checkVoxelCount(path, voxels);
+  for (const char* k : {"ElementSpacing", "ElementSize"}) numbers(k, ndims, true);
+  for (const char* k : {"Offset", "Position", "Origin", "CenterOfRotation"}) numbers(k, ndims, false);
+  for (const char* k : {"TransformMatrix", "Orientation", "Rotation"}) numbers(k, ndims * ndims, false);
+  static const std::map<std::string, int> kBytes = {
+      {"MET_UCHAR", 1}, {"MET_CHAR", 1},   {"MET_SHORT", 2},     {"MET_USHORT", 2},     {"MET_INT", 4},
+      {"MET_UINT", 4},  {"MET_LONG", 4},   {"MET_ULONG", 4},     {"MET_LONG_LONG", 8},  {"MET_ULONG_LONG", 8},
+      {"MET_FLOAT", 4}, {"MET_DOUBLE", 8}};
+  auto et = kv.find("ElementType");
+  if (et == kv.end() || !kBytes.count(et->second))
+    refuse(path, "has an unknown ElementType in its MetaImage header");
+  double channels = 1;
+  if (kv.count("ElementNumberOfChannels")) {
+    channels = numbers("ElementNumberOfChannels", 1, true)[0];
+    if (channels != std::floor(channels) || channels > 16)
+      refuse(path, "has an invalid ElementNumberOfChannels in its MetaImage header");
+  }
+  auto isTrue = [&](const char* k) {
+    auto it = kv.find(k);
+    return it != kv.end() && (it->second == "True" || it->second == "true" || it->second == "1");
+  };
+  const bool compressed = isTrue("CompressedData");
+  const auto claimed = static_cast<uint64_t>(voxels * kBytes.at(et->second) * channels);
+  const std::string data = kv["ElementDataFile"];
+  if (data == "LOCAL") {
+    if (compressed) {
+      const uint64_t have = fileSize(path) - header_end;
+      if (static_cast<double>(claimed) > kDeflateMaxRatio * static_cast<double>(have) + 65536.0)
+        refuse(path, "claims " + std::to_string(claimed) + " bytes of image data but holds only " +
+                         std::to_string(have) + " compressed; the header is damaged: export the scan again");
+    } else {
+      checkClaimedSize(path, claimed, header_end, false);
+    }
+    return;
+  }
+  if (data == "LIST" || data.find('%') != std::string::npos)
+    refuse(path, "keeps its slices in several data files (ElementDataFile " + data.substr(0, 40) +
+                     "); ctbmd reads a single data file: convert the volume to .mha or NIfTI");
+  const fs::path raw = path.parent_path() / data;
+  std::error_code ec;
+  if (!fs::is_regular_file(raw, ec))
+    refuse(path, "names a data file '" + raw.string() + "' that does not exist; copy it beside the header");
+  if (compressed) {
+    if (static_cast<double>(claimed) > kDeflateMaxRatio * static_cast<double>(fileSize(raw)) + 65536.0)
+      refuse(path, "claims more image data than its compressed data file '" + raw.string() + "' can hold");
+  } else if (fileSize(raw) < claimed) {
+    refuse(path, "is truncated: its data file '" + raw.string() + "' holds " + std::to_string(fileSize(raw)) +
+                     " bytes, the header announces " + std::to_string(claimed) + "; copy it again");
+  }
+}
+
+// ---- DICOM ----------------------------------------------------------------------------------
+void checkDicomFile(const fs::path& path) {
+  const uint64_t size = fileSize(path);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError("cannot open DICOM slice " + q(path));
+  // Read up to 64 KiB: the meta group and the elements before the pixel data normally fit.
+  std::vector<unsigned char> b(static_cast<size_t>(std::min<uint64_t>(size, 1 << 16)));
+  in.read(reinterpret_cast<char*>(b.data()), static_cast<std::streamsize>(b.size()));
+  const std::string cut = "DICOM slice " + q(path) + " is truncated or damaged (";
+  const std::string fix = "); copy the series again or remove that file";
+  if (b.size() < 132 + 12 || std::memcmp(b.data() + 128, "DICM", 4) != 0)
+    throw InputError(cut + "no complete part-10 preamble" + fix);
+  auto u16 = [&](size_t o) { return static_cast<uint32_t>(b[o] | (b[o + 1] << 8)); };
+  auto u32 = [&](size_t o) {
+    return static_cast<uint32_t>(b[o] | (b[o + 1] << 8) | (b[o + 2] << 16)) | (static_cast<uint32_t>(b[o + 3]) << 24);
+  };
+  auto longVr = [](const unsigned char* vr) {
+    static const char* kLong[] = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"};
+    for (const char* l : kLong)
+      if (vr[0] == l[0] && vr[1] == l[1]) return true;
+    return false;
+  };
+  // File meta group (0002): always explicit VR little endian.
+  size_t p = 132;
+  std::string ts;
+  while (true) {
+    if (p + 8 > b.size()) {
+      if (b.size() == size) throw InputError(cut + "the file ends inside its meta header" + fix);
+      return;  // a meta group longer than 64 KiB: leave it to GDCM
+    }
+    if (u16(p) != 0x0002) break;
+    const bool lv = longVr(b.data() + p + 4);
+    const uint64_t len = lv ? u32(p + 8) : u16(p + 6);
+    const size_t hdr = lv ? 12 : 8;
+    if (len == 0xFFFFFFFFu || p + hdr + len > size)
+      throw InputError(cut + "an element of its meta header runs past the end of the file" + fix);
+    if (u16(p + 2) == 0x0010 && p + hdr + len <= b.size())
+      ts.assign(reinterpret_cast<const char*>(b.data() + p + hdr), static_cast<size_t>(len));
+    p += hdr + static_cast<size_t>(len);
+  }
+  while (!ts.empty() && (ts.back() == '\0' || ts.back() == ' ')) ts.pop_back();
+  const bool implicit = ts == "1.2.840.10008.1.2";
+  const bool explicit_le = !implicit && ts != "1.2.840.10008.1.2.2";  // big endian: not walked
+  if (!implicit && !explicit_le) return;
+  // Top-level data set elements up to the pixel data must fit in the file.
+  while (p + 8 <= b.size()) {
+    const uint32_t group = u16(p), elem = u16(p + 2);
+    uint64_t len;
+    size_t hdr;
+    if (implicit) {
+      len = u32(p + 4);
+      hdr = 8;
+    } else {
+      const bool lv = longVr(b.data() + p + 4);
+      if (lv && p + 12 > b.size()) return;
+      len = lv ? u32(p + 8) : u16(p + 6);
+      hdr = lv ? 12 : 8;
+    }
+    if (len == 0xFFFFFFFFu) return;  // undefined length (sequence or encapsulated pixel data)
+    if (p + hdr + len > size)
+      throw InputError(cut + "element (" + std::to_string(group) + "," + std::to_string(elem) +
+                       ") runs past the end of the file" + fix);
+    if (group == 0x7FE0 && elem == 0x0010) return;
+    p += hdr + static_cast<size_t>(len);
+  }
+  if (b.size() == size && p != size && p + 8 > size)
+    throw InputError(cut + "the file ends inside a data element" + fix);
+}
+
+// ---- gzip -----------------------------------------------------------------------------------
+std::string verifyGzip(const fs::path& path, uint64_t expected, std::string& note, const ByteSink& sink) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "cannot open it";
+  z_stream zs{};
+  if (inflateInit2(&zs, 15 + 16) != Z_OK) return "zlib could not be initialised";
+  std::vector<unsigned char> ibuf(1 << 18), obuf(1 << 18);
+  uint64_t total = 0;
+  int members = 0;
+  bool in_member = true, eof = false;
+  std::string why;
+  while (why.empty()) {
+    if (zs.avail_in == 0 && !eof) {
+      in.read(reinterpret_cast<char*>(ibuf.data()), static_cast<std::streamsize>(ibuf.size()));
+      zs.next_in = ibuf.data();
+      zs.avail_in = static_cast<uInt>(in.gcount());
+      eof = in.gcount() == 0 || in.eof();
+    }
+    if (zs.avail_in == 0) {
+      if (in_member) why = "truncated: the gzip stream ends early";
+      break;
+    }
+    if (!in_member) {
+      // Another member starts, or bytes that are no gzip data follow the last member.
+      if (zs.avail_in >= 2 && zs.next_in[0] == 0x1f && zs.next_in[1] == 0x8b) {
+        inflateReset(&zs);
+        in_member = true;
+      } else {
+        note = "bytes after the end of its gzip data were ignored";
+        break;
+      }
+    }
+    zs.next_out = obuf.data();
+    zs.avail_out = static_cast<uInt>(obuf.size());
+    const int rc = inflate(&zs, Z_NO_FLUSH);
+    const size_t got = obuf.size() - zs.avail_out;
+    if (sink && got) sink(obuf.data(), got);
+    total += got;
+    if (rc == Z_STREAM_END) {
+      in_member = false;
+      ++members;
+    } else if (rc == Z_DATA_ERROR) {
+      why = std::string("corrupt: ") + (zs.msg ? zs.msg : "invalid deflate data");
+    } else if (rc == Z_MEM_ERROR) {
+      why = "out of memory while decompressing";
+    } else if (rc == Z_BUF_ERROR && zs.avail_in == 0 && eof) {
+      why = "truncated: the gzip stream ends early";
+    }
+    if (total > expected + (uint64_t{64} << 20)) {  // far more than announced: stop early
+      note = "its gzip data hold more than the header announces (ignored)";
+      break;
+    }
+  }
+  inflateEnd(&zs);
+  if (!why.empty()) return why;
+  if (total < expected)
+    return "truncated: it decompresses to " + std::to_string(total) + " bytes, the header announces " +
+           std::to_string(expected);
+  if (total > expected && note.empty()) note = "its gzip data hold more than the header announces (ignored)";
+  (void)members;
+  return "";
+}
+
+uint64_t countNonFiniteNifti(const fs::path& path, const NiftiFacts& facts, std::string& gz_problem, std::string& note) {
+  const bool swap = facts.swap;
+  const int width = facts.datatype == 16 ? 4 : facts.datatype == 64 ? 8 : 0;
+  uint64_t bad = 0, pos = 0;
+  unsigned char partial[8];
+  int have = 0;
+  auto value = [&](const unsigned char* e) {
+    unsigned char b[8];
+    for (int k = 0; k < width; ++k) b[k] = swap ? e[width - 1 - k] : e[k];
+    if (width == 4) {
+      float v;
+      std::memcpy(&v, b, 4);
+      return std::isfinite(v);
+    }
+    double v;
+    std::memcpy(&v, b, 8);
+    return std::isfinite(v);
+  };
+  const uint64_t begin = facts.vox_offset, end = facts.total();
+  ByteSink sink = [&](const unsigned char* d, size_t n) {
+    // the part of [pos, pos + n) that lies in the voxel data
+    uint64_t a = std::max(pos, begin), z = std::min(pos + n, end);
+    for (uint64_t i = a; i < z; ++i) {
+      partial[have++] = d[i - pos];
+      if (have == width) {
+        if (!value(partial)) ++bad;
+        have = 0;
+      }
+    }
+    pos += n;
+  };
+  if (facts.gz) {
+    gz_problem = verifyGzip(path, facts.total(), note, width ? sink : ByteSink{});
+    return bad;
+  }
+  if (!width) return 0;
+  std::ifstream in(path, std::ios::binary);
+  std::vector<unsigned char> buf(1 << 20);
+  while (in && pos < end) {
+    in.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(buf.size()));
+    if (in.gcount() <= 0) break;
+    sink(buf.data(), static_cast<size_t>(in.gcount()));
+  }
+  return bad;
+}
+
+}  // namespace ctbmd::detail

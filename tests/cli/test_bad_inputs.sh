@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# [tier: quick] The bad-input catalogue (issue 16). Every reproducer in
+# shared/data/bad_inputs/fuzz_crashes, and each generated defect below, must give exit 2 with a
+# message naming the file, within a memory cap and a time bound, and leave no output behind;
+# valid-but-unusual files (scaled integers, trailing bytes) must be read, with the right values.
+source "$(dirname "$0")/common.sh"
+have_ref || { echo "reference data missing: skipped"; exit 0; }
+BAD="$CTBMD_REF/../bad_inputs/fuzz_crashes"
+[[ -d $BAD ]] || { echo "bad_inputs missing: skipped"; exit 0; }
+# 4 GiB of address space: the 568-byte file that claimed 4.4e9 voxels grew to 24 GB before.
+# (Sanitizer builds reserve terabytes of shadow memory: no cap there.)
+CAP=(prlimit --as=4294967296)
+[[ -n "${CTBMD_SANITIZE:-}" && "${CTBMD_SANITIZE}" != "OFF" ]] && CAP=()
+TIME_LIMIT=30  # seconds per file; every refusal here takes well under 1 s on this machine
+
+# read_fails FILE WHAT: localize must refuse FILE with exit 2, naming it, with WHAT in the message.
+read_fails() {
+  local f=$1 what=${2:-} out="$WORK/o-$RANDOM"
+  mkdir -p "$out"
+  local t0=$SECONDS
+  set +e
+  timeout "$TIME_LIMIT" "${CAP[@]}" "$CTBMD_BIN/ctbmd-localize" -q "$f" -o "$out/localize.json" >"$WORK/last.out" 2>&1
+  local rc=$?
+  set -e
+  local msg
+  msg=$(cat "$WORK/last.out")
+  [[ $rc == 2 ]] || { echo "$msg" >&2; fail "$(basename "$f"): expected exit 2, got $rc"; }
+  grep -qF "$(basename "$f")" <<<"$msg" || fail "$(basename "$f"): the message does not name the file: $msg"
+  [[ -z $what ]] || grep -qiF -- "$what" <<<"$msg" || fail "$(basename "$f"): message lacks '$what': $msg"
+  [[ -z "$(ls -A "$out")" ]] || fail "$(basename "$f"): left outputs: $(ls -A "$out")"
+  echo "ok  $(basename "$f") ($((SECONDS - t0)) s): $(tail -1 <<<"$msg" | cut -c1-150)"
+}
+
+# ---- 1. every shared reproducer --------------------------------------------------------
+n=0
+for f in "$BAD"/*; do
+  read_fails "$f"
+  n=$((n + 1))
+done
+((n >= 20)) || fail "only $n reproducers found in $BAD"
+read_fails "$BAD/sformnan.nii.gz" "sform"
+read_fails "$BAD/fz_6c4336e321.nii" "voxels"
+read_fails "$BAD/fz_693aaa80a3.nii.gz" "voxels"
+read_fails "$BAD/fz_ddc5c23d11.mha" "PNG"
+read_fails "$BAD/dh_200" "dh_200"
+
+# ---- 2. generated defects --------------------------------------------------------------
+mkdir -p "$WORK/gen"
+"$CTBMD_BIN/ctbmd-phantom" -q -o "$WORK/gen/good.nii.gz" --size 160x160 --pixel 1.5 --slice 3.0 --seed 5
+py - "$WORK/gen" <<'PY'
+import gzip, os, struct, sys, zlib
+import numpy as np, nibabel as nib
+d = sys.argv[1]
+good = open(os.path.join(d, "good.nii.gz"), "rb").read()
+raw = gzip.decompress(good)
+img = nib.load(os.path.join(d, "good.nii.gz"))
+hu = np.asarray(img.dataobj).astype(np.int16)
+def w(name, data): open(os.path.join(d, name), "wb").write(data)
+# one flipped byte inside the deflate data (the CRC no longer matches)
+b = bytearray(good); b[len(b) // 2] ^= 0x40; w("flipped.nii.gz", bytes(b))
+# a wrong trailer CRC alone
+b = bytearray(good); b[-8] ^= 0xFF; w("badcrc.nii.gz", bytes(b))
+# truncated at 99 %: the garbage "length" in the last 4 bytes must not size an allocation
+w("cut99.nii.gz", good[: int(len(good) * 0.99)])
+# an uncompressed NIfTI cut in half
+w("half.nii", raw[: 352 + (len(raw) - 352) // 2])
+# a valid file followed by 1000 bytes that are not gzip data: read, with a warning
+w("trailing.nii.gz", good + bytes(range(256)) * 3 + bytes(232))
+def header_with(**kw):
+    h = nib.Nifti1Header.from_header(img.header)
+    for k, v in kw.items(): h[k] = v
+    return h
+def save(name, data, hdr, dtype=None):
+    i = nib.Nifti1Image(data, img.affine, hdr)
+    if dtype: i.set_data_dtype(dtype)
+    i.header.set_slope_inter(hdr["scl_slope"], hdr["scl_inter"]) if "scl_slope" in hdr else None
+    nib.save(i, os.path.join(d, name))
+for name, val in [("pixdim0", 0.0), ("pixdimnan", float("nan")), ("pixdiminf", float("inf"))]:
+    h = header_with(); pd = h["pixdim"].copy(); pd[2] = val; h["pixdim"] = pd
+    i = nib.Nifti1Image(hu, None, h); i.header["pixdim"] = pd
+    i.header["sform_code"] = 0; i.header["qform_code"] = 0
+    nib.save(i, os.path.join(d, name + ".nii.gz"))
+# NaN / Inf voxels in a float file
+f = hu.astype(np.float32); f[10, 10, 5] = np.nan; f[11, 10, 5] = np.inf
+nib.save(nib.Nifti1Image(f, img.affine), os.path.join(d, "nanvox.nii.gz"))
+# scaled integers, the commonest CT export: stored = (HU - inter) / slope
+for name, dt, slope, inter in [("i16s2", np.int16, 2.0, -1024.0), ("u16s1", np.uint16, 1.0, -1024.0),
+                               ("u16s05", np.uint16, 0.5, -1024.0)]:
+    stored = np.round((hu.astype(np.float64) - inter) / slope).astype(dt)
+    i = nib.Nifti1Image(stored, img.affine)
+    i.header.set_data_dtype(dt); i.header.set_slope_inter(slope, inter)
+    nib.save(i, os.path.join(d, name + ".nii.gz"))
+    expect = np.asarray(nib.load(os.path.join(d, name + ".nii.gz")).dataobj, dtype=np.float64)
+    np.save(os.path.join(d, name + "_expect.npy"), expect)
+# a NIfTI-2 file
+nib.save(nib.Nifti2Image(hu, img.affine), os.path.join(d, "nifti2.nii.gz"))
+# a short MetaImage: header claims 64^3 shorts, 1000 bytes follow
+w("short.mha", b"ObjectType = Image\nNDims = 3\nDimSize = 64 64 64\nElementType = MET_SHORT\n"
+  b"ElementSpacing = 1 1 1\nElementDataFile = LOCAL\n" + bytes(1000))
+# a MetaImage header with a 4000-character value
+w("longvalue.mha", b"ObjectType = Image\nNDims = 3\nAnatomicalOrientation = " + b"R" * 4000 +
+  b"\nDimSize = 4 4 4\nElementType = MET_SHORT\nElementDataFile = LOCAL\n" + bytes(128))
+PY
+read_fails "$WORK/gen/flipped.nii.gz" "corrupt"
+read_fails "$WORK/gen/badcrc.nii.gz" "CRC"
+read_fails "$WORK/gen/half.nii" "truncated"
+read_fails "$WORK/gen/pixdim0.nii.gz" "voxel size"
+read_fails "$WORK/gen/pixdimnan.nii.gz" "voxel size"
+read_fails "$WORK/gen/pixdiminf.nii.gz" "voxel size"
+read_fails "$WORK/gen/nanvox.nii.gz" "NaN"
+read_fails "$WORK/gen/nifti2.nii.gz" "NIfTI-2"
+read_fails "$WORK/gen/short.mha" "truncated"
+read_fails "$WORK/gen/longvalue.mha" "longer than"
+# truncated at 99 %: refused fast and in bounded memory (the file is ~1 MB; 300 MB is ample)
+/usr/bin/time -f "%M %e" -o "$WORK/cut.time" "$CTBMD_BIN/ctbmd-localize" -q "$WORK/gen/cut99.nii.gz" \
+  -o "$WORK/cut.json" >"$WORK/last.out" 2>&1 && fail "cut99 was read"
+read -r kb secs < <(tail -1 "$WORK/cut.time")
+((kb < 300000)) || fail "cut99.nii.gz took $kb KiB"
+grep -q "truncated" "$WORK/last.out" || fail "cut99: $(cat "$WORK/last.out")"
+echo "ok  cut99.nii.gz refused in $secs s, $((kb / 1024)) MiB"
+
+# ---- 3. valid files that must be read --------------------------------------------------
+"$CTBMD_BIN/ctbmd-localize" -q "$WORK/gen/trailing.nii.gz" -o "$WORK/trailing.json" 2>"$WORK/trailing.err" ||
+  fail "trailing.nii.gz refused: $(cat "$WORK/trailing.err")"
+# scaled integers (their values against nibabel's: ImageIo.ScaledIntegerNiftiMatchesNibabel)
+for name in i16s2 u16s1 u16s05; do
+  "$CTBMD_BIN/ctbmd-localize" -q "$WORK/gen/$name.nii.gz" -o "$WORK/$name.json" 2>"$WORK/$name.err" ||
+    fail "$name.nii.gz (scaled integers) refused: $(cat "$WORK/$name.err")"
+done
+
+# ---- 4. a batch: the good case keeps its results beside every kind of bad file ----------
+mkdir -p "$WORK/batch/dicom_cut"
+cp "$WORK/gen/good.nii.gz" "$WORK/batch/good.nii.gz"
+for f in sformnan.nii.gz fz_6c4336e321.nii fz_693aaa80a3.nii.gz fz_3d1518b3e2.mha fz_5491d5175b.mha \
+  fz_ddc5c23d11.mha fz_87ddc77df4.mha; do
+  cp "$BAD/$f" "$WORK/batch/$f"
+done
+cp "$BAD/dh_200/"* "$WORK/batch/dicom_cut/"
+cp "$WORK/gen/flipped.nii.gz" "$WORK/gen/half.nii" "$WORK/gen/nanvox.nii.gz" "$WORK/batch/"
+set +e
+timeout 300 "${CAP[@]}" "$CTBMD_BIN/ctbmd-run" -q "$WORK/batch" -o "$WORK/batch_out" >"$WORK/last.out" 2>&1
+rc=$?
+set -e
+[[ $rc == 4 ]] || { cat "$WORK/last.out" >&2; fail "batch: expected exit 4 (some cases failed), got $rc"; }
+py - "$WORK/batch_out/results.csv" <<'PY'
+import csv, sys
+rows = {r["case_id"]: r for r in csv.DictReader(open(sys.argv[1]))}
+assert rows["good"]["status"] == "ok" and rows["good"]["error"] == "", rows["good"]
+assert float(rows["good"]["bmd_l1l2"]) > 0, rows["good"]
+bad = [k for k in rows if k != "good"]
+assert len(bad) == 11, sorted(rows)
+for k in bad:
+    r = rows[k]
+    assert r["status"] == "error" and r["error"], r
+    assert k.split(".")[0] in r["error"] or "dicom_cut" in r["error"], r
+print("batch:", len(rows), "rows; good case ok; errors:", ", ".join(sorted(bad)))
+PY
+if find "$WORK/batch_out" -name '*.tmp-*' | grep -q .; then fail "temporary files left behind"; fi
+echo "bad-input catalogue: all passed"
