@@ -32,4 +32,12 @@ void stamp(nlohmann::json& out, const std::string& schema_name, int schema_versi
 
 std::string isoTimeUtcNow();
 
+/// Checks a stage file read from `file` before it is used: its "schema" name must be
+/// `schema_name` with a version ctbmd reads (<= `max_version`), else InputError. When
+/// `scan_sha256` is given and the file records the CT it was made from
+/// (provenance.inputs.ct.sha256), the two must agree: another scan's stage file is refused
+/// with the paths of both (`--no-check-inputs` passes an empty `scan_sha256`).
+void checkStageFile(const nlohmann::json& j, const std::string& file, const std::string& schema_name,
+                    int max_version, const std::string& scan_sha256, const std::string& scan_path);
+
 }  // namespace ctbmd

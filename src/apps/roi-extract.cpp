@@ -25,6 +25,9 @@ int main(int argc, char** argv) {
   app.add_option("--crop3d-spacing", p.crop3d_spacing_mm, "Crop sampling, mm (isotropic)")
       ->capture_default_str();
   app.add_option("--crop3d-size", crop_size, "Crop size DxHxW in voxels (default 32x48x48)");
+  bool no_check_inputs = false;
+  app.add_flag("--no-check-inputs", no_check_inputs,
+               "Use a segmentation.json whose recorded CT (sha256) is not this scan (experts only)");
   return tool.main(argc, argv, [&] {
     bool force = tool.common().force;
     if (!crop_size.empty()) {
@@ -39,9 +42,13 @@ int main(int argc, char** argv) {
     ctbmd::checkWritable(output, force);
     ctbmd::checkWritable(ctbmd::roiJsonPath(output), force);
     if (seg_json.empty()) seg_json = ctbmd::segmentJsonPath(seg_path).string();
+    const auto seg_j = ctbmd::readJsonFile(seg_json);
+    ctbmd::checkStageFile(seg_j, seg_json, "ctbmd.segment", 1, "", "");  // before the CT is read
     auto scan = ctbmd::readScan(input, {series});
+    ctbmd::checkStageFile(seg_j, seg_json, "ctbmd.segment", 1, no_check_inputs ? "" : scan.info.sha256,
+                          input);
     auto labels = ctbmd::readLabels(seg_path, scan.image.GetPointer());
-    auto seg = ctbmd::SegmentResult::fromJson(ctbmd::readJsonFile(seg_json), labels);
+    auto seg = ctbmd::SegmentResult::fromJson(seg_j, labels);
     auto res = ctbmd::extractRoi(scan, seg, p);
     ctbmd::saveRoi(output, res, scan, seg_path, p, force);
     for (const auto& l : res.levels)

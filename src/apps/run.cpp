@@ -52,9 +52,10 @@ int main(int argc, char** argv) {
       "--calibrate internal: reference-tissue table JSON");
   app.add_option("--series", o.read.series_uid, "DICOM series UID to pick in folders with several series");
   app.add_option("--exclude", exclude, "Skip files/folders whose name matches this glob (repeatable)");
-  app.add_flag("--no-default-excludes", no_default_excludes,
-               "Also read files that look like label maps or ctbmd outputs (*_seg.nii.gz, *_msk.nii.gz, "
-               "segmentation.nii.gz, roi.nii.gz, mosaic_*)");
+  app.add_flag(
+      "--no-default-excludes", no_default_excludes,
+      "Also read files that look like label maps or ctbmd outputs (*_seg*.nii*, *_msk.nii*, "
+      "*_mask*.nii*, *_label*.nii*, segmentation.nii*, roi.nii*, mosaic_*); -v lists what was skipped");
   app.add_flag("--table", table, "Print the per-level table of each case on stdout");
   return tool.main(argc, argv, [&] {
     bool force = tool.common().force;
@@ -63,11 +64,18 @@ int main(int argc, char** argv) {
     fs::path csv = out / "results.csv";
     ctbmd::checkWritable(csv, force);
     if (!no_default_excludes)
-      for (const char* g : {"*_seg.nii.gz", "*_msk.nii.gz", "segmentation.nii.gz", "roi.nii.gz", "mosaic_*"})
+      for (const char* g : {"*_seg.nii*", "*_seg_*.nii*", "*_msk.nii*", "*_mask.nii*", "*_mask_*.nii*",
+                            "*_label*.nii*", "*_labels*.nii*", "segmentation.nii*", "roi.nii*", "mosaic_*"})
         exclude.push_back(g);
     std::vector<fs::path> paths(inputs.begin(), inputs.end());
     auto cases = ctbmd::discoverInputs(paths, exclude);
-    if (cases.empty()) throw ctbmd::InputError("no CT files or DICOM series found in the inputs");
+    if (cases.empty()) {
+      std::string list;
+      for (const auto& p : paths) list += (list.empty() ? "'" : ", '") + p.string() + "'";
+      throw ctbmd::InputError(
+          "no CT files (.nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd) or DICOM series found in " + list +
+          (no_default_excludes ? "" : " (label maps and ctbmd outputs are skipped: -v lists them)"));
+    }
     auto ids = ctbmd::caseIds(cases);
     ctbmd::Calibration cal = ctbmd::Calibration::defaultUncalibrated();
     if (o.bmd.method == "mosaic-cnn" && o.roi.protocol != "mosaic-392")

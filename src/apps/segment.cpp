@@ -21,12 +21,19 @@ int main(int argc, char** argv) {
   app.add_option("--fracture-ratio", p.fracture_ratio,
                  "Flag bodies lower than this fraction of their reference height")
       ->capture_default_str();
+  bool no_check_inputs = false;
+  app.add_flag("--no-check-inputs", no_check_inputs,
+               "Use a localize.json whose recorded CT (sha256) is not this scan (experts only)");
   return tool.main(argc, argv, [&] {
     bool force = tool.common().force;
     ctbmd::checkWritable(output, force);
     ctbmd::checkWritable(ctbmd::segmentJsonPath(output), force);
-    auto loc = ctbmd::LocalizeResult::fromJson(ctbmd::readJsonFile(loc_json));
+    const auto loc_j = ctbmd::readJsonFile(loc_json);
+    ctbmd::checkStageFile(loc_j, loc_json, "ctbmd.localize", 1, "", "");  // before the CT is read
     auto scan = ctbmd::readScan(input, {series});
+    ctbmd::checkStageFile(loc_j, loc_json, "ctbmd.localize", 1, no_check_inputs ? "" : scan.info.sha256,
+                          input);
+    auto loc = ctbmd::LocalizeResult::fromJson(loc_j);
     auto res = ctbmd::segment(scan, loc, p);
     ctbmd::saveSegment(output, res, scan, loc_json, p, force);
     for (const auto& l : res.levels)

@@ -205,6 +205,9 @@ void writeJsonFile(const fs::path& path, const nlohmann::json& j, bool force) {
 }
 
 nlohmann::json readJsonFile(const fs::path& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec))
+    throw InputError("'" + path.string() + "' is a folder; give the JSON file a ctbmd stage wrote inside it");
   std::ifstream in(path);
   if (!in) throw InputError("cannot open '" + path.string() + "': no such file or not readable");
   try {
@@ -212,6 +215,8 @@ nlohmann::json readJsonFile(const fs::path& path) {
   } catch (const nlohmann::json::exception& e) {
     throw InputError("'" + path.string() + "' is not valid JSON (" + e.what() +
                      "); was it written completely by a ctbmd stage?");
+  } catch (const std::exception& e) {
+    throw InputError("cannot read '" + path.string() + "': " + e.what());
   }
 }
 

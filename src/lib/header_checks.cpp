@@ -69,15 +69,30 @@ void checkClaimedSize(const fs::path& p, uint64_t claimed, uint64_t offset_in_fi
 // NIfTI datatype code -> bits per voxel (0: not a type ctbmd reads).
 int niftiBits(int datatype) {
   switch (datatype) {
-    case 2: case 256: return 8;                 // uint8, int8
-    case 4: case 512: return 16;                // int16, uint16
-    case 8: case 16: case 768: return 32;       // int32, float32, uint32
-    case 64: case 1024: case 1280: return 64;   // float64, int64, uint64
-    case 128: return 24;                        // RGB24 (refused later as non-scalar)
-    case 2304: return 32;                       // RGBA32
-    case 32: return 64;                         // complex64
-    case 1792: return 128;                      // complex128
-    default: return 0;
+    case 2:
+    case 256:
+      return 8;  // uint8, int8
+    case 4:
+    case 512:
+      return 16;  // int16, uint16
+    case 8:
+    case 16:
+    case 768:
+      return 32;  // int32, float32, uint32
+    case 64:
+    case 1024:
+    case 1280:
+      return 64;  // float64, int64, uint64
+    case 128:
+      return 24;  // RGB24 (refused later as non-scalar)
+    case 2304:
+      return 32;  // RGBA32
+    case 32:
+      return 64;  // complex64
+    case 1792:
+      return 128;  // complex128
+    default:
+      return 0;
   }
 }
 
@@ -147,13 +162,15 @@ NiftiFacts checkNiftiHeader(const fs::path& path) {
   for (int d = 1; d <= std::min(ndim, 3); ++d) {
     const double p = f32(76 + 4 * d);
     if (!std::isfinite(p) || p == 0.0)
-      refuse(path, "has an invalid voxel size along axis " + std::to_string(d) + " (pixdim[" + std::to_string(d) +
-                       "] = " + std::to_string(p) + "); the geometry is unknown, fix the header");
+      refuse(path, "has an invalid voxel size along axis " + std::to_string(d) + " (pixdim[" +
+                       std::to_string(d) + "] = " + std::to_string(p) +
+                       "); the geometry is unknown, fix the header");
   }
   const int qform = i16(252), sform = i16(254);
   if (qform > 0) {
     for (int off : {76, 256, 260, 264, 268, 272, 276})
-      if (!std::isfinite(f32(off))) refuse(path, "has a non-finite number in its qform (orientation); fix the header");
+      if (!std::isfinite(f32(off)))
+        refuse(path, "has a non-finite number in its qform (orientation); fix the header");
   }
   if (sform > 0) {
     for (int k = 0; k < 12; ++k)
@@ -197,7 +214,8 @@ void checkMetaImageHeader(const fs::path& path) {
       if (c != '\t' && (c < 0x20 || c > 0x7e))
         refuse(path, "is not a MetaImage file (its header holds binary bytes before ElementDataFile)");
     const size_t eq = line.find('=');
-    if (eq == std::string::npos) refuse(path, "has a malformed MetaImage header line (no '='): " + line.substr(0, 60));
+    if (eq == std::string::npos)
+      refuse(path, "has a malformed MetaImage header line (no '='): " + line.substr(0, 60));
     auto trim = [](std::string s) {
       const size_t a = s.find_first_not_of(" \t"), b = s.find_last_not_of(" \t");
       return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
@@ -207,7 +225,8 @@ void checkMetaImageHeader(const fs::path& path) {
         !std::all_of(key.begin(), key.end(), [](unsigned char c) { return std::isalnum(c) || c == '_'; }))
       refuse(path, "has a malformed MetaImage header key: '" + key.substr(0, 60) + "'");
     if (value.size() > kMaxValue)
-      refuse(path, "has a MetaImage header value longer than " + std::to_string(kMaxValue) + " characters (" + key + ")");
+      refuse(path, "has a MetaImage header value longer than " + std::to_string(kMaxValue) + " characters (" +
+                       key + ")");
     if (!kv.emplace(key, value).second) refuse(path, "names the MetaImage header key " + key + " twice");
     if (key == "ElementDataFile") {
       header_end = pos;
@@ -226,16 +245,18 @@ void checkMetaImageHeader(const fs::path& path) {
       char* end = nullptr;
       const double x = std::strtod(tok.c_str(), &end);
       if (!end || *end || !std::isfinite(x) || (positive && !(x > 0)))
-        refuse(path, "has an invalid " + key + " in its MetaImage header ('" + it->second.substr(0, 60) + "')");
+        refuse(path,
+               "has an invalid " + key + " in its MetaImage header ('" + it->second.substr(0, 60) + "')");
       v.push_back(x);
     }
     if (v.size() != count)
-      refuse(path, "has " + std::to_string(v.size()) + " values for " + key + " in its MetaImage header, expected " +
-                       std::to_string(count));
+      refuse(path, "has " + std::to_string(v.size()) + " values for " + key +
+                       " in its MetaImage header, expected " + std::to_string(count));
     return v;
   };
   auto ot = kv.find("ObjectType");
-  if (ot == kv.end() || ot->second != "Image") refuse(path, "is not a MetaImage image (ObjectType is not Image)");
+  if (ot == kv.end() || ot->second != "Image")
+    refuse(path, "is not a MetaImage image (ObjectType is not Image)");
   const auto nd = numbers("NDims", 1, true);
   if (nd.empty() || nd[0] != std::floor(nd[0]) || nd[0] < 2 || nd[0] > 4)
     refuse(path, "has an invalid NDims in its MetaImage header");
@@ -252,9 +273,9 @@ void checkMetaImageHeader(const fs::path& path) {
   for (const char* k : {"Offset", "Position", "Origin", "CenterOfRotation"}) numbers(k, ndims, false);
   for (const char* k : {"TransformMatrix", "Orientation", "Rotation"}) numbers(k, ndims * ndims, false);
   static const std::map<std::string, int> kBytes = {
-      {"MET_UCHAR", 1}, {"MET_CHAR", 1},   {"MET_SHORT", 2},     {"MET_USHORT", 2},     {"MET_INT", 4},
-      {"MET_UINT", 4},  {"MET_LONG", 4},   {"MET_ULONG", 4},     {"MET_LONG_LONG", 8},  {"MET_ULONG_LONG", 8},
-      {"MET_FLOAT", 4}, {"MET_DOUBLE", 8}};
+      {"MET_UCHAR", 1},     {"MET_CHAR", 1},       {"MET_SHORT", 2}, {"MET_USHORT", 2},
+      {"MET_INT", 4},       {"MET_UINT", 4},       {"MET_LONG", 4},  {"MET_ULONG", 4},
+      {"MET_LONG_LONG", 8}, {"MET_ULONG_LONG", 8}, {"MET_FLOAT", 4}, {"MET_DOUBLE", 8}};
   auto et = kv.find("ElementType");
   if (et == kv.end() || !kBytes.count(et->second))
     refuse(path, "has an unknown ElementType in its MetaImage header");
@@ -312,10 +333,12 @@ void checkDicomFile(const fs::path& path) {
     throw InputError(cut + "no complete part-10 preamble" + fix);
   auto u16 = [&](size_t o) { return static_cast<uint32_t>(b[o] | (b[o + 1] << 8)); };
   auto u32 = [&](size_t o) {
-    return static_cast<uint32_t>(b[o] | (b[o + 1] << 8) | (b[o + 2] << 16)) | (static_cast<uint32_t>(b[o + 3]) << 24);
+    return static_cast<uint32_t>(b[o] | (b[o + 1] << 8) | (b[o + 2] << 16)) |
+           (static_cast<uint32_t>(b[o + 3]) << 24);
   };
   auto longVr = [](const unsigned char* vr) {
-    static const char* kLong[] = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"};
+    static const char* kLong[] = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ",
+                                  "SV", "UC", "UN", "UR", "UT", "UV"};
     for (const char* l : kLong)
       if (vr[0] == l[0] && vr[1] == l[1]) return true;
     return false;
@@ -430,7 +453,8 @@ std::string verifyGzip(const fs::path& path, uint64_t expected, std::string& not
   return "";
 }
 
-uint64_t countNonFiniteNifti(const fs::path& path, const NiftiFacts& facts, std::string& gz_problem, std::string& note) {
+uint64_t countNonFiniteNifti(const fs::path& path, const NiftiFacts& facts, std::string& gz_problem,
+                             std::string& note) {
   const bool swap = facts.swap;
   const int width = facts.datatype == 16 ? 4 : facts.datatype == 64 ? 8 : 0;
   uint64_t bad = 0, pos = 0;

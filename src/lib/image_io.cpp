@@ -116,7 +116,7 @@ bool isDicomDirectory(const fs::path& p) {
   if (!fs::is_directory(p, ec)) return false;
   int checked = 0;
   for (const auto& e : fs::directory_iterator(p, ec)) {
-    if (!e.is_regular_file()) continue;
+    if (std::error_code eq; !e.is_regular_file(eq)) continue;
     if (hasDicmPreamble(e.path())) return true;
     if (++checked > 20) break;
   }

@@ -252,35 +252,66 @@ std::vector<fs::path> discoverInputs(const std::vector<fs::path>& paths,
   auto excluded = [&](const fs::path& p) {
     std::string n = p.filename().string();
     for (const auto& g : exclude)
-      if (fnmatch(g.c_str(), n.c_str(), 0) == 0) return true;
+      if (fnmatch(g.c_str(), n.c_str(), 0) == 0) {
+        spdlog::debug("skipped '{}' (matches the exclude pattern '{}')", p.string(), g);
+        return true;
+      }
     return false;
   };
+  size_t missing = 0;
   for (const auto& p : paths) {
     std::error_code ec;
-    if (!fs::exists(p, ec)) throw InputError("input '" + p.string() + "' does not exist");
-    if (fs::is_regular_file(p)) {
+    const auto st = fs::status(p, ec);
+    if (!fs::exists(st)) {
+      // One mistyped path must not cost the batch its other cases: it becomes an error row
+      // (reading it fails with "does not exist"), unless no input exists at all.
+      spdlog::warn("input '{}' does not exist{}", p.string(),
+                   fs::is_symlink(fs::symlink_status(p, ec)) ? " (a dangling or looping symbolic link)" : "");
+      out.push_back(p);
+      ++missing;
+      continue;
+    }
+    if (fs::is_regular_file(st)) {
       out.push_back(p);  // named explicitly: never excluded
       continue;
     }
-    if (!fs::is_directory(p)) throw InputError("input '" + p.string() + "' is neither a file nor a folder");
+    if (!fs::is_directory(st)) throw InputError("input '" + p.string() + "' is neither a file nor a folder");
     std::vector<fs::path> found;
     if (isDicomDirectory(p)) found.push_back(p);
     for (auto it = fs::recursive_directory_iterator(p, fs::directory_options::skip_permission_denied, ec);
          it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (ec) break;
+      if (ec) {
+        spdlog::warn("cannot list '{}' completely: {}", p.string(), ec.message());
+        break;
+      }
       const auto& e = *it;
-      if (e.is_directory()) {
+      // Every query with an error_code: a link to itself (ELOOP) or to nothing must be
+      // skipped with a word, never end the discovery.
+      std::error_code eq;
+      const bool is_dir = e.is_directory(eq), is_file = !is_dir && e.is_regular_file(eq);
+      if (!is_dir && !is_file) {
+        if (e.is_symlink(eq) && isImageFile(e.path()))
+          spdlog::warn("skipped '{}': a symbolic link that leads nowhere ({})", e.path().string(),
+                       eq ? eq.message() : "dangling");
+        continue;
+      }
+      if (is_dir) {
         if (excluded(e.path())) {
           it.disable_recursion_pending();
           continue;
         }
         if (isDicomDirectory(e.path())) found.push_back(e.path());
-      } else if (e.is_regular_file() && isImageFile(e.path()) && !excluded(e.path())) {
+      } else if (isImageFile(e.path()) && !excluded(e.path())) {
         found.push_back(e.path());
       }
     }
     std::sort(found.begin(), found.end());
     out.insert(out.end(), found.begin(), found.end());
+  }
+  if (missing == paths.size() && !paths.empty()) {
+    std::string list;
+    for (const auto& p : paths) list += (list.empty() ? "'" : ", '") + p.string() + "'";
+    throw InputError("no input exists: " + list + "; check the paths");
   }
   return out;
 }

@@ -156,4 +156,56 @@ for k in bad:
 print("batch:", len(rows), "rows; good case ok; errors:", ", ".join(sorted(bad)))
 PY
 if find "$WORK/batch_out" -name '*.tmp-*' | grep -q .; then fail "temporary files left behind"; fi
+# ---- 5. batch plumbing: links, missing paths, label maps ---------------------------------
+mkdir -p "$WORK/plumb"
+cp "$WORK/gen/good.nii.gz" "$WORK/plumb/good.nii.gz"
+ln -s loop.nii.gz "$WORK/plumb/loop.nii.gz"           # a link to itself
+ln -s nowhere.nii.gz "$WORK/plumb/dangling.nii.gz"    # a link to nothing
+cp "$WORK/gen/good.nii.gz" "$WORK/plumb/good_mask.nii.gz"    # default excludes
+cp "$WORK/gen/good.nii.gz" "$WORK/plumb/good_label_v2.nii.gz"
+set +e
+"$CTBMD_BIN/ctbmd-run" -v "$WORK/plumb" "$WORK/no_such_scan.nii.gz" -o "$WORK/plumb_out" >"$WORK/plumb.log" 2>&1
+rc=$?
+set -e
+[[ $rc == 4 ]] || { cat "$WORK/plumb.log" >&2; fail "plumbing batch: expected exit 4, got $rc"; }
+for w in "loop.nii.gz" "dangling.nii.gz" "good_mask.nii.gz" "good_label_v2.nii.gz" "no_such_scan.nii.gz"; do
+  grep -qF "$w" "$WORK/plumb.log" || fail "the log does not mention $w"
+done
+py - "$WORK/plumb_out/results.csv" <<'PY'
+import csv, sys
+rows = {r["case_id"]: r for r in csv.DictReader(open(sys.argv[1]))}
+assert set(rows) == {"good", "no_such_scan"}, sorted(rows)
+assert rows["good"]["status"] == "ok", rows["good"]
+assert rows["no_such_scan"]["status"] == "error" and "does not exist" in rows["no_such_scan"]["error"], rows
+PY
+expect_rc 2 "$CTBMD_BIN/ctbmd-run" "$WORK/nothing_here.nii.gz" -o "$WORK/none_out"
+grep -qF "nothing_here.nii.gz" "$WORK/last.out" || fail "a batch of missing inputs does not name them"
+mkdir -p "$WORK/empty"
+expect_rc 2 "$CTBMD_BIN/ctbmd-run" "$WORK/empty" -o "$WORK/empty_out"
+grep -qF "$WORK/empty" "$WORK/last.out" || fail "'no CT files found' does not name the folder"
+# TotalSegmentator's label map given as CT is recognised as a label map
+read_fails "$CTBMD_REF/totalsegmentator/ts_example_ct_total.nii.gz" "label map"
+mkdir -p "$WORK/st"
+# ---- 6. stage files belong to the scan they are given with -------------------------------
+"$CTBMD_BIN/ctbmd-phantom" -q -o "$WORK/gen/other.nii.gz" --size 160x160 --pixel 1.5 --slice 3.0 --seed 6
+"$CTBMD_BIN/ctbmd-localize" -q "$WORK/gen/good.nii.gz" -o "$WORK/st/good_loc.json"
+"$CTBMD_BIN/ctbmd-localize" -q "$WORK/gen/other.nii.gz" -o "$WORK/st/other_loc.json"
+expect_rc 2 "$CTBMD_BIN/ctbmd-segment" "$WORK/gen/good.nii.gz" -l "$WORK/st/other_loc.json" -o "$WORK/st/seg.nii.gz"
+grep -q "made from another scan" "$WORK/last.out" && grep -qF other.nii.gz "$WORK/last.out" ||
+  fail "another scan's localize.json: $(cat "$WORK/last.out")"
+[[ ! -e "$WORK/st/seg.nii.gz" ]] || fail "a refused segment left its output"
+"$CTBMD_BIN/ctbmd-segment" -q "$WORK/gen/good.nii.gz" -l "$WORK/st/good_loc.json" -o "$WORK/st/seg.nii.gz" ||
+  fail "segment refused the scan's own localize.json"
+expect_rc 0 "$CTBMD_BIN/ctbmd-segment" -q --no-check-inputs "$WORK/gen/good.nii.gz" -l "$WORK/st/other_loc.json" \
+  -o "$WORK/st/seg_forced.nii.gz"
+expect_rc 2 "$CTBMD_BIN/ctbmd-segment" "$WORK/gen/good.nii.gz" -l "$WORK/st" -o "$WORK/st/seg2.nii.gz"
+grep -qF "$WORK/st' is a folder" "$WORK/last.out" || fail "segment -l DIR: $(cat "$WORK/last.out")"
+py -c "import json,sys; j=json.load(open(sys.argv[1])); j['schema']['version']=7; json.dump(j, open(sys.argv[2],'w'))" \
+  "$WORK/st/good_loc.json" "$WORK/st/v7.json"
+expect_rc 2 "$CTBMD_BIN/ctbmd-segment" "$WORK/gen/good.nii.gz" -l "$WORK/st/v7.json" -o "$WORK/st/seg3.nii.gz"
+grep -q "schema version 7" "$WORK/last.out" || fail "schema version not checked: $(cat "$WORK/last.out")"
+expect_rc 2 "$CTBMD_BIN/ctbmd-roi-extract" "$WORK/gen/good.nii.gz" -s "$WORK/st/seg.nii.gz" \
+  --segmentation-json "$WORK/st/good_loc.json" -o "$WORK/st/roi.nii.gz"
+grep -q "is a ctbmd.localize file where a ctbmd.segment file is needed" "$WORK/last.out" ||
+  fail "roi-extract took a localize.json as segmentation.json: $(cat "$WORK/last.out")"
 echo "bad-input catalogue: all passed"

@@ -23,7 +23,7 @@ struct NiftiFacts {
   uint64_t vox_offset = 0;
   uint64_t data_bytes = 0;  // voxels * bitpix / 8
   bool gz = false;
-  bool swap = false;  // the file's byte order is not this machine's
+  bool swap = false;    // the file's byte order is not this machine's
   bool scaled = false;  // scl_slope finite and not 0 (the voxels are slope * v + inter)
   uint64_t total() const { return vox_offset + data_bytes; }
 };

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -110,6 +111,27 @@ void checkLooksLikeCt(const CtImage* img, const std::string& what) {
     if (v >= 250 && v <= 3000) ++bone;
   }
   double f_neg = double(neg) / cnt, f_soft = double(soft) / cnt, f_bone = double(bone) / cnt;
+  // A label map (a segmentation given as CT): every value a small non-negative integer, most
+  // voxels 0, few distinct values. No CT has that: air alone is < -900 HU.
+  {
+    std::array<bool, 256> seen{};
+    size_t zero = 0, distinct = 0;
+    bool labels = true;
+    for (size_t i = 0; i < n && labels; i += step) {
+      const int v = p[i];
+      if (v < 0 || v > 255)
+        labels = false;
+      else {
+        zero += v == 0;
+        if (!seen[static_cast<size_t>(v)]) seen[static_cast<size_t>(v)] = true, ++distinct;
+      }
+    }
+    if (labels && distinct >= 2 && distinct <= 200 && zero * 2 > cnt)
+      throw InputError("'" + what + "' looks like a label map (" + std::to_string(distinct) +
+                       " distinct values, all small non-negative integers, most voxels 0), not a CT "
+                       "in HU; pass the CT it belongs to (ctbmd-run skips *_seg*, *_mask*, *_label* "
+                       "files by default)");
+  }
   if (f_neg < 0.005)
     throw InputError("'" + what +
                      "' does not look like CT: almost no voxels below 0 HU (no air, lung or fat). "
