@@ -5,13 +5,49 @@
 #include "ctbmd/app_common.hpp"
 #include "ctbmd/model_card.hpp"
 #include "ctbmd/progress.hpp"
+#include "ctbmd/supervise.hpp"
+
+namespace {
+
+bool table = false;
+
+void printTable(const ctbmd::CaseResult& r) {
+  if (!table || !r.bmd) return;
+  {
+    std::printf("%s\n%-4s %-8s %9s %9s %8s  %s\n", r.case_id.c_str(), "lvl", "status", "HU", "BMD", "used",
+                "flags");
+    for (const auto& l : r.bmd->levels) {
+      std::string flags;
+      for (const auto& f : l.flags) flags += f + " ";
+      bool used =
+          std::find(r.bmd->levels_used.begin(), r.bmd->levels_used.end(), l.name) != r.bmd->levels_used.end();
+      std::printf("%-4s %-8s %9.1f %9.1f %8s  %s\n", l.name.c_str(), l.usable ? "ok" : "-", l.hu, l.bmd,
+                  used ? "yes" : "", flags.c_str());
+    }
+    std::printf("L1-L2 BMD %s mg/cm3 -> %s%s\n\n",
+                r.bmd->bmd_l1l2 ? std::to_string(*r.bmd->bmd_l1l2).substr(0, 6).c_str() : "n/a",
+                r.classification->category.c_str(), r.bmd->calibration.calibrated ? "" : " (uncalibrated)");
+  }
+  std::fflush(stdout);
+}
+
+// Temporary files a killed worker may have left in its case folder.
+void removeTemporaries(const std::filesystem::path& dir) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+    if (e.path().filename().string().find(".tmp-") != std::string::npos)
+      std::filesystem::remove(e.path(), ec);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   ctbmd::cli::Tool tool("ctbmd-run",
                         "Run localize -> segment -> roi-extract -> bmd-estimate -> classify on CT scans");
   std::vector<std::string> inputs, exclude;
   std::string outdir, calibration;
-  bool no_default_excludes = false, table = false;
+  bool no_default_excludes = false;
   ctbmd::PipelineOptions o;
   auto& app = tool.app();
   app.add_option("inputs", inputs,
@@ -57,6 +93,20 @@ int main(int argc, char** argv) {
       "Also read files that look like label maps or ctbmd outputs (*_seg*.nii*, *_msk.nii*, "
       "*_mask*.nii*, *_label*.nii*, segmentation.nii*, roi.nii*, mosaic_*); -v lists what was skipped");
   app.add_flag("--table", table, "Print the per-level table of each case on stdout");
+  double case_timeout = 1800, case_memory_gib = -1;
+  bool no_supervise = false;
+  app.add_option("--case-timeout", case_timeout,
+                 "Seconds one case may take before its worker is stopped and it becomes an error row (0: no "
+                 "limit)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--case-memory", case_memory_gib,
+                 "GiB of address space one case's worker may use (0: no limit; default 80 % of this "
+                 "machine's memory when no network runs, else none: CUDA reserves far more address space)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("--no-supervise", no_supervise,
+               "Run the cases in this process instead of one worker process each (a crash in a "
+               "library then ends the batch; for debugging)");
   return tool.main(argc, argv, [&] {
     bool force = tool.common().force;
     namespace fs = std::filesystem;
@@ -106,31 +156,52 @@ int main(int argc, char** argv) {
       o.calibration = calibration;
       cal = ctbmd::Calibration::fromJson(ctbmd::readJsonFile(calibration), calibration);
     }
+    ctbmd::SuperviseLimits limits;
+    limits.timeout_s = case_timeout;
+    const bool network = o.localize.method != "classical" || o.segment.method != "classical" ||
+                         o.bmd.method != "calibration" || !o.classify.model.empty();
+    if (case_memory_gib >= 0)
+      limits.memory_bytes = static_cast<uint64_t>(case_memory_gib * 1024.0 * 1024.0 * 1024.0);
+    else if (!network)
+      limits.memory_bytes = ctbmd::physicalMemoryBytes() / 5 * 4;
     spdlog::info("{} case(s) -> {}", cases.size(), out.string());
     std::string text = ctbmd::resultsCsvHeader() + "\n";
     int failed = 0;
     ctbmd::Progress prog("cases", static_cast<long>(cases.size()));
     for (size_t i = 0; i < cases.size(); ++i) {
-      auto r = ctbmd::runCase(cases[i], ids[i], out / ids[i], o, cal, force);
-      if (r.status != "ok") ++failed;
-      ctbmd::logSummary(r);
-      if (table && r.bmd) {
-        std::printf("%s\n%-4s %-8s %9s %9s %8s  %s\n", r.case_id.c_str(), "lvl", "status", "HU", "BMD",
-                    "used", "flags");
-        for (const auto& l : r.bmd->levels) {
-          std::string flags;
-          for (const auto& f : l.flags) flags += f + " ";
-          bool used = std::find(r.bmd->levels_used.begin(), r.bmd->levels_used.end(), l.name) !=
-                      r.bmd->levels_used.end();
-          std::printf("%-4s %-8s %9.1f %9.1f %8s  %s\n", l.name.c_str(), l.usable ? "ok" : "-", l.hu, l.bmd,
-                      used ? "yes" : "", flags.c_str());
+      // Each case in its own worker process: a signal in a library, a runaway allocation or
+      // a hang becomes this case's error row, and the batch goes on.
+      auto work = [&, i]() {
+        auto r = ctbmd::runCase(cases[i], ids[i], out / ids[i], o, cal, force);
+        ctbmd::logSummary(r);
+        printTable(r);
+        return r.status + "\n" + ctbmd::resultsCsvRow(r);
+      };
+      std::string status, row;
+      if (no_supervise) {
+        const std::string a = work();
+        status = a.substr(0, a.find('\n'));
+        row = a.substr(a.find('\n') + 1);
+      } else {
+        auto child = ctbmd::runSupervised(work, limits);
+        if (child.ok) {
+          status = child.answer.substr(0, child.answer.find('\n'));
+          row = child.answer.substr(child.answer.find('\n') + 1);
+        } else {
+          ctbmd::CaseResult r;
+          r.case_id = ids[i];
+          r.input = cases[i];
+          r.status = status = "error";
+          r.error = "'" + cases[i].string() + "': the case's worker " + child.failure;
+          r.exit_code = static_cast<int>(ctbmd::ExitCode::Processing);
+          r.seconds = child.seconds;
+          ctbmd::logSummary(r);
+          row = ctbmd::resultsCsvRow(r);
+          removeTemporaries(out / ids[i]);
         }
-        std::printf("L1-L2 BMD %s mg/cm3 -> %s%s\n\n",
-                    r.bmd->bmd_l1l2 ? std::to_string(*r.bmd->bmd_l1l2).substr(0, 6).c_str() : "n/a",
-                    r.classification->category.c_str(),
-                    r.bmd->calibration.calibrated ? "" : " (uncalibrated)");
       }
-      text += ctbmd::resultsCsvRow(r) + "\n";
+      if (status != "ok") ++failed;
+      text += row + "\n";
       prog.set(static_cast<long>(i + 1));
     }
     prog.finish();

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <map>
 #include <sstream>
+#include <system_error>
 
 #include "ctbmd/errors.hpp"
 #include "ctbmd/fileio.hpp"
@@ -235,11 +236,28 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
     cr.exit_code = static_cast<int>(e.code());
   } catch (const itk::ExceptionObject& e) {
     cr.status = "error";
-    cr.error = std::string("ITK: ") + e.GetDescription();
+    cr.error = "'" + input.string() + "': ITK: " + e.GetDescription();
+    cr.exit_code = static_cast<int>(ExitCode::Processing);
+  } catch (const std::bad_alloc&) {
+    cr.status = "error";
+    cr.error = "'" + input.string() +
+               "': ran out of memory (ctbmd-run's --case-memory limit, or the machine's); give the case "
+               "more memory or run it alone";
+    cr.exit_code = static_cast<int>(ExitCode::Processing);
+  } catch (const std::system_error& e) {
+    // a thread whose stack cannot be mapped: the address-space limit, as for bad_alloc
+    const bool memory =
+        e.code() == std::errc::resource_unavailable_try_again || e.code() == std::errc::not_enough_memory;
+    cr.status = "error";
+    cr.error =
+        "'" + input.string() + "': " +
+        (memory ? std::string("ran out of memory starting a thread (ctbmd-run's --case-memory limit, or "
+                              "the machine's); give the case more memory or run it alone")
+                : std::string(e.what()));
     cr.exit_code = static_cast<int>(ExitCode::Processing);
   } catch (const std::exception& e) {
     cr.status = "error";
-    cr.error = e.what();
+    cr.error = "'" + input.string() + "': " + e.what();
     cr.exit_code = static_cast<int>(ExitCode::Processing);
   }
   cr.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

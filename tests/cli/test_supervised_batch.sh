@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# [tier: quick] ctbmd-run runs each case in a supervised worker process: a worker killed by a
+# signal, one over its time limit and one over its memory limit each become that case's error
+# row with the reason, and the other cases keep their results.
+source "$(dirname "$0")/common.sh"
+mkdir -p "$WORK/in"
+for s in 11 12; do
+  "$CTBMD_BIN/ctbmd-phantom" -q -o "$WORK/ph/p$s.nii.gz" --size 200x200 --pixel 1.2 --slice 2.5 --seed $s
+  cp "$WORK/ph/p$s.nii.gz" "$WORK/in/p$s.nii.gz"
+done
+
+# 1. a signal inside a worker (as a library's abort() would raise): the first case's worker is
+#    sent SIGABRT while it runs; the second case still gets its results.
+"$CTBMD_BIN/ctbmd-run" -q "$WORK/in" -o "$WORK/out1" >"$WORK/run1.log" 2>&1 &
+run=$!
+child=""
+for _ in $(seq 1 400); do
+  child=$(pgrep -P "$run" | head -1 || true)
+  [[ -n $child ]] && break
+  sleep 0.02
+done
+[[ -n $child ]] || fail "no worker process seen"
+kill -ABRT "$child"
+set +e; wait "$run"; rc=$?; set -e
+[[ $rc == 4 ]] || { cat "$WORK/run1.log" >&2; fail "expected exit 4 after a crashed worker, got $rc"; }
+py - "$WORK/out1/results.csv" <<'PY'
+import csv, sys
+rows = {r["case_id"]: r for r in csv.DictReader(open(sys.argv[1]))}
+assert rows["p11"]["status"] == "error", rows["p11"]
+assert "crashed (signal 6" in rows["p11"]["error"] and "p11.nii.gz" in rows["p11"]["error"], rows["p11"]
+assert rows["p12"]["status"] == "ok" and float(rows["p12"]["bmd_l1l2"]) > 0, rows["p12"]
+PY
+if find "$WORK/out1" -name '*.tmp-*' | grep -q .; then fail "the crashed worker left temporary files"; fi
+
+# 2. the time limit: a case takes ~2 s here, a 0.3 s limit stops every worker
+expect_rc 2 "$CTBMD_BIN/ctbmd-run" -q --case-timeout 0.3 "$WORK/in/p11.nii.gz" -o "$WORK/out2"
+grep -q "took longer than 0 s\|took longer than" "$WORK/out2/results.csv" || fail "no timeout reason: $(cat "$WORK/out2/results.csv")"
+
+# 3. the memory limit: 0.2 GiB of address space is too little for a case
+expect_rc 2 "$CTBMD_BIN/ctbmd-run" -q --case-memory 0.2 "$WORK/in/p11.nii.gz" -o "$WORK/out3"
+grep -qi "memory" "$WORK/out3/results.csv" || fail "no memory reason: $(cat "$WORK/out3/results.csv")"
+
+# 4. option values are validated before any case runs
+expect_rc 1 "$CTBMD_BIN/ctbmd-run" --case-timeout -1 "$WORK/in" -o "$WORK/out4"
+[[ ! -e "$WORK/out4" ]] || fail "a refused command line made its output folder"
+echo "supervised batch: all passed"
