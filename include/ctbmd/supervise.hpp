@@ -14,9 +14,9 @@ struct SuperviseLimits {
 };
 
 struct ChildOutcome {
-  bool ok = false;       // the child ran `work` to its end and sent its answer
-  std::string answer;    // what `work` returned (ok only)
-  std::string failure;   // otherwise: "crashed (signal 6, Aborted)", "took longer than ...", ...
+  bool ok = false;      // the child ran `work` to its end and sent its answer
+  std::string answer;   // what `work` returned (ok only)
+  std::string failure;  // otherwise: "crashed (signal 6, Aborted)", "took longer than ...", ...
   double seconds = 0;
 };
 

@@ -94,7 +94,6 @@ int main(int argc, char** argv) {
       "*_mask*.nii*, *_label*.nii*, segmentation.nii*, roi.nii*, mosaic_*); -v lists what was skipped");
   app.add_flag("--table", table, "Print the per-level table of each case on stdout");
   double case_timeout = 1800, case_memory_gib = -1;
-  bool no_supervise = false;
   app.add_option("--case-timeout", case_timeout,
                  "Seconds one case may take before its worker is stopped and it becomes an error row (0: no "
                  "limit)")
@@ -104,9 +103,12 @@ int main(int argc, char** argv) {
                  "GiB of address space one case's worker may use (0: no limit; default 80 % of this "
                  "machine's memory when no network runs, else none: CUDA reserves far more address space)")
       ->check(CLI::NonNegativeNumber);
-  app.add_flag("--no-supervise", no_supervise,
-               "Run the cases in this process instead of one worker process each (a crash in a "
-               "library then ends the batch; for debugging)");
+  std::string supervise = "auto";
+  app.add_option("--supervise", supervise,
+                 "Run each case in its own worker process: on | off | auto (on unless a network runs: a "
+                 "worker would load the network once per case, and CUDA does not survive fork)")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
   return tool.main(argc, argv, [&] {
     bool force = tool.common().force;
     namespace fs = std::filesystem;
@@ -164,7 +166,9 @@ int main(int argc, char** argv) {
       limits.memory_bytes = static_cast<uint64_t>(case_memory_gib * 1024.0 * 1024.0 * 1024.0);
     else if (!network)
       limits.memory_bytes = ctbmd::physicalMemoryBytes() / 5 * 4;
-    spdlog::info("{} case(s) -> {}", cases.size(), out.string());
+    const bool supervised = supervise == "on" || (supervise == "auto" && !network);
+    spdlog::info("{} case(s) -> {}{}", cases.size(), out.string(),
+                 supervised ? "" : " (cases run in this process: --supervise on isolates them)");
     std::string text = ctbmd::resultsCsvHeader() + "\n";
     int failed = 0;
     ctbmd::Progress prog("cases", static_cast<long>(cases.size()));
@@ -178,7 +182,7 @@ int main(int argc, char** argv) {
         return r.status + "\n" + ctbmd::resultsCsvRow(r);
       };
       std::string status, row;
-      if (no_supervise) {
+      if (!supervised) {
         const std::string a = work();
         status = a.substr(0, a.find('\n'));
         row = a.substr(a.find('\n') + 1);

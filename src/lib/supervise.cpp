@@ -64,8 +64,8 @@ ChildOutcome runSupervised(const std::function<std::string()>& work, const Super
     try {
       answer = "A" + work();
     } catch (const std::bad_alloc&) {
-      answer = "Fran out of memory (over the worker's limit of " +
-               std::to_string(limits.memory_bytes >> 20) + " MiB; --case-memory raises it)";
+      answer = "Fran out of memory (over the worker's limit of " + std::to_string(limits.memory_bytes >> 20) +
+               " MiB; --case-memory raises it)";
     } catch (const std::exception& e) {
       answer = std::string("F") + e.what();
     } catch (...) {
