@@ -18,13 +18,15 @@ inline void addClassifyOptions(CLI::App& app, ClassifyParams& p) {
                  "who-tscore (needs --ref-mean/--ref-sd) | l1-hu (L1 mean HU <= 110 / >= 160) | ts-median "
                  "(L1 median HU < 90.25 native, +20 arterial, +14.75 portal-venous) | bccnet (learned class "
                  "probabilities on the mosaic-392 images; needs --classify-model)")
+      ->check(oneOf(kRules))
       ->capture_default_str();
   app.add_option_function<double>(
       "--ref-mean", [&p](double v) { p.ref_mean = v; },
       "who-tscore: young-adult reference mean of the measure");
   app.add_option_function<double>(
       "--ref-sd", [&p](double v) { p.ref_sd = v; }, "who-tscore: young-adult reference SD of the measure");
-  app.add_option("--contrast-phase", p.contrast_phase, "ts-median: native | arterial | portal-venous");
+  app.add_option("--contrast-phase", p.contrast_phase, "ts-median: native | arterial | portal-venous")
+      ->check(oneOf(kContrastPhases));
   app.add_option("--classify-model", p.model,
                  "bccnet: model folder (task classify), e.g. models/bccnet-phantom");
 }

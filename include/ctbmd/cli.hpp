@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace ctbmd::cli {
 
@@ -27,6 +28,16 @@ class Tool {
   CLI::App app_;
   CommonOptions common_;
 };
+
+/// A validator accepting exactly one of `allowed`; a near miss ("erode4mm", "ACR") is answered
+/// with the value meant ("did you mean 'erode-4mm'?"). Runs at parse time, before any work.
+CLI::Validator oneOf(const std::vector<std::string>& allowed);
+
+/// The values of the options every stage shares, in one place.
+inline const std::vector<std::string> kRoiProtocols = {"ellipse-s1", "erode-4mm", "mosaic-392"};
+inline const std::vector<std::string> kStatistics = {"mean", "median"};
+inline const std::vector<std::string> kRules = {"acr-qct", "who-tscore", "l1-hu", "ts-median", "bccnet"};
+inline const std::vector<std::string> kContrastPhases = {"native", "arterial", "portal-venous"};
 
 /// Extra per-process thread-pool setters (e.g. LibTorch's), called with the --threads value.
 void addThreadHook(std::function<void(int)> hook);

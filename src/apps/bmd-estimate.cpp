@@ -12,7 +12,9 @@ int main(int argc, char** argv) {
   app.add_option("-c,--calibration", calibration,
                  "Calibration JSON (BMD = intercept + slope * HU); without it "
                  "results are marked uncalibrated");
-  app.add_option("--statistic", p.statistic, "ROI statistic: mean | median")->capture_default_str();
+  app.add_option("--statistic", p.statistic, "ROI statistic: mean | median")
+      ->check(ctbmd::cli::oneOf(ctbmd::cli::kStatistics))
+      ->capture_default_str();
   ctbmd::cli::addBmdMethodOptions(app, p);
   return tool.main(argc, argv, [&] {
     bool force = tool.common().force;

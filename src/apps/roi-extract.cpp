@@ -15,7 +15,9 @@ int main(int argc, char** argv) {
   app.add_option("-o,--output", output, "ROI label map to write (roi.nii.gz); roi.json goes beside it")
       ->required();
   app.add_option("--series", series, "DICOM series UID (folder with several series)");
-  app.add_option("-p,--protocol", p.protocol, "ellipse-s1 | erode-4mm | mosaic-392")->capture_default_str();
+  app.add_option("-p,--protocol", p.protocol, "ellipse-s1 | erode-4mm | mosaic-392")
+      ->check(ctbmd::cli::oneOf(ctbmd::cli::kRoiProtocols))
+      ->capture_default_str();
   app.add_option("--min-voxels", p.min_voxels, "Fewer ROI voxels make a level unusable")
       ->capture_default_str();
   std::string crop_size;

@@ -56,8 +56,10 @@ int main(int argc, char** argv) {
   app.add_option("-o,--output", outdir, "Output folder: <case_id>/... per case and results.csv")->required();
   app.add_option("-c,--calibration", calibration, "Calibration JSON for bmd-estimate (else uncalibrated)");
   app.add_option("-p,--protocol", o.roi.protocol, "ROI protocol: ellipse-s1 | erode-4mm | mosaic-392")
+      ->check(ctbmd::cli::oneOf(ctbmd::cli::kRoiProtocols))
       ->capture_default_str();
   app.add_option("--statistic", o.bmd.statistic, "ROI statistic for BMD: mean | median")
+      ->check(ctbmd::cli::oneOf(ctbmd::cli::kStatistics))
       ->capture_default_str();
   app.add_option("--localize-method", o.localize.method,
                  "classical (weight-free default) | mip-localizer (learned; needs --localize-model)")

@@ -5,6 +5,8 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <exception>
 #include <thread>
@@ -107,6 +109,52 @@ int Tool::main(int argc, char** argv, const std::function<int()>& body) {
     spdlog::error("{}", e.what());
     return static_cast<int>(ExitCode::Processing);
   }
+}
+
+namespace {
+// Edits (insert, delete, substitute, swap two neighbours) from a to b: "medain" is 1 from "median".
+size_t editDistance(const std::string& a, const std::string& b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i)
+    for (size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] =
+          std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.size()][b.size()];
+}
+std::string folded(const std::string& s) {  // lower case, without '-', '_' and spaces
+  std::string o;
+  for (unsigned char c : s)
+    if (c != '-' && c != '_' && c != ' ') o += static_cast<char>(std::tolower(c));
+  return o;
+}
+}  // namespace
+
+CLI::Validator oneOf(const std::vector<std::string>& allowed) {
+  std::string desc;
+  for (const auto& a : allowed) desc += (desc.empty() ? "" : "|") + a;
+  return CLI::Validator(
+      [allowed](std::string& v) -> std::string {
+        if (std::find(allowed.begin(), allowed.end(), v) != allowed.end()) return "";
+        std::string best;
+        size_t best_d = 99;
+        for (const auto& a : allowed) {
+          const std::string fa = folded(a), fv = folded(v);
+          size_t d = fa == fv ? 0 : editDistance(fv, fa);
+          if (fa.rfind(fv, 0) == 0 && !fv.empty()) d = std::min<size_t>(d, 1);  // a prefix: "acr"
+          if (d < best_d) best_d = d, best = a;
+        }
+        std::string list;
+        for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+        std::string m = "'" + v + "' is not one of " + list;
+        if (best_d <= 3) m += " (did you mean '" + best + "'?)";
+        return m;
+      },
+      "{" + desc + "}");
 }
 
 }  // namespace ctbmd::cli
