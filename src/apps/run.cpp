@@ -118,8 +118,9 @@ int main(int argc, char** argv) {
     fs::path csv = out / "results.csv";
     ctbmd::checkWritable(csv, force);
     if (!no_default_excludes)
-      for (const char* g : {"*_seg.nii*", "*_seg_*.nii*", "*_msk.nii*", "*_mask.nii*", "*_mask_*.nii*",
-                            "*_label*.nii*", "*_labels*.nii*", "segmentation.nii*", "roi.nii*", "mosaic_*"})
+      for (const char* g :
+           {"*_seg.nii*", "*_seg_*.nii*", "*_seg-*.nii*", "*_msk.nii*", "*_mask.nii*", "*_mask_*.nii*",
+            "*_label.nii*", "*_labels.nii*", "*_label_*.nii*", "segmentation.nii*", "roi.nii*", "mosaic_*"})
         exclude.push_back(g);
     std::vector<fs::path> paths(inputs.begin(), inputs.end());
     auto cases = ctbmd::discoverInputs(paths, exclude);

@@ -163,6 +163,7 @@ ln -s loop.nii.gz "$WORK/plumb/loop.nii.gz"           # a link to itself
 ln -s nowhere.nii.gz "$WORK/plumb/dangling.nii.gz"    # a link to nothing
 cp "$WORK/gen/good.nii.gz" "$WORK/plumb/good_mask.nii.gz"    # default excludes
 cp "$WORK/gen/good.nii.gz" "$WORK/plumb/good_label_v2.nii.gz"
+cp "$WORK/gen/good.nii.gz" "$WORK/plumb/sub-ct_label-22_ct.nii.gz"   # a BIDS entity: a CT, read
 set +e
 "$CTBMD_BIN/ctbmd-run" -v "$WORK/plumb" "$WORK/no_such_scan.nii.gz" -o "$WORK/plumb_out" >"$WORK/plumb.log" 2>&1
 rc=$?
@@ -174,7 +175,8 @@ done
 py - "$WORK/plumb_out/results.csv" <<'PY'
 import csv, sys
 rows = {r["case_id"]: r for r in csv.DictReader(open(sys.argv[1]))}
-assert set(rows) == {"good", "no_such_scan"}, sorted(rows)
+assert set(rows) == {"good", "no_such_scan", "sub-ct_label-22_ct"}, sorted(rows)
+assert rows["sub-ct_label-22_ct"]["status"] == "ok", rows["sub-ct_label-22_ct"]
 assert rows["good"]["status"] == "ok", rows["good"]
 assert rows["no_such_scan"]["status"] == "error" and "does not exist" in rows["no_such_scan"]["error"], rows
 PY
