@@ -24,6 +24,9 @@ struct ScanInfo {
   std::string disk_pixel_type;  // e.g. "int32", "float", "int16"
   // DICOM (or empty)
   std::string series_uid, modality, manufacturer, model, kvp, kernel, study_date;
+  // DICOM Series / Study Instance UID (0020,000E / 0020,000D), SliceThickness (0018,0050),
+  // ContrastBolusAgent (0018,0010); series_uid above is GDCM's id, which may carry more
+  std::string series_instance_uid, study_instance_uid, slice_thickness, contrast_agent;
   std::vector<std::string> warnings;  // things a person should know about this input
 };
 

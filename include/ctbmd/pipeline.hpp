@@ -2,6 +2,7 @@
 // The stage contract: what each stage writes, shared by the single-stage executables and
 // ctbmd-run (which chains the stages in one process without re-reading the scan).
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -65,8 +66,13 @@ struct PipelineOptions {
 struct CaseResult {
   std::string case_id;
   fs::path input;
-  std::string status = "ok";  // ok | error
+  // ok | no_spine (no vertebral column in view) | levels_not_named (a column, no anchor) | error
+  std::string status = "ok";
+  std::string reason;  // why, for no_spine and levels_not_named
   std::string error;
+  ScanInfo scan;     // what the scan's header says (kVp, kernel, UIDs; DICOM)
+  std::string rule;  // the classification rule applied
+  std::map<std::string, double> level_confidence;  // localize's naming confidence per level
   int exit_code = 0;
   std::optional<BmdResult> bmd;
   std::optional<ClassifyResult> classification;
@@ -90,6 +96,10 @@ std::vector<std::string> caseIds(const std::vector<fs::path>& inputs);
 
 std::string resultsCsvHeader();
 std::string resultsCsvRow(const CaseResult& r);
+/// levels.csv: one row per case and reported level (the long format of results.csv).
+std::string levelsCsvHeader();
+/// The case's rows of levels.csv, each ending in a newline.
+std::string levelsCsvRows(const CaseResult& r);
 
 /// One line per level for the log: "L1 found 145.2 HU -> 116.1 mg/cm3".
 void logSummary(const CaseResult& r);

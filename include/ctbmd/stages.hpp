@@ -21,6 +21,11 @@ struct LevelLocation {
   double superior_mm = 0, inferior_mm = 0;   // world z of the body's top and bottom
   std::array<int, 2> slice_range{-1, -1};    // first/last index along the input's S-I axis
   double confidence = 0;
+  // Naming QC: "suspected_merge" (the body is far longer than its neighbours predict: a
+  // disc missed inside it), "named_across_merge" (its name was counted across such a body);
+  // `note` says why. Either makes the level unusable downstream.
+  std::vector<std::string> flags;
+  std::string note;
   // The body lies between two oblique planes through the discs (point, unit normal pointing
   // superior; physical LPS).
   std::array<double, 3> superior_point{0, 0, 0}, superior_normal{0, 0, 1};
@@ -39,6 +44,11 @@ struct LocalizeParams {
 
 struct LocalizeResult {
   std::string method;
+  /// "named" (levels named), "levels_not_named" (a column is seen but no anchor names it),
+  /// "no_spine" (the anatomy gate sees no vertebral column: no levels, no BMD, no category).
+  std::string status = "named";
+  std::string reason;                              // why, for people (empty when named)
+  nlohmann::json column = nlohmann::json::object();  // the anatomy gate's evidence per segment
   nlohmann::json model = nlohmann::json::array();  // learned methods: the models' provenance
   std::vector<LevelLocation> levels;               // always T12, L1 ... L5 in this order
   nlohmann::json anchors = nlohmann::json::object();
@@ -70,6 +80,7 @@ struct LevelSegmentation {
   std::string fracture_reason;
   bool suspected_merge = false;  // far taller than the column's bodies: holds part of a neighbour
   std::string merge_reason;
+  std::vector<std::string> naming_flags;  // from localize's naming QC (e.g. named_across_merge)
   int repaired_slices = 0;  // slices fixed by the 3-D consistency check
   bool metal = false;       // metal beside this level (from localize): HU unreliable
 };
@@ -168,8 +179,15 @@ struct LevelBmd {
   std::vector<std::string> flags;
   double hu = 0, bmd = 0, bmd_se = 0;  // ROI HU (the chosen statistic) and BMD
   double hu_mean = 0, hu_median = 0;   // both ROI statistics, for HU-based rules
+  double hu_sd = 0;                    // ROI standard deviation (HU)
+  long voxels = 0;                     // ROI voxels
+  std::string status = "missing";      // from localize: found | partial | missing
   std::array<double, 2> bmd_ci95{0, 0};
 };
+
+/// A level's validity in one word for tables: found | partial | missing | unusable:<flags>
+/// ("uncalibrated" is a case property, not a level's fault, and is left out).
+std::string levelValidity(const LevelBmd& l);
 
 struct BmdParams {
   std::string statistic = "mean";  // mean | median of the ROI

@@ -12,6 +12,10 @@ namespace {
 bool table = false;
 
 void printTable(const ctbmd::CaseResult& r) {
+  if (table && !r.bmd && r.status != "error") {
+    std::printf("%s\n%s: %s\n\n", r.case_id.c_str(), r.status.c_str(), r.reason.c_str());
+    std::fflush(stdout);
+  }
   if (!table || !r.bmd) return;
   {
     std::printf("%s\n%-4s %-8s %9s %9s %8s  %s\n", r.case_id.c_str(), "lvl", "status", "HU", "BMD", "used",
@@ -117,6 +121,7 @@ int main(int argc, char** argv) {
     fs::path out(outdir);
     fs::path csv = out / "results.csv";
     ctbmd::checkWritable(csv, force);
+    ctbmd::checkWritable(out / "levels.csv", force);
     if (!no_default_excludes)
       for (const char* g :
            {"*_seg.nii*", "*_seg_*.nii*", "*_seg-*.nii*", "*_msk.nii*", "*_mask.nii*", "*_mask_*.nii*",
@@ -172,8 +177,8 @@ int main(int argc, char** argv) {
     const bool supervised = supervise == "on" || (supervise == "auto" && !network);
     spdlog::info("{} case(s) -> {}{}", cases.size(), out.string(),
                  supervised ? "" : " (cases run in this process: --supervise on isolates them)");
-    std::string text = ctbmd::resultsCsvHeader() + "\n";
-    int failed = 0;
+    std::string text = ctbmd::resultsCsvHeader() + "\n", levels_text = ctbmd::levelsCsvHeader() + "\n";
+    int failed = 0, unnamed = 0;
     ctbmd::Progress prog("cases", static_cast<long>(cases.size()));
     for (size_t i = 0; i < cases.size(); ++i) {
       // Each case in its own worker process: a signal in a library, a runaway allocation or
@@ -182,18 +187,22 @@ int main(int argc, char** argv) {
         auto r = ctbmd::runCase(cases[i], ids[i], out / ids[i], o, cal, force);
         ctbmd::logSummary(r);
         printTable(r);
-        return r.status + "\n" + ctbmd::resultsCsvRow(r);
+        // status, the results.csv row, then the levels.csv rows: one line each
+        return r.status + "\n" + ctbmd::resultsCsvRow(r) + "\n" + ctbmd::levelsCsvRows(r);
       };
-      std::string status, row;
+      std::string status, row, level_rows;
+      auto unpack = [&](const std::string& a) {
+        const size_t e1 = a.find('\n'), e2 = a.find('\n', e1 + 1);
+        status = a.substr(0, e1);
+        row = a.substr(e1 + 1, e2 - e1 - 1);
+        level_rows = e2 == std::string::npos ? std::string() : a.substr(e2 + 1);
+      };
       if (!supervised) {
-        const std::string a = work();
-        status = a.substr(0, a.find('\n'));
-        row = a.substr(a.find('\n') + 1);
+        unpack(work());
       } else {
         auto child = ctbmd::runSupervised(work, limits);
         if (child.ok) {
-          status = child.answer.substr(0, child.answer.find('\n'));
-          row = child.answer.substr(child.answer.find('\n') + 1);
+          unpack(child.answer);
         } else {
           ctbmd::CaseResult r;
           r.case_id = ids[i];
@@ -204,16 +213,22 @@ int main(int argc, char** argv) {
           r.seconds = child.seconds;
           ctbmd::logSummary(r);
           row = ctbmd::resultsCsvRow(r);
+          level_rows = ctbmd::levelsCsvRows(r);
           removeTemporaries(out / ids[i]);
         }
       }
-      if (status != "ok") ++failed;
+      if (status == "error") ++failed;
+      if (status == "no_spine" || status == "levels_not_named") ++unnamed;
       text += row + "\n";
+      levels_text += level_rows;
       prog.set(static_cast<long>(i + 1));
     }
     prog.finish();
     ctbmd::writeTextFile(csv, text, force);
-    spdlog::info("{} of {} case(s) ok; results in {}", cases.size() - failed, cases.size(), csv.string());
+    ctbmd::writeTextFile(out / "levels.csv", levels_text, force);
+    spdlog::info("{} of {} case(s) ok{}; results in {}", cases.size() - failed - unnamed, cases.size(),
+                 unnamed ? ", " + std::to_string(unnamed) + " with no level named (see status and reason)" : "",
+                 csv.string());
     if (failed == static_cast<int>(cases.size())) return static_cast<int>(ctbmd::ExitCode::Input);
     return failed ? static_cast<int>(ctbmd::ExitCode::BatchPartial) : 0;
   });

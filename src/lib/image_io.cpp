@@ -721,6 +721,10 @@ Scan readDicomSeries(const fs::path& dir, const ReadOptions& opt) {
   scan.info.kvp = tag(d0, "0018|0060");
   scan.info.kernel = tag(d0, "0018|1210");
   scan.info.study_date = tag(d0, "0008|0020");
+  scan.info.series_instance_uid = tag(d0, "0020|000e");
+  scan.info.study_instance_uid = tag(d0, "0020|000d");
+  scan.info.slice_thickness = tag(d0, "0018|0050");
+  scan.info.contrast_agent = tag(d0, "0018|0010");
   if (!scan.info.modality.empty() && scan.info.modality != "CT")
     throw InputError("DICOM series in '" + dir.string() + "' has modality '" + scan.info.modality +
                      "', not CT; ctbmd measures bone density on CT only");

@@ -10,11 +10,13 @@
 #include <sstream>
 #include <system_error>
 
+#include "ctbmd/canonical.hpp"
 #include "ctbmd/errors.hpp"
 #include "ctbmd/fileio.hpp"
 #include "ctbmd/levels.hpp"
 #include "ctbmd/provenance.hpp"
 #include "ctbmd/qc.hpp"
+#include "ctbmd/version.hpp"
 
 namespace ctbmd {
 
@@ -33,6 +35,11 @@ json scanInputs(const Scan& s) {
     ct["model"] = s.info.model;
     ct["kvp"] = s.info.kvp;
     ct["kernel"] = s.info.kernel;
+    for (const auto& [k, v] : {std::pair<const char*, const std::string*>{"series_instance_uid", &s.info.series_instance_uid},
+                               {"study_instance_uid", &s.info.study_instance_uid},
+                               {"slice_thickness_mm", &s.info.slice_thickness},
+                               {"contrast_agent", &s.info.contrast_agent}})
+      if (!v->empty()) ct[k] = *v;
   }
   if (!s.info.warnings.empty()) ct["warnings"] = s.info.warnings;
   return {{"ct", ct}};
@@ -185,13 +192,29 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
   try {
     Scan scan = readScan(input, opt.read);
     lap("read");
+    cr.scan = scan.info;
+    if (cr.scan.slice_thickness.empty()) {  // no DICOM header: the slice spacing stands in
+      char b[32];
+      std::snprintf(b, sizeof b, "%.3g", canonicalOf(scan).image->GetSpacing()[2]);
+      cr.scan.slice_thickness = b;
+    }
     auto loc = localize(scan, opt.localize);
+    for (const auto& l : loc.levels) cr.level_confidence[l.name] = l.confidence;
     cr.localize_method = loc.method;
     cr.anchors = loc.anchors.value("used", "");
     cr.flags = loc.flags;
     saveLocalize(dir / "localize.json", loc, scan, opt.localize, force);
     writePngRgb(dir / "localize_qc.png", renderLocalizeQc(scan, loc), force);
     lap("localize");
+    if (loc.status != "named") {
+      cr.status = loc.status;
+      cr.reason = loc.reason;
+    }
+    // No column: nothing to segment or measure; the case ends here with its reason.
+    if (loc.status == "no_spine") {
+      cr.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      return cr;
+    }
     auto seg = segment(scan, loc, opt.segment);
     saveSegment(dir / "segmentation.nii.gz", seg, scan, dir / "localize.json", opt.segment, force);
     lap("segment");
@@ -230,6 +253,13 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
     lap("bmd+classify");
     cr.bmd = bmd;
     cr.classification = cls;
+    cr.rule = opt.classify.rule;
+    if (!bmd.bmd_l1l2 && cr.reason.empty()) cr.reason = "no L1-L2 BMD: " + bmd.levels_reason;
+    for (const auto& l : bmd.levels)
+      for (const auto& f : l.flags)
+        if (f != "missing" && f != "uncalibrated" &&
+            std::find(cr.flags.begin(), cr.flags.end(), l.name + ":" + f) == cr.flags.end())
+          cr.flags.push_back(l.name + ":" + f);
   } catch (const Error& e) {
     cr.status = "error";
     cr.error = e.what();
@@ -370,38 +400,94 @@ std::string num(double v) {
 }  // namespace
 
 std::string resultsCsvHeader() {
-  std::string h = "case_id,input,status,error";
+  std::string h = "case_id,input,status,reason,error";
+  for (int l : kReportedLevels) h += "," + levelName(l) + "_status";
   for (int l : kReportedLevels) h += "," + levelName(l) + "_hu";
   for (int l : kReportedLevels) h += "," + levelName(l) + "_bmd";
-  h += ",bmd_l1l2,bmd_l1l2_se,category,calibration,levels_used,anchors,flags,protocol,seconds";
+  h += ",bmd_l1l2,bmd_l1l2_se,category,rule,statistic,calibration,calibration_source,levels_used,anchors,flags,protocol,"
+       "kvp,kernel,slice_thickness_mm,series_instance_uid,study_instance_uid,contrast_agent,ctbmd_version,"
+       "seconds";
   return h;
 }
 
+namespace {
+std::string calibrationKind(const CaseResult& r) {
+  if (!r.bmd) return "";
+  if (r.bmd->method != "calibration") return "learned";
+  return r.bmd->calibration.calibrated ? "calibrated" : "uncalibrated";
+}
+// rods | paired | internal for a fitted calibration; "nominal" for the uncalibrated 0.8 x HU
+std::string calibrationSource(const CaseResult& r) {
+  if (!r.bmd || r.bmd->method != "calibration") return "";
+  return r.bmd->calibration.calibrated ? r.bmd->calibration.raw.value("source_kind", std::string("file"))
+                                       : "nominal";
+}
+std::string joined(const std::vector<std::string>& v, const char* sep) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
+  return s;
+}
+}  // namespace
+
 std::string resultsCsvRow(const CaseResult& r) {
-  std::string row =
-      csvField(r.case_id) + "," + csvField(r.input.string()) + "," + r.status + "," + csvField(r.error);
+  std::string row = csvField(r.case_id) + "," + csvField(r.input.string()) + "," + r.status + "," +
+                    csvField(r.reason) + "," + csvField(r.error);
   for (int l : kReportedLevels) {
     const LevelBmd* b = r.bmd ? r.bmd->find(l) : nullptr;
-    row += "," + (b && b->hu != 0 ? num(b->hu) : std::string());
+    row += "," + (b ? csvField(levelValidity(*b)) : (r.status == "error" ? std::string() : std::string("missing")));
+  }
+  // HU and BMD of a level that is not usable stay in bmd.json, never in the table.
+  for (int l : kReportedLevels) {
+    const LevelBmd* b = r.bmd ? r.bmd->find(l) : nullptr;
+    row += "," + (b && b->usable ? num(b->hu) : std::string());
   }
   for (int l : kReportedLevels) {
     const LevelBmd* b = r.bmd ? r.bmd->find(l) : nullptr;
-    row += "," + (b && b->hu != 0 ? num(b->bmd) : std::string());
+    row += "," + (b && b->usable ? num(b->bmd) : std::string());
   }
-  std::string used, flags;
-  if (r.bmd)
-    for (size_t i = 0; i < r.bmd->levels_used.size(); ++i) used += (i ? "+" : "") + r.bmd->levels_used[i];
-  for (size_t i = 0; i < r.flags.size(); ++i) flags += (i ? ";" : "") + r.flags[i];
   row += "," + (r.bmd && r.bmd->bmd_l1l2 ? num(*r.bmd->bmd_l1l2) : std::string());
   row += "," + (r.bmd && r.bmd->bmd_l1l2_se ? num(*r.bmd->bmd_l1l2_se) : std::string());
-  row += "," + (r.classification ? r.classification->category : std::string());
-  row += "," + std::string(r.bmd ? (r.bmd->method != "calibration"
-                                        ? "learned"
-                                        : (r.bmd->calibration.calibrated ? "calibrated" : "uncalibrated"))
-                                 : "");
-  row += "," + used + "," + r.anchors + "," + csvField(flags) + "," + (r.bmd ? r.bmd->protocol : "") + "," +
-         num(r.seconds);
+  // a category only for a case whose levels were named (never for no_spine / levels_not_named)
+  row += "," + (r.classification && r.status == "ok" ? r.classification->category : std::string());
+  row += "," + r.rule + "," + (r.bmd ? r.bmd->statistic : "") + "," + csvField(calibrationKind(r)) + "," +
+         csvField(calibrationSource(r));
+  row += "," + (r.bmd ? joined(r.bmd->levels_used, "+") : std::string()) + "," + r.anchors + "," +
+         csvField(joined(r.flags, ";")) + "," + (r.bmd ? r.bmd->protocol : "");
+  row += "," + csvField(r.scan.kvp) + "," + csvField(r.scan.kernel) + "," + csvField(r.scan.slice_thickness) + "," +
+         csvField(r.scan.series_instance_uid) + "," + csvField(r.scan.study_instance_uid) + "," +
+         csvField(r.scan.contrast_agent) + "," + std::string(CTBMD_VERSION) + "," + num(r.seconds);
   return row;
+}
+
+std::string levelsCsvHeader() {
+  return "case_id,level,status,usable,flags,confidence,hu_mean,hu_median,hu_sd,voxels,bmd,bmd_se,bmd_ci95_lo,"
+         "bmd_ci95_hi,protocol,statistic,calibration,rule";
+}
+
+std::string levelsCsvRows(const CaseResult& r) {
+  std::string out;
+  for (int label : kReportedLevels) {
+    const LevelBmd* b = r.bmd ? r.bmd->find(label) : nullptr;
+    const bool usable = b && b->usable;
+    std::string row = csvField(r.case_id) + "," + levelName(label) + ",";
+    if (r.status == "error") {
+      row += "error,false,,,,,,,,,,,,,,";
+    } else {
+      const auto c = r.level_confidence.find(levelName(label));
+      row += csvField(b ? levelValidity(*b) : std::string("missing")) + "," + (usable ? "true" : "false") + "," +
+             csvField(b ? joined(b->flags, ";") : std::string()) + "," +
+             (c != r.level_confidence.end() ? num(c->second) : std::string()) + ",";
+      const bool measured = b && b->voxels > 0;
+      row += (measured ? num(b->hu_mean) : "") + "," + (measured ? num(b->hu_median) : "") + "," +
+             (measured ? num(b->hu_sd) : "") + "," + (measured ? std::to_string(b->voxels) : "") + ",";
+      row += (measured ? num(b->bmd) : "") + "," + (measured ? num(b->bmd_se) : "") + "," +
+             (measured ? num(b->bmd_ci95[0]) : "") + "," + (measured ? num(b->bmd_ci95[1]) : "") + ",";
+      row += (r.bmd ? r.bmd->protocol : "") + "," + (r.bmd ? r.bmd->statistic : "") + "," +
+             csvField(calibrationKind(r)) + "," + r.rule;
+    }
+    out += row + "\n";
+  }
+  return out;
 }
 
 void logSummary(const CaseResult& r) {
@@ -409,10 +495,12 @@ void logSummary(const CaseResult& r) {
   for (auto it = r.stage_seconds.begin(); it != r.stage_seconds.end(); ++it)
     st += " " + it.key() + " " + num(it.value().get<double>()) + " s";
   spdlog::debug("{}: stage times:{} (total {:.2f} s)", r.case_id, st, r.seconds);
-  if (r.status != "ok") {
+  if (r.status == "error") {
     spdlog::error("{}: {}", r.case_id, r.error);
     return;
   }
+  if (r.status != "ok") spdlog::warn("{}: {}: {}", r.case_id, r.status, r.reason);
+  if (!r.bmd) return;
   for (const auto& l : r.bmd->levels) {
     if (l.hu == 0 && !l.usable) {
       spdlog::info("{} {:>3}: --", r.case_id, l.name);

@@ -424,7 +424,14 @@ SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const S
       int a = ri, b = ri;
       while (a > 0 && row[a - 1]) --a;
       while (b + 1 < g.nx && row[b + 1]) ++b;
-      out.row_width = std::max(out.row_width, (b - a + 1) * g.sx);
+      if ((b - a + 1) * g.sx > out.row_width) {
+        out.row_width = (b - a + 1) * g.sx;
+        // canonical +x is the patient's left; index 0 of the window may be the image's edge
+        out.row_right_mm = (ri - a + 0.5) * g.sx;
+        out.row_left_mm = (b - ri + 0.5) * g.sx;
+        out.row_cut_right = a == 0 && i0 == 0;
+        out.row_cut_left = b == g.nx - 1 && i0 + g.nx == v.nx;
+      }
     }
   }
   out.valid = out.r_max >= p.min_radius_mm;

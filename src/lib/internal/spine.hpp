@@ -40,6 +40,9 @@ inline constexpr double kMergedAboveMm = 21.0;
 /// Filled bone wider than this (mm) along the row through a body's centre is the sacrum
 /// with its alae (SliceBody::row_width); no lumbar body is.
 inline constexpr double kSacralRowMm = 80.0;
+/// ... and reaching this far (mm) on each side of the body centre: both alae, not a body
+/// touching one iliac wing or a femoral head (a lumbar body's half-width is 20-25 mm).
+inline constexpr double kAlaReachMm = 32.0;
 
 struct SliceBody {
   bool valid = false;
@@ -48,6 +51,8 @@ struct SliceBody {
   double half_width = 0;  // half of the body's left-right extent (mm)
   double area = 0;        // body area, mm^2
   double row_width = 0;   // filled bone along the row through the body centre (mm)
+  double row_left_mm = 0, row_right_mm = 0;   // of it, towards the patient's left and right
+  bool row_cut_left = false, row_cut_right = false;  // that side's run reached the image edge
   bool radial = false;    // outlined by the radial trace (radialSlice), not the ring finder
   // body mask in window coordinates (when requested)
   int wx0 = 0, wy0 = 0, wnx = 0, wny = 0;

@@ -71,8 +71,11 @@ json Calibration::toJson() const {
 json BmdResult::toJson() const {
   json lv = json::object();
   for (const auto& l : levels) {
-    json e = {{"label", l.label}, {"usable", l.usable}, {"flags", l.flags}};
+    json e = {{"label", l.label}, {"usable", l.usable}, {"flags", l.flags}, {"status", l.status},
+              {"validity", levelValidity(l)}};
     if (l.hu != 0 || l.usable) {
+      e["hu_sd"] = l.hu_sd;
+      e["voxels"] = l.voxels;
       e["hu"] = l.hu;
       e["hu_mean"] = l.hu_mean;
       e["hu_median"] = l.hu_median;
@@ -122,6 +125,9 @@ BmdResult BmdResult::fromJson(const json& j) {
       l.hu = e.value("hu", 0.0);
       l.hu_mean = e.value("hu_mean", l.hu);
       l.hu_median = e.value("hu_median", l.hu);
+      l.hu_sd = e.value("hu_sd", 0.0);
+      l.voxels = e.value("voxels", 0L);
+      l.status = e.value("status", std::string(l.usable ? "found" : "missing"));
       l.bmd = e.value("bmd_mg_cm3", 0.0);
       l.bmd_se = e.value("bmd_se", 0.0);
       if (e.contains("bmd_ci95")) l.bmd_ci95 = e["bmd_ci95"].get<std::array<double, 2>>();
@@ -136,6 +142,16 @@ BmdResult BmdResult::fromJson(const json& j) {
                      "); was it written by ctbmd-bmd-estimate?");
   }
   return r;
+}
+
+std::string levelValidity(const LevelBmd& l) {
+  if (l.status == "missing") return "missing";
+  if (l.usable) return "found";
+  std::string why;
+  for (const auto& f : l.flags)
+    if (f != "uncalibrated" && f != "partial" && f != "missing") why += (why.empty() ? "" : "+") + f;
+  if (why.empty()) return l.status == "partial" ? "partial" : "unusable:not_used";
+  return "unusable:" + why;
 }
 
 const LevelBmd* BmdResult::find(int label) const {
@@ -164,6 +180,9 @@ BmdResult estimateBmd(const RoiResult& roi, const Calibration& cal, const BmdPar
     l.name = lr.name;
     l.usable = lr.usable;
     l.flags = lr.flags;
+    l.status = lr.status;
+    l.hu_sd = lr.stats.sd_hu;
+    l.voxels = lr.stats.voxels;
     if (!cal.calibrated && p.method == "calibration") l.flags.push_back("uncalibrated");
     if (p.method != "calibration") {
       l.hu = lr.stats.mean_hu;

@@ -17,6 +17,8 @@
 #include "ctbmd/errors.hpp"
 #include "ctbmd/levels.hpp"
 #include "ctbmd/stages.hpp"
+#include "internal/column.hpp"
+#include "internal/naming.hpp"
 #include "internal/spine.hpp"
 #include "localize_learned.hpp"
 
@@ -27,6 +29,9 @@ using nlohmann::json;
 namespace {
 // In-plane pixel (mm) the classical localizer works at: finer grids are binned to it.
 constexpr double kLocalizePixelMm = 1.6;
+// A side of the body whose image ends closer to the spine than this (mm) cannot show the
+// rib there: the twelfth rib's head and neck run 40-60 mm out from the vertebral body.
+constexpr double kRibSideRoomMm = 70.0;
 }  // namespace
 
 // ---- JSON -----------------------------------------------------------------------------------
@@ -34,6 +39,10 @@ json LocalizeResult::toJson() const {
   json lv = json::object();
   for (const auto& l : levels) {
     json e = {{"label", l.label}, {"status", l.status}, {"confidence", l.confidence}};
+    if (!l.flags.empty()) {
+      e["flags"] = l.flags;
+      e["note"] = l.note;
+    }
     if (l.status != "missing") {
       e["center_mm"] = l.center_mm;
       e["superior_mm"] = l.superior_mm;
@@ -45,6 +54,9 @@ json LocalizeResult::toJson() const {
     lv[l.name] = e;
   }
   json j = {{"method", method},
+            {"status", status},
+            {"reason", reason},
+            {"column", column},
             {"levels", lv},
             {"anchors", anchors},
             {"vertebrae", vertebrae},
@@ -59,6 +71,12 @@ LocalizeResult LocalizeResult::fromJson(const json& j) {
   LocalizeResult r;
   try {
     r.method = j.at("method").get<std::string>();
+    r.status = j.value("status", std::string("named"));
+    if (r.status != "named" && r.status != "levels_not_named" && r.status != "no_spine")
+      throw InputError("localize JSON: status '" + r.status +
+                       "' is not one of named, levels_not_named, no_spine; was it written by ctbmd-localize?");
+    r.reason = j.value("reason", std::string());
+    r.column = j.value("column", json::object());
     for (int label : kReportedLevels) {
       LevelLocation l;
       l.label = label;
@@ -66,6 +84,8 @@ LocalizeResult LocalizeResult::fromJson(const json& j) {
       const json& e = j.at("levels").at(l.name);
       l.status = e.at("status").get<std::string>();
       l.confidence = e.value("confidence", 0.0);
+      l.flags = e.value("flags", std::vector<std::string>{});
+      l.note = e.value("note", std::string());
       if (l.status != "missing") {
         l.center_mm = e.at("center_mm").get<std::array<double, 3>>();
         l.superior_mm = e.at("superior_mm").get<double>();
@@ -205,6 +225,121 @@ std::pair<int, std::optional<double>> parseLevelHint(const std::string& hint) {
   throw UsageError("--level-hint " + hint + ": expected NAME or NAME@Z (Z: world z in mm, e.g. L3@-56.5)");
 }
 
+namespace {
+
+// A candidate vertebra: a stretch of the centreline between two discs (or a scan end).
+struct Seg {
+  int a, b;            // curve indices (a inferior)
+  int ea = 0, eb = 0;  // the body's own endplates (inside [a, b])
+  bool disc_below, disc_above;
+  double length;
+  int ribs_l = 0, ribs_r = 0;
+  double row_width = 0;
+  double ala_reach = 0;  // the shorter side of the widest bone row (mm from the body centre)
+  bool ala_cut = false;  // that side cut by the field of view
+  bool sacral = false, partial = false;
+};
+
+// Whether canonical (x, y) lies in (or within a pixel of) the body mask of `b`.
+bool insideMask(const spine::Volume& v, const spine::SliceBody& b, double x, double y) {
+  const int i = static_cast<int>(std::lround((x - v.ox) / v.sx)) - b.wx0;
+  const int j = static_cast<int>(std::lround((y - v.oy) / v.sy)) - b.wy0;
+  for (int dj = -1; dj <= 1; ++dj)
+    for (int di = -1; di <= 1; ++di) {
+      const int a = i + di, c = j + dj;
+      if (a >= 0 && c >= 0 && a < b.wnx && c < b.wny && b.mask[static_cast<size_t>(c) * b.wnx + a]) return true;
+    }
+  return false;
+}
+
+// The anatomy gate's evidence for each segment and its verdict (internal/column.hpp): per
+// slice of the segment the canal behind the body found there (or behind the centreline),
+// the best one kept; the midline offset at the segment's middle slice.
+std::pair<spine::ColumnVerdict, json> assessColumn(const spine::Volume& v, const std::vector<spine::CurvePoint>& curve,
+                                                   const std::vector<spine::SliceBody>& sb,
+                                                   const std::vector<Seg>& segs, const spine::SliceParams& sp) {
+  const spine::ColumnParams cp;
+  std::vector<spine::SegmentEvidence> ev(segs.size());
+  spine::parallelFor(static_cast<int>(segs.size()), [&](int t) {
+    const Seg& g = segs[t];
+    auto& e = ev[t];
+    e.sacral = g.sacral;
+    int slices = 0, in_marrow = 0;
+    std::vector<std::array<double, 2>> closed;  // canal centres of the slices where it is closed
+    const double z0 = std::min(curve[g.a].z, curve[g.b].z), z1 = std::max(curve[g.a].z, curve[g.b].z);
+    for (int k = 0; k < v.nz; ++k) {
+      if (v.z(k) < z0 || v.z(k) > z1) continue;
+      int near = g.a;
+      for (int q = g.a; q <= g.b; ++q)
+        if (std::abs(curve[q].z - v.z(k)) < std::abs(curve[near].z - v.z(k))) near = q;
+      const bool body = sb[k].valid && std::hypot(sb[k].cx - curve[near].x, sb[k].cy - curve[near].y) < 10;
+      const double cx = body ? sb[k].cx : curve[near].x, cy = body ? sb[k].cy : curve[near].y;
+      auto pr = spine::probeCanal(v, k, cx, cy, body ? sb[k].r_max : 12.0, cp);
+      ++slices;
+      if (pr.enclosure >= cp.min_enclosure) {
+        // The canal lies outside the body's filled outline; a hole inside it is the bone's
+        // own marrow (a femur's medullary canal, the ilium's or a condyle's marrow).
+        const auto bm = spine::analyseSlice(v, k, cx, cy, sp, true);
+        if (!bm.valid || insideMask(v, bm, pr.x, pr.y)) {
+          pr.enclosure = 0;
+          ++in_marrow;
+        } else {
+          closed.push_back({pr.x, pr.y});
+        }
+      }
+      if (pr.enclosure > e.canal_enclosure) {
+        e.canal_enclosure = pr.enclosure;
+        e.canal_radius_mm = pr.radius_mm;
+        e.canal_depth_mm = pr.depth_mm;
+        e.canal_x = pr.x;
+        e.canal_y = pr.y;
+        e.canal_z = v.z(k);
+      }
+    }
+    // The canal is a tube: closed in two slices or more at one place (the pedicles span a
+    // third of a body's height), unless the segment has too few slices for that.
+    int agree = 0;
+    for (const auto& a : closed) {
+      int n = 0;
+      for (const auto& b : closed) n += std::hypot(a[0] - b[0], a[1] - b[1]) <= cp.canal_drift_mm;
+      agree = std::max(agree, n);
+    }
+    e.canal_slices = agree;
+    e.canal = agree >= 1;
+    e.holes_in_marrow = in_marrow;
+    const auto& m = curve[(g.a + g.b) / 2];
+    const int km = std::clamp(static_cast<int>(std::lround((m.z - v.oz) / v.sz)), 0, v.nz - 1);
+    e.midline_offset = spine::midlineOffset(v, km, m.x, m.y, cp);
+  });
+  const auto verdict = spine::judgeColumn(ev, cp);
+  json segj = json::array();
+  for (size_t t = segs.size(); t-- > 0;) {  // top to bottom, as "vertebrae"
+    const auto& e = ev[t];
+    segj.push_back({{"canal", e.canal},
+                    {"canal_enclosure", e.canal_enclosure},
+                    {"canal_radius_mm", e.canal_radius_mm},
+                    {"canal_slices", e.canal_slices},
+                    {"holes_in_marrow", e.holes_in_marrow},
+                    {"canal_depth_mm", e.canal_depth_mm},
+                    {"canal_at", {e.canal_x, e.canal_y, e.canal_z}},
+                    {"midline_offset", e.midline_offset ? json(*e.midline_offset) : json(nullptr)},
+                    {"sacral", e.sacral}});
+    spdlog::debug("column segment {}: canal {} ({:.2f} enclosed, radius {:.1f} mm, {:.1f} mm behind), midline {}",
+                  segs.size() - 1 - t, e.canal, e.canal_enclosure, e.canal_radius_mm, e.canal_depth_mm,
+                  e.midline_offset ? fmt::format("{:.2f}", *e.midline_offset) : std::string("cut"));
+  }
+  json j = {{"seen", verdict.seen},
+            {"reason", verdict.reason},
+            {"segments", verdict.segments},
+            {"with_canal", verdict.with_canal},
+            {"midline_known", verdict.midline_known},
+            {"off_midline", verdict.off_midline},
+            {"evidence", segj}};
+  return {verdict, j};
+}
+
+}  // namespace
+
 LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   if (!p.level_hint.empty()) {
     parseLevelHint(p.level_hint);  // refuse a malformed hint before any work
@@ -284,7 +419,9 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   // planes perpendicular to the spine (so tilted lumbosacral discs stay sharp).
   auto curve = spine::centreline(lv, sb);
   if (curve.size() < 20) {
-    res.warnings.push_back("no vertebral column found: the scan may not include the spine");
+    res.status = "no_spine";
+    res.reason = "no chain of vertebral bodies was found: the scan may not include the spine";
+    res.warnings.push_back(res.reason);
     for (int label : kReportedLevels) res.levels.push_back({label, levelName(label)});
     res.anchors = {{"used", "none"}};
     return res;
@@ -358,15 +495,6 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
                     trough_width[i],
                     std::find(discs.begin(), discs.end(), static_cast<int>(i)) != discs.end() ? " DISC" : "");
   const double z_scan_lo = vol.z(0), z_scan_hi = vol.z(vol.nz - 1);
-  struct Seg {
-    int a, b;            // curve indices (a inferior)
-    int ea = 0, eb = 0;  // the body's own endplates (inside [a, b])
-    bool disc_below, disc_above;
-    double length;
-    int ribs_l = 0, ribs_r = 0;
-    double row_width = 0;
-    bool sacral = false, partial = false;
-  };
   std::vector<Seg> segs;  // bottom to top
   for (size_t i = 1; i < bounds.size(); ++i) {
     Seg g{bounds[i - 1], bounds[i], 0, 0, i > 1, i + 1 < bounds.size(), double(bounds[i] - bounds[i - 1])};
@@ -382,15 +510,44 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
     bool cut_hi = !g.disc_above && z_scan_hi - curve[g.b].z < 6;
     g.partial = !g.disc_below || !g.disc_above || cut_lo || cut_hi;
     // Sacral alae: the bone row through the body is far wider than any lumbar body.
-    std::vector<double> widths;
+    // Both alae: the row reaches well beyond a body's half-width on each side, unless the
+    // field of view cuts that side.
+    std::vector<double> widths, reach;
+    int cut = 0, slices = 0;
     double zl = std::min(curve[g.a].z, curve[g.b].z), zh = std::max(curve[g.a].z, curve[g.b].z);
     for (int k = 0; k < vol.nz; ++k)
-      if (vol.z(k) >= zl && vol.z(k) <= zh && sb[k].valid) widths.push_back(sb[k].row_width);
+      if (vol.z(k) >= zl && vol.z(k) <= zh && sb[k].valid) {
+        widths.push_back(sb[k].row_width);
+        const bool left_short = sb[k].row_left_mm < sb[k].row_right_mm;
+        reach.push_back(std::min(sb[k].row_left_mm, sb[k].row_right_mm));
+        cut += left_short ? sb[k].row_cut_left : sb[k].row_cut_right;
+        ++slices;
+      }
     g.row_width = median(widths);
-    g.sacral = g.row_width > spine::kSacralRowMm;
+    g.ala_reach = median(reach);
+    g.ala_cut = 2 * cut > slices;
+    g.sacral = g.row_width > spine::kSacralRowMm && (g.ala_reach >= spine::kAlaReachMm || g.ala_cut);
+    if (g.row_width > spine::kSacralRowMm && !g.sacral)
+      spdlog::debug("localize: a wide bone row ({:.0f} mm) reaching only {:.0f} mm to one side: one-sided, not "
+                    "the sacrum's alae",
+                    g.row_width, g.ala_reach);
     segs.push_back(g);
   }
   lap("curve, discs, segments");
+  // The anatomy gate: a chain of bodies each in front of a spinal canal, on the midline.
+  {
+    const auto verdict = assessColumn(lv, curve, sb, segs, sp);
+    res.column = verdict.second;
+    if (!verdict.first.seen) {
+      res.status = "no_spine";
+      res.reason = verdict.first.reason;
+      res.warnings.push_back("no vertebral column in view: " + verdict.first.reason + "; no level is named");
+      for (int label : kReportedLevels) res.levels.push_back({label, levelName(label)});
+      res.anchors = {{"used", "none"}};
+      return res;
+    }
+  }
+  lap("anatomy gate");
   // Ribs attach where their medial end is.
   auto ribs = spine::findRibs(vol, curve);
   lap("ribs");
@@ -414,10 +571,16 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   std::reverse(segs.begin(), segs.end());  // top to bottom from here on
   const int n = static_cast<int>(segs.size());
   auto hasRibs = [&](int i) { return segs[i].ribs_l + segs[i].ribs_r > 0; };
+  // The sacrum (S1): the first segment from the top whose bone row spans both alae, with no
+  // rib, and either the scan's lowest segment or with another such segment below it (the
+  // sacral segments and coccyx under S1 are often split into narrower pieces at the foramina;
+  // one wide row high in the column is no sacrum).
   int sac = -1;
-  for (int i = n - 1; i >= 1; --i) {
-    if (!segs[i].sacral) break;
-    sac = i;
+  for (int i = 1; i < n && sac < 0; ++i) {
+    if (!segs[i].sacral || hasRibs(i)) continue;
+    bool below = i == n - 1;
+    for (int j = i + 1; j < n && !below; ++j) below = segs[j].sacral;
+    if (below) sac = i;
   }
   // The rib-bearing run: from the topmost vertebra with ribs down to the last one above the
   // sacrum; one vertebra without a rib found between two with ribs counts as rib-bearing (a
@@ -443,6 +606,31 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
       top_rib = -1;
     else if (aboveSacrum(t + 1))
       t12 = t;  // the last rib-bearing vertebra needs one below it
+  }
+  // A rib anchors T12 only as one of a pair: a rib on each side of the last rib-bearing
+  // vertebra, or one side's rib where the field of view ends before the other side's rib
+  // could be seen. A single unpaired "rib" (a stray bone piece, the femoral neck's cortex)
+  // is no anchor.
+  if (t12 >= 0) {
+    const Seg& g = segs[t12];
+    const auto& m = curve[(g.a + g.b) / 2];
+    const double room_left = vol.x(vol.nx - 1) - m.x, room_right = m.x - vol.x(0);  // +x: patient left
+    const bool left_seen = room_left >= kRibSideRoomMm, right_seen = room_right >= kRibSideRoomMm;
+    const bool paired = (g.ribs_l > 0 && g.ribs_r > 0) || (g.ribs_l > 0 && !right_seen) ||
+                        (g.ribs_r > 0 && !left_seen);
+    if (!paired) {
+      const bool left = g.ribs_l > 0;
+      res.flags.push_back("rib_unpaired");
+      res.warnings.push_back(std::string("the lowest rib-bearing vertebra has a rib on the ") +
+                             (left ? "left" : "right") + " only, and the " + (left ? "right" : "left") +
+                             " side is in view: an unpaired rib-like bone is not taken as T12's rib pair");
+      t12 = -1;
+    } else if (g.ribs_l == 0 || g.ribs_r == 0) {
+      res.warnings.push_back(std::string("T12's rib is seen on the ") + (g.ribs_l ? "left" : "right") +
+                             " only: the field of view ends " +
+                             std::to_string(static_cast<int>(g.ribs_l ? room_right : room_left)) +
+                             " mm from the spine on the other side, before its rib could be seen");
+    }
   }
   // Counting from T1: the first rib pair is in the field of view when no rib starts above the
   // first rib-bearing vertebra and the scan shows the spine above it: a complete rib-free
@@ -619,12 +807,18 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
       }
     }
   } else if (t12 >= 0) {
-    for (int i = t12, lbl = kT12; i < n; ++i, ++lbl) label_of[i] = lbl <= kL6 ? lbl : 0;
+    // Without a count from T1 nothing below L5 is named: a sixth lumbar vertebra cannot be
+    // told from S1 when the sacrum was not recognised.
+    for (int i = t12, lbl = kT12; i < n; ++i, ++lbl) label_of[i] = lbl <= kL5 ? lbl : 0;
     for (int i = t12 - 1, lbl = kT12 - 1; i >= 0; --i, --lbl) label_of[i] = lbl >= 8 ? lbl : 0;
     used = "ribs";
     conf = 0.75;
   } else {
     used = "none";
+    res.status = "levels_not_named";
+    res.reason =
+        "a vertebral column is seen, but neither anchor (a last rib pair with a vertebra below it, the "
+        "sacrum) is visible, so no level can be named";
     res.warnings.push_back(
         "neither anchor is visible (no last rib-bearing vertebra with a vertebra below it, no sacrum): "
         "vertebrae were found but cannot be named, so all levels are reported missing");
@@ -668,6 +862,8 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
         label_of[i] = segs[i].sacral && lbl > kL5 ? kSacrum : (lbl >= 8 && lbl <= kL5 ? lbl : 0);
       }
       used = "user-hint";
+      res.status = "named";
+      res.reason.clear();
       conf = 0.6;
       hint_note = "labels rest on --level-hint " + p.level_hint + " (no anatomical anchor visible)";
       res.warnings.erase(
@@ -720,6 +916,32 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
                              "reported");
       std::fill(label_of.begin(), label_of.end(), 0);
       used = "none";
+      res.status = "levels_not_named";
+      res.reason = "lung tissue lies beside the bodies that would be " + list +
+                   ": the names cannot be right (a chest scan whose rib anchor failed?)";
+    }
+  }
+  // Naming QC: a body far longer than its neighbours (a disc missed) is never used silently,
+  // nor the names counted across it.
+  std::vector<std::vector<std::pair<std::string, std::string>>> seg_flags(n);
+  {
+    std::vector<naming::Segment> table;
+    for (int i = 0; i < n; ++i) table.push_back({segs[i].length, segs[i].partial, segs[i].sacral, label_of[i]});
+    const auto from = used == "ribs" || used == "first-rib" ? naming::CountedFrom::Above
+                      : used == "sacrum"                    ? naming::CountedFrom::Below
+                      : used == "sacrum+ribs" || used == "first-rib+sacrum" ? naming::CountedFrom::Both
+                                                                           : naming::CountedFrom::None;
+    for (const auto& f : naming::checkLengths(table, from)) {
+      seg_flags[f.index].push_back({f.flag, f.note});
+      if (f.flag == "suspected_merge") {
+        if (std::find(res.flags.begin(), res.flags.end(), "suspected_merge") == res.flags.end())
+          res.flags.push_back("suspected_merge");
+        res.warnings.push_back(levelName(label_of[f.index]) + ": " + f.note +
+                               "; it is not used for BMD" +
+                               (from == naming::CountedFrom::Above || from == naming::CountedFrom::Below
+                                    ? std::string(", nor the levels named across it")
+                                    : std::string()));
+      }
     }
   }
   res.anchors = {
@@ -788,6 +1010,7 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
               {"ribs_left", g.ribs_l},
               {"ribs_right", g.ribs_r},
               {"row_width_mm", g.row_width},
+              {"ala_reach_mm", g.ala_reach},
               {"sacral", g.sacral}};
     res.vertebrae.push_back(v);
   }
@@ -802,6 +1025,10 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
       const auto& hi = curve[g.eb];
       const auto& m = curve[(g.a + g.b) / 2];
       l.status = g.partial ? "partial" : "found";
+      for (const auto& [flag, note] : seg_flags[i]) {
+        l.flags.push_back(flag);
+        l.note += (l.note.empty() ? "" : "; ") + note;
+      }
       l.center_mm = phys(m.x, m.y, m.z);
       // Centre of the body itself: area-weighted mean of the per-slice body centres over the
       // middle 60 % of the level's height (more exact than the smoothed centreline). A slice

@@ -467,6 +467,8 @@ RoiResult extractRoi(const Scan& scan, const SegmentResult& seg, const RoiParams
     if (ls && ls->suspected_fracture) l.flags.push_back("suspected_fracture");
     if (ls && ls->suspected_merge) l.flags.push_back("suspected_merge");
     if (ls && ls->metal) l.flags.push_back("metal");
+    if (ls)
+      for (const auto& f : ls->naming_flags) l.flags.push_back(f);
     if (l.status != "missing" && l.stats.voxels < p.min_voxels) l.flags.push_back("too_small");
     if (l.status == "missing") l.flags.push_back("missing");
     l.usable = l.status == "found" && l.flags.empty();

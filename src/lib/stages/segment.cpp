@@ -41,6 +41,7 @@ json SegmentResult::toJson() const {
     }
     if (l.repaired_slices) e["repaired_slices"] = l.repaired_slices;
     if (l.metal) e["metal"] = true;
+    if (!l.naming_flags.empty()) e["naming_flags"] = l.naming_flags;
     lv[l.name] = e;
   }
   json j = {{"method", method},
@@ -74,6 +75,7 @@ SegmentResult SegmentResult::fromJson(const json& j, LabelImage::Pointer labels)
       l.merge_reason = e.value("merge_reason", "");
       l.repaired_slices = e.value("repaired_slices", 0);
       l.metal = e.value("metal", false);
+      l.naming_flags = e.value("naming_flags", std::vector<std::string>{});
       r.levels.push_back(l);
     }
     r.warnings = j.value("warnings", std::vector<std::string>{});
@@ -455,6 +457,14 @@ LevelSegmentation levelEntry(const LevelLocation& l, const LocalizeResult& loc) 
   if (loc.anchors.contains("metal_levels"))
     for (const auto& m : loc.anchors["metal_levels"])
       if (m.get<std::string>() == l.name) ls.metal = true;
+  for (const auto& f : l.flags) {
+    if (f == "suspected_merge") {
+      ls.suspected_merge = true;
+      ls.merge_reason = l.note;
+    } else {
+      ls.naming_flags.push_back(f);
+    }
+  }
   return ls;
 }
 
