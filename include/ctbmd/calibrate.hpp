@@ -1,4 +1,5 @@
 #pragma once
+#include <optional>
 // HU -> BMD calibration (BMD [mg/cm3] = intercept + slope * HU) from three sources:
 // phantom rods in a scan, paired HU/QCT data, or the patient's own reference tissues.
 // The result is the calibration JSON that bmd-estimate reads (Calibration::fromJson).
@@ -104,6 +105,16 @@ struct InternalParams {
 /// fewer than three tissues are plausible or the fitted line is implausible.
 CalibrationFit calibrateInternal(const Scan& scan, const LocalizeResult& loc, const TissueTable& tissues,
                                  const InternalParams& p = {});
+
+/// Aortic blood beside the lumbar spine (between L1 and L3 when named, else along the whole
+/// centreline): the median HU of the aorta's inner 5 mm disk over every ~3 mm slice where it
+/// is found. Empty when the spine or the aorta is not found.
+struct AortaMeasure {
+  std::optional<double> hu;
+  long voxels = 0;
+  int slices = 0;
+};
+AortaMeasure measureAorta(const Scan& scan, const LocalizeResult& loc);
 
 /// Scan parameters a calibration made on this scan is valid for.
 nlohmann::json scanValidity(const ScanInfo& info);

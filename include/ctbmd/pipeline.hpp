@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ctbmd/calibrate.hpp"
+#include "ctbmd/contrast.hpp"
 #include "ctbmd/stages.hpp"
 
 namespace ctbmd {
@@ -72,6 +73,7 @@ struct CaseResult {
   std::string error;
   ScanInfo scan;     // what the scan's header says (kVp, kernel, UIDs; DICOM)
   std::string rule;  // the classification rule applied
+  std::optional<ContrastPhase> contrast;  // estimated from the scan (not for no_spine)
   std::map<std::string, double> level_confidence;  // localize's naming confidence per level
   int exit_code = 0;
   std::optional<BmdResult> bmd;

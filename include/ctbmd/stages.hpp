@@ -49,6 +49,7 @@ struct LocalizeResult {
   std::string status = "named";
   std::string reason;                              // why, for people (empty when named)
   nlohmann::json column = nlohmann::json::object();  // the anatomy gate's evidence per segment
+  nlohmann::json contrast = nlohmann::json::object();  // ContrastPhase (ctbmd/contrast.hpp) when measured
   nlohmann::json model = nlohmann::json::array();  // learned methods: the models' provenance
   std::vector<LevelLocation> levels;               // always T12, L1 ... L5 in this order
   nlohmann::json anchors = nlohmann::json::object();
@@ -221,7 +222,10 @@ struct ClassifyParams {
   // acr-qct | who-tscore | l1-hu | ts-median (see classifyRules())
   std::string rule = "acr-qct";
   std::optional<double> ref_mean, ref_sd;  // who-tscore: young-adult reference of the same measure
-  std::string contrast_phase;              // ts-median: native | arterial | portal-venous
+  std::string contrast_phase;              // ts-median: native | arterial | portal-venous (given)
+  // The phase estimated from the scan (ContrastPhase JSON, from localize.json's "contrast"):
+  // ts-median uses it when contrast_phase is not given; HU rules flag an enhanced scan.
+  nlohmann::json detected_contrast = nlohmann::json::object();
   std::string model;                       // bccnet: model folder (task classify)
   std::string device = "auto";             // bccnet: auto | cpu | cuda
 };
@@ -235,6 +239,7 @@ struct ClassifyResult {
   nlohmann::json inputs = nlohmann::json::object();
   nlohmann::json details = nlohmann::json::object();
   bool uncalibrated = false;
+  std::vector<std::string> flags;  // e.g. contrast_enhanced
   nlohmann::json probabilities = nlohmann::json::object();  // learned classifiers: class -> p
   nlohmann::json toJson() const;
   static ClassifyResult fromJson(const nlohmann::json& j);

@@ -1,5 +1,6 @@
 // ctbmd-classify: category by a published rule.
 #include "ctbmd/app_common.hpp"
+#include "ctbmd/provenance.hpp"
 #include "ctbmd/qc.hpp"
 
 int main(int argc, char** argv) {
@@ -17,6 +18,12 @@ int main(int argc, char** argv) {
   app.add_option("--qc", qc,
                  "Pie chart of the class probabilities (PNG; learned rules; default: <output stem>_qc.png)");
   app.add_flag("--no-qc", no_qc, "Write no pie chart");
+  std::string localize_json;
+  app.add_option("--localize", localize_json,
+                 "localize.json of the scan: its estimated contrast phase is used (ts-median without "
+                 "--contrast-phase) and an enhanced scan is flagged under acr-qct, l1-hu, who-tscore "
+                 "(ctbmd-run does this itself)")
+      ->check(CLI::ExistingFile);
   return tool.main(argc, argv, [&] {
     bool force = tool.common().force;
     ctbmd::checkWritable(output, force);
@@ -25,6 +32,16 @@ int main(int argc, char** argv) {
     if (qc.empty()) qc = (out.parent_path() / (out.stem().string() + "_qc.png")).string();
     if (learned && !no_qc) ctbmd::checkWritable(qc, force);
     auto bmd = ctbmd::BmdResult::fromJson(ctbmd::readJsonFile(bmd_json));
+    if (!localize_json.empty()) {
+      const auto lj = ctbmd::readJsonFile(localize_json);
+      ctbmd::checkStageFile(lj, localize_json, "ctbmd.localize", 1, "", "");
+      p.detected_contrast = lj.value("contrast", nlohmann::json::object());
+      if (p.detected_contrast.empty())
+        spdlog::warn("'{}' holds no contrast estimate (written by an older ctbmd?)", localize_json);
+    } else if (p.rule != "bccnet") {
+      spdlog::info("contrast phase unknown to ctbmd-classify: give --localize localize.json to have an enhanced "
+                   "scan flagged");
+    }
     std::optional<ctbmd::RoiResult> roi;
     if (!roi_json.empty()) roi = ctbmd::loadRoiWithMosaics(roi_json);
     auto res = ctbmd::classify(bmd, p, roi ? &*roi : nullptr);

@@ -547,6 +547,69 @@ CalibrationFit calibratePaired(const std::vector<PairedRow>& rows, const std::st
   return out;
 }
 
+// The aorta in one canonical slice `s`: the most disk-like round, uniform region (radius 8-12
+// mm, -20..700 HU, brighter than its ring) 15-80 mm in front of the spine centre (ci, cj),
+// from 35 mm right to 55 mm left of it. Appends the HU of its inner 5 mm disk to `vals`.
+bool aortaInSlice(const Vol& V, const int16_t* s, double ci, double cj, std::vector<double>& vals, double& bi,
+                  double& bj) {
+  const size_t n2 = static_cast<size_t>(V.nx) * V.ny;
+  std::vector<float> img(s, s + n2);
+  std::vector<uint8_t> allowed(n2, 0);
+  for (int j = static_cast<int>(cj - 80 / V.sy); j <= static_cast<int>(cj - 15 / V.sy); ++j)
+    for (int i = static_cast<int>(ci - 35 / V.sx); i <= static_cast<int>(ci + 55 / V.sx); ++i)
+      if (i >= 0 && j >= 0 && i < V.nx && j < V.ny) allowed[static_cast<size_t>(j) * V.nx + i] = 1;
+  std::vector<Disk> best;
+  for (double rad : {8.0, 10.0, 12.0}) {
+    auto d = findDisks(img, V.nx, V.ny, V.sx, V.sy, rad, 25.0, 40.0, &allowed, -20, 700, 1e9);
+    for (const auto& x : d)
+      if (x.inner > x.ring) best.push_back(x);
+  }
+  if (best.empty()) return false;
+  auto b = *std::max_element(best.begin(), best.end(), [](const Disk& u, const Disk& v) { return u.score < v.score; });
+  for (int j = static_cast<int>(b.j - 5 / V.sy); j <= static_cast<int>(b.j + 5 / V.sy); ++j)
+    for (int i = static_cast<int>(b.i - 5 / V.sx); i <= static_cast<int>(b.i + 5 / V.sx); ++i)
+      if (i >= 0 && j >= 0 && i < V.nx && j < V.ny &&
+          std::pow((i - b.i) * V.sx, 2) + std::pow((j - b.j) * V.sy, 2) <= 25.0)
+        vals.push_back(s[V.at(i, j, 0)]);
+  bi = b.i;
+  bj = b.j;
+  return true;
+}
+
+AortaMeasure measureAorta(const Scan& scan, const LocalizeResult& loc) {
+  AortaMeasure out;
+  Vol V = volOf(scan);
+  std::vector<std::array<double, 3>> cl;
+  for (const auto& pnt : loc.centerline) cl.push_back(V.index(pnt.get<std::array<double, 3>>()));
+  if (cl.empty()) return out;
+  double klo = -1e9, khi = 1e9;  // L1..L3 when named: the aorta runs straight in front of them
+  const LevelLocation* l1 = loc.find(kL1);
+  const LevelLocation* l3 = loc.find(kL3);
+  if (l1 && l1->status != "missing" && l3 && l3->status != "missing") {
+    const double a = V.index(l1->center_mm)[2], b = V.index(l3->center_mm)[2];
+    klo = std::min(a, b) - 2;
+    khi = std::max(a, b) + 2;
+  }
+  std::vector<double> vals;
+  const int step = std::max(1, static_cast<int>(std::lround(3.0 / V.sz)));
+  for (int k = 0; k < V.nz; k += step) {
+    if (k < klo || k > khi) continue;
+    double best = 1e30, ci = 0, cj = 0;
+    for (const auto& c : cl)
+      if (std::abs(c[2] - k) < best) {
+        best = std::abs(c[2] - k);
+        ci = c[0];
+        cj = c[1];
+      }
+    if (best * V.sz >= 6) continue;
+    double bi = 0, bj = 0;
+    if (aortaInSlice(V, V.v + static_cast<size_t>(k) * V.nx * V.ny, ci, cj, vals, bi, bj)) ++out.slices;
+  }
+  out.voxels = static_cast<long>(vals.size());
+  if (out.voxels >= 50) out.hu = stats::median(vals);
+  return out;
+}
+
 // ---- internal calibration -----------------------------------------------------------------------------
 CalibrationFit calibrateInternal(const Scan& scan, const LocalizeResult& loc, const TissueTable& table,
                                  const InternalParams& p) {
@@ -636,33 +699,11 @@ CalibrationFit calibrateInternal(const Scan& scan, const LocalizeResult& loc, co
       }
     // Aorta: a round, uniform disk in front of the spine (between L1 and L3 when known).
     bool aorta_slice = (l1k < 0 || k <= l1k + 2) && (l3k < 0 || k >= l3k - 2);
-    if (aorta_slice) {
-      std::vector<float> img(s, s + n2);
-      std::vector<uint8_t> allowed(n2, 0);
-      for (int j = static_cast<int>(cj - 80 / V.sy); j <= static_cast<int>(cj - 15 / V.sy); ++j)
-        for (int i = static_cast<int>(ci - 35 / V.sx); i <= static_cast<int>(ci + 55 / V.sx); ++i)
-          if (i >= 0 && j >= 0 && i < V.nx && j < V.ny) allowed[static_cast<size_t>(j) * V.nx + i] = 1;
-      std::vector<Disk> best;
-      for (double rad : {8.0, 10.0, 12.0}) {
-        auto d = findDisks(img, V.nx, V.ny, V.sx, V.sy, rad, 25.0, 40.0, &allowed, -20, 700, 1e9);
-        for (const auto& x : d)
-          if (x.inner > x.ring) best.push_back(x);
-      }
-      if (!best.empty()) {
-        auto b = *std::max_element(best.begin(), best.end(),
-                                   [](const Disk& u, const Disk& v) { return u.score < v.score; });
-        // Inner 5 mm disk of the chosen centre.
-        std::vector<double> vals;
-        for (int j = static_cast<int>(b.j - 5 / V.sy); j <= static_cast<int>(b.j + 5 / V.sy); ++j)
-          for (int i = static_cast<int>(b.i - 5 / V.sx); i <= static_cast<int>(b.i + 5 / V.sx); ++i)
-            if (i >= 0 && j >= 0 && i < V.nx && j < V.ny &&
-                std::pow((i - b.i) * V.sx, 2) + std::pow((j - b.j) * V.sy, 2) <= 25.0)
-              vals.push_back(s[V.at(i, j, 0)]);
-        blood.insert(blood.end(), vals.begin(), vals.end());
-        blood_i.push_back(b.i);
-        blood_j.push_back(b.j);
-        blood_k.push_back(k);
-      }
+    double bi = 0, bj = 0;
+    if (aorta_slice && aortaInSlice(V, s, ci, cj, blood, bi, bj)) {
+      blood_i.push_back(bi);
+      blood_j.push_back(bj);
+      blood_k.push_back(k);
     }
   }
   // Drop padding values (exactly repeated values at or below -1024 covering > 5 % of air).

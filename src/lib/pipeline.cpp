@@ -6,11 +6,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <sstream>
 #include <system_error>
 
 #include "ctbmd/canonical.hpp"
+#include "ctbmd/contrast.hpp"
 #include "ctbmd/errors.hpp"
 #include "ctbmd/fileio.hpp"
 #include "ctbmd/levels.hpp"
@@ -200,6 +202,10 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
     }
     auto loc = localize(scan, opt.localize);
     for (const auto& l : loc.levels) cr.level_confidence[l.name] = l.confidence;
+    if (loc.status != "no_spine") {
+      loc.contrast = estimateContrastPhase(scan, loc).toJson();
+      cr.contrast = ContrastPhase::fromJson(loc.contrast);
+    }
     cr.localize_method = loc.method;
     cr.anchors = loc.anchors.value("used", "");
     cr.flags = loc.flags;
@@ -246,7 +252,11 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
       spdlog::warn("{}: {}", case_id, w);
     auto bmd = estimateBmd(roi, case_cal, opt.bmd);
     saveBmd(dir / "bmd.json", bmd, dir / "roi.json", cal_path, opt.bmd, force);
-    auto cls = classify(bmd, opt.classify, &roi);
+    ClassifyParams cp = opt.classify;
+    cp.detected_contrast = loc.contrast;
+    auto cls = classify(bmd, cp, &roi);
+    for (const auto& f : cls.flags)
+      if (std::find(cr.flags.begin(), cr.flags.end(), f) == cr.flags.end()) cr.flags.push_back(f);
     saveClassification(dir / "classification.json", cls, dir / "bmd.json", opt.classify, force);
     if (!cls.probabilities.empty())
       writePngRgb(dir / "classification_qc.png", renderClassificationQc(cls), force);
@@ -254,6 +264,17 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
     cr.bmd = bmd;
     cr.classification = cls;
     cr.rule = opt.classify.rule;
+    // The nominal 0.8 x HU conversion is a 120 kVp figure: at other tube voltages bone HU differ.
+    if (bmd.method == "calibration" && !bmd.calibration.calibrated && !cr.scan.kvp.empty()) {
+      char* end = nullptr;
+      const double kv = std::strtod(cr.scan.kvp.c_str(), &end);
+      if (end != cr.scan.kvp.c_str() && std::abs(kv - 120) > 2) {
+        cr.flags.push_back("nominal_conversion_off_kvp");
+        spdlog::warn("{}: uncalibrated BMD (nominal 0.8 x HU, a 120 kVp conversion) on a {} kVp scan: bone HU "
+                     "rise as the tube voltage falls; calibrate (rods, internal) before comparing",
+                     case_id, cr.scan.kvp);
+      }
+    }
     if (!bmd.bmd_l1l2 && cr.reason.empty()) cr.reason = "no L1-L2 BMD: " + bmd.levels_reason;
     for (const auto& l : bmd.levels)
       for (const auto& f : l.flags)
@@ -404,8 +425,9 @@ std::string resultsCsvHeader() {
   for (int l : kReportedLevels) h += "," + levelName(l) + "_status";
   for (int l : kReportedLevels) h += "," + levelName(l) + "_hu";
   for (int l : kReportedLevels) h += "," + levelName(l) + "_bmd";
-  h += ",bmd_l1l2,bmd_l1l2_se,category,rule,statistic,calibration,calibration_source,levels_used,anchors,flags,protocol,"
-       "kvp,kernel,slice_thickness_mm,series_instance_uid,study_instance_uid,contrast_agent,ctbmd_version,"
+  h += ",bmd_l1l2,bmd_l1l2_se,category,rule,statistic,calibration,calibration_source,calibration_dropped,levels_used,anchors,flags,protocol,"
+       "contrast_phase,contrast_confidence,aorta_hu,kvp,kernel,slice_thickness_mm,series_instance_uid,"
+       "study_instance_uid,contrast_agent,ctbmd_version,"
        "seconds";
   return h;
 }
@@ -449,10 +471,18 @@ std::string resultsCsvRow(const CaseResult& r) {
   row += "," + (r.bmd && r.bmd->bmd_l1l2_se ? num(*r.bmd->bmd_l1l2_se) : std::string());
   // a category only for a case whose levels were named (never for no_spine / levels_not_named)
   row += "," + (r.classification && r.status == "ok" ? r.classification->category : std::string());
+  std::string dropped;
+  if (r.bmd && r.bmd->calibration.calibrated && r.bmd->calibration.raw.contains("points"))
+    for (const auto& pt : r.bmd->calibration.raw["points"])
+      if (!pt.value("used", true))
+        dropped += (dropped.empty() ? "" : "; ") + pt.value("name", std::string()) + ": " + pt.value("note", std::string());
   row += "," + r.rule + "," + (r.bmd ? r.bmd->statistic : "") + "," + csvField(calibrationKind(r)) + "," +
-         csvField(calibrationSource(r));
+         csvField(calibrationSource(r)) + "," + csvField(dropped);
   row += "," + (r.bmd ? joined(r.bmd->levels_used, "+") : std::string()) + "," + r.anchors + "," +
          csvField(joined(r.flags, ";")) + "," + (r.bmd ? r.bmd->protocol : "");
+  row += "," + (r.contrast ? r.contrast->phase : std::string()) + "," +
+         (r.contrast ? num(r.contrast->confidence) : std::string()) + "," +
+         (r.contrast && r.contrast->aorta_hu ? num(*r.contrast->aorta_hu) : std::string());
   row += "," + csvField(r.scan.kvp) + "," + csvField(r.scan.kernel) + "," + csvField(r.scan.slice_thickness) + "," +
          csvField(r.scan.series_instance_uid) + "," + csvField(r.scan.study_instance_uid) + "," +
          csvField(r.scan.contrast_agent) + "," + std::string(CTBMD_VERSION) + "," + num(r.seconds);

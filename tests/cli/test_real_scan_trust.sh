@@ -8,14 +8,27 @@ source "$(dirname "$0")/common.sh"
 have_ref || { echo "reference data missing: skipped"; exit 0; }
 R=$CTBMD_REF
 [[ -d $R/sts_hip_ct && -d $R/sts_negatives && -d $R/crlm_abdomen_ct ]] || { echo "real hip/negative data missing: skipped"; exit 0; }
+# contrast phantoms of a known phase (same anatomy, native and portal-venous)
+"$CTBMD_BIN/ctbmd-phantom" -q -o "$WORK/ph/nat.nii.gz" --size 300x300 --pixel 1.2 --slice 2.5 --seed 5
+"$CTBMD_BIN/ctbmd-phantom" -q -o "$WORK/ph/pv.nii.gz" --size 300x300 --pixel 1.2 --slice 2.5 --seed 5 --contrast portal-venous
 expect_rc 0 "$CTBMD_BIN/ctbmd-run" -q "$R/sts_hip_ct" "$R/sts_negatives" "$R/crlm_abdomen_ct/CRLM-CT-1004" \
-  "$R/totalsegmentator/example_ct.nii.gz" -o "$WORK/out"
+  "$R/totalsegmentator/example_ct.nii.gz" "$WORK/ph/nat.nii.gz" "$WORK/ph/pv.nii.gz" -o "$WORK/out"
 py - "$WORK/out" <<'PY'
 import csv, json, sys
 out = sys.argv[1]
 rows = {r["case_id"]: r for r in csv.DictReader(open(f"{out}/results.csv"))}
 levels = ["T12", "L1", "L2", "L3", "L4", "L5"]
 sts = [k for k in rows if k.startswith("STS_")]
+# contrast: the phantoms' known phases; example_ct native (TotalSegmentator's phase model agrees);
+# CRLM-CT-1004 enhanced (ContrastBolusAgent set, aorta ~140 HU)
+n, p = rows["nat"], rows["pv"]
+assert n["contrast_phase"] == "native" and "contrast_enhanced" not in n["flags"], n
+assert p["contrast_phase"] == "portal-venous" and "contrast_enhanced" in p["flags"].split(";"), p
+assert 120 < float(p["aorta_hu"]) < 230 and float(n["aorta_hu"]) < 70, (p["aorta_hu"], n["aorta_hu"])
+pc = json.load(open(f"{out}/pv/classification.json"))
+assert "contrast_enhanced" in pc["flags"] and "Pickhardt" in pc["details"]["contrast_note"], pc
+nc = json.load(open(f"{out}/nat/classification.json"))
+assert nc["flags"] == [], nc["flags"]
 assert len(sts) == 10, sorted(rows)
 for k in sts:
     r = rows[k]
@@ -49,6 +62,7 @@ for u in ("series_instance_uid", "study_instance_uid"):
     assert c[u].startswith("1.3.6.1.4.1.14519.5.2.1") and all(p.isdigit() for p in c[u].split(".")), (u, c[u])
 assert c["series_instance_uid"] != c["study_instance_uid"]
 assert c["contrast_agent"] != "", c["contrast_agent"]
+assert c["contrast_phase"] in ("portal-venous", "delayed", "arterial") and "contrast_enhanced" in c["flags"].split(";"), c
 
 # example_ct: named from the sacrum and the ribs, no L6 on S1, BMD as before
 e = rows["example_ct"]
@@ -57,6 +71,7 @@ assert e["anchors"] == "sacrum+ribs", e["anchors"]
 assert [e[f"{l}_status"] for l in levels] == ["partial", "found", "found", "found", "found", "found"], e
 assert e["T12_bmd"] == "" and float(e["L1_bmd"]) > 0 and float(e["bmd_l1l2"]) > 0, e
 assert e["category"] in ("normal", "osteopenia", "osteoporosis") and e["rule"] == "acr-qct", e
+assert e["contrast_phase"] == "native" and "contrast_enhanced" not in e["flags"], e
 assert e["statistic"] == "mean" and e["calibration_source"] == "nominal" and e["slice_thickness_mm"] == "3", e
 eloc = json.load(open(f"{out}/example_ct/localize.json"))
 assert "L6" not in [v["name"] for v in eloc["vertebrae"]], [v["name"] for v in eloc["vertebrae"]]
@@ -71,4 +86,16 @@ exl2 = [x for x in lv if x["case_id"] == "example_ct" and x["level"] == "L2"][0]
 assert exl2["usable"] == "true" and float(exl2["bmd_ci95_lo"]) < float(exl2["bmd"]) < float(exl2["bmd_ci95_hi"]), exl2
 assert abs(float(exl2["bmd"]) - float(e["L2_bmd"])) < 0.01 and float(exl2["confidence"]) >= 0.85, (exl2, e["L2_bmd"])
 print("real-scan trust: ok")
+PY
+
+# --calibrate internal on the enhanced phantom: the enhanced aorta is dropped, and says so
+expect_rc 0 "$CTBMD_BIN/ctbmd-run" -q "$WORK/ph/pv.nii.gz" --calibrate internal -o "$WORK/cal"
+py - "$WORK/cal" <<'PY'
+import csv, json, sys
+r = next(csv.DictReader(open(f"{sys.argv[1]}/results.csv")))
+assert r["calibration"] == "calibrated" and r["calibration_source"] == "internal", r
+assert r["calibration_dropped"].startswith("blood:") and "contrast-enhanced" in r["calibration_dropped"], r
+b = json.load(open(f"{sys.argv[1]}/pv/bmd.json"))
+assert [d["name"] for d in b["calibration"]["dropped_points"]] == ["blood"], b["calibration"]
+print("internal calibration under contrast: ok")
 PY

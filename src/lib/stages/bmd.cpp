@@ -63,6 +63,13 @@ json Calibration::toJson() const {
     j["valid_for"] = valid_for;
     for (const char* k : {"source_kind", "intercept_ci95", "slope_ci95", "r2", "residual_sd_mg_cm3"})
       if (raw.contains(k)) j[k] = raw[k];
+    // every reference point the fit left out, and why (internal: a contrast-enhanced aorta)
+    json dropped = json::array();
+    if (raw.contains("points") && raw["points"].is_array())
+      for (const auto& pt : raw["points"])
+        if (!pt.value("used", true))
+          dropped.push_back({{"name", pt.value("name", std::string())}, {"why", pt.value("note", std::string())}});
+    if (!dropped.empty()) j["dropped_points"] = dropped;
   }
   if (raw.contains("note")) j["note"] = raw["note"];
   return j;

@@ -57,6 +57,7 @@ json LocalizeResult::toJson() const {
             {"status", status},
             {"reason", reason},
             {"column", column},
+            {"contrast", contrast},
             {"levels", lv},
             {"anchors", anchors},
             {"vertebrae", vertebrae},
@@ -77,6 +78,7 @@ LocalizeResult LocalizeResult::fromJson(const json& j) {
                        "' is not one of named, levels_not_named, no_spine; was it written by ctbmd-localize?");
     r.reason = j.value("reason", std::string());
     r.column = j.value("column", json::object());
+    r.contrast = j.value("contrast", json::object());
     for (int label : kReportedLevels) {
       LevelLocation l;
       l.label = label;
