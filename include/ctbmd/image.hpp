@@ -78,6 +78,8 @@ bool sameGrid(const A* a, const B* b, double tol_mm = 1e-3);
 bool isImageFile(const std::filesystem::path& p);
 /// True for directories that directly hold DICOM files (sniffed by the "DICM" preamble).
 bool isDicomDirectory(const std::filesystem::path& p);
+/// A DICOM part-10 file (the "DICM" preamble) or a file named *.dcm.
+bool isDicomFile(const std::filesystem::path& p);
 
 }  // namespace ctbmd
 

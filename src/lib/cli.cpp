@@ -1,6 +1,8 @@
 #include "ctbmd/cli.hpp"
 
 #include <itkMultiThreaderBase.h>
+#include <gdcmTrace.h>
+#include <itkObject.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -82,6 +84,14 @@ int Tool::main(int argc, char** argv, const std::function<int()>& body) {
   if (common_.verbose >= 2) lvl = spdlog::level::trace;
   logger->set_level(lvl);
   spdlog::set_default_logger(logger);
+  // Third-party chatter (GDCM's dictionary and parser warnings, ITK's warning macro) goes
+  // straight to stderr, bypassing the log levels: it is shown only with -v.
+  if (common_.verbose == 0) {
+    gdcm::Trace::WarningOff();
+    gdcm::Trace::DebugOff();
+    if (common_.quiet) gdcm::Trace::ErrorOff();
+    itk::Object::GlobalWarningDisplayOff();
+  }
 
   RunContext& ctx = runContext();
   ctx.tool = name_;

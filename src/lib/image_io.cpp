@@ -111,6 +111,14 @@ bool hasDicmPreamble(const fs::path& f) {
 
 }  // namespace
 
+bool isDicomFile(const fs::path& p) {
+  std::error_code ec;
+  if (!fs::is_regular_file(p, ec)) return false;
+  std::string n = p.filename().string();
+  for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return (n.size() > 4 && n.compare(n.size() - 4, 4, ".dcm") == 0) || hasDicmPreamble(p);
+}
+
 bool isDicomDirectory(const fs::path& p) {
   std::error_code ec;
   if (!fs::is_directory(p, ec)) return false;

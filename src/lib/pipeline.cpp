@@ -377,6 +377,35 @@ std::vector<fs::path> discoverInputs(const std::vector<fs::path>& paths,
     std::sort(found.begin(), found.end());
     out.insert(out.end(), found.begin(), found.end());
   }
+  // DICOM slices named one by one (a shell glob over a series folder) are one series, read
+  // from its folder; never a case per slice.
+  {
+    std::map<fs::path, std::vector<size_t>> by_dir;
+    for (size_t i = 0; i < out.size(); ++i)
+      if (std::find(paths.begin(), paths.end(), out[i]) != paths.end() && isDicomFile(out[i]))
+        by_dir[fs::absolute(out[i]).parent_path()].push_back(i);
+    std::vector<bool> drop(out.size(), false);
+    std::vector<std::pair<size_t, fs::path>> replace;
+    for (const auto& [dir, idx] : by_dir) {
+      size_t in_dir = 0;
+      std::error_code ec;
+      for (const auto& e : fs::directory_iterator(dir, ec)) in_dir += isDicomFile(e.path());
+      const std::string hint = "ctbmd reads a DICOM series from its folder: name the folder ('" + dir.string() +
+                               "')" + " instead of its files";
+      if (idx.size() < in_dir)
+        throw UsageError(std::to_string(idx.size()) + " of the " + std::to_string(in_dir) +
+                         " DICOM files in '" + dir.string() + "' were named one by one; " + hint +
+                         ", or copy the slices you mean into a folder of their own");
+      spdlog::info("{} DICOM files named in '{}': read as one series from the folder", idx.size(), dir.string());
+      replace.push_back({idx.front(), dir});
+      for (size_t k = 1; k < idx.size(); ++k) drop[idx[k]] = true;
+    }
+    for (const auto& [i, dir] : replace) out[i] = dir;
+    std::vector<fs::path> kept;
+    for (size_t i = 0; i < out.size(); ++i)
+      if (!drop[i]) kept.push_back(out[i]);
+    out = std::move(kept);
+  }
   if (missing == paths.size() && !paths.empty()) {
     std::string list;
     for (const auto& p : paths) list += (list.empty() ? "'" : ", '") + p.string() + "'";

@@ -13,6 +13,10 @@ R=$CTBMD_REF
 "$CTBMD_BIN/ctbmd-phantom" -q -o "$WORK/ph/pv.nii.gz" --size 300x300 --pixel 1.2 --slice 2.5 --seed 5 --contrast portal-venous
 expect_rc 0 "$CTBMD_BIN/ctbmd-run" -q "$R/sts_hip_ct" "$R/sts_negatives" "$R/crlm_abdomen_ct/CRLM-CT-1004" \
   "$R/totalsegmentator/example_ct.nii.gz" "$WORK/ph/nat.nii.gz" "$WORK/ph/pv.nii.gz" -o "$WORK/out"
+# under -q, stderr holds ctbmd's own log lines only (no GDCM or ITK chatter from the DICOM reader)
+if grep -v '^[0-9T:-]* \[ctbmd-run\] \[\(warning\|error\)\]' "$WORK/last.out" | grep -q .; then
+  fail "stray lines on stderr under -q: $(grep -v '\[ctbmd-run\]' "$WORK/last.out" | head -3)"
+fi
 py - "$WORK/out" <<'PY'
 import csv, json, sys
 out = sys.argv[1]
@@ -99,3 +103,14 @@ b = json.load(open(f"{sys.argv[1]}/pv/bmd.json"))
 assert [d["name"] for d in b["calibration"]["dropped_points"]] == ["blood"], b["calibration"]
 print("internal calibration under contrast: ok")
 PY
+
+# a shell glob over one series' slices is one case read from the folder; a subset is refused
+# before any case runs, with the folder to name instead
+expect_rc 0 "$CTBMD_BIN/ctbmd-run" -q "$R"/crlm_abdomen_ct/CRLM-CT-1004/*.dcm -o "$WORK/glob"
+n=$(($(wc -l <"$WORK/glob/results.csv") - 1))
+[[ $n == 1 ]] || fail "41 slices named one by one gave $n cases, not 1"
+grep -q '^CRLM-CT-1004,' "$WORK/glob/results.csv" || fail "the series was not read from its folder: $(cut -c1-80 "$WORK/glob/results.csv")"
+expect_rc 1 "$CTBMD_BIN/ctbmd-run" -q "$R"/crlm_abdomen_ct/CRLM-CT-1004/1-0*.dcm -o "$WORK/glob2"
+grep -q "9 of the 41 DICOM files.*name the folder" "$WORK/last.out" || fail "no hint for a subset: $(cat "$WORK/last.out")"
+[[ ! -e $WORK/glob2/results.csv ]] || fail "a refused command line wrote results"
+echo "loose DICOM files: ok"
