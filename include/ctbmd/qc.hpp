@@ -2,6 +2,7 @@
 // Quality-control pictures a person can look at.
 #include <cstdint>
 #include <filesystem>
+#include <string>
 #include <vector>
 
 #include "ctbmd/image.hpp"
@@ -14,9 +15,23 @@ struct RgbImage {
   std::vector<uint8_t> rgb;  // row-major, top row first
 };
 
-/// Coronal and sagittal maximum-intensity projections side by side (patient's right on the
-/// left of the coronal view, anterior on the left of the sagittal view, superior up), with
-/// each named level's centre marked and labelled; partial levels in yellow, found in green.
+/// What the case picture can show beyond localize's result (all optional).
+struct QcExtras {
+  std::string case_id;
+  const LabelImage* segmentation = nullptr;  // body outlines
+  const LabelImage* roi = nullptr;           // ROI outlines
+  const BmdResult* bmd = nullptr;            // per-level HU, BMD and validity
+  std::vector<std::string> case_flags;
+};
+
+/// The case's QC picture: a header (case, status, anchors, flags or why nothing is named, a
+/// legend), coronal and sagittal slabs (+-4 mm) through the column at true aspect ratio
+/// (patient's right on the left, anterior on the left, superior up) with each level's name,
+/// disc planes, anchors and (with a segmentation) body outlines coloured by validity, and one
+/// axial panel per level through its centre with body and ROI outlines, HU and BMD.
+RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtras& extra);
+
+/// renderCaseQc with localize's result only (ctbmd-localize's picture).
 RgbImage renderLocalizeQc(const Scan& scan, const LocalizeResult& loc);
 
 /// Pie chart of a learned classifier's class probabilities, with the category and a legend.

@@ -210,7 +210,11 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
     cr.anchors = loc.anchors.value("used", "");
     cr.flags = loc.flags;
     saveLocalize(dir / "localize.json", loc, scan, opt.localize, force);
-    writePngRgb(dir / "localize_qc.png", renderLocalizeQc(scan, loc), force);
+    {
+      QcExtras qx;
+      qx.case_id = case_id;
+      writePngRgb(dir / "localize_qc.png", renderCaseQc(scan, loc, qx), force);
+    }
     lap("localize");
     if (loc.status != "named") {
       cr.status = loc.status;
@@ -260,6 +264,15 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
     saveClassification(dir / "classification.json", cls, dir / "bmd.json", opt.classify, force);
     if (!cls.probabilities.empty())
       writePngRgb(dir / "classification_qc.png", renderClassificationQc(cls), force);
+    {
+      QcExtras qx;
+      qx.case_id = case_id;
+      qx.segmentation = seg.labels.GetPointer();
+      qx.roi = roi.roi.GetPointer();
+      qx.bmd = &bmd;
+      qx.case_flags = cr.flags;
+      writePngRgb(dir / "qc.png", renderCaseQc(scan, loc, qx), force);
+    }
     lap("bmd+classify");
     cr.bmd = bmd;
     cr.classification = cls;

@@ -44,7 +44,11 @@ const std::map<char, std::array<uint8_t, 7>>& font() {
       {'.', {0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C}}, {'-', {0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00}},
       {' ', {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}}, {':', {0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x0C, 0x00}},
       {'_', {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1F}}, {'(', {0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02}},
-      {')', {0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08}}};
+      {')', {0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08}}, {'/', {0x01, 0x01, 0x02, 0x04, 0x08, 0x10, 0x10}},
+      {'+', {0x00, 0x04, 0x04, 0x1F, 0x04, 0x04, 0x00}}, {',', {0x00, 0x00, 0x00, 0x00, 0x0C, 0x04, 0x08}},
+      {'=', {0x00, 0x00, 0x1F, 0x00, 0x1F, 0x00, 0x00}}, {'<', {0x02, 0x04, 0x08, 0x10, 0x08, 0x04, 0x02}},
+      {'>', {0x08, 0x04, 0x02, 0x01, 0x02, 0x04, 0x08}}, {';', {0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x04, 0x08}},
+      {'\'', {0x04, 0x04, 0x08, 0x00, 0x00, 0x00, 0x00}}, {'&', {0x0C, 0x12, 0x14, 0x08, 0x15, 0x12, 0x0D}}};
   return f;
 }
 
@@ -58,7 +62,8 @@ struct Canvas {
     img.rgb[q + 2] = c[2];
   }
   void text(int x, int y, const std::string& s, const std::array<uint8_t, 3>& c, int scale) {
-    for (char ch : s) {
+    for (char ch0 : s) {
+      const char ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch0)));
       auto it = font().find(ch);
       const auto& g = it != font().end() ? it->second : font().at('?');
       for (int r = 0; r < 7; ++r)
@@ -68,6 +73,35 @@ struct Canvas {
               for (int dx = 0; dx < scale; ++dx) px(x + b * scale + dx, y + r * scale + dy, c);
       x += 6 * scale;
     }
+  }
+  void line(double x0, double y0, double x1, double y1, const std::array<uint8_t, 3>& c) {
+    const int n = static_cast<int>(std::max(std::abs(x1 - x0), std::abs(y1 - y0))) + 1;
+    for (int t = 0; t <= n; ++t)
+      px(static_cast<int>(std::lround(x0 + (x1 - x0) * t / n)), static_cast<int>(std::lround(y0 + (y1 - y0) * t / n)), c);
+  }
+  void rect(int x, int y, int w, int h, const std::array<uint8_t, 3>& c) {
+    for (int dy = 0; dy < h; ++dy)
+      for (int dx = 0; dx < w; ++dx) px(x + dx, y + dy, c);
+  }
+  // Text broken into lines of at most `cols` characters at spaces; returns the y below it.
+  int wrapped(int x, int y, const std::string& s, const std::array<uint8_t, 3>& c, int scale, int cols) {
+    std::string line, word;
+    auto flush = [&] {
+      text(x, y, line, c, scale);
+      y += 9 * scale;
+      line.clear();
+    };
+    for (size_t i = 0; i <= s.size(); ++i) {
+      if (i == s.size() || s[i] == ' ') {
+        if (!line.empty() && static_cast<int>(line.size() + 1 + word.size()) > cols) flush();
+        line += (line.empty() ? "" : " ") + word;
+        word.clear();
+      } else {
+        word += s[i];
+      }
+    }
+    if (!line.empty()) flush();
+    return y;
   }
   void cross(int x, int y, int r, const std::array<uint8_t, 3>& c) {
     for (int d = -r; d <= r; ++d)
@@ -80,71 +114,292 @@ struct Canvas {
 
 }  // namespace
 
-RgbImage renderLocalizeQc(const Scan& scan, const LocalizeResult& loc) {
-  const auto& can = canonicalOf(scan).image;
-  auto sz = can->GetLargestPossibleRegion().GetSize();
-  const int nx = static_cast<int>(sz[0]), ny = static_cast<int>(sz[1]), nz = static_cast<int>(sz[2]);
-  const double sx = can->GetSpacing()[0], sy = can->GetSpacing()[1], szz = can->GetSpacing()[2];
-  // MIPs: coronal (x, z) over y; sagittal (y, z) over x.
-  std::vector<int16_t> cor(static_cast<size_t>(nx) * nz, -1024), sag(static_cast<size_t>(ny) * nz, -1024);
-  const int16_t* p = can->GetBufferPointer();
-  for (int k = 0; k < nz; ++k)
-    for (int j = 0; j < ny; ++j) {
-      const int16_t* row = p + (static_cast<size_t>(k) * ny + j) * nx;
-      int16_t* c = cor.data() + static_cast<size_t>(k) * nx;
-      int16_t& s = sag[static_cast<size_t>(k) * ny + j];
-      for (int i = 0; i < nx; ++i) {
-        c[i] = std::max(c[i], row[i]);
-        s = std::max(s, row[i]);
-      }
-    }
-  // Display about 600 px tall whatever the voxel size, z up.
-  const double mm = std::clamp((nz * szz) / 600.0, 0.4, 2.0);  // about 600 px tall
-  const int cw = static_cast<int>(nx * sx / mm), sw = static_cast<int>(ny * sy / mm);
-  const int h = static_cast<int>(nz * szz / mm);
-  Canvas cv;
-  cv.img.width = cw + sw + 4;
-  cv.img.height = h;
-  cv.img.rgb.assign(static_cast<size_t>(cv.img.width) * h * 3, 0);
-  auto grey = [](int hu) { return static_cast<uint8_t>(std::clamp((hu + 200) * 255 / 1500, 0, 255)); };
-  for (int y = 0; y < h; ++y) {
-    int k = std::clamp(static_cast<int>((h - 1 - y) * mm / szz), 0, nz - 1);
-    for (int x = 0; x < cw; ++x) {
-      int i = std::clamp(static_cast<int>(x * mm / sx), 0, nx - 1);
-      uint8_t g = grey(cor[static_cast<size_t>(k) * nx + i]);
-      cv.px(x, y, {g, g, g});
-    }
-    for (int x = 0; x < sw; ++x) {
-      int j = std::clamp(static_cast<int>(x * mm / sy), 0, ny - 1);
-      uint8_t g = grey(sag[static_cast<size_t>(k) * ny + j]);
-      cv.px(cw + 4 + x, y, {g, g, g});
-    }
-  }
-  const int scale = std::max(1, h / 250);
-  // A cross and the name at a physical point, on both projections.
-  auto mark = [&](const std::array<double, 3>& p_mm, const std::string& name,
-                  const std::array<uint8_t, 3>& col) {
+RgbImage renderLocalizeQc(const Scan& scan, const LocalizeResult& loc) { return renderCaseQc(scan, loc, {}); }
+
+namespace {
+
+using Rgb = std::array<uint8_t, 3>;
+const Rgb kFound{40, 230, 40}, kPartial{255, 220, 0}, kUnusable{255, 70, 50}, kDisc{80, 170, 255}, kRoi{0, 230, 230},
+    kAnchor{255, 140, 0}, kWhite{255, 255, 255}, kGrey{170, 170, 170};
+
+// What the picture says about one level: its colour and a one-line status.
+struct LevelView {
+  Rgb colour = kGrey;
+  std::string status;  // found | partial | unusable:... | missing
+};
+
+LevelView levelView(const LevelLocation& l, const BmdResult* bmd) {
+  LevelView v;
+  v.status = l.status;
+  if (bmd)
+    if (const LevelBmd* b = bmd->find(l.label)) v.status = levelValidity(*b);
+  if (!bmd && !l.flags.empty()) v.status = "unusable:" + l.flags.front();
+  v.colour = v.status == "found" ? kFound : v.status == "partial" ? kPartial : v.status == "missing" ? kGrey : kUnusable;
+  return v;
+}
+
+// Canonical-frame view of the scan for the picture: index <-> physical and label look-ups.
+struct QcFrame {
+  const CtImage* can;
+  int nx, ny, nz;
+  double sx, sy, sz;
+  std::array<double, 3> index(const std::array<double, 3>& p) const {
     CtImage::PointType pt;
-    for (int a = 0; a < 3; ++a) pt[a] = p_mm[a];
+    for (int a = 0; a < 3; ++a) pt[a] = p[a];
     itk::ContinuousIndex<double, 3> ci;
     can->TransformPhysicalPointToContinuousIndex(pt, ci);
-    int y = h - 1 - static_cast<int>(ci[2] * szz / mm);
-    int xc = static_cast<int>(ci[0] * sx / mm), xs = cw + 4 + static_cast<int>(ci[1] * sy / mm);
-    cv.cross(xc, y, 3 * scale, col);
-    cv.cross(xs, y, 3 * scale, col);
-    cv.text(xc + 5 * scale, y - 3 * scale, name, col, scale);
-    cv.text(xs + 5 * scale, y - 3 * scale, name, col, scale);
+    return {ci[0], ci[1], ci[2]};
+  }
+  int16_t hu(int i, int j, int k) const {
+    i = std::clamp(i, 0, nx - 1);
+    j = std::clamp(j, 0, ny - 1);
+    k = std::clamp(k, 0, nz - 1);
+    return can->GetBufferPointer()[(static_cast<size_t>(k) * ny + j) * nx + i];
+  }
+  // label of `lab` (on the input grid) at canonical voxel (i, j, k); 0 outside
+  static uint8_t labelAt(const LabelImage* lab, const CtImage* can, int i, int j, int k) {
+    if (!lab) return 0;
+    CtImage::IndexType ix{{i, j, k}};
+    CtImage::PointType pt;
+    can->TransformIndexToPhysicalPoint(ix, pt);
+    LabelImage::IndexType li;
+    if (!lab->TransformPhysicalPointToIndex(pt, li)) return 0;
+    return lab->GetPixel(li);
+  }
+};
+
+uint8_t greyOf(int hu) { return static_cast<uint8_t>(std::clamp((hu + 250) * 255 / 1250, 0, 255)); }
+
+}  // namespace
+
+RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtras& extra) {
+  const auto& can = canonicalOf(scan).image;
+  auto sz = can->GetLargestPossibleRegion().GetSize();
+  QcFrame F{can.GetPointer(), static_cast<int>(sz[0]), static_cast<int>(sz[1]), static_cast<int>(sz[2]),
+            can->GetSpacing()[0], can->GetSpacing()[1], can->GetSpacing()[2]};
+  // The column's centre per slice (canonical index), from the centreline; the image centre
+  // where there is none.
+  std::vector<double> cxk(F.nz, (F.nx - 1) / 2.0), cyk(F.nz, (F.ny - 1) / 2.0);
+  {
+    std::vector<std::array<double, 3>> cl;
+    for (const auto& p : loc.centerline) cl.push_back(F.index(p.get<std::array<double, 3>>()));
+    if (!cl.empty())
+      for (int k = 0; k < F.nz; ++k) {
+        double best = 1e30;
+        for (const auto& c : cl)
+          if (std::abs(c[2] - k) < best) {
+            best = std::abs(c[2] - k);
+            cxk[k] = c[0];
+            cyk[k] = c[1];
+          }
+      }
+  }
+  // Scale: the taller of the two views about 640 px, both at true aspect ratio, never a strip.
+  const double wmm = F.nx * F.sx + F.ny * F.sy, hmm = F.nz * F.sz;
+  const double mm = std::clamp(std::max(hmm / 640.0, wmm / 1100.0), 0.25, 3.0);
+  const int cw = static_cast<int>(F.nx * F.sx / mm), sw = static_cast<int>(F.ny * F.sy / mm);
+  const int vh = std::max(1, static_cast<int>(hmm / mm));
+  const int scale = 2, line_h = 9 * scale;
+  const int panel = 180;
+  int named = 0;
+  for (const auto& l : loc.levels) named += l.status != "missing";
+  const int W = std::max(cw + sw + 12, 6 * (panel + 8) + 8);  // six axial panels fit in a row
+  const int panels_per_row = std::max(1, (W - 8) / (panel + 8));
+  const int cols = (W - 16) / (6 * scale);
+  const int reason_lines = loc.status != "named" ? static_cast<int>(6 + loc.reason.size()) / std::max(1, cols - 8) + 1 : 1;
+  const int header = 8 + (2 + reason_lines) * line_h + 8;
+  const int rows_axial = named ? (named + panels_per_row - 1) / panels_per_row : 0;
+  const int H = header + vh + 8 + rows_axial * (panel + 2 * line_h + 8) + 8;
+  Canvas cv;
+  cv.img.width = W;
+  cv.img.height = H;
+  cv.img.rgb.assign(static_cast<size_t>(W) * H * 3, 0);
+  // ---- header: case, status, anchors, flags, legend (or why nothing is named) ----
+  std::string flags;
+  for (const auto& f : loc.flags) flags += (flags.empty() ? "" : " ") + f;
+  for (const auto& f : extra.case_flags)
+    if (flags.find(f) == std::string::npos) flags += (flags.empty() ? "" : " ") + f;
+  cv.text(8, 8, (extra.case_id.empty() ? scan.info.path.filename().string() : extra.case_id) + "   STATUS " +
+                    loc.status + "   ANCHORS " + loc.anchors.value("used", std::string("none")),
+          kWhite, scale);
+  int y = 8 + line_h;
+  if (loc.status != "named") {
+    y = cv.wrapped(8, y, "WHY: " + loc.reason, kUnusable, scale, cols);
+  } else {
+    cv.text(8, y, "FLAGS: " + (flags.empty() ? std::string("NONE") : flags), kWhite, scale);
+    y += line_h;
+  }
+  {
+    int x = 8;
+    for (const auto& [c, t] : std::vector<std::pair<Rgb, std::string>>{{kFound, "FOUND"}, {kPartial, "PARTIAL"},
+                                                                       {kUnusable, "UNUSABLE"}, {kDisc, "DISC PLANES"},
+                                                                       {kRoi, "ROI"}, {kAnchor, "ANCHOR"}}) {
+      cv.rect(x, y, 12, 12, c);
+      cv.text(x + 16, y, t, kWhite, scale);
+      x += 16 + static_cast<int>(t.size()) * 6 * scale + 16;
+    }
+    cv.text(x, y, "HU WINDOW -250..1000", kGrey, scale);
+  }
+  const int top = header;
+  // ---- coronal and sagittal slabs through the column (not projections) ----
+  // Each is the maximum over +-4 mm around the column's centre at that height: thin enough to
+  // keep ribs and the pelvis from hiding the discs, thick enough for a curved spine.
+  const int half_x = std::max(1, static_cast<int>(std::lround(4.0 / F.sx)));
+  const int half_y = std::max(1, static_cast<int>(std::lround(4.0 / F.sy)));
+  const LabelImage* seg = extra.segmentation;
+  for (int py = 0; py < vh; ++py) {
+    const int k = std::clamp(static_cast<int>((vh - 1 - py) * mm / F.sz), 0, F.nz - 1);
+    const int ic = static_cast<int>(std::lround(cxk[k])), jc = static_cast<int>(std::lround(cyk[k]));
+    for (int px = 0; px < cw; ++px) {
+      const int i = std::clamp(static_cast<int>(px * mm / F.sx), 0, F.nx - 1);
+      int v = -1024;
+      for (int j = jc - half_y; j <= jc + half_y; ++j) v = std::max<int>(v, F.hu(i, j, k));
+      const uint8_t g = greyOf(v);
+      cv.px(px, top + py, {g, g, g});
+    }
+    for (int px = 0; px < sw; ++px) {
+      const int j = std::clamp(static_cast<int>(px * mm / F.sy), 0, F.ny - 1);
+      int v = -1024;
+      for (int i = ic - half_x; i <= ic + half_x; ++i) v = std::max<int>(v, F.hu(i, j, k));
+      const uint8_t g = greyOf(v);
+      cv.px(cw + 12 + px, top + py, {g, g, g});
+    }
+  }
+  // Body outlines from the segmentation, in each level's colour: boundary pixels of the label in
+  // the slab's central plane.
+  std::map<int, Rgb> colour_of;
+  for (const auto& l : loc.levels) colour_of[l.label] = levelView(l, extra.bmd).colour;
+  if (seg) {
+    auto labelView = [&](bool sagittal, int px, int py) -> int {
+      if (px < 0 || py < 0 || py >= vh || px >= (sagittal ? sw : cw)) return 0;
+      const int k = std::clamp(static_cast<int>((vh - 1 - py) * mm / F.sz), 0, F.nz - 1);
+      const int ic = static_cast<int>(std::lround(cxk[k])), jc = static_cast<int>(std::lround(cyk[k]));
+      if (sagittal) return QcFrame::labelAt(seg, F.can, ic, std::clamp(static_cast<int>(px * mm / F.sy), 0, F.ny - 1), k);
+      return QcFrame::labelAt(seg, F.can, std::clamp(static_cast<int>(px * mm / F.sx), 0, F.nx - 1), jc, k);
+    };
+    for (int sag = 0; sag < 2; ++sag) {
+      const int w = sag ? sw : cw, x0 = sag ? cw + 12 : 0;
+      std::vector<int> lab(static_cast<size_t>(w) * vh);
+      for (int py = 0; py < vh; ++py)
+        for (int px = 0; px < w; ++px) lab[static_cast<size_t>(py) * w + px] = labelView(sag, px, py);
+      for (int py = 1; py + 1 < vh; ++py)
+        for (int px = 1; px + 1 < w; ++px) {
+          const int l = lab[static_cast<size_t>(py) * w + px];
+          if (!l || !colour_of.count(l)) continue;
+          const bool edge = lab[static_cast<size_t>(py - 1) * w + px] != l || lab[static_cast<size_t>(py + 1) * w + px] != l ||
+                            lab[static_cast<size_t>(py) * w + px - 1] != l || lab[static_cast<size_t>(py) * w + px + 1] != l;
+          if (edge) cv.px(x0 + px, top + py, colour_of[l]);
+        }
+    }
+  }
+  // view pixel of a physical point: coronal (x, z) and sagittal (y, z)
+  auto toView = [&](const std::array<double, 3>& p, bool sagittal) {
+    const auto ci = F.index(p);
+    const double py = top + vh - 1 - ci[2] * F.sz / mm;
+    const double px = sagittal ? cw + 12 + ci[1] * F.sy / mm : ci[0] * F.sx / mm;
+    return std::array<double, 2>{px, py};
   };
+  // Disc planes (each level's endplate planes) as 50 mm lines in both views, then names.
   for (const auto& l : loc.levels) {
     if (l.status == "missing") continue;
-    mark(l.center_mm, l.name,
-         l.status == "found" ? std::array<uint8_t, 3>{40, 255, 40} : std::array<uint8_t, 3>{255, 220, 0});
+    const auto& col = colour_of[l.label];
+    for (const auto& [pt, n] : {std::pair{l.superior_point, l.superior_normal}, std::pair{l.inferior_point, l.inferior_normal}}) {
+      for (int sag = 0; sag < 2; ++sag) {
+        // direction in the view's plane perpendicular to the normal
+        std::array<double, 3> d = sag ? std::array<double, 3>{0, n[2], -n[1]} : std::array<double, 3>{n[2], 0, -n[0]};
+        const double dn = std::hypot(d[0], d[1], d[2]);
+        if (dn < 1e-9) continue;
+        std::array<double, 3> a, b;
+        for (int q = 0; q < 3; ++q) {
+          a[q] = pt[q] - 25 * d[q] / dn;
+          b[q] = pt[q] + 25 * d[q] / dn;
+        }
+        const auto va = toView(a, sag), vb = toView(b, sag);
+        cv.line(va[0], va[1], vb[0], vb[1], kDisc);
+      }
+    }
+    for (int sag = 0; sag < 2; ++sag) {
+      const auto v = toView(l.center_mm, sag);
+      cv.cross(static_cast<int>(v[0]), static_cast<int>(v[1]), 4, col);
+      cv.text(static_cast<int>(v[0]) + (sag ? -44 : 30), static_cast<int>(v[1]) - 6, l.name, col, scale);
+    }
   }
-  // Named vertebrae that are no reported level but change the count (a T13, an L6): orange.
-  for (const auto& v : loc.vertebrae) {
-    const int label = v.value("label", 0);
-    if (label == kT13 || label == kL6)
-      mark(v.at("center_mm").get<std::array<double, 3>>(), levelName(label), {255, 140, 0});
+  // Anchors: the last rib-bearing vertebra, the sacrum, T1 when the rib pairs were counted;
+  // a T13 or L6 only when a count from T1 named it.
+  auto vertebraAt = [&](int idx) -> const nlohmann::json* {
+    for (const auto& v : loc.vertebrae)
+      if (v.value("index", -1) == idx) return &v;
+    return nullptr;
+  };
+  auto anchorMark = [&](int idx, const std::string& what) {
+    const nlohmann::json* v = idx >= 0 ? vertebraAt(idx) : nullptr;
+    if (!v) return;
+    const auto p = toView(v->at("center_mm").get<std::array<double, 3>>(), false);
+    cv.text(static_cast<int>(p[0]) - 12 - static_cast<int>(what.size()) * 6 * scale, static_cast<int>(p[1]) - 6, what,
+            kAnchor, scale);
+  };
+  if (loc.status == "named") {
+    const std::string used = loc.anchors.value("used", std::string());
+    if (used.find("rib") != std::string::npos) anchorMark(loc.anchors.value("last_rib_bearing_index", -1), "LAST RIB");
+    if (loc.anchors.value("sacrum_seen", false)) anchorMark(loc.anchors.value("sacrum_index", -1), "SACRUM");
+    if (loc.anchors.value("first_rib_in_view", false)) anchorMark(loc.anchors.value("first_rib_index", -1), "T1");
+    const bool counted = loc.anchors.value("first_rib_in_view", false);
+    for (const auto& v : loc.vertebrae) {
+      const int label = v.value("label", 0);
+      if (counted && (label == kT13 || label == kL6)) {
+        const auto p = toView(v.at("center_mm").get<std::array<double, 3>>(), false);
+        cv.cross(static_cast<int>(p[0]), static_cast<int>(p[1]), 4, kAnchor);
+        cv.text(static_cast<int>(p[0]) + 30, static_cast<int>(p[1]) - 6, levelName(label), kAnchor, scale);
+      }
+    }
+  }
+  cv.text(4, top + 4, "R", kGrey, scale);
+  cv.text(cw - 16, top + 4, "L", kGrey, scale);
+  cv.text(cw + 16, top + 4, "A", kGrey, scale);
+  cv.text(cw + sw, top + 4, "P", kGrey, scale);
+  cv.text(4, top + vh - 20, "CORONAL SLAB", kGrey, scale);
+  cv.text(cw + 16, top + vh - 20, "SAGITTAL SLAB", kGrey, scale);
+  // ---- one axial panel per level through its centre: body and ROI outlines, HU, BMD ----
+  int n_panel = 0;
+  for (const auto& l : loc.levels) {
+    if (l.status == "missing") continue;
+    const int col = n_panel % panels_per_row, row = n_panel / panels_per_row;
+    ++n_panel;
+    const int x0 = 8 + col * (panel + 8), y0 = top + vh + 8 + row * (panel + 2 * line_h + 8);
+    const auto c = F.index(l.center_mm);
+    const int k = std::clamp(static_cast<int>(std::lround(c[2])), 0, F.nz - 1);
+    const double pmm = 90.0 / panel;  // 90 mm across
+    std::vector<uint8_t> body(static_cast<size_t>(panel) * panel), roi(body.size());
+    for (int py = 0; py < panel; ++py)
+      for (int px = 0; px < panel; ++px) {
+        const int i = static_cast<int>(std::lround(c[0] + (px - panel / 2) * pmm / F.sx));
+        const int j = static_cast<int>(std::lround(c[1] + (py - panel / 2) * pmm / F.sy));
+        const uint8_t g = greyOf(F.hu(i, j, k));
+        cv.px(x0 + px, y0 + py, {g, g, g});
+        if (i < 0 || j < 0 || i >= F.nx || j >= F.ny) continue;
+        body[static_cast<size_t>(py) * panel + px] = QcFrame::labelAt(seg, F.can, i, j, k) == l.label;
+        roi[static_cast<size_t>(py) * panel + px] = QcFrame::labelAt(extra.roi, F.can, i, j, k) == l.label;
+      }
+    const auto lv = levelView(l, extra.bmd);
+    for (int py = 1; py + 1 < panel; ++py)
+      for (int px = 1; px + 1 < panel; ++px) {
+        auto edge = [&](const std::vector<uint8_t>& m) {
+          const size_t q = static_cast<size_t>(py) * panel + px;
+          return m[q] && (!m[q - 1] || !m[q + 1] || !m[q - panel] || !m[q + panel]);
+        };
+        if (edge(body)) cv.px(x0 + px, y0 + py, lv.colour);
+        if (edge(roi)) cv.px(x0 + px, y0 + py, kRoi);
+      }
+    cv.text(x0, y0 + panel + 4, l.name, lv.colour, scale);
+    cv.text(x0 + 40, y0 + panel + 8, lv.status.substr(0, 23), lv.colour, 1);
+    std::string meas;
+    if (extra.bmd)
+      if (const LevelBmd* b = extra.bmd->find(l.label); b && b->voxels > 0) {
+        char buf[80];
+        std::snprintf(buf, sizeof buf, "%.0f HU  %.0f MG/CM3", b->hu, b->bmd);
+        meas = buf;
+      }
+    cv.text(x0, y0 + panel + 6 + line_h, meas.empty() ? std::string("NOT MEASURED") : meas, kWhite, 1);
   }
   return cv.img;
 }

@@ -89,6 +89,19 @@ assert crl1["usable"] == "false" and crl1["status"] == "unusable:suspected_merge
 exl2 = [x for x in lv if x["case_id"] == "example_ct" and x["level"] == "L2"][0]
 assert exl2["usable"] == "true" and float(exl2["bmd_ci95_lo"]) < float(exl2["bmd"]) < float(exl2["bmd_ci95_hi"]), exl2
 assert abs(float(exl2["bmd"]) - float(e["L2_bmd"])) < 0.01 and float(exl2["confidence"]) >= 0.85, (exl2, e["L2_bmd"])
+# the QC pictures: one per case, true aspect ratio (never a strip), the full one once measured
+import struct
+def png_size(f):
+    d = open(f, "rb").read(24)
+    assert d[:8] == b"\x89PNG\r\n\x1a\n", f
+    return struct.unpack(">II", d[16:24])
+for k, r in rows.items():
+    w, h = png_size(f"{out}/{k}/localize_qc.png")
+    assert w >= 1100 and h >= 300 and h / w > 0.25, (k, w, h)
+    assert (r["status"] != "no_spine") == __import__("os").path.exists(f"{out}/{k}/qc.png"), k
+w, h = png_size(f"{out}/example_ct/qc.png")
+# 366 mm wide views over 336 mm of scan at ~0.6 mm per pixel, plus header and a row of six panels
+assert 1100 <= w <= 1400 and 750 <= h <= 1400, (w, h)
 print("real-scan trust: ok")
 PY
 
