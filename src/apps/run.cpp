@@ -1,5 +1,6 @@
 // ctbmd-run: the whole pipeline over files and folders, one process, one read per scan.
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 
 #include "ctbmd/app_common.hpp"
@@ -179,8 +180,21 @@ int main(int argc, char** argv) {
                  supervised ? "" : " (cases run in this process: --supervise on isolates them)");
     std::string text = ctbmd::resultsCsvHeader() + "\n", levels_text = ctbmd::levelsCsvHeader() + "\n";
     int failed = 0, unnamed = 0;
+    // Rows are also appended, as each case ends, to results.partial.csv and
+    // levels.partial.csv: a batch killed by the scheduler (a Slurm time limit) keeps what it
+    // finished. At the end the complete tables are written atomically and the partial ones go.
+    std::filesystem::create_directories(out);
+    const fs::path partial = out / "results.partial.csv", levels_partial = out / "levels.partial.csv";
+    std::ofstream part(partial, std::ios::trunc), lpart(levels_partial, std::ios::trunc);
+    if (!part || !lpart)
+      throw ctbmd::ProcessingError("cannot write '" + partial.string() +
+                                   "' (is the output folder writable? disk full?)");
+    part << text << std::flush;
+    lpart << levels_text << std::flush;
     ctbmd::Progress prog("cases", static_cast<long>(cases.size()));
     for (size_t i = 0; i < cases.size(); ++i) {
+      // with --force, temporaries a killed earlier run left in this case's folder go first
+      if (force) removeTemporaries(out / ids[i]);
       // Each case in its own worker process: a signal in a library, a runaway allocation or
       // a hang becomes this case's error row, and the batch goes on.
       auto work = [&, i]() {
@@ -221,11 +235,18 @@ int main(int argc, char** argv) {
       if (status == "no_spine" || status == "levels_not_named") ++unnamed;
       text += row + "\n";
       levels_text += level_rows;
+      part << row << "\n" << std::flush;
+      lpart << level_rows << std::flush;
       prog.set(static_cast<long>(i + 1));
     }
     prog.finish();
     ctbmd::writeTextFile(csv, text, force);
     ctbmd::writeTextFile(out / "levels.csv", levels_text, force);
+    part.close();
+    lpart.close();
+    std::error_code ec;
+    std::filesystem::remove(partial, ec);
+    std::filesystem::remove(levels_partial, ec);
     spdlog::info("{} of {} case(s) ok{}; results in {}", cases.size() - failed - unnamed, cases.size(),
                  unnamed ? ", " + std::to_string(unnamed) + " with no level named (see status and reason)" : "",
                  csv.string());

@@ -9,7 +9,7 @@ d="$WORK/sep"; mkdir -p "$d"
 "$B/ctbmd-segment" -q "$WORK/ct.nii.gz" -l "$d/localize.json" -o "$d/segmentation.nii.gz"
 "$B/ctbmd-roi-extract" -q "$WORK/ct.nii.gz" -s "$d/segmentation.nii.gz" -o "$d/roi.nii.gz" -p ellipse-s1
 "$B/ctbmd-bmd-estimate" -q "$d/roi.json" -o "$d/bmd.json"
-"$B/ctbmd-classify" -q "$d/bmd.json" -o "$d/classification.json"
+"$B/ctbmd-classify" -q "$d/bmd.json" --localize "$d/localize.json" -o "$d/classification.json"
 for f in segmentation.nii.gz roi.nii.gz; do
   cmp <(gzip -dc "$WORK/run/ct/$f") <(gzip -dc "$d/$f") || fail "$f differs"
 done

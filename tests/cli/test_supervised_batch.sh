@@ -44,4 +44,27 @@ grep -qi "memory" "$WORK/out3/results.csv" || fail "no memory reason: $(cat "$WO
 # 4. option values are validated before any case runs
 expect_rc 1 "$CTBMD_BIN/ctbmd-run" --case-timeout -1 "$WORK/in" -o "$WORK/out4"
 [[ ! -e "$WORK/out4" ]] || fail "a refused command line made its output folder"
+# 5. a batch killed from outside (kill -9, as a scheduler's time limit) keeps the cases it
+#    finished in results.partial.csv; the complete results.csv only appears at the end
+"$CTBMD_BIN/ctbmd-run" -q "$WORK/in" -o "$WORK/out5" >/dev/null 2>&1 &
+run=$!
+for _ in $(seq 1 600); do
+  [[ -f $WORK/out5/results.partial.csv && $(wc -l <"$WORK/out5/results.partial.csv") -ge 2 ]] && break
+  sleep 0.05
+done
+kill -9 "$run" 2>/dev/null || true
+wait "$run" 2>/dev/null || true
+[[ -f $WORK/out5/results.partial.csv ]] || fail "no results.partial.csv after a kill"
+py - "$WORK/out5" <<'PY'
+import csv, os, sys
+rows = list(csv.DictReader(open(f"{sys.argv[1]}/results.partial.csv")))
+assert len(rows) >= 1 and rows[0]["case_id"] == "p11" and rows[0]["status"] == "ok", rows
+assert float(rows[0]["bmd_l1l2"]) > 0, rows[0]
+lv = list(csv.DictReader(open(f"{sys.argv[1]}/levels.partial.csv")))
+assert len(lv) == 6 * len(rows), (len(lv), len(rows))
+PY
+# run to its end: the partial files go, the complete tables stay
+expect_rc 0 "$CTBMD_BIN/ctbmd-run" -q --force "$WORK/in" -o "$WORK/out5"
+[[ -f $WORK/out5/results.csv && ! -e $WORK/out5/results.partial.csv && ! -e $WORK/out5/levels.partial.csv ]] ||
+  fail "partial tables left after a complete batch: $(ls "$WORK/out5")"
 echo "supervised batch: all passed"
