@@ -150,7 +150,8 @@ struct RoiResult {
   // crop3d: one 3-D HU crop per segmented level (name, image)
   std::vector<std::pair<std::string, FloatImage::Pointer>> crops3d;
   nlohmann::json toJson() const;
-  static RoiResult fromJson(const nlohmann::json& j);
+  /// `file` (where j was read) names it in errors.
+  static RoiResult fromJson(const nlohmann::json& j, const std::string& file = "");
   const LevelRoi* find(int label) const;
 };
 

@@ -86,6 +86,11 @@ std::vector<EvalCase> loadEvaluationCases(const fs::path& predictions, const fs:
     throw InputError("predictions '" + results.string() +
                      "' need columns case_id and bmd_l1l2 (a ctbmd-run results.csv)");
   std::map<std::string, EvalCase> by_id;
+  for (size_t i = 0; i < pt.rows.size(); ++i)
+    if (pt.rows[i].size() != pt.header.size())
+      throw InputError("predictions '" + results.string() + "' line " + std::to_string(pt.line_numbers[i]) +
+                       " has " + std::to_string(pt.rows[i].size()) + " fields, the header " +
+                       std::to_string(pt.header.size()) + ": a results.csv row is complete or the file is damaged");
   for (size_t i = 0; i < pt.rows.size(); ++i) {
     EvalCase c;
     c.case_id = pt.cell(i, p_case);

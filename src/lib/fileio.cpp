@@ -340,6 +340,14 @@ CsvTable readCsv(const fs::path& path) {
     }
     t.rows.push_back(splitCsvLine(line));
     t.line_numbers.push_back(n);
+    // A row that ends the file without a newline and has fewer fields than the header was cut
+    // off in writing (a killed batch, a full disk): its last field may be a number cut short
+    // ("13" for 132.85), so it is refused rather than read.
+    if (in.eof() && t.rows.back().size() < t.header.size())
+      throw InputError("CSV file '" + path.string() + "' line " + std::to_string(n) + " is cut off (" +
+                       std::to_string(t.rows.back().size()) + " of " + std::to_string(t.header.size()) +
+                       " fields, no line end): the file is truncated; write it again (for a killed "
+                       "ctbmd-run, use its results.partial.csv or rerun)");
   }
   if (t.header.empty()) throw InputError("CSV file '" + path.string() + "' is empty (no header row)");
   return t;

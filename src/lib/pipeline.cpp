@@ -146,7 +146,7 @@ void saveBmd(const fs::path& json_path, const BmdResult& r, const fs::path& roi_
 
 RoiResult loadRoiWithMosaics(const fs::path& roi_json) {
   auto j = readJsonFile(roi_json);
-  auto roi = RoiResult::fromJson(j);
+  auto roi = RoiResult::fromJson(j, roi_json.string());
   if (j.contains("mosaic_files"))  // written beside roi.json
     for (const auto& m : j["mosaic_files"])
       roi.mosaics.emplace_back(m.at("level").get<std::string>(),

@@ -210,4 +210,34 @@ expect_rc 2 "$CTBMD_BIN/ctbmd-roi-extract" "$WORK/gen/good.nii.gz" -s "$WORK/st/
   --segmentation-json "$WORK/st/good_loc.json" -o "$WORK/st/roi.nii.gz"
 grep -q "is a ctbmd.localize file where a ctbmd.segment file is needed" "$WORK/last.out" ||
   fail "roi-extract took a localize.json as segmentation.json: $(cat "$WORK/last.out")"
+# ---- 7. value sanity of stage files, truncated tables ---------------------------------------
+"$CTBMD_BIN/ctbmd-roi-extract" -q "$WORK/gen/good.nii.gz" -s "$WORK/st/seg.nii.gz" -o "$WORK/st/roi.nii.gz"
+py - "$WORK/st" <<'PY'
+import json, sys
+d = sys.argv[1]
+r = json.load(open(f"{d}/roi.json"))
+usable = [k for k, v in r["levels"].items() if v["usable"]]
+assert usable, r["levels"]
+r["levels"][usable[0]]["voxels"] = 0
+json.dump(r, open(f"{d}/roi_zero.json", "w"))
+r = json.load(open(f"{d}/roi.json"))
+r["levels"][usable[0]]["sd_hu"] = -2.0
+json.dump(r, open(f"{d}/roi_negsd.json", "w"))
+json.dump({"schema": {"name": "ctbmd.calibration", "version": 1}, "calibrated": True, "intercept": 0,
+           "slope": 0.8, "intercept_se": -1.0, "slope_se": 0.01}, open(f"{d}/cal_negse.json", "w"))
+PY
+for f in roi_zero roi_negsd; do
+  expect_rc 2 "$CTBMD_BIN/ctbmd-bmd-estimate" "$WORK/st/$f.json" -o "$WORK/st/$f.bmd.json"
+  grep -qF "$WORK/st/$f.json" "$WORK/last.out" && grep -q "usable with 0 voxels\|negative SD" "$WORK/last.out" ||
+    fail "$f accepted or not named: $(cat "$WORK/last.out")"
+  [[ ! -e "$WORK/st/$f.bmd.json" ]] || fail "$f: a refused estimate left its output"
+done
+expect_rc 2 "$CTBMD_BIN/ctbmd-bmd-estimate" "$WORK/st/roi.json" -c "$WORK/st/cal_negse.json" -o "$WORK/st/negse.bmd.json"
+grep -q "cal_negse.json.*standard errors must be finite and >= 0" "$WORK/last.out" || fail "negative SE: $(cat "$WORK/last.out")"
+# a results.csv cut off mid-row (a killed writer): refused naming the line, never scored
+"$CTBMD_BIN/ctbmd-run" -q "$WORK/gen/good.nii.gz" -o "$WORK/st/run"
+py -c "import sys; t=open(sys.argv[1]).read().rstrip('\n').split('\n'); open(sys.argv[2],'w').write(t[0]+'\n'+t[1][:len(t[1])//2])" \
+  "$WORK/st/run/results.csv" "$WORK/st/cut.csv"
+expect_rc 2 "$CTBMD_BIN/ctbmd-evaluate" -p "$WORK/st/cut.csv" -r "$WORK/st/cut.csv" -o "$WORK/st/eval.json"
+grep -q "cut.csv' line 2 is cut off" "$WORK/last.out" || fail "a truncated row was read: $(cat "$WORK/last.out")"
 echo "bad-input catalogue: all passed"

@@ -46,6 +46,13 @@ Calibration Calibration::fromJson(const json& j, const std::string& source) {
   if (!(c.slope > 0) || !std::isfinite(c.slope) || !std::isfinite(c.intercept))
     throw InputError("calibration '" + source +
                      "' has a non-positive or invalid slope; BMD must rise with HU");
+  if (!(c.intercept_se >= 0) || !(c.slope_se >= 0) || !std::isfinite(c.intercept_se) ||
+      !std::isfinite(c.slope_se) || !std::isfinite(c.cov_is) ||
+      c.cov_is * c.cov_is > c.intercept_se * c.intercept_se * c.slope_se * c.slope_se * (1 + 1e-9) + 1e-12)
+    throw InputError("calibration '" + source +
+                     "': standard errors must be finite and >= 0, with |covariance| <= the product of the SEs "
+                     "(intercept_se " + std::to_string(c.intercept_se) + ", slope_se " + std::to_string(c.slope_se) +
+                     "); fit it again with ctbmd-calibrate");
   return c;
 }
 

@@ -928,7 +928,8 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   std::vector<std::vector<std::pair<std::string, std::string>>> seg_flags(n);
   {
     std::vector<naming::Segment> table;
-    for (int i = 0; i < n; ++i) table.push_back({segs[i].length, segs[i].partial, segs[i].sacral, label_of[i]});
+    // straight-line lengths: the centreline bends at the lumbosacral junction, its arc is longer
+    for (int i = 0; i < n; ++i) table.push_back({chordLength(i), segs[i].partial, segs[i].sacral, label_of[i]});
     const auto from = used == "ribs" || used == "first-rib" ? naming::CountedFrom::Above
                       : used == "sacrum"                    ? naming::CountedFrom::Below
                       : used == "sacrum+ribs" || used == "first-rib+sacrum" ? naming::CountedFrom::Both

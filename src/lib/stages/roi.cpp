@@ -204,7 +204,7 @@ json RoiResult::toJson() const {
   return j;
 }
 
-RoiResult RoiResult::fromJson(const json& j) {
+RoiResult RoiResult::fromJson(const json& j, const std::string& file) {
   RoiResult r;
   try {
     r.protocol = j.at("protocol").get<std::string>();
@@ -221,8 +221,20 @@ RoiResult RoiResult::fromJson(const json& j) {
       r.levels.push_back(l);
     }
   } catch (const json::exception& e) {
-    throw InputError(std::string("roi JSON is missing fields (") + e.what() +
+    throw InputError("roi JSON " + (file.empty() ? std::string() : "'" + file + "' ") + "is missing fields (" + e.what() +
                      "); was it written by ctbmd-roi-extract?");
+  }
+  // Value sanity: what ctbmd-roi-extract cannot have written.
+  for (const auto& l : r.levels) {
+    const auto& st = l.stats;
+    std::string bad;
+    if (st.voxels < 0) bad = "a negative voxel count";
+    else if (l.usable && st.voxels == 0) bad = "usable with 0 voxels";
+    else if (!std::isfinite(st.mean_hu) || !std::isfinite(st.median_hu) || !std::isfinite(st.sd_hu)) bad = "non-finite HU";
+    else if (st.sd_hu < 0) bad = "a negative SD";
+    if (!bad.empty())
+      throw InputError((file.empty() ? std::string("roi JSON") : "roi JSON '" + file + "'") + ": level " + l.name + " has " + bad +
+                       ": the file was edited or damaged; run ctbmd-roi-extract again");
   }
   return r;
 }
