@@ -139,9 +139,25 @@ std::string sha256File(const fs::path& path) {
 
 // ---- outputs -----------------------------------------------------------------------------
 void checkWritable(const fs::path& path, bool force) {
-  if (!force && fs::exists(path))
+  std::error_code ec;
+  if (fs::is_directory(path, ec))
+    throw UsageError("output '" + path.string() + "' is a folder; give a file name inside it (e.g. '" +
+                     (path / "out.json").string() + "')");
+  if (!force && fs::exists(path, ec))
     throw UsageError("output '" + path.string() +
                      "' already exists; remove it or pass --force to overwrite it");
+  // Outputs are written to a temporary name beside the file (".<stem>.tmp-<pid>-<n><ext>",
+  // up to ~24 characters more) and renamed: the name must leave room for that.
+  const std::string name = path.filename().string();
+  if (name.size() + 24 > 255)
+    throw UsageError("output '" + path.string() + "': its file name has " + std::to_string(name.size()) +
+                     " characters; at most 231 (ctbmd writes through a temporary name beside it)");
+  // The nearest existing folder above must let us create files (the missing ones are made).
+  fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+  while (!dir.empty() && !fs::exists(dir, ec) && dir != dir.parent_path()) dir = dir.parent_path();
+  if (!dir.empty() && fs::is_directory(dir, ec) && ::access(dir.c_str(), W_OK | X_OK) != 0)
+    throw UsageError("output '" + path.string() + "': the folder '" + dir.string() +
+                     "' is not writable (" + std::strerror(errno) + "); choose another output place");
 }
 
 namespace {

@@ -240,4 +240,20 @@ py -c "import sys; t=open(sys.argv[1]).read().rstrip('\n').split('\n'); open(sys
   "$WORK/st/run/results.csv" "$WORK/st/cut.csv"
 expect_rc 2 "$CTBMD_BIN/ctbmd-evaluate" -p "$WORK/st/cut.csv" -r "$WORK/st/cut.csv" -o "$WORK/st/eval.json"
 grep -q "cut.csv' line 2 is cut off" "$WORK/last.out" || fail "a truncated row was read: $(cat "$WORK/last.out")"
+# ---- 8. outputs that cannot be written: exit 1 before any work, naming the user's path ------
+mkdir -p "$WORK/st/outdir"
+expect_rc 1 "$CTBMD_BIN/ctbmd-localize" --force "$WORK/gen/good.nii.gz" -o "$WORK/st/outdir"
+grep -qF "'$WORK/st/outdir' is a folder" "$WORK/last.out" || fail "-o DIR: $(cat "$WORK/last.out")"
+long=$(printf 'a%.0s' $(seq 1 250)).json
+expect_rc 1 "$CTBMD_BIN/ctbmd-localize" "$WORK/gen/good.nii.gz" -o "$WORK/st/$long"
+grep -q "its file name has 255 characters" "$WORK/last.out" || fail "250-byte name: $(cat "$WORK/last.out")"
+if id nobody >/dev/null 2>&1 && command -v su >/dev/null; then  # root ignores permissions: test as nobody
+  mkdir -p "$WORK/ro" && chmod 555 "$WORK/ro" && chmod 755 "$WORK" "$WORK/gen" && chmod 644 "$WORK/gen/good.nii.gz"
+  set +e
+  su nobody -s /bin/bash -c "'$CTBMD_BIN/ctbmd-localize' '$WORK/gen/good.nii.gz' -o '$WORK/ro/x.json'" >"$WORK/last.out" 2>&1
+  rc=$?
+  set -e
+  [[ $rc == 1 ]] && grep -qF "the folder '$WORK/ro' is not writable" "$WORK/last.out" ||
+    fail "read-only output folder: rc $rc: $(cat "$WORK/last.out")"
+fi
 echo "bad-input catalogue: all passed"
