@@ -83,8 +83,23 @@ CanalProbe probeCanal(const Volume& v, int k, double cx, double cy, double body_
       const double enc = static_cast<double>(hits) / kRays;
       // the most enclosed point; among equals the most central one
       if (enc > best.enclosure || (enc == best.enclosure && reach[0] > best.min_reach_mm))
-        best = {enc, radius, d, x, y, reach[0]};
+        best = {enc, radius, d, x, y, reach[0], 0};
     }
+  if (best.enclosure > 0) {
+    // Posterior elements: bone straight behind the canal (laminae joining, the spinous
+    // process), summed over 40 mm from the canal's centre outwards, best of three columns.
+    double most = 0;
+    for (double dx : {-v.sx, 0.0, v.sx}) {
+      double len = 0;
+      for (double t = 1.5; t <= 40; t += step) {
+        const double qx = best.x + dx, qy = best.y + t;
+        if (!inside(v, qx, qy)) break;
+        if (pixel(v, k, qx, qy) >= p.arch_bone_hu) len += step;
+      }
+      most = std::max(most, len);
+    }
+    best.posterior_bone_mm = most;
+  }
   return best;
 }
 

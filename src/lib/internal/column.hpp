@@ -31,6 +31,10 @@ struct ColumnParams {
   double max_canal_radius_mm = 15;  // mm: larger holes are a pelvic inlet or obturator foramen
   double min_reach_of_radius = 0.4;  // shortest ray against the median: a lumbar canal is
                                      // ~15 x 22 mm (0.7 seen from its centre); marrow is not
+  double min_posterior_bone_mm = 6;  // mm of bone straight behind the canal within 40 mm: the
+                                     // laminae's junction alone is 5-10 mm thick in the lumbar
+                                     // spine, with the spinous process 20-35 mm; thoracic
+                                     // processes slope down, so some slices show the lamina only
   double canal_drift_mm = 6;  // mm: the canal's centre moves less than this within one vertebra
   // Midline: where the body outline is whole on the row through the column.
   double max_midline_offset = 0.3;  // of the body's half-width: the spine sits within ~0.1
@@ -47,6 +51,8 @@ struct SegmentEvidence {
   double canal_x = 0, canal_y = 0, canal_z = 0;  // where (canonical mm)
   int canal_slices = 0;         // slices where it is closed, at one place
   int holes_in_marrow = 0;      // closed holes refused: inside the body's own filled outline
+  double posterior_bone_mm = 0;  // most bone behind a closed canal (laminae, spinous process)
+  int holes_without_arch = 0;    // closed holes refused: no posterior elements behind them
   bool canal = false;           // a canal by ColumnParams' bounds
   std::optional<double> midline_offset;  // |x - body centre| / half-width; none if the body is cut
 };
@@ -56,6 +62,7 @@ struct CanalProbe {
   double enclosure = 0, radius_mm = 0, depth_mm = 0;
   double x = 0, y = 0;  // the canal centre (canonical mm)
   double min_reach_mm = 0;  // the shortest ray to bone
+  double posterior_bone_mm = 0;  // bone straight behind it over 40 mm (laminae, spinous process)
 };
 CanalProbe probeCanal(const Volume& v, int k, double cx, double cy, double body_r_mm, const ColumnParams& p);
 

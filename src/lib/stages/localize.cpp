@@ -266,7 +266,7 @@ std::pair<spine::ColumnVerdict, json> assessColumn(const spine::Volume& v, const
     const Seg& g = segs[t];
     auto& e = ev[t];
     e.sacral = g.sacral;
-    int slices = 0, in_marrow = 0;
+    int slices = 0, in_marrow = 0, no_arch = 0;
     std::vector<std::array<double, 2>> closed;  // canal centres of the slices where it is closed
     const double z0 = std::min(curve[g.a].z, curve[g.b].z), z1 = std::max(curve[g.a].z, curve[g.b].z);
     for (int k = 0; k < v.nz; ++k) {
@@ -278,6 +278,12 @@ std::pair<spine::ColumnVerdict, json> assessColumn(const spine::Volume& v, const
       const double cx = body ? sb[k].cx : curve[near].x, cy = body ? sb[k].cy : curve[near].y;
       auto pr = spine::probeCanal(v, k, cx, cy, body ? sb[k].r_max : 12.0, cp);
       ++slices;
+      // A canal has posterior elements behind it (laminae, spinous process); a hole with
+      // muscle behind its wall is another bone's marrow or a joint space.
+      if (pr.enclosure >= cp.min_enclosure && pr.posterior_bone_mm < cp.min_posterior_bone_mm) {
+        ++no_arch;
+        pr.enclosure = 0;
+      }
       if (pr.enclosure >= cp.min_enclosure) {
         // The canal lies outside the body's filled outline; a hole inside it is the bone's
         // own marrow (a femur's medullary canal, the ilium's or a condyle's marrow).
@@ -287,6 +293,7 @@ std::pair<spine::ColumnVerdict, json> assessColumn(const spine::Volume& v, const
           ++in_marrow;
         } else {
           closed.push_back({pr.x, pr.y});
+          e.posterior_bone_mm = std::max(e.posterior_bone_mm, pr.posterior_bone_mm);
         }
       }
       if (pr.enclosure > e.canal_enclosure) {
@@ -309,6 +316,7 @@ std::pair<spine::ColumnVerdict, json> assessColumn(const spine::Volume& v, const
     e.canal_slices = agree;
     e.canal = agree >= 1;
     e.holes_in_marrow = in_marrow;
+    e.holes_without_arch = no_arch;
     const auto& m = curve[(g.a + g.b) / 2];
     const int km = std::clamp(static_cast<int>(std::lround((m.z - v.oz) / v.sz)), 0, v.nz - 1);
     e.midline_offset = spine::midlineOffset(v, km, m.x, m.y, cp);
@@ -322,6 +330,8 @@ std::pair<spine::ColumnVerdict, json> assessColumn(const spine::Volume& v, const
                     {"canal_radius_mm", e.canal_radius_mm},
                     {"canal_slices", e.canal_slices},
                     {"holes_in_marrow", e.holes_in_marrow},
+                    {"posterior_bone_mm", e.posterior_bone_mm},
+                    {"holes_without_arch", e.holes_without_arch},
                     {"canal_depth_mm", e.canal_depth_mm},
                     {"canal_at", {e.canal_x, e.canal_y, e.canal_z}},
                     {"midline_offset", e.midline_offset ? json(*e.midline_offset) : json(nullptr)},
