@@ -201,7 +201,8 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
       cr.scan.slice_thickness = b;
     }
     auto loc = localize(scan, opt.localize);
-    for (const auto& l : loc.levels) cr.level_confidence[l.name] = l.confidence;
+    for (const auto& l : loc.levels)
+      if (l.status != "missing") cr.level_confidence[l.name] = l.confidence;  // none for a missing level
     if (loc.status != "no_spine") {
       loc.contrast = estimateContrastPhase(scan, loc).toJson();
       cr.contrast = ContrastPhase::fromJson(loc.contrast);
