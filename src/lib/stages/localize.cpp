@@ -229,6 +229,16 @@ std::pair<int, std::optional<double>> parseLevelHint(const std::string& hint) {
 
 namespace {
 
+// Every reported level, missing (no column, or none named).
+void reportAllMissing(LocalizeResult& res) {
+  for (int label : kReportedLevels) {
+    LevelLocation l;
+    l.label = label;
+    l.name = levelName(label);
+    res.levels.push_back(l);
+  }
+}
+
 // A candidate vertebra: a stretch of the centreline between two discs (or a scan end).
 struct Seg {
   int a, b;            // curve indices (a inferior)
@@ -305,8 +315,8 @@ std::pair<spine::ColumnVerdict, json> assessColumn(const spine::Volume& v, const
         e.canal_z = v.z(k);
       }
     }
-    // The canal is a tube: closed in two slices or more at one place (the pedicles span a
-    // third of a body's height), unless the segment has too few slices for that.
+    // Evidence for people: in how many slices the canal is closed at one place (a tube). The
+    // verdict needs one such slice: requiring two lost real bodies at 3 mm (example_ct L1).
     int agree = 0;
     for (const auto& a : closed) {
       int n = 0;
@@ -314,7 +324,7 @@ std::pair<spine::ColumnVerdict, json> assessColumn(const spine::Volume& v, const
       agree = std::max(agree, n);
     }
     e.canal_slices = agree;
-    e.canal = agree >= 1;
+    e.canal = !closed.empty();
     e.holes_in_marrow = in_marrow;
     e.holes_without_arch = no_arch;
     const auto& m = curve[(g.a + g.b) / 2];
@@ -434,7 +444,7 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
     res.status = "no_spine";
     res.reason = "no chain of vertebral bodies was found: the scan may not include the spine";
     res.warnings.push_back(res.reason);
-    for (int label : kReportedLevels) res.levels.push_back({label, levelName(label)});
+    reportAllMissing(res);
     res.anchors = {{"used", "none"}};
     return res;
   }
@@ -554,7 +564,7 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
       res.status = "no_spine";
       res.reason = verdict.first.reason;
       res.warnings.push_back("no vertebral column in view: " + verdict.first.reason + "; no level is named");
-      for (int label : kReportedLevels) res.levels.push_back({label, levelName(label)});
+      reportAllMissing(res);
       res.anchors = {{"used", "none"}};
       return res;
     }
