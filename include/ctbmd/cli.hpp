@@ -5,6 +5,13 @@
 #include <string>
 #include <vector>
 
+namespace ctbmd {
+/// Turns off what third-party libraries print to stderr themselves, past the log (GDCM's
+/// dictionary and parser warnings, ITK's warning macro); GDCM's errors too when `errors_too`.
+/// The executables call it unless -v; the fuzz targets always.
+void quietThirdPartyLibraries(bool errors_too);
+}  // namespace ctbmd
+
 namespace ctbmd::cli {
 
 struct CommonOptions {

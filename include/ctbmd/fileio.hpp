@@ -24,6 +24,11 @@ void atomicWrite(const std::filesystem::path& path, bool force,
 void writeTextFile(const std::filesystem::path& path, const std::string& text, bool force);
 void writeJsonFile(const std::filesystem::path& path, const nlohmann::json& j, bool force);
 nlohmann::json readJsonFile(const std::filesystem::path& path);
+/// nlohmann_json's exception text for people: "[json.exception.out_of_range.403] key 'x' not
+/// found" becomes "key 'x' not found".
+std::string jsonProblem(const std::exception& e);
+/// "'file' " for messages (empty when `file` is).
+std::string quotedFile(const std::string& file);
 
 /// Hex SHA-256 of a byte string / a file's content.
 std::string sha256Hex(const std::string& bytes);

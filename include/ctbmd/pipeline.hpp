@@ -71,9 +71,9 @@ struct CaseResult {
   std::string status = "ok";
   std::string reason;  // why, for no_spine and levels_not_named
   std::string error;
-  ScanInfo scan;     // what the scan's header says (kVp, kernel, UIDs; DICOM)
-  std::string rule;  // the classification rule applied
-  std::optional<ContrastPhase> contrast;  // estimated from the scan (not for no_spine)
+  ScanInfo scan;                                   // what the scan's header says (kVp, kernel, UIDs; DICOM)
+  std::string rule;                                // the classification rule applied
+  std::optional<ContrastPhase> contrast;           // estimated from the scan (not for no_spine)
   std::map<std::string, double> level_confidence;  // localize's naming confidence per level
   int exit_code = 0;
   std::optional<BmdResult> bmd;

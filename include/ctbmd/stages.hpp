@@ -47,18 +47,18 @@ struct LocalizeResult {
   /// "named" (levels named), "levels_not_named" (a column is seen but no anchor names it),
   /// "no_spine" (the anatomy gate sees no vertebral column: no levels, no BMD, no category).
   std::string status = "named";
-  std::string reason;                              // why, for people (empty when named)
-  nlohmann::json column = nlohmann::json::object();  // the anatomy gate's evidence per segment
+  std::string reason;                                  // why, for people (empty when named)
+  nlohmann::json column = nlohmann::json::object();    // the anatomy gate's evidence per segment
   nlohmann::json contrast = nlohmann::json::object();  // ContrastPhase (ctbmd/contrast.hpp) when measured
-  nlohmann::json model = nlohmann::json::array();  // learned methods: the models' provenance
-  std::vector<LevelLocation> levels;               // always T12, L1 ... L5 in this order
+  nlohmann::json model = nlohmann::json::array();      // learned methods: the models' provenance
+  std::vector<LevelLocation> levels;                   // always T12, L1 ... L5 in this order
   nlohmann::json anchors = nlohmann::json::object();
   nlohmann::json vertebrae = nlohmann::json::array();   // every body found, top to bottom
   nlohmann::json centerline = nlohmann::json::array();  // spine centre every 2 mm (LPS mm)
   std::vector<std::string> flags;                       // e.g. "anchors_disagree"
   std::vector<std::string> warnings;
   nlohmann::json toJson() const;
-  static LocalizeResult fromJson(const nlohmann::json& j);
+  static LocalizeResult fromJson(const nlohmann::json& j, const std::string& file = "");
   const LevelLocation* find(int label) const;
 };
 
@@ -82,8 +82,8 @@ struct LevelSegmentation {
   bool suspected_merge = false;  // far taller than the column's bodies: holds part of a neighbour
   std::string merge_reason;
   std::vector<std::string> naming_flags;  // from localize's naming QC (e.g. named_across_merge)
-  int repaired_slices = 0;  // slices fixed by the 3-D consistency check
-  bool metal = false;       // metal beside this level (from localize): HU unreliable
+  int repaired_slices = 0;                // slices fixed by the 3-D consistency check
+  bool metal = false;                     // metal beside this level (from localize): HU unreliable
 };
 
 struct SegmentParams {
@@ -100,7 +100,8 @@ struct SegmentResult {
   std::vector<LevelSegmentation> levels;
   std::vector<std::string> warnings;
   nlohmann::json toJson() const;  // the label image itself is written separately
-  static SegmentResult fromJson(const nlohmann::json& j, LabelImage::Pointer labels);
+  static SegmentResult fromJson(const nlohmann::json& j, LabelImage::Pointer labels,
+                                const std::string& file = "");
   const LevelSegmentation* find(int label) const;
 };
 
@@ -212,7 +213,7 @@ struct BmdResult {
   std::vector<std::string> levels_used;
   std::string levels_reason;
   nlohmann::json toJson() const;
-  static BmdResult fromJson(const nlohmann::json& j);
+  static BmdResult fromJson(const nlohmann::json& j, const std::string& file = "");
   const LevelBmd* find(int label) const;
 };
 
@@ -227,8 +228,8 @@ struct ClassifyParams {
   // The phase estimated from the scan (ContrastPhase JSON, from localize.json's "contrast"):
   // ts-median uses it when contrast_phase is not given; HU rules flag an enhanced scan.
   nlohmann::json detected_contrast = nlohmann::json::object();
-  std::string model;                       // bccnet: model folder (task classify)
-  std::string device = "auto";             // bccnet: auto | cpu | cuda
+  std::string model;            // bccnet: model folder (task classify)
+  std::string device = "auto";  // bccnet: auto | cpu | cuda
 };
 
 /// Names, definitions and sources of the classification rules.
@@ -240,10 +241,10 @@ struct ClassifyResult {
   nlohmann::json inputs = nlohmann::json::object();
   nlohmann::json details = nlohmann::json::object();
   bool uncalibrated = false;
-  std::vector<std::string> flags;  // e.g. contrast_enhanced
+  std::vector<std::string> flags;                           // e.g. contrast_enhanced
   nlohmann::json probabilities = nlohmann::json::object();  // learned classifiers: class -> p
   nlohmann::json toJson() const;
-  static ClassifyResult fromJson(const nlohmann::json& j);
+  static ClassifyResult fromJson(const nlohmann::json& j, const std::string& file = "");
 };
 
 /// `roi` (with its mosaics) is needed by the learned rule bccnet only.

@@ -20,8 +20,9 @@ int main(int argc, char** argv) {
     bool force = tool.common().force;
     ctbmd::checkWritable(output, force);
     auto roi_j = ctbmd::readJsonFile(roi_json);
-    auto roi =
-        p.method != "calibration" ? ctbmd::loadRoiWithMosaics(roi_json) : ctbmd::RoiResult::fromJson(roi_j, roi_json);
+    ctbmd::checkStageFile(roi_j, roi_json, "ctbmd.roi", 1, "", "");
+    auto roi = p.method != "calibration" ? ctbmd::loadRoiWithMosaics(roi_json)
+                                         : ctbmd::RoiResult::fromJson(roi_j, roi_json);
     std::optional<std::filesystem::path> cal_path;
     ctbmd::Calibration cal = ctbmd::Calibration::defaultUncalibrated();
     if (!calibration.empty()) {

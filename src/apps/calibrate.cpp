@@ -76,7 +76,11 @@ int main(int argc, char** argv) {
         ctbmd::checkLooksLikeCt(scan.image.GetPointer(), input);
         ctbmd::LocalizeResult loc;
         if (!localize_json.empty()) {
-          loc = ctbmd::LocalizeResult::fromJson(ctbmd::readJsonFile(localize_json));
+          {
+            const auto lj = ctbmd::readJsonFile(localize_json);
+            ctbmd::checkStageFile(lj, localize_json, "ctbmd.localize", 1, "", "");
+            loc = ctbmd::LocalizeResult::fromJson(lj, localize_json);
+          }
           inputs["localize"] = ctbmd::fileInput(localize_json);
         } else {
           loc = ctbmd::localize(scan);

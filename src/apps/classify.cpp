@@ -31,7 +31,9 @@ int main(int argc, char** argv) {
     const bool learned = p.rule == "bccnet";
     if (qc.empty()) qc = (out.parent_path() / (out.stem().string() + "_qc.png")).string();
     if (learned && !no_qc) ctbmd::checkWritable(qc, force);
-    auto bmd = ctbmd::BmdResult::fromJson(ctbmd::readJsonFile(bmd_json));
+    const auto bmd_j = ctbmd::readJsonFile(bmd_json);
+    ctbmd::checkStageFile(bmd_j, bmd_json, "ctbmd.bmd", 1, "", "");
+    auto bmd = ctbmd::BmdResult::fromJson(bmd_j, bmd_json);
     if (!localize_json.empty()) {
       const auto lj = ctbmd::readJsonFile(localize_json);
       ctbmd::checkStageFile(lj, localize_json, "ctbmd.localize", 1, "", "");
@@ -39,8 +41,9 @@ int main(int argc, char** argv) {
       if (p.detected_contrast.empty())
         spdlog::warn("'{}' holds no contrast estimate (written by an older ctbmd?)", localize_json);
     } else if (p.rule != "bccnet") {
-      spdlog::info("contrast phase unknown to ctbmd-classify: give --localize localize.json to have an enhanced "
-                   "scan flagged");
+      spdlog::info(
+          "contrast phase unknown to ctbmd-classify: give --localize localize.json to have an enhanced "
+          "scan flagged");
     }
     std::optional<ctbmd::RoiResult> roi;
     if (!roi_json.empty()) roi = ctbmd::loadRoiWithMosaics(roi_json);

@@ -247,9 +247,10 @@ int main(int argc, char** argv) {
     std::error_code ec;
     std::filesystem::remove(partial, ec);
     std::filesystem::remove(levels_partial, ec);
-    spdlog::info("{} of {} case(s) ok{}; results in {}", cases.size() - failed - unnamed, cases.size(),
-                 unnamed ? ", " + std::to_string(unnamed) + " with no level named (see status and reason)" : "",
-                 csv.string());
+    spdlog::info(
+        "{} of {} case(s) ok{}; results in {}", cases.size() - failed - unnamed, cases.size(),
+        unnamed ? ", " + std::to_string(unnamed) + " with no level named (see status and reason)" : "",
+        csv.string());
     if (failed == static_cast<int>(cases.size())) return static_cast<int>(ctbmd::ExitCode::Input);
     return failed ? static_cast<int>(ctbmd::ExitCode::BatchPartial) : 0;
   });

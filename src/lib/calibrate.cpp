@@ -94,8 +94,9 @@ PhantomDefinition PhantomDefinition::fromJson(const json& j, const std::string& 
     for (const auto& r : j.at("rods"))
       d.rods.push_back({r.at("name").get<std::string>(), r.at("density_mg_cm3").get<double>()});
   } catch (const json::exception& e) {
-    throw InputError("phantom definition '" + where +
-                     "' needs material, rod_diameter_mm and rods [{name, density_mg_cm3}]: " + e.what());
+    throw InputError(
+        "phantom definition '" + where +
+        "' needs material, rod_diameter_mm and rods [{name, density_mg_cm3}]: " + jsonProblem(e));
   }
   if (d.material != "hydroxyapatite" && d.material != "K2HPO4")
     throw InputError("phantom definition '" + where + "': material must be hydroxyapatite or K2HPO4");
@@ -205,7 +206,7 @@ TissueTable TissueTable::fromJson(const json& j, const std::string& where) {
                            e.at("hu_range").get<std::array<double, 2>>(), e.value("description", "")});
   } catch (const json::exception& e) {
     throw InputError("tissue table '" + where +
-                     "' needs material and tissues [{name, density_mg_cm3, hu_range}]: " + e.what());
+                     "' needs material and tissues [{name, density_mg_cm3, hu_range}]: " + jsonProblem(e));
   }
   for (const auto& x : t.tissues)
     if (x.name != "air" && x.name != "fat" && x.name != "muscle" && x.name != "blood")
@@ -565,7 +566,8 @@ bool aortaInSlice(const Vol& V, const int16_t* s, double ci, double cj, std::vec
       if (x.inner > x.ring) best.push_back(x);
   }
   if (best.empty()) return false;
-  auto b = *std::max_element(best.begin(), best.end(), [](const Disk& u, const Disk& v) { return u.score < v.score; });
+  auto b = *std::max_element(best.begin(), best.end(),
+                             [](const Disk& u, const Disk& v) { return u.score < v.score; });
   for (int j = static_cast<int>(b.j - 5 / V.sy); j <= static_cast<int>(b.j + 5 / V.sy); ++j)
     for (int i = static_cast<int>(b.i - 5 / V.sx); i <= static_cast<int>(b.i + 5 / V.sx); ++i)
       if (i >= 0 && j >= 0 && i < V.nx && j < V.ny &&

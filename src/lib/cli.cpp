@@ -1,7 +1,7 @@
 #include "ctbmd/cli.hpp"
 
-#include <itkMultiThreaderBase.h>
 #include <gdcmTrace.h>
+#include <itkMultiThreaderBase.h>
 #include <itkObject.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -16,6 +16,15 @@
 
 #include "ctbmd/errors.hpp"
 #include "ctbmd/provenance.hpp"
+
+namespace ctbmd {
+void quietThirdPartyLibraries(bool errors_too) {
+  gdcm::Trace::WarningOff();
+  gdcm::Trace::DebugOff();
+  if (errors_too) gdcm::Trace::ErrorOff();
+  itk::Object::GlobalWarningDisplayOff();
+}
+}  // namespace ctbmd
 
 namespace ctbmd::cli {
 
@@ -86,12 +95,7 @@ int Tool::main(int argc, char** argv, const std::function<int()>& body) {
   spdlog::set_default_logger(logger);
   // Third-party chatter (GDCM's dictionary and parser warnings, ITK's warning macro) goes
   // straight to stderr, bypassing the log levels: it is shown only with -v.
-  if (common_.verbose == 0) {
-    gdcm::Trace::WarningOff();
-    gdcm::Trace::DebugOff();
-    if (common_.quiet) gdcm::Trace::ErrorOff();
-    itk::Object::GlobalWarningDisplayOff();
-  }
+  if (common_.verbose == 0) quietThirdPartyLibraries(common_.quiet);
 
   RunContext& ctx = runContext();
   ctx.tool = name_;

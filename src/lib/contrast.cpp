@@ -46,9 +46,7 @@ ContrastPhase decideContrastPhase(std::optional<double> aorta_hu, const std::str
   }
   const double a = *aorta_hu;
   // confidence: how far inside its band the value lies (20 HU from a border is sure)
-  auto inside = [&](double lo, double hi) {
-    return std::clamp(std::min(a - lo, hi - a) / 20.0, 0.0, 1.0);
-  };
+  auto inside = [&](double lo, double hi) { return std::clamp(std::min(a - lo, hi - a) / 20.0, 0.0, 1.0); };
   char buf[96];
   std::snprintf(buf, sizeof buf, "aortic blood %.0f HU", a);
   c.basis = buf;

@@ -69,7 +69,7 @@ VerseCentroids readVerseCentroids(const fs::path& file) {
     if (!in) throw InputError("cannot open centroid file '" + file.string() + "'");
     j = nlohmann::json::parse(in);
   } catch (const nlohmann::json::exception& e) {
-    throw InputError("centroid file '" + file.string() + "' is not valid JSON: " + e.what());
+    throw InputError("centroid file '" + file.string() + "' is not valid JSON: " + jsonProblem(e));
   }
   VerseCentroids c;
   if (!j.is_array())

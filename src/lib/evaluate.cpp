@@ -90,7 +90,8 @@ std::vector<EvalCase> loadEvaluationCases(const fs::path& predictions, const fs:
     if (pt.rows[i].size() != pt.header.size())
       throw InputError("predictions '" + results.string() + "' line " + std::to_string(pt.line_numbers[i]) +
                        " has " + std::to_string(pt.rows[i].size()) + " fields, the header " +
-                       std::to_string(pt.header.size()) + ": a results.csv row is complete or the file is damaged");
+                       std::to_string(pt.header.size()) +
+                       ": a results.csv row is complete or the file is damaged");
   for (size_t i = 0; i < pt.rows.size(); ++i) {
     EvalCase c;
     c.case_id = pt.cell(i, p_case);

@@ -156,8 +156,8 @@ void checkWritable(const fs::path& path, bool force) {
   fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
   while (!dir.empty() && !fs::exists(dir, ec) && dir != dir.parent_path()) dir = dir.parent_path();
   if (!dir.empty() && fs::is_directory(dir, ec) && ::access(dir.c_str(), W_OK | X_OK) != 0)
-    throw UsageError("output '" + path.string() + "': the folder '" + dir.string() +
-                     "' is not writable (" + std::strerror(errno) + "); choose another output place");
+    throw UsageError("output '" + path.string() + "': the folder '" + dir.string() + "' is not writable (" +
+                     std::strerror(errno) + "); choose another output place");
 }
 
 namespace {
@@ -220,6 +220,17 @@ void writeJsonFile(const fs::path& path, const nlohmann::json& j, bool force) {
   writeTextFile(path, j.dump(2) + "\n", force);
 }
 
+std::string jsonProblem(const std::exception& e) {
+  std::string w = e.what();
+  if (w.rfind("[json.exception.", 0) == 0) {
+    const auto close = w.find("] ");
+    if (close != std::string::npos) w = w.substr(close + 2);
+  }
+  return w;
+}
+
+std::string quotedFile(const std::string& file) { return file.empty() ? std::string() : "'" + file + "' "; }
+
 nlohmann::json readJsonFile(const fs::path& path) {
   std::error_code ec;
   if (fs::is_directory(path, ec))
@@ -229,7 +240,7 @@ nlohmann::json readJsonFile(const fs::path& path) {
   try {
     return nlohmann::json::parse(in);
   } catch (const nlohmann::json::exception& e) {
-    throw InputError("'" + path.string() + "' is not valid JSON (" + e.what() +
+    throw InputError("'" + path.string() + "' is not valid JSON (" + jsonProblem(e) +
                      "); was it written completely by a ctbmd stage?");
   } catch (const std::exception& e) {
     throw InputError("cannot read '" + path.string() + "': " + e.what());

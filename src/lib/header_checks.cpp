@@ -176,6 +176,23 @@ NiftiFacts checkNiftiHeader(const fs::path& path) {
     for (int k = 0; k < 12; ++k)
       if (!std::isfinite(f32(280 + 4 * k)))
         refuse(path, "has a non-finite number in its sform (orientation matrix); fix the header");
+    // Its 3x3 part must span space: a zero-length or (nearly) parallel axis has no geometry,
+    // and ITK's reader would take it apart by SVD (printing VNL's "suspicious return value").
+    double m[3][3], len[3] = {0, 0, 0};
+    for (int r = 0; r < 3; ++r)
+      for (int c = 0; c < 3; ++c) {
+        m[r][c] = f32(280 + 16 * r + 4 * c);
+        len[c] += m[r][c] * m[r][c];
+      }
+    const double det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) -
+                       m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) +
+                       m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+    const double scale = std::sqrt(len[0] * len[1] * len[2]);
+    if (!(scale > 0) || !std::isfinite(det) || std::abs(det) < 1e-3 * scale)
+      refuse(path, "has a degenerate sform (its axes are of zero length or (nearly) parallel, determinant " +
+                       std::to_string(det) +
+                       "): the geometry is unknown; fix the header (or set sform_code 0 "
+                       "to use the qform)");
   }
   const double slope = f32(112), inter = f32(116);
   f.scaled = std::isfinite(slope) && slope != 0.0 && !(slope == 1.0 && (inter == 0.0 || std::isnan(inter)));

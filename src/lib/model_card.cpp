@@ -61,7 +61,7 @@ ModelCard ModelCard::load(const fs::path& folder, const std::string& task, bool 
     c.metrics = j.value("metrics", json::object());
     c.intended_use = j.value("intended_use", "");
   } catch (const json::exception& e) {
-    throw InputError("model card '" + card_path.string() + "' lacks a required field (" + e.what() +
+    throw InputError("model card '" + card_path.string() + "' lacks a required field (" + jsonProblem(e) +
                      "); see models/README.md for the contract");
   }
   const auto& tasks = modelTasks();

@@ -37,10 +37,11 @@ json scanInputs(const Scan& s) {
     ct["model"] = s.info.model;
     ct["kvp"] = s.info.kvp;
     ct["kernel"] = s.info.kernel;
-    for (const auto& [k, v] : {std::pair<const char*, const std::string*>{"series_instance_uid", &s.info.series_instance_uid},
-                               {"study_instance_uid", &s.info.study_instance_uid},
-                               {"slice_thickness_mm", &s.info.slice_thickness},
-                               {"contrast_agent", &s.info.contrast_agent}})
+    for (const auto& [k, v] :
+         {std::pair<const char*, const std::string*>{"series_instance_uid", &s.info.series_instance_uid},
+          {"study_instance_uid", &s.info.study_instance_uid},
+          {"slice_thickness_mm", &s.info.slice_thickness},
+          {"contrast_agent", &s.info.contrast_agent}})
       if (!v->empty()) ct[k] = *v;
   }
   if (!s.info.warnings.empty()) ct["warnings"] = s.info.warnings;
@@ -146,6 +147,7 @@ void saveBmd(const fs::path& json_path, const BmdResult& r, const fs::path& roi_
 
 RoiResult loadRoiWithMosaics(const fs::path& roi_json) {
   auto j = readJsonFile(roi_json);
+  checkStageFile(j, roi_json.string(), "ctbmd.roi", 1, "", "");
   auto roi = RoiResult::fromJson(j, roi_json.string());
   if (j.contains("mosaic_files"))  // written beside roi.json
     for (const auto& m : j["mosaic_files"])
@@ -284,9 +286,10 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
       const double kv = std::strtod(cr.scan.kvp.c_str(), &end);
       if (end != cr.scan.kvp.c_str() && std::abs(kv - 120) > 2) {
         cr.flags.push_back("nominal_conversion_off_kvp");
-        spdlog::warn("{}: uncalibrated BMD (nominal 0.8 x HU, a 120 kVp conversion) on a {} kVp scan: bone HU "
-                     "rise as the tube voltage falls; calibrate (rods, internal) before comparing",
-                     case_id, cr.scan.kvp);
+        spdlog::warn(
+            "{}: uncalibrated BMD (nominal 0.8 x HU, a 120 kVp conversion) on a {} kVp scan: bone HU "
+            "rise as the tube voltage falls; calibrate (rods, internal) before comparing",
+            case_id, cr.scan.kvp);
       }
     }
     if (!bmd.bmd_l1l2 && cr.reason.empty()) cr.reason = "no L1-L2 BMD: " + bmd.levels_reason;
@@ -404,13 +407,14 @@ std::vector<fs::path> discoverInputs(const std::vector<fs::path>& paths,
       size_t in_dir = 0;
       std::error_code ec;
       for (const auto& e : fs::directory_iterator(dir, ec)) in_dir += isDicomFile(e.path());
-      const std::string hint = "ctbmd reads a DICOM series from its folder: name the folder ('" + dir.string() +
-                               "')" + " instead of its files";
+      const std::string hint = "ctbmd reads a DICOM series from its folder: name the folder ('" +
+                               dir.string() + "')" + " instead of its files";
       if (idx.size() < in_dir)
         throw UsageError(std::to_string(idx.size()) + " of the " + std::to_string(in_dir) +
                          " DICOM files in '" + dir.string() + "' were named one by one; " + hint +
                          ", or copy the slices you mean into a folder of their own");
-      spdlog::info("{} DICOM files named in '{}': read as one series from the folder", idx.size(), dir.string());
+      spdlog::info("{} DICOM files named in '{}': read as one series from the folder", idx.size(),
+                   dir.string());
       replace.push_back({idx.front(), dir});
       for (size_t k = 1; k < idx.size(); ++k) drop[idx[k]] = true;
     }
@@ -468,7 +472,8 @@ std::string resultsCsvHeader() {
   for (int l : kReportedLevels) h += "," + levelName(l) + "_status";
   for (int l : kReportedLevels) h += "," + levelName(l) + "_hu";
   for (int l : kReportedLevels) h += "," + levelName(l) + "_bmd";
-  h += ",bmd_l1l2,bmd_l1l2_se,category,rule,statistic,calibration,calibration_source,calibration_dropped,levels_used,anchors,flags,protocol,"
+  h += ",bmd_l1l2,bmd_l1l2_se,category,rule,statistic,calibration,calibration_source,calibration_dropped,"
+       "levels_used,anchors,flags,protocol,"
        "contrast_phase,contrast_confidence,aorta_hu,kvp,kernel,slice_thickness_mm,series_instance_uid,"
        "study_instance_uid,contrast_agent,ctbmd_version,"
        "seconds";
@@ -499,7 +504,8 @@ std::string resultsCsvRow(const CaseResult& r) {
                     csvField(r.reason) + "," + csvField(r.error);
   for (int l : kReportedLevels) {
     const LevelBmd* b = r.bmd ? r.bmd->find(l) : nullptr;
-    row += "," + (b ? csvField(levelValidity(*b)) : (r.status == "error" ? std::string() : std::string("missing")));
+    row += "," +
+           (b ? csvField(levelValidity(*b)) : (r.status == "error" ? std::string() : std::string("missing")));
   }
   // HU and BMD of a level that is not usable stay in bmd.json, never in the table.
   for (int l : kReportedLevels) {
@@ -518,7 +524,8 @@ std::string resultsCsvRow(const CaseResult& r) {
   if (r.bmd && r.bmd->calibration.calibrated && r.bmd->calibration.raw.contains("points"))
     for (const auto& pt : r.bmd->calibration.raw["points"])
       if (!pt.value("used", true))
-        dropped += (dropped.empty() ? "" : "; ") + pt.value("name", std::string()) + ": " + pt.value("note", std::string());
+        dropped += (dropped.empty() ? "" : "; ") + pt.value("name", std::string()) + ": " +
+                   pt.value("note", std::string());
   row += "," + r.rule + "," + (r.bmd ? r.bmd->statistic : "") + "," + csvField(calibrationKind(r)) + "," +
          csvField(calibrationSource(r)) + "," + csvField(dropped);
   row += "," + (r.bmd ? joined(r.bmd->levels_used, "+") : std::string()) + "," + r.anchors + "," +
@@ -526,8 +533,8 @@ std::string resultsCsvRow(const CaseResult& r) {
   row += "," + (r.contrast ? r.contrast->phase : std::string()) + "," +
          (r.contrast ? num(r.contrast->confidence) : std::string()) + "," +
          (r.contrast && r.contrast->aorta_hu ? num(*r.contrast->aorta_hu) : std::string());
-  row += "," + csvField(r.scan.kvp) + "," + csvField(r.scan.kernel) + "," + csvField(r.scan.slice_thickness) + "," +
-         csvField(r.scan.series_instance_uid) + "," + csvField(r.scan.study_instance_uid) + "," +
+  row += "," + csvField(r.scan.kvp) + "," + csvField(r.scan.kernel) + "," + csvField(r.scan.slice_thickness) +
+         "," + csvField(r.scan.series_instance_uid) + "," + csvField(r.scan.study_instance_uid) + "," +
          csvField(r.scan.contrast_agent) + "," + std::string(CTBMD_VERSION) + "," + num(r.seconds);
   return row;
 }
@@ -547,8 +554,8 @@ std::string levelsCsvRows(const CaseResult& r) {
       row += "error,false,,,,,,,,,,,,,,";
     } else {
       const auto c = r.level_confidence.find(levelName(label));
-      row += csvField(b ? levelValidity(*b) : std::string("missing")) + "," + (usable ? "true" : "false") + "," +
-             csvField(b ? joined(b->flags, ";") : std::string()) + "," +
+      row += csvField(b ? levelValidity(*b) : std::string("missing")) + "," + (usable ? "true" : "false") +
+             "," + csvField(b ? joined(b->flags, ";") : std::string()) + "," +
              (c != r.level_confidence.end() ? num(c->second) : std::string()) + ",";
       const bool measured = b && b->voxels > 0;
       row += (measured ? num(b->hu_mean) : "") + "," + (measured ? num(b->hu_median) : "") + "," +

@@ -22,32 +22,32 @@ namespace {
 // 5x7 bitmap glyphs for level names (rows top to bottom, 5 bits each, MSB left).
 const std::map<char, std::array<uint8_t, 7>>& font() {
   static const std::map<char, std::array<uint8_t, 7>> f = {
-      {'T', {0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04}}, {'L', {0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1F}},
-      {'S', {0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E}}, {'C', {0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E}},
-      {'0', {0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E}}, {'1', {0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E}},
-      {'2', {0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F}}, {'3', {0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E}},
-      {'4', {0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02}}, {'5', {0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E}},
-      {'6', {0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E}}, {'7', {0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08}},
-      {'8', {0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E}}, {'9', {0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C}},
-      {'?', {0x0E, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04}}, {'A', {0x0E, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11}},
-      {'B', {0x1E, 0x11, 0x11, 0x1E, 0x11, 0x11, 0x1E}}, {'D', {0x1E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1E}},
-      {'E', {0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x1F}}, {'F', {0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x10}},
-      {'G', {0x0E, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0F}}, {'H', {0x11, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11}},
-      {'I', {0x0E, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E}}, {'J', {0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0C}},
-      {'K', {0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11}}, {'M', {0x11, 0x1B, 0x15, 0x15, 0x11, 0x11, 0x11}},
-      {'N', {0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11}}, {'O', {0x0E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E}},
-      {'P', {0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10}}, {'Q', {0x0E, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0D}},
-      {'R', {0x1E, 0x11, 0x11, 0x1E, 0x14, 0x12, 0x11}}, {'U', {0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E}},
-      {'V', {0x11, 0x11, 0x11, 0x11, 0x11, 0x0A, 0x04}}, {'W', {0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0A}},
-      {'X', {0x11, 0x11, 0x0A, 0x04, 0x0A, 0x11, 0x11}}, {'Y', {0x11, 0x11, 0x11, 0x0A, 0x04, 0x04, 0x04}},
-      {'Z', {0x1F, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1F}}, {'%', {0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03}},
-      {'.', {0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C}}, {'-', {0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00}},
-      {' ', {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}}, {':', {0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x0C, 0x00}},
-      {'_', {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1F}}, {'(', {0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02}},
-      {')', {0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08}}, {'/', {0x01, 0x01, 0x02, 0x04, 0x08, 0x10, 0x10}},
-      {'+', {0x00, 0x04, 0x04, 0x1F, 0x04, 0x04, 0x00}}, {',', {0x00, 0x00, 0x00, 0x00, 0x0C, 0x04, 0x08}},
-      {'=', {0x00, 0x00, 0x1F, 0x00, 0x1F, 0x00, 0x00}}, {'<', {0x02, 0x04, 0x08, 0x10, 0x08, 0x04, 0x02}},
-      {'>', {0x08, 0x04, 0x02, 0x01, 0x02, 0x04, 0x08}}, {';', {0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x04, 0x08}},
+      {'T', {0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04}},  {'L', {0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1F}},
+      {'S', {0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E}},  {'C', {0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E}},
+      {'0', {0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E}},  {'1', {0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E}},
+      {'2', {0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F}},  {'3', {0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E}},
+      {'4', {0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02}},  {'5', {0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E}},
+      {'6', {0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E}},  {'7', {0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08}},
+      {'8', {0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E}},  {'9', {0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C}},
+      {'?', {0x0E, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04}},  {'A', {0x0E, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11}},
+      {'B', {0x1E, 0x11, 0x11, 0x1E, 0x11, 0x11, 0x1E}},  {'D', {0x1E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1E}},
+      {'E', {0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x1F}},  {'F', {0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x10}},
+      {'G', {0x0E, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0F}},  {'H', {0x11, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11}},
+      {'I', {0x0E, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E}},  {'J', {0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0C}},
+      {'K', {0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11}},  {'M', {0x11, 0x1B, 0x15, 0x15, 0x11, 0x11, 0x11}},
+      {'N', {0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11}},  {'O', {0x0E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E}},
+      {'P', {0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10}},  {'Q', {0x0E, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0D}},
+      {'R', {0x1E, 0x11, 0x11, 0x1E, 0x14, 0x12, 0x11}},  {'U', {0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E}},
+      {'V', {0x11, 0x11, 0x11, 0x11, 0x11, 0x0A, 0x04}},  {'W', {0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0A}},
+      {'X', {0x11, 0x11, 0x0A, 0x04, 0x0A, 0x11, 0x11}},  {'Y', {0x11, 0x11, 0x11, 0x0A, 0x04, 0x04, 0x04}},
+      {'Z', {0x1F, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1F}},  {'%', {0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03}},
+      {'.', {0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C}},  {'-', {0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00}},
+      {' ', {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}},  {':', {0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x0C, 0x00}},
+      {'_', {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1F}},  {'(', {0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02}},
+      {')', {0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08}},  {'/', {0x01, 0x01, 0x02, 0x04, 0x08, 0x10, 0x10}},
+      {'+', {0x00, 0x04, 0x04, 0x1F, 0x04, 0x04, 0x00}},  {',', {0x00, 0x00, 0x00, 0x00, 0x0C, 0x04, 0x08}},
+      {'=', {0x00, 0x00, 0x1F, 0x00, 0x1F, 0x00, 0x00}},  {'<', {0x02, 0x04, 0x08, 0x10, 0x08, 0x04, 0x02}},
+      {'>', {0x08, 0x04, 0x02, 0x01, 0x02, 0x04, 0x08}},  {';', {0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x04, 0x08}},
       {'\'', {0x04, 0x04, 0x08, 0x00, 0x00, 0x00, 0x00}}, {'&', {0x0C, 0x12, 0x14, 0x08, 0x15, 0x12, 0x0D}}};
   return f;
 }
@@ -77,7 +77,8 @@ struct Canvas {
   void line(double x0, double y0, double x1, double y1, const std::array<uint8_t, 3>& c) {
     const int n = static_cast<int>(std::max(std::abs(x1 - x0), std::abs(y1 - y0))) + 1;
     for (int t = 0; t <= n; ++t)
-      px(static_cast<int>(std::lround(x0 + (x1 - x0) * t / n)), static_cast<int>(std::lround(y0 + (y1 - y0) * t / n)), c);
+      px(static_cast<int>(std::lround(x0 + (x1 - x0) * t / n)),
+         static_cast<int>(std::lround(y0 + (y1 - y0) * t / n)), c);
   }
   void rect(int x, int y, int w, int h, const std::array<uint8_t, 3>& c) {
     for (int dy = 0; dy < h; ++dy)
@@ -119,8 +120,8 @@ RgbImage renderLocalizeQc(const Scan& scan, const LocalizeResult& loc) { return 
 namespace {
 
 using Rgb = std::array<uint8_t, 3>;
-const Rgb kFound{40, 230, 40}, kPartial{255, 220, 0}, kUnusable{255, 70, 50}, kDisc{80, 170, 255}, kRoi{0, 230, 230},
-    kAnchor{255, 140, 0}, kWhite{255, 255, 255}, kGrey{170, 170, 170};
+const Rgb kFound{40, 230, 40}, kPartial{255, 220, 0}, kUnusable{255, 70, 50}, kDisc{80, 170, 255},
+    kRoi{0, 230, 230}, kAnchor{255, 140, 0}, kWhite{255, 255, 255}, kGrey{170, 170, 170};
 
 // What the picture says about one level: its colour and a one-line status.
 struct LevelView {
@@ -134,7 +135,10 @@ LevelView levelView(const LevelLocation& l, const BmdResult* bmd) {
   if (bmd)
     if (const LevelBmd* b = bmd->find(l.label)) v.status = levelValidity(*b);
   if (!bmd && !l.flags.empty()) v.status = "unusable:" + l.flags.front();
-  v.colour = v.status == "found" ? kFound : v.status == "partial" ? kPartial : v.status == "missing" ? kGrey : kUnusable;
+  v.colour = v.status == "found"     ? kFound
+             : v.status == "partial" ? kPartial
+             : v.status == "missing" ? kGrey
+                                     : kUnusable;
   return v;
 }
 
@@ -175,8 +179,8 @@ uint8_t greyOf(int hu) { return static_cast<uint8_t>(std::clamp((hu + 250) * 255
 RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtras& extra) {
   const auto& can = canonicalOf(scan).image;
   auto sz = can->GetLargestPossibleRegion().GetSize();
-  QcFrame F{can.GetPointer(), static_cast<int>(sz[0]), static_cast<int>(sz[1]), static_cast<int>(sz[2]),
-            can->GetSpacing()[0], can->GetSpacing()[1], can->GetSpacing()[2]};
+  QcFrame F{can.GetPointer(),     static_cast<int>(sz[0]), static_cast<int>(sz[1]), static_cast<int>(sz[2]),
+            can->GetSpacing()[0], can->GetSpacing()[1],    can->GetSpacing()[2]};
   // The column's centre per slice (canonical index), from the centreline; the image centre
   // where there is none.
   std::vector<double> cxk(F.nz, (F.nx - 1) / 2.0), cyk(F.nz, (F.ny - 1) / 2.0);
@@ -206,7 +210,8 @@ RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtra
   const int W = std::max(cw + sw + 12, 6 * (panel + 8) + 8);  // six axial panels fit in a row
   const int panels_per_row = std::max(1, (W - 8) / (panel + 8));
   const int cols = (W - 16) / (6 * scale);
-  const int reason_lines = loc.status != "named" ? static_cast<int>(6 + loc.reason.size()) / std::max(1, cols - 8) + 1 : 1;
+  const int reason_lines =
+      loc.status != "named" ? static_cast<int>(6 + loc.reason.size()) / std::max(1, cols - 8) + 1 : 1;
   const int header = 8 + (2 + reason_lines) * line_h + 8;
   const int rows_axial = named ? (named + panels_per_row - 1) / panels_per_row : 0;
   const int H = header + vh + 8 + rows_axial * (panel + 2 * line_h + 8) + 8;
@@ -219,8 +224,9 @@ RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtra
   for (const auto& f : loc.flags) flags += (flags.empty() ? "" : " ") + f;
   for (const auto& f : extra.case_flags)
     if (flags.find(f) == std::string::npos) flags += (flags.empty() ? "" : " ") + f;
-  cv.text(8, 8, (extra.case_id.empty() ? scan.info.path.filename().string() : extra.case_id) + "   STATUS " +
-                    loc.status + "   ANCHORS " + loc.anchors.value("used", std::string("none")),
+  cv.text(8, 8,
+          (extra.case_id.empty() ? scan.info.path.filename().string() : extra.case_id) + "   STATUS " +
+              loc.status + "   ANCHORS " + loc.anchors.value("used", std::string("none")),
           kWhite, scale);
   int y = 8 + line_h;
   if (loc.status != "named") {
@@ -231,9 +237,12 @@ RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtra
   }
   {
     int x = 8;
-    for (const auto& [c, t] : std::vector<std::pair<Rgb, std::string>>{{kFound, "FOUND"}, {kPartial, "PARTIAL"},
-                                                                       {kUnusable, "UNUSABLE"}, {kDisc, "DISC PLANES"},
-                                                                       {kRoi, "ROI"}, {kAnchor, "ANCHOR"}}) {
+    for (const auto& [c, t] : std::vector<std::pair<Rgb, std::string>>{{kFound, "FOUND"},
+                                                                       {kPartial, "PARTIAL"},
+                                                                       {kUnusable, "UNUSABLE"},
+                                                                       {kDisc, "DISC PLANES"},
+                                                                       {kRoi, "ROI"},
+                                                                       {kAnchor, "ANCHOR"}}) {
       cv.rect(x, y, 12, 12, c);
       cv.text(x + 16, y, t, kWhite, scale);
       x += 16 + static_cast<int>(t.size()) * 6 * scale + 16;
@@ -274,7 +283,8 @@ RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtra
       if (px < 0 || py < 0 || py >= vh || px >= (sagittal ? sw : cw)) return 0;
       const int k = std::clamp(static_cast<int>((vh - 1 - py) * mm / F.sz), 0, F.nz - 1);
       const int ic = static_cast<int>(std::lround(cxk[k])), jc = static_cast<int>(std::lround(cyk[k]));
-      if (sagittal) return QcFrame::labelAt(seg, F.can, ic, std::clamp(static_cast<int>(px * mm / F.sy), 0, F.ny - 1), k);
+      if (sagittal)
+        return QcFrame::labelAt(seg, F.can, ic, std::clamp(static_cast<int>(px * mm / F.sy), 0, F.ny - 1), k);
       return QcFrame::labelAt(seg, F.can, std::clamp(static_cast<int>(px * mm / F.sx), 0, F.nx - 1), jc, k);
     };
     for (int sag = 0; sag < 2; ++sag) {
@@ -286,8 +296,10 @@ RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtra
         for (int px = 1; px + 1 < w; ++px) {
           const int l = lab[static_cast<size_t>(py) * w + px];
           if (!l || !colour_of.count(l)) continue;
-          const bool edge = lab[static_cast<size_t>(py - 1) * w + px] != l || lab[static_cast<size_t>(py + 1) * w + px] != l ||
-                            lab[static_cast<size_t>(py) * w + px - 1] != l || lab[static_cast<size_t>(py) * w + px + 1] != l;
+          const bool edge = lab[static_cast<size_t>(py - 1) * w + px] != l ||
+                            lab[static_cast<size_t>(py + 1) * w + px] != l ||
+                            lab[static_cast<size_t>(py) * w + px - 1] != l ||
+                            lab[static_cast<size_t>(py) * w + px + 1] != l;
           if (edge) cv.px(x0 + px, top + py, colour_of[l]);
         }
     }
@@ -303,10 +315,12 @@ RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtra
   for (const auto& l : loc.levels) {
     if (l.status == "missing") continue;
     const auto& col = colour_of[l.label];
-    for (const auto& [pt, n] : {std::pair{l.superior_point, l.superior_normal}, std::pair{l.inferior_point, l.inferior_normal}}) {
+    for (const auto& [pt, n] :
+         {std::pair{l.superior_point, l.superior_normal}, std::pair{l.inferior_point, l.inferior_normal}}) {
       for (int sag = 0; sag < 2; ++sag) {
         // direction in the view's plane perpendicular to the normal
-        std::array<double, 3> d = sag ? std::array<double, 3>{0, n[2], -n[1]} : std::array<double, 3>{n[2], 0, -n[0]};
+        std::array<double, 3> d =
+            sag ? std::array<double, 3>{0, n[2], -n[1]} : std::array<double, 3>{n[2], 0, -n[0]};
         const double dn = std::hypot(d[0], d[1], d[2]);
         if (dn < 1e-9) continue;
         std::array<double, 3> a, b;
@@ -335,14 +349,16 @@ RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtra
     const nlohmann::json* v = idx >= 0 ? vertebraAt(idx) : nullptr;
     if (!v) return;
     const auto p = toView(v->at("center_mm").get<std::array<double, 3>>(), false);
-    cv.text(static_cast<int>(p[0]) - 12 - static_cast<int>(what.size()) * 6 * scale, static_cast<int>(p[1]) - 6, what,
-            kAnchor, scale);
+    cv.text(static_cast<int>(p[0]) - 12 - static_cast<int>(what.size()) * 6 * scale,
+            static_cast<int>(p[1]) - 6, what, kAnchor, scale);
   };
   if (loc.status == "named") {
     const std::string used = loc.anchors.value("used", std::string());
-    if (used.find("rib") != std::string::npos) anchorMark(loc.anchors.value("last_rib_bearing_index", -1), "LAST RIB");
+    if (used.find("rib") != std::string::npos)
+      anchorMark(loc.anchors.value("last_rib_bearing_index", -1), "LAST RIB");
     if (loc.anchors.value("sacrum_seen", false)) anchorMark(loc.anchors.value("sacrum_index", -1), "SACRUM");
-    if (loc.anchors.value("first_rib_in_view", false)) anchorMark(loc.anchors.value("first_rib_index", -1), "T1");
+    if (loc.anchors.value("first_rib_in_view", false))
+      anchorMark(loc.anchors.value("first_rib_index", -1), "T1");
     const bool counted = loc.anchors.value("first_rib_in_view", false);
     for (const auto& v : loc.vertebrae) {
       const int label = v.value("label", 0);

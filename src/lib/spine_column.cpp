@@ -153,16 +153,18 @@ ColumnVerdict judgeColumn(const std::vector<SegmentEvidence>& segs, const Column
     return out;
   }
   if (out.with_canal == 0 || 2 * out.with_canal < out.segments) {
-    out.reason = "no spinal canal closed by a neural arch behind " +
-                 (out.with_canal ? std::to_string(out.segments - out.with_canal) + " of the " : std::string("the ")) +
-                 of + " followed (best: " + fmt("%.0f", 100 * best_enc) +
-                 " % of the rays around a soft-tissue hole behind them met bone, a canal needs " +
-                 fmt("%.0f", 100 * p.min_enclosure) + " %): a long bone, the pelvis or a limb, not a vertebral column";
+    out.reason =
+        "no spinal canal closed by a neural arch behind " +
+        (out.with_canal ? std::to_string(out.segments - out.with_canal) + " of the " : std::string("the ")) +
+        of + " followed (best: " + fmt("%.0f", 100 * best_enc) +
+        " % of the rays around a soft-tissue hole behind them met bone, a canal needs " +
+        fmt("%.0f", 100 * p.min_enclosure) + " %): a long bone, the pelvis or a limb, not a vertebral column";
     return out;
   }
   out.seen = true;
   out.reason = std::to_string(out.with_canal) + " of " + of + " show a spinal canal behind the body" +
-               (out.midline_known ? ", on the body's midline" : " (midline not checked: the field of view cuts the body)");
+               (out.midline_known ? ", on the body's midline"
+                                  : " (midline not checked: the field of view cuts the body)");
   return out;
 }
 

@@ -17,13 +17,13 @@ TEST(ContrastPhase, DecisionTable) {
     double min_conf, max_conf;
   };
   const std::vector<Case> cases = {
-      {42, "", "native", false, 0.9, 1.0},                 // example_ct (TotalSegmentator: native)
+      {42, "", "native", false, 0.9, 1.0},                      // example_ct (TotalSegmentator: native)
       {140, "GASTRO & OMNI", "portal-venous", true, 0.3, 0.7},  // CRLM-CT-1004
-      {169, "", "portal-venous", true, 0.6, 0.7},           // portal-venous phantom
+      {169, "", "portal-venous", true, 0.6, 0.7},               // portal-venous phantom
       {320, "", "arterial", true, 0.6, 0.7},
       {100, "", "delayed", true, 0.3, 0.7},
-      {65, "", "native", false, 0.5, 0.8},                  // near the border: less sure
-      {45, "OMNIPAQUE", "native", true, 0.0, 0.5},          // header says contrast: possibly enhanced
+      {65, "", "native", false, 0.5, 0.8},          // near the border: less sure
+      {45, "OMNIPAQUE", "native", true, 0.0, 0.5},  // header says contrast: possibly enhanced
       {std::nullopt, "APPLIED", "enhanced", true, 0.5, 0.7},
       {std::nullopt, "", "unknown", false, 0.0, 0.0},
   };

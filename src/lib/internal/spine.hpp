@@ -46,14 +46,14 @@ inline constexpr double kAlaReachMm = 32.0;
 
 struct SliceBody {
   bool valid = false;
-  double r_max = 0;       // radius (mm) of the largest disk inside the body
-  double cx = 0, cy = 0;  // body centre (physical, canonical frame)
-  double half_width = 0;  // half of the body's left-right extent (mm)
-  double area = 0;        // body area, mm^2
-  double row_width = 0;   // filled bone along the row through the body centre (mm)
-  double row_left_mm = 0, row_right_mm = 0;   // of it, towards the patient's left and right
+  double r_max = 0;                                  // radius (mm) of the largest disk inside the body
+  double cx = 0, cy = 0;                             // body centre (physical, canonical frame)
+  double half_width = 0;                             // half of the body's left-right extent (mm)
+  double area = 0;                                   // body area, mm^2
+  double row_width = 0;                              // filled bone along the row through the body centre (mm)
+  double row_left_mm = 0, row_right_mm = 0;          // of it, towards the patient's left and right
   bool row_cut_left = false, row_cut_right = false;  // that side's run reached the image edge
-  bool radial = false;    // outlined by the radial trace (radialSlice), not the ring finder
+  bool radial = false;  // outlined by the radial trace (radialSlice), not the ring finder
   // body mask in window coordinates (when requested)
   int wx0 = 0, wy0 = 0, wnx = 0, wny = 0;
   std::vector<uint8_t> mask;

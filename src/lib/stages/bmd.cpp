@@ -5,7 +5,9 @@
 
 #include "bmd_learned.hpp"
 #include "ctbmd/errors.hpp"
+#include "ctbmd/fileio.hpp"
 #include "ctbmd/levels.hpp"
+#include "ctbmd/provenance.hpp"
 #include "ctbmd/stages.hpp"
 
 namespace ctbmd {
@@ -27,6 +29,8 @@ Calibration Calibration::defaultUncalibrated() {
 }
 
 Calibration Calibration::fromJson(const json& j, const std::string& source) {
+  // A calibration ctbmd-calibrate wrote carries its schema; a hand-written one (README) may not.
+  if (j.is_object() && j.contains("schema")) checkStageFile(j, source, "ctbmd.calibration", 1, "", "");
   Calibration c;
   try {
     c.calibrated = true;
@@ -40,8 +44,9 @@ Calibration Calibration::fromJson(const json& j, const std::string& source) {
     c.valid_for = j.value("valid_for", json::object());
     c.raw = j;
   } catch (const json::exception& e) {
-    throw InputError("calibration '" + source +
-                     "' lacks 'intercept' or 'slope' (BMD = intercept + slope * HU): " + e.what());
+    throw InputError(
+        "calibration '" + source +
+        "' lacks a numeric 'intercept' or 'slope' (BMD = intercept + slope * HU): " + jsonProblem(e));
   }
   if (!(c.slope > 0) || !std::isfinite(c.slope) || !std::isfinite(c.intercept))
     throw InputError("calibration '" + source +
@@ -49,10 +54,12 @@ Calibration Calibration::fromJson(const json& j, const std::string& source) {
   if (!(c.intercept_se >= 0) || !(c.slope_se >= 0) || !std::isfinite(c.intercept_se) ||
       !std::isfinite(c.slope_se) || !std::isfinite(c.cov_is) ||
       c.cov_is * c.cov_is > c.intercept_se * c.intercept_se * c.slope_se * c.slope_se * (1 + 1e-9) + 1e-12)
-    throw InputError("calibration '" + source +
-                     "': standard errors must be finite and >= 0, with |covariance| <= the product of the SEs "
-                     "(intercept_se " + std::to_string(c.intercept_se) + ", slope_se " + std::to_string(c.slope_se) +
-                     "); fit it again with ctbmd-calibrate");
+    throw InputError(
+        "calibration '" + source +
+        "': standard errors must be finite and >= 0, with |covariance| <= the product of the SEs "
+        "(intercept_se " +
+        std::to_string(c.intercept_se) + ", slope_se " + std::to_string(c.slope_se) +
+        "); fit it again with ctbmd-calibrate");
   return c;
 }
 
@@ -75,7 +82,8 @@ json Calibration::toJson() const {
     if (raw.contains("points") && raw["points"].is_array())
       for (const auto& pt : raw["points"])
         if (!pt.value("used", true))
-          dropped.push_back({{"name", pt.value("name", std::string())}, {"why", pt.value("note", std::string())}});
+          dropped.push_back(
+              {{"name", pt.value("name", std::string())}, {"why", pt.value("note", std::string())}});
     if (!dropped.empty()) j["dropped_points"] = dropped;
   }
   if (raw.contains("note")) j["note"] = raw["note"];
@@ -85,7 +93,10 @@ json Calibration::toJson() const {
 json BmdResult::toJson() const {
   json lv = json::object();
   for (const auto& l : levels) {
-    json e = {{"label", l.label}, {"usable", l.usable}, {"flags", l.flags}, {"status", l.status},
+    json e = {{"label", l.label},
+              {"usable", l.usable},
+              {"flags", l.flags},
+              {"status", l.status},
               {"validity", levelValidity(l)}};
     if (l.hu != 0 || l.usable) {
       e["hu_sd"] = l.hu_sd;
@@ -115,7 +126,7 @@ json BmdResult::toJson() const {
   return j;
 }
 
-BmdResult BmdResult::fromJson(const json& j) {
+BmdResult BmdResult::fromJson(const json& j, const std::string& file) {
   BmdResult r;
   try {
     const json& c = j.at("calibration");
@@ -152,8 +163,9 @@ BmdResult BmdResult::fromJson(const json& j) {
     r.levels_used = j.at("levels_used").get<std::vector<std::string>>();
     r.levels_reason = j.value("levels_reason", "");
   } catch (const json::exception& e) {
-    throw InputError(std::string("bmd JSON is missing fields (") + e.what() +
-                     "); was it written by ctbmd-bmd-estimate?");
+    throw InputError("bmd JSON " + quotedFile(file) + "is missing fields or has wrong types (" +
+                     jsonProblem(e) +
+                     "); was it written by ctbmd-bmd-estimate? Run ctbmd-bmd-estimate again");
   }
   return r;
 }

@@ -3,6 +3,7 @@
 
 #include "ctbmd/contrast.hpp"
 #include "ctbmd/errors.hpp"
+#include "ctbmd/fileio.hpp"
 #include "ctbmd/levels.hpp"
 #include "ctbmd/stages.hpp"
 
@@ -21,7 +22,7 @@ json ClassifyResult::toJson() const {
   return j;
 }
 
-ClassifyResult ClassifyResult::fromJson(const json& j) {
+ClassifyResult ClassifyResult::fromJson(const json& j, const std::string& file) {
   ClassifyResult r;
   try {
     r.rule = j.at("rule").get<std::string>();
@@ -32,7 +33,8 @@ ClassifyResult ClassifyResult::fromJson(const json& j) {
     r.probabilities = j.value("probabilities", json::object());
     r.flags = j.value("flags", std::vector<std::string>{});
   } catch (const json::exception& e) {
-    throw InputError(std::string("classification JSON is missing fields (") + e.what() + ")");
+    throw InputError("classification JSON " + quotedFile(file) + "is missing fields or has wrong types (" +
+                     jsonProblem(e) + "); was it written by ctbmd-classify?");
   }
   return r;
 }
@@ -117,7 +119,8 @@ void flagContrast(ClassifyResult& r, const json& detected) {
 ClassifyResult classify(const BmdResult& bmd, const ClassifyParams& p, const RoiResult* roi) {
   if (p.rule == "bccnet") return classifyLearned(bmd, p, roi);
   ClassifyResult r = classifyRule(bmd, p);
-  if (p.rule == "acr-qct" || p.rule == "l1-hu" || p.rule == "who-tscore") flagContrast(r, p.detected_contrast);
+  if (p.rule == "acr-qct" || p.rule == "l1-hu" || p.rule == "who-tscore")
+    flagContrast(r, p.detected_contrast);
   return r;
 }
 
@@ -191,7 +194,8 @@ ClassifyResult classifyRule(const BmdResult& bmd, const ClassifyParams& p) {
       // delayed or enhanced of unknown phase: the nearest published threshold, flagged
       phase = "portal-venous";
       r.flags.push_back("contrast_phase_approximated");
-      r.details["note_phase"] = "estimated phase '" + c.phase + "' has no published threshold: the portal-venous one is used";
+      r.details["note_phase"] =
+          "estimated phase '" + c.phase + "' has no published threshold: the portal-venous one is used";
     }
     if (!phase.empty()) phase_from = "estimated from the scan (" + c.basis + ")";
   }

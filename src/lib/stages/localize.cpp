@@ -15,6 +15,7 @@
 
 #include "ctbmd/canonical.hpp"
 #include "ctbmd/errors.hpp"
+#include "ctbmd/fileio.hpp"
 #include "ctbmd/levels.hpp"
 #include "ctbmd/stages.hpp"
 #include "internal/column.hpp"
@@ -29,9 +30,6 @@ using nlohmann::json;
 namespace {
 // In-plane pixel (mm) the classical localizer works at: finer grids are binned to it.
 constexpr double kLocalizePixelMm = 1.6;
-// A side of the body whose image ends closer to the spine than this (mm) cannot show the
-// rib there: the twelfth rib's head and neck run 40-60 mm out from the vertebral body.
-constexpr double kRibSideRoomMm = 70.0;
 }  // namespace
 
 // ---- JSON -----------------------------------------------------------------------------------
@@ -53,29 +51,23 @@ json LocalizeResult::toJson() const {
     }
     lv[l.name] = e;
   }
-  json j = {{"method", method},
-            {"status", status},
-            {"reason", reason},
-            {"column", column},
-            {"contrast", contrast},
-            {"levels", lv},
-            {"anchors", anchors},
-            {"vertebrae", vertebrae},
-            {"centerline_mm", centerline},
-            {"flags", flags},
-            {"warnings", warnings}};
+  json j = {{"method", method},   {"status", status},       {"reason", reason},
+            {"column", column},   {"contrast", contrast},   {"levels", lv},
+            {"anchors", anchors}, {"vertebrae", vertebrae}, {"centerline_mm", centerline},
+            {"flags", flags},     {"warnings", warnings}};
   if (!model.empty()) j["model"] = model;
   return j;
 }
 
-LocalizeResult LocalizeResult::fromJson(const json& j) {
+LocalizeResult LocalizeResult::fromJson(const json& j, const std::string& file) {
   LocalizeResult r;
   try {
     r.method = j.at("method").get<std::string>();
     r.status = j.value("status", std::string("named"));
     if (r.status != "named" && r.status != "levels_not_named" && r.status != "no_spine")
-      throw InputError("localize JSON: status '" + r.status +
-                       "' is not one of named, levels_not_named, no_spine; was it written by ctbmd-localize?");
+      throw InputError(
+          "localize JSON: status '" + r.status +
+          "' is not one of named, levels_not_named, no_spine; was it written by ctbmd-localize?");
     r.reason = j.value("reason", std::string());
     r.column = j.value("column", json::object());
     r.contrast = j.value("contrast", json::object());
@@ -107,8 +99,9 @@ LocalizeResult LocalizeResult::fromJson(const json& j) {
     r.flags = j.value("flags", std::vector<std::string>{});
     r.warnings = j.value("warnings", std::vector<std::string>{});
   } catch (const json::exception& e) {
-    throw InputError(std::string("localize JSON is missing fields (") + e.what() +
-                     "); was it written by ctbmd-localize?");
+    throw InputError("localize JSON " + quotedFile(file) + "is missing fields or has wrong types (" +
+                     jsonProblem(e) +
+                     "); was it written by ctbmd-localize? Run ctbmd-localize on the scan again");
   }
   return r;
 }
@@ -245,7 +238,6 @@ struct Seg {
   int ea = 0, eb = 0;  // the body's own endplates (inside [a, b])
   bool disc_below, disc_above;
   double length;
-  int ribs_l = 0, ribs_r = 0;
   double row_width = 0;
   double ala_reach = 0;  // the shorter side of the widest bone row (mm from the body centre)
   bool ala_cut = false;  // that side cut by the field of view
@@ -259,7 +251,8 @@ bool insideMask(const spine::Volume& v, const spine::SliceBody& b, double x, dou
   for (int dj = -1; dj <= 1; ++dj)
     for (int di = -1; di <= 1; ++di) {
       const int a = i + di, c = j + dj;
-      if (a >= 0 && c >= 0 && a < b.wnx && c < b.wny && b.mask[static_cast<size_t>(c) * b.wnx + a]) return true;
+      if (a >= 0 && c >= 0 && a < b.wnx && c < b.wny && b.mask[static_cast<size_t>(c) * b.wnx + a])
+        return true;
     }
   return false;
 }
@@ -267,9 +260,11 @@ bool insideMask(const spine::Volume& v, const spine::SliceBody& b, double x, dou
 // The anatomy gate's evidence for each segment and its verdict (internal/column.hpp): per
 // slice of the segment the canal behind the body found there (or behind the centreline),
 // the best one kept; the midline offset at the segment's middle slice.
-std::pair<spine::ColumnVerdict, json> assessColumn(const spine::Volume& v, const std::vector<spine::CurvePoint>& curve,
+std::pair<spine::ColumnVerdict, json> assessColumn(const spine::Volume& v,
+                                                   const std::vector<spine::CurvePoint>& curve,
                                                    const std::vector<spine::SliceBody>& sb,
-                                                   const std::vector<Seg>& segs, const spine::SliceParams& sp) {
+                                                   const std::vector<Seg>& segs,
+                                                   const spine::SliceParams& sp) {
   const spine::ColumnParams cp;
   std::vector<spine::SegmentEvidence> ev(segs.size());
   spine::parallelFor(static_cast<int>(segs.size()), [&](int t) {
@@ -346,9 +341,10 @@ std::pair<spine::ColumnVerdict, json> assessColumn(const spine::Volume& v, const
                     {"canal_at", {e.canal_x, e.canal_y, e.canal_z}},
                     {"midline_offset", e.midline_offset ? json(*e.midline_offset) : json(nullptr)},
                     {"sacral", e.sacral}});
-    spdlog::debug("column segment {}: canal {} ({:.2f} enclosed, radius {:.1f} mm, {:.1f} mm behind), midline {}",
-                  segs.size() - 1 - t, e.canal, e.canal_enclosure, e.canal_radius_mm, e.canal_depth_mm,
-                  e.midline_offset ? fmt::format("{:.2f}", *e.midline_offset) : std::string("cut"));
+    spdlog::debug(
+        "column segment {}: canal {} ({:.2f} enclosed, radius {:.1f} mm, {:.1f} mm behind), midline {}",
+        segs.size() - 1 - t, e.canal, e.canal_enclosure, e.canal_radius_mm, e.canal_depth_mm,
+        e.midline_offset ? fmt::format("{:.2f}", *e.midline_offset) : std::string("cut"));
   }
   json j = {{"seen", verdict.seen},
             {"reason", verdict.reason},
@@ -360,46 +356,117 @@ std::pair<spine::ColumnVerdict, json> assessColumn(const spine::Volume& v, const
   return {verdict, j};
 }
 
-}  // namespace
-
-LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
-  if (!p.level_hint.empty()) {
-    parseLevelHint(p.level_hint);  // refuse a malformed hint before any work
-    if (p.method != "classical")
-      throw UsageError("--level-hint is for the classical localizer (the learned one names levels itself)");
+// Lung (< -500 HU) in the paravertebral gutters beside a segment's middle slice (mm^2):
+// 25-100 mm either side of the body's centre, from 20 mm in front of it to 40 mm behind.
+double lungBeside(const spine::Volume& vol, const spine::CurvePoint& m) {
+  const int k = std::clamp(static_cast<int>(std::lround((m.z - vol.oz) / vol.sz)), 0, vol.nz - 1);
+  long cnt = 0;
+  for (int j = 0; j < vol.ny; ++j) {
+    const double dy = vol.y(j) - m.y;
+    if (dy < -20 || dy > 40) continue;
+    for (int i = 0; i < vol.nx; ++i) {
+      const double dx = std::abs(vol.x(i) - m.x);
+      if (dx < 25 || dx > 100) continue;
+      if (vol.at(i, j, k) < -500) ++cnt;
+    }
   }
-  if (p.method == "mip-localizer") return localizeLearned(scan, p);
-  if (p.method != "classical")
-    throw UsageError("localize method '" + p.method + "' is unknown (methods: classical, mip-localizer)");
-  checkLooksLikeCt(scan.image.GetPointer(), scan.info.path.string());
-  LocalizeResult res;
-  res.method = "classical-v1";
-  auto t0 = std::chrono::steady_clock::now();
-  auto lap = [&t0](const char* what) {
-    auto now = std::chrono::steady_clock::now();
-    spdlog::debug("localize: {} {:.3f} s", what, std::chrono::duration<double>(now - t0).count());
-    t0 = now;
-  };
-  const auto& cc = canonicalOf(scan);
-  const AxisMap& am = cc.map;
-  const auto& can = cc.image;
-  auto vol = spine::view(can.GetPointer());
-  lap("canonical copy");
-  // Finding and counting the bodies needs centres and extents, not sub-millimetre edges:
-  // fine pixels (the usual 512x512 grid, 0.6-0.8 mm) are averaged in 2x2 blocks first, which
-  // makes the slice-by-slice analysis about seven times cheaper. Ribs (thin) and metal are
-  // looked for on the full grid, and segment traces the bodies on it.
-  std::vector<int16_t> binned;
-  const auto lv = spine::binInPlane(vol, kLocalizePixelMm, binned);
-  lap("in-plane binning");
-  auto track = spine::trackSpine(lv);
-  lap("track");
+  return cnt * vol.sx * vol.sy;
+}
 
-  const spine::SliceParams sp = spine::sliceParamsFor(lv);
-  std::vector<spine::SliceBody> sb(vol.nz);
+// The naming step's input: the segment table (top to bottom) and the rib components.
+naming::ColumnInput namingInput(const spine::Volume& vol, const std::vector<spine::CurvePoint>& curve,
+                                const std::vector<Seg>& segs, const std::vector<spine::RibComponent>& ribs) {
+  naming::ColumnInput in;
+  for (const auto& g : segs) {
+    const auto &a = curve[g.a], &b = curve[g.b], &m = curve[(g.a + g.b) / 2];
+    naming::SegmentFacts f;
+    f.z_lo_mm = std::min(a.z, b.z);
+    f.z_hi_mm = std::max(a.z, b.z);
+    // straight-line: a centreline wandering at the sacrum is longer
+    f.chord_mm = std::hypot(b.x - a.x, b.y - a.y, b.z - a.z);
+    f.partial = g.partial;
+    f.sacral = g.sacral;
+    f.room_left_mm = vol.x(vol.nx - 1) - m.x;  // +x: patient left
+    f.room_right_mm = m.x - vol.x(0);
+    f.lung_area_mm2 = lungBeside(vol, m);
+    in.segments.push_back(f);
+  }
+  for (const auto& r : ribs) in.ribs.push_back({r.side, r.medial_z});
+  in.scan_top_z_mm = vol.z(vol.nz - 1);
+  return in;
+}
+
+// The segment --level-hint points at: with a z, the vertebra spanning it (partial or not);
+// without, the complete vertebra nearest the scan's centre. z is physical (the user's).
+naming::LevelHint hintedSegment(const spine::Volume& vol, const CtImage* can,
+                                const std::vector<spine::CurvePoint>& curve, const std::vector<Seg>& segs,
+                                const std::string& hint) {
+  const auto [hlabel, hz] = parseLevelHint(hint);
+  auto physZ = [&](double z) {
+    itk::ContinuousIndex<double, 3> ci;
+    ci[0] = (vol.nx - 1) / 2.0;
+    ci[1] = (vol.ny - 1) / 2.0;
+    ci[2] = (z - vol.oz) / vol.sz;
+    CtImage::PointType pt;
+    can->TransformContinuousIndexToPhysicalPoint(ci, pt);
+    return pt[2];
+  };
+  const int n = static_cast<int>(segs.size());
+  const double target = hz ? *hz : physZ(vol.z((vol.nz - 1) / 2.0));
+  int ih = -1;
+  if (hz)
+    for (int i = 0; i < n && ih < 0; ++i) {
+      const double za = physZ(curve[segs[i].a].z), zb = physZ(curve[segs[i].b].z);
+      if (target >= std::min(za, zb) && target <= std::max(za, zb)) ih = i;
+    }
+  double bestd = 1e18;
+  for (int pass = hz ? 1 : 0; pass < 2 && ih < 0; ++pass)  // complete vertebrae first
+    for (int i = 0; i < n; ++i) {
+      if (pass == 0 && (segs[i].partial || segs[i].sacral)) continue;
+      const double d = std::abs(physZ(curve[(segs[i].a + segs[i].b) / 2].z) - target);
+      if (d < bestd) {
+        bestd = d;
+        ih = i;
+      }
+    }
+  return {hint, hlabel, ih};
+}
+
+// localize.json's "anchors": what the naming rested on, and its input (for replaying it).
+json anchorsJson(const naming::NamingResult& r, const naming::ColumnInput& in, const spine::SliceParams& sp,
+                 const std::vector<spine::SliceBody>& sb) {
+  json a = {
+      {"used", r.used},
+      {"dense_bone_threshold_hu", sp.trabecular_hu},
+      {"noise_hu", sp.noise_hu},
+      {"slices_averaged", 2 * sp.z_half + 1},
+      {"slices_traced_radially",
+       std::count_if(sb.begin(), sb.end(), [](const spine::SliceBody& b) { return b.valid && b.radial; })},
+      {"last_rib_bearing_index", r.last_rib_bearing},
+      {"first_rib_index", r.first_rib},
+      {"first_rib_in_view", r.first_rib_in_view},
+      {"rib_pairs_counted", r.first_rib_in_view ? json(r.rib_pairs) : json(nullptr)},
+      {"rib_pairs_counted_from", r.first_rib_in_view ? json(r.rib_count_from) : json(nullptr)},
+      {"rib_components", {{"left", r.rib_components_left}, {"right", r.rib_components_right}}},
+      {"vertebrae_t1_to_sacrum", r.t1_to_sacrum > 0 ? json(r.t1_to_sacrum) : json(nullptr)},
+      {"sacrum_index", r.sacrum},
+      {"ribs_found", static_cast<int>(in.ribs.size())},
+      {"sacrum_seen", r.sacrum > 0},
+      {"naming_input", in.toJson()}};
+  if (!r.note.empty()) a["note"] = r.note;
+  if (!r.rib_count_note.empty()) a["rib_count_note"] = r.rib_count_note;
+  return a;
+}
+
+// Phase: the vertebral body in every slice, in two passes (the first seeds the second's
+// search windows), stray slices dropped.
+std::vector<spine::SliceBody> traceSlices(const spine::Volume& lv,
+                                          const std::vector<spine::TrackPoint>& track,
+                                          const spine::SliceParams& sp) {
+  std::vector<spine::SliceBody> sb(lv.nz);
   // First pass on every ~3 mm only: it just seeds the windows of the full second pass.
-  const int stride = std::max(1, static_cast<int>(std::lround(3.0 / vol.sz)));
-  spine::parallelFor((vol.nz + stride - 1) / stride, [&](int t) {
+  const int stride = std::max(1, static_cast<int>(std::lround(3.0 / lv.sz)));
+  spine::parallelFor((lv.nz + stride - 1) / stride, [&](int t) {
     int k = t * stride;
     sb[k] = spine::analyseSlice(lv, k, track[k].x, track[k].y, sp, false);
   });
@@ -407,15 +474,15 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   {
     std::vector<double> bx, by;
     std::vector<int> ks;
-    for (int k = 0; k < vol.nz; ++k)
+    for (int k = 0; k < lv.nz; ++k)
       if (sb[k].valid && std::abs(sb[k].cx - track[k].x) <= sp.max_lateral_mm) {
         ks.push_back(k);
         bx.push_back(sb[k].cx);
         by.push_back(sb[k].cy);
       }
     if (!ks.empty()) {
-      int half = std::max(2 * stride, static_cast<int>(std::lround(15.0 / vol.sz)));
-      spine::parallelFor(vol.nz, [&](int k) {
+      int half = std::max(2 * stride, static_cast<int>(std::lround(15.0 / lv.sz)));
+      spine::parallelFor(lv.nz, [&](int k) {
         std::vector<double> wx, wy;
         for (size_t t = 0; t < ks.size(); ++t)
           if (std::abs(ks[t] - k) <= half) {
@@ -430,33 +497,31 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
 
   if (int n = spine::dropStraySlices(lv, sb)) spdlog::debug("localize: {} stray slices dropped", n);
   if (spdlog::should_log(spdlog::level::trace))
-    for (int k = 0; k < vol.nz; ++k)
+    for (int k = 0; k < lv.nz; ++k)
       spdlog::trace(
           "slice {:4d} z {:7.1f} track ({:6.1f},{:6.1f}) valid {} r {:5.1f} c ({:6.1f},{:6.1f}) hw {:5.1f} "
           "row {:5.1f}",
-          k, vol.z(k), track[k].x, track[k].y, sb[k].valid, sb[k].r_max, sb[k].cx, sb[k].cy, sb[k].half_width,
+          k, lv.z(k), track[k].x, track[k].y, sb[k].valid, sb[k].r_max, sb[k].cx, sb[k].cy, sb[k].half_width,
           sb[k].row_width);
-  lap("slices (two passes)");
-  // Discs along the curved centreline: narrow dark gaps between bright endplates, seen in
-  // planes perpendicular to the spine (so tilted lumbosacral discs stay sharp).
-  auto curve = spine::centreline(lv, sb);
-  if (curve.size() < 20) {
-    res.status = "no_spine";
-    res.reason = "no chain of vertebral bodies was found: the scan may not include the spine";
-    res.warnings.push_back(res.reason);
-    reportAllMissing(res);
-    res.anchors = {{"used", "none"}};
-    return res;
-  }
-  auto prof = spine::coreProfile(lv, curve);
-  std::vector<double> trough_width;
-  std::vector<std::pair<int, int>> flanks;
-  auto discs = spine::findDiscs(prof, curve, &trough_width, &flanks);
+  return sb;
+}
+
+// The bounds of the column's segments along the curve: its supported ends and the discs
+// between them, with the endplate peaks beside each.
+struct Bounds {
+  std::vector<int> at;                      // curve indices, bottom to top
+  std::vector<std::pair<int, int>> flanks;  // endplate peaks beside each bound
+};
+
+// Phase: discs to bounds; an end stretch far longer than its neighbour is split.
+Bounds discBounds(const std::vector<spine::CurvePoint>& curve, const std::vector<double>& prof,
+                  const std::vector<int>& discs, const std::vector<std::pair<int, int>>& flanks) {
   int first = 0, last = static_cast<int>(curve.size()) - 1;
   while (first < last && !curve[first].supported) ++first;
   while (last > first && !curve[last].supported) --last;
-  std::vector<int> bounds;
-  std::vector<std::pair<int, int>> bound_flanks;  // endplate peaks beside each bound
+  Bounds out;
+  auto& bounds = out.at;
+  auto& bound_flanks = out.flanks;
   bounds.push_back(first);
   bound_flanks.push_back({first, first});
   for (size_t i = 0; i < discs.size(); ++i)
@@ -510,24 +575,25 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
       bound_flanks.insert(bound_flanks.end() - 1, {best - 4, best + 4});
     }
   }
-  if (spdlog::should_log(spdlog::level::trace))
-    for (size_t i = 0; i < curve.size(); ++i)
-      spdlog::trace("curve s {:5.0f} z {:7.1f} ({:6.1f},{:6.1f}) sup {} core {:6.1f} trough {:5.1f}{}",
-                    curve[i].s, curve[i].z, curve[i].x, curve[i].y, curve[i].supported, prof[i],
-                    trough_width[i],
-                    std::find(discs.begin(), discs.end(), static_cast<int>(i)) != discs.end() ? " DISC" : "");
+  return out;
+}
+
+// Phase: one segment per pair of bounds (bottom to top): the body's endplates, whether it
+// is whole, and its bone row (the sacral alae).
+std::vector<Seg> describeSegments(const spine::Volume& vol, const std::vector<spine::CurvePoint>& curve,
+                                  const std::vector<spine::SliceBody>& sb, const Bounds& b) {
   const double z_scan_lo = vol.z(0), z_scan_hi = vol.z(vol.nz - 1);
   std::vector<Seg> segs;  // bottom to top
-  for (size_t i = 1; i < bounds.size(); ++i) {
-    Seg g{bounds[i - 1], bounds[i], 0, 0, i > 1, i + 1 < bounds.size(), double(bounds[i] - bounds[i - 1])};
+  for (size_t i = 1; i < b.at.size(); ++i) {
+    Seg g{b.at[i - 1], b.at[i], 0, 0, i > 1, i + 1 < b.at.size(), double(b.at[i] - b.at[i - 1])};
     if (g.length < 5) continue;
     // Endplates: a third of the way from the endplate peak to the disc centre (the peak is
     // the cortical plate blurred over a slice; the body's face lies a little beyond it).
     auto toward = [](int peak, int disc) {
       return peak + static_cast<int>(std::lround((disc - peak) / 3.0));
     };
-    g.ea = g.disc_below ? std::clamp(toward(bound_flanks[i - 1].second, g.a), g.a, g.b) : g.a;
-    g.eb = g.disc_above ? std::clamp(toward(bound_flanks[i].first, g.b), g.ea, g.b) : g.b;
+    g.ea = g.disc_below ? std::clamp(toward(b.flanks[i - 1].second, g.a), g.a, g.b) : g.a;
+    g.eb = g.disc_above ? std::clamp(toward(b.flanks[i].first, g.b), g.ea, g.b) : g.b;
     bool cut_lo = !g.disc_below && curve[g.a].z - z_scan_lo < 6;
     bool cut_hi = !g.disc_above && z_scan_hi - curve[g.b].z < 6;
     g.partial = !g.disc_below || !g.disc_above || cut_lo || cut_hi;
@@ -550,456 +616,23 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
     g.ala_cut = 2 * cut > slices;
     g.sacral = g.row_width > spine::kSacralRowMm && (g.ala_reach >= spine::kAlaReachMm || g.ala_cut);
     if (g.row_width > spine::kSacralRowMm && !g.sacral)
-      spdlog::debug("localize: a wide bone row ({:.0f} mm) reaching only {:.0f} mm to one side: one-sided, not "
-                    "the sacrum's alae",
-                    g.row_width, g.ala_reach);
+      spdlog::debug(
+          "localize: a wide bone row ({:.0f} mm) reaching only {:.0f} mm to one side: one-sided, not "
+          "the sacrum's alae",
+          g.row_width, g.ala_reach);
     segs.push_back(g);
   }
-  lap("curve, discs, segments");
-  // The anatomy gate: a chain of bodies each in front of a spinal canal, on the midline.
-  {
-    const auto verdict = assessColumn(lv, curve, sb, segs, sp);
-    res.column = verdict.second;
-    if (!verdict.first.seen) {
-      res.status = "no_spine";
-      res.reason = verdict.first.reason;
-      res.warnings.push_back("no vertebral column in view: " + verdict.first.reason + "; no level is named");
-      reportAllMissing(res);
-      res.anchors = {{"used", "none"}};
-      return res;
-    }
-  }
-  lap("anatomy gate");
-  // Ribs attach where their medial end is.
-  auto ribs = spine::findRibs(vol, curve);
-  lap("ribs");
-  for (const auto& r : ribs)
-    spdlog::debug("rib {} medial z {:6.1f} at {:4.1f} mm, reach {:5.1f} mm, z extent {:5.1f} mm, {:5.1f} cm3",
-                  r.side > 0 ? "L" : "R", r.medial_z, r.medial_dist, r.lateral_reach, r.z_extent,
-                  r.volume_cm3);
-  for (const auto& r : ribs) {
-    int best = -1;
-    double bestd = 1e9;
-    for (size_t i = 0; i < segs.size(); ++i) {
-      double z0 = curve[segs[i].a].z, z1 = curve[segs[i].b].z;
-      double d = r.medial_z < z0 ? z0 - r.medial_z : (r.medial_z > z1 ? r.medial_z - z1 : 0);
-      if (d < bestd) {
-        bestd = d;
-        best = static_cast<int>(i);
-      }
-    }
-    if (best >= 0 && bestd <= 10) (r.side > 0 ? segs[best].ribs_l : segs[best].ribs_r)++;
-  }
-  std::reverse(segs.begin(), segs.end());  // top to bottom from here on
-  const int n = static_cast<int>(segs.size());
-  auto hasRibs = [&](int i) { return segs[i].ribs_l + segs[i].ribs_r > 0; };
-  // The sacrum (S1): the first segment from the top whose bone row spans both alae, with no
-  // rib, and either the scan's lowest segment or with another such segment below it (the
-  // sacral segments and coccyx under S1 are often split into narrower pieces at the foramina;
-  // one wide row high in the column is no sacrum).
-  int sac = -1;
-  for (int i = 1; i < n && sac < 0; ++i) {
-    if (!segs[i].sacral || hasRibs(i)) continue;
-    bool below = i == n - 1;
-    for (int j = i + 1; j < n && !below; ++j) below = segs[j].sacral;
-    if (below) sac = i;
-  }
-  // The rib-bearing run: from the topmost vertebra with ribs down to the last one above the
-  // sacrum; one vertebra without a rib found between two with ribs counts as rib-bearing (a
-  // rib head missed or given to its neighbour). A run that does not start at the scan's top
-  // (or below a partial sliver there) must be a thorax, >= 6 vertebrae: a lone lumbar "rib"
-  // (a stray bone piece) is not an anchor.
-  auto aboveSacrum = [&](int i) { return i < n && (sac < 0 || i < sac); };
-  int top_rib = -1, t12 = -1;
-  for (int i = 0; i < n && aboveSacrum(i) && top_rib < 0; ++i)
-    if (hasRibs(i)) top_rib = i;
-  if (top_rib >= 0) {
-    int t = top_rib;
-    for (;;) {
-      if (aboveSacrum(t + 1) && hasRibs(t + 1))
-        t += 1;
-      else if (aboveSacrum(t + 2) && hasRibs(t + 2) && t + 2 - top_rib < 13)
-        t += 2;
-      else
-        break;
-    }
-    const bool at_top = top_rib == 0 || (top_rib == 1 && segs[0].partial);
-    if (!at_top && t - top_rib + 1 < 6)
-      top_rib = -1;
-    else if (aboveSacrum(t + 1))
-      t12 = t;  // the last rib-bearing vertebra needs one below it
-  }
-  // A rib anchors T12 only as one of a pair: a rib on each side of the last rib-bearing
-  // vertebra, or one side's rib where the field of view ends before the other side's rib
-  // could be seen. A single unpaired "rib" (a stray bone piece, the femoral neck's cortex)
-  // is no anchor.
-  if (t12 >= 0) {
-    const Seg& g = segs[t12];
-    const auto& m = curve[(g.a + g.b) / 2];
-    const double room_left = vol.x(vol.nx - 1) - m.x, room_right = m.x - vol.x(0);  // +x: patient left
-    const bool left_seen = room_left >= kRibSideRoomMm, right_seen = room_right >= kRibSideRoomMm;
-    const bool paired = (g.ribs_l > 0 && g.ribs_r > 0) || (g.ribs_l > 0 && !right_seen) ||
-                        (g.ribs_r > 0 && !left_seen);
-    if (!paired) {
-      const bool left = g.ribs_l > 0;
-      res.flags.push_back("rib_unpaired");
-      res.warnings.push_back(std::string("the lowest rib-bearing vertebra has a rib on the ") +
-                             (left ? "left" : "right") + " only, and the " + (left ? "right" : "left") +
-                             " side is in view: an unpaired rib-like bone is not taken as T12's rib pair");
-      t12 = -1;
-    } else if (g.ribs_l == 0 || g.ribs_r == 0) {
-      res.warnings.push_back(std::string("T12's rib is seen on the ") + (g.ribs_l ? "left" : "right") +
-                             " only: the field of view ends " +
-                             std::to_string(static_cast<int>(g.ribs_l ? room_right : room_left)) +
-                             " mm from the spine on the other side, before its rib could be seen");
-    }
-  }
-  // Counting from T1: the first rib pair is in the field of view when no rib starts above the
-  // first rib-bearing vertebra and the scan shows the spine above it: a complete rib-free
-  // vertebra (C7) directly above, or 30 mm of scan above its top (cervical bodies are often
-  // too small to be outlined, so the column may seem to end at T1). The rib pairs can then
-  // be counted, and with the sacrum the thoracolumbar vertebrae too (17 in most people): this
-  // tells 13 rib pairs with a T13 (18) from a rib on L1 (17), and six lumbar vertebrae (18
-  // with 12 rib pairs) from a lumbarised S1. Only while the segments have plausible lengths
-  // (no disc missed or split): each, down to the sacrum, within 0.6-1.6 of its neighbours'.
-  int nrib = -1, total = -1;
-  bool first_rib_in_view = false;
-  std::string rib_count_from;
-  // Every vertebra from `from` down to the sacrum 0.6-1.5 times as long as its neighbours, and
-  // none above the last rib-bearing one with two ribs on a side.
-  auto chordLength = [&](int i) {
-    const auto &p = curve[segs[i].a], &q = curve[segs[i].b];
-    return std::hypot(q.x - p.x, q.y - p.y, q.z - p.z);  // a centreline wandering at the sacrum is longer
-  };
-  auto plausibleFrom = [&](int from) {
-    const int last = sac > 0 ? sac - 1 : n - 1;
-    for (int i = std::max(0, from); i <= last; ++i) {
-      if (segs[i].partial) continue;
-      double s = 0;
-      int c = 0;
-      for (int j : {i - 1, i + 1})
-        if (j >= from && j <= last && !segs[j].partial) {
-          s += chordLength(j);
-          ++c;
-        }
-      const double len = chordLength(i);
-      if (c && (len < 0.6 * s / c || len > 1.5 * s / c)) return false;
-      // two ribs on one side of one vertebra: two vertebrae taken for one (a disc missed)
-      if (i <= t12 && (segs[i].ribs_l > 1 || segs[i].ribs_r > 1)) return false;
-    }
-    return true;
-  };
-  // (a) along the column: rib-bearing vertebrae from the first to the last (>= 10 of them:
-  // a thorax, not a scan that starts at T11).
-  bool first_rib_visible = false;
-  if (t12 >= 0 && t12 - top_rib + 1 >= 10) {
-    const double top_z = std::max(curve[segs[top_rib].a].z, curve[segs[top_rib].b].z);
-    const bool ribs_above = std::any_of(ribs.begin(), ribs.end(),
-                                        [&](const spine::RibComponent& r) { return r.medial_z > top_z + 5; });
-    const bool c7_seen = top_rib >= 1 && !segs[top_rib - 1].partial && !hasRibs(top_rib - 1);
-    const bool room_above = z_scan_hi - top_z >= 30;
-    first_rib_visible = !ribs_above && (c7_seen || room_above);
-  }
-  if (first_rib_visible && plausibleFrom(top_rib) && t12 - top_rib + 1 >= 11 && t12 - top_rib + 1 <= 13) {
-    nrib = t12 - top_rib + 1;
-    first_rib_in_view = true;
-    rib_count_from = "column";
-  }
-  // (b) the ribs themselves, where the upper column was not followed (small upper thoracic
-  // bodies in a noisy scan): as many rib components on the left as on the right (11-13), the
-  // highest starting 30 mm or more below the scan's top. The last rib-bearing vertebra of
-  // the column is then T(count).
-  int ribs_l = 0, ribs_r = 0;
-  double cage_top = -1e18;
-  // only the rib cage: from the last rib-bearing vertebra up (not the iliac wings below)
-  const double cage_bottom = t12 >= 0 ? std::min(curve[segs[t12].a].z, curve[segs[t12].b].z) - 10
-                                      : std::numeric_limits<double>::max();
-  for (const auto& r : ribs) {
-    if (r.medial_z < cage_bottom) continue;
-    (r.side > 0 ? ribs_l : ribs_r)++;
-    cage_top = std::max(cage_top, r.medial_z);
-  }
-  const bool cage_in_view = ribs_l >= 10 && ribs_r >= 10 && z_scan_hi - cage_top >= 30;
-  const bool cage_countable = cage_in_view && ribs_l == ribs_r && ribs_l >= 11 && ribs_l <= 13;
-  std::string count_conflict;
-  if (first_rib_in_view && cage_countable && ribs_l != nrib) {
-    // Both ways counted and they disagree: one of them missed something; trust neither.
-    count_conflict = "the column gives " + std::to_string(nrib) +
-                     " rib-bearing vertebrae, the rib-like bones " + std::to_string(ribs_l) + " pairs";
-    first_rib_in_view = false;
-    nrib = -1;
-  }
-  if (!first_rib_in_view && count_conflict.empty() && t12 >= 0 && cage_countable && plausibleFrom(t12)) {
-    nrib = ribs_l;
-    first_rib_in_view = true;
-    rib_count_from = "rib components";
-    top_rib = t12 - nrib + 1;  // T1's place in the column (above the part followed, maybe)
-  }
-  if (first_rib_in_view && sac > 0) total = sac - top_rib;
-  if (!first_rib_in_view && t12 >= 0 && (first_rib_visible || cage_in_view)) {
-    res.warnings.push_back(
-        "the first rib pair seems to be in view, but the rib pairs could not be counted (" +
-        (count_conflict.empty() ? std::to_string(ribs_l) + " rib-like bones on the left, " +
-                                      std::to_string(ribs_r) + " on the right; the column " +
-                                      (first_rib_visible ? "followed up to T1" : "not followed up to T1")
-                                : count_conflict) +
-        "): a 13th rib pair (T13) cannot be ruled out");
-    res.flags.push_back("rib_count_unverified");
-  }
-  std::vector<int> label_of(n, 0);
-  std::string used;
-  double conf = 0.9;
-  // Names by position from T1: n_thoracic vertebrae (T1..T12, then T13), then lumbar ones.
-  auto nameFromT1 = [&](int n_thoracic) {
-    for (int i = 0; i < n; ++i) {
-      int j = i - top_rib;
-      if (sac > 0 && i >= sac)
-        label_of[i] = kSacrum;
-      else if (j < 0)
-        label_of[i] = 8 + j >= 1 ? 8 + j : 0;  // C7, C6, ...
-      else if (j < n_thoracic)
-        label_of[i] = j < 12 ? 8 + j : kT13;
-      else
-        label_of[i] = kL1 + (j - n_thoracic) <= kL6 ? kL1 + (j - n_thoracic) : 0;
-    }
-  };
-  auto variant = [&](const std::string& flag, const std::string& what) {
-    res.flags.push_back(flag);
-    res.warnings.push_back(what);
-    conf = 0.7;
-  };
-  // With the sacrum: 13 thoracic vertebrae when 13 rib pairs and >= 18 vertebrae, else 12
-  // (a 13th rib pair on L1 is a lumbar rib, an 11th pair's T12 has none); 4-6 lumbar ones.
-  const int n_thoracic = nrib == 13 && total >= 18 ? 13 : 12, n_lumbar = total - n_thoracic;
-  if (first_rib_in_view && (sac < 0 || (n_lumbar >= 4 && n_lumbar <= 6))) {
-    const std::string counted = std::to_string(nrib) + " rib pairs counted from T1";
-    if (sac < 0) {
-      used = "first-rib";
-      conf = 0.8;
-      nameFromT1(std::max(12, nrib));
-      if (nrib == 13)
-        variant("rib_pairs_13",
-                counted +
-                    " and no sacrum in view: the 13th rib-bearing vertebra is named T13; if it "
-                    "is an L1 with a lumbar rib, every lumbar name is one level too high. Check.");
-      if (nrib == 11)
-        variant("rib_pairs_11", counted + ": the 12th vertebra from T1, without ribs, is named T12");
-    } else {
-      used = "first-rib+sacrum";
-      conf = 0.95;
-      nameFromT1(n_thoracic);
-      const std::string counts =
-          counted + ", " + std::to_string(total) + " vertebrae from T1 down to the sacrum";
-      if (n_thoracic == 13)
-        variant("rib_pairs_13",
-                counts + ": a supernumerary T13 (VerSe label 28); T12 is the vertebra above it");
-      else if (nrib == 13)
-        variant("lumbar_rib", counts + ": the 13th rib pair sits on L1 (a lumbar rib); L1 keeps its name");
-      else if (nrib == 11)
-        variant("rib_pairs_11", counts + ": T12 carries no ribs; it is named by its position");
-      if (n_lumbar != 5)
-        variant("transitional_vertebra",
-                counts + ": " + std::to_string(n_lumbar) + " lumbar vertebrae (" +
-                    (n_lumbar > 5 ? "a lumbarised S1 is named L6" : "a sacralised L5 is part of the sacrum") +
-                    "); names count down from T1");
-    }
-  } else if (sac > 0) {
-    for (int i = sac - 1, lbl = kL5; i >= 0; --i, --lbl) label_of[i] = lbl >= 8 ? lbl : 0;
-    for (int i = sac; i < n; ++i) label_of[i] = kSacrum;
-    used = "sacrum";
-    conf = 0.75;
-    if (t12 >= 0) {
-      int lumbar = sac - 1 - t12;
-      if (lumbar == 5 && !first_rib_in_view) {
-        used = "sacrum+ribs";
-        conf = 0.9;
-      } else {
-        res.flags.push_back("anchors_disagree");
-        res.warnings.push_back(
-            first_rib_in_view ? "counting from T1 gives " + std::to_string(total) +
-                                    " vertebrae down to the sacrum, far from the usual 17: a disc missed or "
-                                    "split, or a rare "
-                                    "variant. Labels count up from the sacrum; check them."
-                              : "the last rib-bearing vertebra and the vertebra on the sacrum are " +
-                                    std::to_string(lumbar + 1) +
-                                    " levels apart, not 6: a transitional vertebra or an unusual rib count "
-                                    "(e.g. 13 rib pairs, "
-                                    "six lumbar vertebrae). Labels count up from the sacrum; check them.");
-        conf = 0.5;
-      }
-    }
-  } else if (t12 >= 0) {
-    // Without a count from T1 nothing below L5 is named: a sixth lumbar vertebra cannot be
-    // told from S1 when the sacrum was not recognised.
-    for (int i = t12, lbl = kT12; i < n; ++i, ++lbl) label_of[i] = lbl <= kL5 ? lbl : 0;
-    for (int i = t12 - 1, lbl = kT12 - 1; i >= 0; --i, --lbl) label_of[i] = lbl >= 8 ? lbl : 0;
-    used = "ribs";
-    conf = 0.75;
-  } else {
-    used = "none";
-    res.status = "levels_not_named";
-    res.reason =
-        "a vertebral column is seen, but neither anchor (a last rib pair with a vertebra below it, the "
-        "sacrum) is visible, so no level can be named";
-    res.warnings.push_back(
-        "neither anchor is visible (no last rib-bearing vertebra with a vertebra below it, no sacrum): "
-        "vertebrae were found but cannot be named, so all levels are reported missing");
-  }
-  // A level the user knows (--level-hint): names the vertebrae when anatomy cannot, and is
-  // checked against anatomy when it can.
-  std::string hint_note;
-  if (!p.level_hint.empty() && n > 0) {
-    const auto [hlabel, hz] = parseLevelHint(p.level_hint);
-    auto physZ = [&](double z) {
-      itk::ContinuousIndex<double, 3> ci;
-      ci[0] = (vol.nx - 1) / 2.0;
-      ci[1] = (vol.ny - 1) / 2.0;
-      ci[2] = (z - vol.oz) / vol.sz;
-      CtImage::PointType pt;
-      can->TransformContinuousIndexToPhysicalPoint(ci, pt);
-      return pt[2];
-    };
-    const double target = hz ? *hz : physZ(vol.z((vol.nz - 1) / 2.0));
-    // With a z: the vertebra spanning it, partial or not. Without: the complete vertebra
-    // nearest the scan's centre.
-    int ih = -1;
-    if (hz)
-      for (int i = 0; i < n && ih < 0; ++i) {
-        double za = physZ(curve[segs[i].a].z), zb = physZ(curve[segs[i].b].z);
-        if (target >= std::min(za, zb) && target <= std::max(za, zb)) ih = i;
-      }
-    double bestd = 1e18;
-    for (int pass = hz ? 1 : 0; pass < 2 && ih < 0; ++pass)  // complete vertebrae first
-      for (int i = 0; i < n; ++i) {
-        if (pass == 0 && (segs[i].partial || segs[i].sacral)) continue;
-        double d = std::abs(physZ(curve[(segs[i].a + segs[i].b) / 2].z) - target);
-        if (d < bestd) {
-          bestd = d;
-          ih = i;
-        }
-      }
-    if (used == "none") {
-      for (int i = 0; i < n; ++i) {
-        int lbl = hlabel + (i - ih);
-        label_of[i] = segs[i].sacral && lbl > kL5 ? kSacrum : (lbl >= 8 && lbl <= kL5 ? lbl : 0);
-      }
-      used = "user-hint";
-      res.status = "named";
-      res.reason.clear();
-      conf = 0.6;
-      hint_note = "labels rest on --level-hint " + p.level_hint + " (no anatomical anchor visible)";
-      res.warnings.erase(
-          std::remove_if(res.warnings.begin(), res.warnings.end(),
-                         [](const std::string& w) { return w.rfind("neither anchor", 0) == 0; }),
-          res.warnings.end());
-      res.warnings.push_back("no anatomical anchor is visible: the names rest on --level-hint " +
-                             p.level_hint);
-    } else if (label_of[ih] != hlabel) {
-      res.flags.push_back("hint_disagrees");
-      res.warnings.push_back("--level-hint " + p.level_hint +
-                             " disagrees with anatomy: the vertebra it points at is " +
-                             (label_of[ih] ? levelName(label_of[ih]) : std::string("unnamed")) + " by the " +
-                             used + " anchor; the anatomical names are kept, check them");
-    }
-  }
-  // Consistency: lumbar levels L2-L5 lie below the lungs. Lung tissue (< -500 HU) in the
-  // paravertebral gutters beside a body named L2-L5 means the names cannot be right (a chest
-  // scan whose rib anchor failed, say): report nothing rather than invent lumbar levels.
-  {
-    auto lungArea = [&](const Seg& g) {
-      int k = std::clamp(static_cast<int>(std::lround((curve[(g.a + g.b) / 2].z - vol.oz) / vol.sz)), 0,
-                         vol.nz - 1);
-      const auto& m = curve[(g.a + g.b) / 2];
-      long cnt = 0;
-      for (int j = 0; j < vol.ny; ++j) {
-        double dy = vol.y(j) - m.y;
-        if (dy < -20 || dy > 40) continue;
-        for (int i = 0; i < vol.nx; ++i) {
-          double dx = std::abs(vol.x(i) - m.x);
-          if (dx < 25 || dx > 100) continue;
-          if (vol.at(i, j, k) < -500) ++cnt;
-        }
-      }
-      return cnt * vol.sx * vol.sy;
-    };
-    std::vector<std::string> bad;
-    for (int i = 0; i < n; ++i)
-      if (label_of[i] >= kL2 && label_of[i] <= kL6) {
-        double a = lungArea(segs[i]);
-        if (a > 1500)
-          bad.push_back(levelName(label_of[i]) + " (" + std::to_string(static_cast<int>(a / 100)) + " cm2)");
-      }
-    if (!bad.empty()) {
-      std::string list;
-      for (size_t i = 0; i < bad.size(); ++i) list += (i ? ", " : "") + bad[i];
-      res.flags.push_back("anatomy_inconsistent");
-      res.warnings.push_back("lung tissue lies beside the bodies that would be " + list +
-                             ": the levels cannot be named reliably (is this a chest scan?), so none are "
-                             "reported");
-      std::fill(label_of.begin(), label_of.end(), 0);
-      used = "none";
-      res.status = "levels_not_named";
-      res.reason = "lung tissue lies beside the bodies that would be " + list +
-                   ": the names cannot be right (a chest scan whose rib anchor failed?)";
-    }
-  }
-  // Naming QC: a body far longer than its neighbours (a disc missed) is never used silently,
-  // nor the names counted across it.
-  std::vector<std::vector<std::pair<std::string, std::string>>> seg_flags(n);
-  {
-    std::vector<naming::Segment> table;
-    // straight-line lengths: the centreline bends at the lumbosacral junction, its arc is longer
-    for (int i = 0; i < n; ++i) table.push_back({chordLength(i), segs[i].partial, segs[i].sacral, label_of[i]});
-    const auto from = used == "ribs" || used == "first-rib" ? naming::CountedFrom::Above
-                      : used == "sacrum"                    ? naming::CountedFrom::Below
-                      : used == "sacrum+ribs" || used == "first-rib+sacrum" ? naming::CountedFrom::Both
-                                                                           : naming::CountedFrom::None;
-    for (const auto& f : naming::checkLengths(table, from)) {
-      seg_flags[f.index].push_back({f.flag, f.note});
-      if (f.flag == "suspected_merge") {
-        if (std::find(res.flags.begin(), res.flags.end(), "suspected_merge") == res.flags.end())
-          res.flags.push_back("suspected_merge");
-        res.warnings.push_back(levelName(label_of[f.index]) + ": " + f.note +
-                               "; it is not used for BMD" +
-                               (from == naming::CountedFrom::Above || from == naming::CountedFrom::Below
-                                    ? std::string(", nor the levels named across it")
-                                    : std::string()));
-      }
-    }
-  }
-  res.anchors = {
-      {"used", used},
-      {"dense_bone_threshold_hu", sp.trabecular_hu},
-      {"noise_hu", sp.noise_hu},
-      {"slices_averaged", 2 * sp.z_half + 1},
-      {"slices_traced_radially",
-       std::count_if(sb.begin(), sb.end(), [](const spine::SliceBody& b) { return b.valid && b.radial; })},
-      {"last_rib_bearing_index", t12},
-      {"first_rib_index", top_rib},
-      {"first_rib_in_view", first_rib_in_view},
-      {"rib_pairs_counted", first_rib_in_view ? json(nrib) : json(nullptr)},
-      {"rib_pairs_counted_from", first_rib_in_view ? json(rib_count_from) : json(nullptr)},
-      {"rib_components", {{"left", ribs_l}, {"right", ribs_r}}},
-      {"vertebrae_t1_to_sacrum", total > 0 ? json(total) : json(nullptr)},
-      {"sacrum_index", sac},
-      {"ribs_found", static_cast<int>(ribs.size())},
-      {"sacrum_seen", sac > 0}};
-  if (used == "sacrum")
-    res.anchors["note"] = t12 >= 0 ? "labels count up from the sacrum (the rib anchor disagrees)"
-                                   : "labels rest on the sacrum (no rib anchor visible)";
-  if (used == "ribs") res.anchors["note"] = "labels rest on the last rib pair (sacrum not visible)";
-  if (used == "ribs" || used == "sacrum+ribs")
-    res.anchors["rib_count_note"] =
-        "the first rib pair is not in view, so 12 rib pairs are assumed: a 13th pair (T13) would shift T12's "
-        "name";
-  if (used == "first-rib")
-    res.anchors["note"] = "labels count down from T1 (first rib pair in view; no sacrum)";
-  if (used == "first-rib+sacrum")
-    res.anchors["note"] = "labels count down from T1 (first rib pair in view), checked against the sacrum";
-  if (!hint_note.empty()) res.anchors["note"] = hint_note;
-  if (!p.level_hint.empty()) res.anchors["level_hint"] = p.level_hint;
+  return segs;
+}
 
-  // Outputs in physical coordinates. Canonical "mm" (index x spacing + origin) becomes
+// Phase: the outputs in physical coordinates: the centreline, every segment (vertebrae) and
+// the reported levels with their centres, endplate planes and slice ranges.
+void writeLocations(LocalizeResult& res, const spine::Volume& vol, const CtImage* can, const AxisMap& am,
+                    const std::vector<spine::CurvePoint>& curve, const std::vector<Seg>& segs,
+                    const std::vector<spine::SliceBody>& sb, const naming::NamingResult& named) {
+  const int n = static_cast<int>(segs.size());
+  const auto& label_of = named.labels;
+  // Canonical "mm" (index x spacing + origin) becomes
   // physical through the canonical image's direction.
   auto phys = [&](double x, double y, double z) {
     itk::ContinuousIndex<double, 3> ci;
@@ -1030,8 +663,8 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
               {"center_mm", phys(m.x, m.y, m.z)},
               {"length_mm", g.length},
               {"partial", g.partial},
-              {"ribs_left", g.ribs_l},
-              {"ribs_right", g.ribs_r},
+              {"ribs_left", named.ribs_left[i]},
+              {"ribs_right", named.ribs_right[i]},
               {"row_width_mm", g.row_width},
               {"ala_reach_mm", g.ala_reach},
               {"sacral", g.sacral}};
@@ -1048,9 +681,9 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
       const auto& hi = curve[g.eb];
       const auto& m = curve[(g.a + g.b) / 2];
       l.status = g.partial ? "partial" : "found";
-      for (const auto& [flag, note] : seg_flags[i]) {
-        l.flags.push_back(flag);
-        l.note += (l.note.empty() ? "" : "; ") + note;
+      for (const auto& f : named.segment_flags[i]) {
+        l.flags.push_back(f.flag);
+        l.note += (l.note.empty() ? "" : "; ") + f.note;
       }
       l.center_mm = phys(m.x, m.y, m.z);
       // Centre of the body itself: area-weighted mean of the per-slice body centres over the
@@ -1101,10 +734,110 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
       int kb = std::clamp(static_cast<int>(std::ceil((zhi - vol.oz) / vol.sz)), 0, vol.nz - 1);
       int a = origK(ka), b = origK(kb);
       l.slice_range = {std::min(a, b), std::max(a, b)};
-      l.confidence = conf * (g.partial ? 0.7 : 1.0);
+      l.confidence = named.confidence * (g.partial ? 0.7 : 1.0);
     }
     res.levels.push_back(l);
   }
+}
+
+}  // namespace
+
+LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
+  if (!p.level_hint.empty()) {
+    parseLevelHint(p.level_hint);  // refuse a malformed hint before any work
+    if (p.method != "classical")
+      throw UsageError("--level-hint is for the classical localizer (the learned one names levels itself)");
+  }
+  if (p.method == "mip-localizer") return localizeLearned(scan, p);
+  if (p.method != "classical")
+    throw UsageError("localize method '" + p.method + "' is unknown (methods: classical, mip-localizer)");
+  checkLooksLikeCt(scan.image.GetPointer(), scan.info.path.string());
+  LocalizeResult res;
+  res.method = "classical-v1";
+  auto t0 = std::chrono::steady_clock::now();
+  auto lap = [&t0](const char* what) {
+    auto now = std::chrono::steady_clock::now();
+    spdlog::debug("localize: {} {:.3f} s", what, std::chrono::duration<double>(now - t0).count());
+    t0 = now;
+  };
+  const auto& cc = canonicalOf(scan);
+  const AxisMap& am = cc.map;
+  const auto& can = cc.image;
+  auto vol = spine::view(can.GetPointer());
+  lap("canonical copy");
+  // Finding and counting the bodies needs centres and extents, not sub-millimetre edges:
+  // fine pixels (the usual 512x512 grid, 0.6-0.8 mm) are averaged in 2x2 blocks first, which
+  // makes the slice-by-slice analysis about seven times cheaper. Ribs (thin) and metal are
+  // looked for on the full grid, and segment traces the bodies on it.
+  std::vector<int16_t> binned;
+  const auto lv = spine::binInPlane(vol, kLocalizePixelMm, binned);
+  lap("in-plane binning");
+  auto track = spine::trackSpine(lv);
+  lap("track");
+
+  const spine::SliceParams sp = spine::sliceParamsFor(lv);
+  const auto sb = traceSlices(lv, track, sp);
+  lap("slices (two passes)");
+  // Discs along the curved centreline: narrow dark gaps between bright endplates, seen in
+  // planes perpendicular to the spine (so tilted lumbosacral discs stay sharp).
+  auto curve = spine::centreline(lv, sb);
+  if (curve.size() < 20) {
+    res.status = "no_spine";
+    res.reason = "no chain of vertebral bodies was found: the scan may not include the spine";
+    res.warnings.push_back(res.reason);
+    reportAllMissing(res);
+    res.anchors = {{"used", "none"}};
+    return res;
+  }
+  auto prof = spine::coreProfile(lv, curve);
+  std::vector<double> trough_width;
+  std::vector<std::pair<int, int>> flanks;
+  auto discs = spine::findDiscs(prof, curve, &trough_width, &flanks);
+  const auto column_bounds = discBounds(curve, prof, discs, flanks);
+  if (spdlog::should_log(spdlog::level::trace))
+    for (size_t i = 0; i < curve.size(); ++i)
+      spdlog::trace("curve s {:5.0f} z {:7.1f} ({:6.1f},{:6.1f}) sup {} core {:6.1f} trough {:5.1f}{}",
+                    curve[i].s, curve[i].z, curve[i].x, curve[i].y, curve[i].supported, prof[i],
+                    trough_width[i],
+                    std::find(discs.begin(), discs.end(), static_cast<int>(i)) != discs.end() ? " DISC" : "");
+  auto segs = describeSegments(vol, curve, sb, column_bounds);
+  lap("curve, discs, segments");
+  // The anatomy gate: a chain of bodies each in front of a spinal canal, on the midline.
+  {
+    const auto verdict = assessColumn(lv, curve, sb, segs, sp);
+    res.column = verdict.second;
+    if (!verdict.first.seen) {
+      res.status = "no_spine";
+      res.reason = verdict.first.reason;
+      res.warnings.push_back("no vertebral column in view: " + verdict.first.reason + "; no level is named");
+      reportAllMissing(res);
+      res.anchors = {{"used", "none"}};
+      return res;
+    }
+  }
+  lap("anatomy gate");
+  // Ribs: bone components leaving the column sideways, found on the full grid (thin).
+  auto ribs = spine::findRibs(vol, curve);
+  lap("ribs");
+  for (const auto& r : ribs)
+    spdlog::debug("rib {} medial z {:6.1f} at {:4.1f} mm, reach {:5.1f} mm, z extent {:5.1f} mm, {:5.1f} cm3",
+                  r.side > 0 ? "L" : "R", r.medial_z, r.medial_dist, r.lateral_reach, r.z_extent,
+                  r.volume_cm3);
+  std::reverse(segs.begin(), segs.end());  // top to bottom from here on
+  // Naming: a pure function of the segment table (internal/naming.hpp).
+  auto input = namingInput(vol, curve, segs, ribs);
+  if (!p.level_hint.empty() && !segs.empty())
+    input.hint = hintedSegment(vol, can.GetPointer(), curve, segs, p.level_hint);
+  const auto named = naming::nameColumn(input);
+  res.status = named.status;
+  res.reason = named.reason;
+  res.flags.insert(res.flags.end(), named.flags.begin(), named.flags.end());
+  res.warnings.insert(res.warnings.end(), named.warnings.begin(), named.warnings.end());
+  res.anchors = anchorsJson(named, input, sp, sb);
+  if (!p.level_hint.empty()) res.anchors["level_hint"] = p.level_hint;
+
+  writeLocations(res, vol, can.GetPointer(), am, curve, segs, sb, named);
+  lap("naming, locations");
   flagMetalLevels(res, can.GetPointer());
   for (const auto& l : res.levels)
     spdlog::debug("localize {}: {} conf {:.2f} at ({:.1f}, {:.1f}, {:.1f})", l.name, l.status, l.confidence,

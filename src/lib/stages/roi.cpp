@@ -7,6 +7,7 @@
 
 #include "ctbmd/canonical.hpp"
 #include "ctbmd/errors.hpp"
+#include "ctbmd/fileio.hpp"
 #include "ctbmd/levels.hpp"
 #include "ctbmd/stages.hpp"
 #include "internal/net_inputs.hpp"
@@ -221,19 +222,24 @@ RoiResult RoiResult::fromJson(const json& j, const std::string& file) {
       r.levels.push_back(l);
     }
   } catch (const json::exception& e) {
-    throw InputError("roi JSON " + (file.empty() ? std::string() : "'" + file + "' ") + "is missing fields (" + e.what() +
-                     "); was it written by ctbmd-roi-extract?");
+    throw InputError("roi JSON " + quotedFile(file) + "is missing fields or has wrong types (" +
+                     jsonProblem(e) + "); was it written by ctbmd-roi-extract? Run ctbmd-roi-extract again");
   }
   // Value sanity: what ctbmd-roi-extract cannot have written.
   for (const auto& l : r.levels) {
     const auto& st = l.stats;
     std::string bad;
-    if (st.voxels < 0) bad = "a negative voxel count";
-    else if (l.usable && st.voxels == 0) bad = "usable with 0 voxels";
-    else if (!std::isfinite(st.mean_hu) || !std::isfinite(st.median_hu) || !std::isfinite(st.sd_hu)) bad = "non-finite HU";
-    else if (st.sd_hu < 0) bad = "a negative SD";
+    if (st.voxels < 0)
+      bad = "a negative voxel count";
+    else if (l.usable && st.voxels == 0)
+      bad = "usable with 0 voxels";
+    else if (!std::isfinite(st.mean_hu) || !std::isfinite(st.median_hu) || !std::isfinite(st.sd_hu))
+      bad = "non-finite HU";
+    else if (st.sd_hu < 0)
+      bad = "a negative SD";
     if (!bad.empty())
-      throw InputError((file.empty() ? std::string("roi JSON") : "roi JSON '" + file + "'") + ": level " + l.name + " has " + bad +
+      throw InputError((file.empty() ? std::string("roi JSON") : "roi JSON '" + file + "'") + ": level " +
+                       l.name + " has " + bad +
                        ": the file was edited or damaged; run ctbmd-roi-extract again");
   }
   return r;

@@ -13,6 +13,7 @@
 
 #include "ctbmd/canonical.hpp"
 #include "ctbmd/errors.hpp"
+#include "ctbmd/fileio.hpp"
 #include "ctbmd/levels.hpp"
 #include "ctbmd/stages.hpp"
 #include "ctbmd/stats.hpp"
@@ -52,7 +53,7 @@ json SegmentResult::toJson() const {
   return j;
 }
 
-SegmentResult SegmentResult::fromJson(const json& j, LabelImage::Pointer labels) {
+SegmentResult SegmentResult::fromJson(const json& j, LabelImage::Pointer labels, const std::string& file) {
   SegmentResult r;
   r.labels = labels;
   try {
@@ -80,8 +81,8 @@ SegmentResult SegmentResult::fromJson(const json& j, LabelImage::Pointer labels)
     }
     r.warnings = j.value("warnings", std::vector<std::string>{});
   } catch (const json::exception& e) {
-    throw InputError(std::string("segmentation JSON is missing fields (") + e.what() +
-                     "); was it written by ctbmd-segment?");
+    throw InputError("segmentation JSON " + quotedFile(file) + "is missing fields or has wrong types (" +
+                     jsonProblem(e) + "); was it written by ctbmd-segment? Run ctbmd-segment again");
   }
   return r;
 }
@@ -733,7 +734,44 @@ void finishSegmentation(SegmentResult& res, const LabelImage* canonical_labels, 
                              l.merge_reason + "; not used for BMD");
 }
 
+namespace {
+// Every level localize placed must lie in the scan: a localize.json made from another scan
+// (or edited) can put planes hundreds of mm away, and segmenting "there" would report levels
+// found with nothing in them. Allowed: 15 mm beyond the image's edge (a level cut by the field
+// of view has its centre inside, its far endplate just outside).
+void checkLocationsInScan(const Scan& scan, const LocalizeResult& loc) {
+  constexpr double kMarginMm = 15.0;
+  const CtImage* img = scan.image.GetPointer();
+  const auto size = img->GetLargestPossibleRegion().GetSize();
+  const auto sp = img->GetSpacing();
+  for (const auto& l : loc.levels) {
+    if (l.status != "found" && l.status != "partial") continue;
+    for (const auto* pt : {&l.center_mm, &l.inferior_point, &l.superior_point}) {
+      CtImage::PointType q;
+      for (int d = 0; d < 3; ++d) q[d] = (*pt)[d];
+      itk::ContinuousIndex<double, 3> ci;
+      img->TransformPhysicalPointToContinuousIndex(q, ci);
+      double out_mm = 0;
+      for (int d = 0; d < 3; ++d) {
+        const double lo = -0.5, hi = static_cast<double>(size[d]) - 0.5;
+        const double beyond = ci[d] < lo ? lo - ci[d] : (ci[d] > hi ? ci[d] - hi : 0.0);
+        out_mm = std::max(out_mm, beyond * sp[d]);
+      }
+      if (!std::isfinite(out_mm) || out_mm > kMarginMm) {
+        char where[160];
+        std::snprintf(where, sizeof where, "(%.1f, %.1f, %.1f) mm, %.0f mm outside the scan's field of view",
+                      (*pt)[0], (*pt)[1], (*pt)[2], out_mm);
+        throw InputError("the localize result places " + l.name + " at " + where + " of '" +
+                         scan.info.path.string() +
+                         "': it was made from another scan, or edited; run ctbmd-localize on this scan");
+      }
+    }
+  }
+}
+}  // namespace
+
 SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const SegmentParams& p) {
+  checkLocationsInScan(scan, loc);
   if (p.method == "unet2d" || p.method == "dense-unet3d") return segmentLearned(scan, loc, p);
   if (p.method != "classical")
     throw UsageError("segment method '" + p.method +
@@ -900,10 +938,12 @@ SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const Segment
   // column ends enclose part (not all) of the nearest trace towards the body's middle (within
   // 6 mm), that trace lends its shape, cut to those columns.
   const int lend_reach = std::max(1, static_cast<int>(std::lround(6.0 / vol.sz)));
-  for (auto& [label, t] : traced) {
+  for (auto& entry : traced) {
+    const int label = entry.first;
+    auto& t = entry.second;  // a plain reference: lambdas cannot capture structured bindings (C++17)
     const auto& bd = bounds.at(label);
     const int n = static_cast<int>(t.sb.size());
-    spine::parallelFor(n, [&, label = label](int kk) {
+    spine::parallelFor(n, [&](int kk) {
       const int k = t.k0 + kk;
       const spine::SliceBody* s = &t.sb[static_cast<size_t>(kk)];
       if (!s->valid) {
