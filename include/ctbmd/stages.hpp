@@ -105,6 +105,9 @@ struct SegmentResult {
   const LevelSegmentation* find(int label) const;
 };
 
+/// Refuses (InputError) a localize result whose levels lie outside the scan (beyond 15 mm of
+/// its edge): made from another scan, or edited. segment() calls it; `file` names the JSON.
+void checkLocalizeFitsScan(const Scan& scan, const LocalizeResult& loc, const std::string& file = "");
 SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const SegmentParams& p = {});
 
 /// Height (anterior/middle/posterior) and volume of each labelled body, measured on a map.

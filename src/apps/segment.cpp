@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
     ctbmd::checkStageFile(loc_j, loc_json, "ctbmd.localize", 1, no_check_inputs ? "" : scan.info.sha256,
                           input);
     auto loc = ctbmd::LocalizeResult::fromJson(loc_j, loc_json);
+    ctbmd::checkLocalizeFitsScan(scan, loc, loc_json);
     auto res = ctbmd::segment(scan, loc, p);
     ctbmd::saveSegment(output, res, scan, loc_json, p, force);
     for (const auto& l : res.levels)

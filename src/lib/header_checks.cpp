@@ -336,6 +336,154 @@ void checkMetaImageHeader(const fs::path& path) {
   }
 }
 
+// ---- NRRD -----------------------------------------------------------------------------------
+void checkNrrdHeader(const fs::path& path) {
+  constexpr size_t kMaxHeader = 1 << 16, kMaxLine = 1024;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError("cannot open " + q(path) + ": no such file or not readable");
+  std::string head(kMaxHeader, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<size_t>(in.gcount()));
+  if (head.size() < 8 || head.compare(0, 4, "NRRD") != 0 ||
+      !std::isdigit(static_cast<unsigned char>(head[4])))
+    refuse(path, "is not a NRRD file (it does not start with NRRD000x)");
+  std::map<std::string, std::string> kv;
+  size_t pos = head.find('\n');
+  size_t header_end = std::string::npos;
+  while (pos != std::string::npos && pos + 1 < head.size()) {
+    ++pos;
+    const size_t eol = head.find('\n', pos);
+    if (eol == std::string::npos) break;
+    std::string line = head.substr(pos, eol - pos);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) {  // the blank line ends the header; the data follows (attached)
+      header_end = eol + 1;
+      break;
+    }
+    pos = eol;
+    if (line.size() > kMaxLine)
+      refuse(path, "has a NRRD header line longer than " + std::to_string(kMaxLine));
+    for (unsigned char c : line)
+      if (c != '\t' && (c < 0x20 || c > 0x7e))
+        refuse(path, "is not a NRRD file (binary bytes in its header)");
+    if (line[0] == '#') continue;
+    const size_t colon = line.find(": ");
+    if (colon == std::string::npos) continue;  // key:=value pairs and the like: not geometry
+    std::string key = line.substr(0, colon), value = line.substr(colon + 2);
+    std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (!kv.emplace(key, value).second) refuse(path, "names the NRRD field '" + key + "' twice");
+  }
+  auto get = [&](const char* k) -> const std::string* {
+    auto it = kv.find(k);
+    return it == kv.end() ? nullptr : &it->second;
+  };
+  const bool detached = get("data file") || get("datafile");
+  if (header_end == std::string::npos && !detached)
+    refuse(path, "is not a complete NRRD file (no blank line ends its header)");
+  const std::string* dim = get("dimension");
+  const std::string* sizes = get("sizes");
+  const std::string* type = get("type");
+  const std::string* enc = get("encoding");
+  if (!dim || !sizes || !type || !enc)
+    refuse(path, "lacks a required NRRD field (dimension, sizes, type, encoding)");
+  char* end = nullptr;
+  const long nd = std::strtol(dim->c_str(), &end, 10);
+  if (!end || *end || nd < 2 || nd > 4)
+    refuse(path, "has an invalid NRRD dimension '" + dim->substr(0, 20) + "'");
+  std::istringstream ss(*sizes);
+  std::string tok;
+  long double voxels = 1;
+  long count = 0;
+  while (ss >> tok) {
+    const long long v = std::strtoll(tok.c_str(), &end, 10);
+    if (!end || *end || v < 1) refuse(path, "has an invalid NRRD size '" + tok.substr(0, 20) + "'");
+    voxels *= static_cast<long double>(v);
+    ++count;
+  }
+  if (count != nd)
+    refuse(path, "has " + std::to_string(count) + " NRRD sizes for dimension " + std::to_string(nd));
+  checkVoxelCount(path, voxels);
+  static const std::map<std::string, int> kBytes = {{"signed char", 1},
+                                                    {"int8", 1},
+                                                    {"int8_t", 1},
+                                                    {"uchar", 1},
+                                                    {"unsigned char", 1},
+                                                    {"uint8", 1},
+                                                    {"uint8_t", 1},
+                                                    {"short", 2},
+                                                    {"short int", 2},
+                                                    {"signed short", 2},
+                                                    {"signed short int", 2},
+                                                    {"int16", 2},
+                                                    {"int16_t", 2},
+                                                    {"ushort", 2},
+                                                    {"unsigned short", 2},
+                                                    {"unsigned short int", 2},
+                                                    {"uint16", 2},
+                                                    {"uint16_t", 2},
+                                                    {"int", 4},
+                                                    {"signed int", 4},
+                                                    {"int32", 4},
+                                                    {"int32_t", 4},
+                                                    {"uint", 4},
+                                                    {"unsigned int", 4},
+                                                    {"uint32", 4},
+                                                    {"uint32_t", 4},
+                                                    {"longlong", 8},
+                                                    {"long long", 8},
+                                                    {"long long int", 8},
+                                                    {"signed long long", 8},
+                                                    {"signed long long int", 8},
+                                                    {"int64", 8},
+                                                    {"int64_t", 8},
+                                                    {"ulonglong", 8},
+                                                    {"unsigned long long", 8},
+                                                    {"unsigned long long int", 8},
+                                                    {"uint64", 8},
+                                                    {"uint64_t", 8},
+                                                    {"float", 4},
+                                                    {"double", 8}};
+  auto bt = kBytes.find(*type);
+  if (bt == kBytes.end()) refuse(path, "has an unknown NRRD type '" + type->substr(0, 30) + "'");
+  const auto claimed = static_cast<uint64_t>(voxels * bt->second);
+  for (const char* k : {"space origin", "space directions", "spacings"}) {
+    const std::string* v = get(k);
+    if (!v) continue;
+    std::string t = *v;
+    for (char& c : t)
+      if (c == '(' || c == ')' || c == ',') c = ' ';
+    std::istringstream vs(t);
+    while (vs >> tok) {
+      if (tok == "none" || tok == "nan" || tok == "NaN") {
+        if (tok != "none") refuse(path, "has a non-finite number in its NRRD '" + std::string(k) + "'");
+        continue;
+      }
+      const double x = std::strtod(tok.c_str(), &end);
+      if (!end || *end || !std::isfinite(x))
+        refuse(path,
+               "has an invalid number in its NRRD '" + std::string(k) + "' ('" + tok.substr(0, 20) + "')");
+    }
+  }
+  if (detached) return;  // the data file's size is ITK's to check (ctbmd writes attached .nrrd only)
+  const uint64_t have = fileSize(path) - header_end;
+  if (*enc == "raw") {
+    if (have < claimed)
+      refuse(path, "is truncated: it holds " + std::to_string(have) +
+                       " bytes of image data, its header announces " + std::to_string(claimed) +
+                       "; copy it again");
+  } else if (*enc == "gzip" || *enc == "gz") {
+    if (static_cast<double>(claimed) > kDeflateMaxRatio * static_cast<double>(have) + 65536.0)
+      refuse(path, "claims " + std::to_string(claimed) + " bytes of image data but holds only " +
+                       std::to_string(have) + " compressed; the header is damaged: export the scan again");
+  } else if (*enc == "ascii" || *enc == "text" || *enc == "txt" || *enc == "hex") {
+    if (static_cast<long double>(have) < voxels)  // at least one character per voxel
+      refuse(path, "is truncated: fewer characters of " + *enc + " data than voxels");
+  } else {
+    refuse(path, "has NRRD encoding '" + enc->substr(0, 20) +
+                     "', which ctbmd does not read (raw, gzip, ascii, hex)");
+  }
+}
+
 // ---- DICOM ----------------------------------------------------------------------------------
 void checkDicomFile(const fs::path& path) {
   const uint64_t size = fileSize(path);

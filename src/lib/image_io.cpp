@@ -423,6 +423,27 @@ typename TImage::Pointer readFileAs(const fs::path& path, itk::ImageIOBase* io) 
 
 std::string formatOf(const fs::path& p);
 
+// The geometry ITK took from the header must describe a body: voxels of 0.001-1000 mm
+// (CT: 0.1-10 mm), an origin within a kilometre, a finite direction matrix. A damaged header
+// with 1e38 in its matrix otherwise sends every stage into loops over an astronomical extent
+// (a 601-byte fuzzer input kept ctbmd-localize busy for over 2 minutes).
+void checkPlausibleGeometry(const itk::ImageIOBase& io, const fs::path& path) {
+  for (unsigned d = 0; d < 3; ++d) {
+    const double sp = io.GetSpacing(d), o = io.GetOrigin(d);
+    if (!std::isfinite(sp) || sp < 1e-3 || sp > 1e3)
+      throw InputError("'" + path.string() + "' has an implausible voxel size along axis " +
+                       std::to_string(d + 1) + " (" + std::to_string(sp) +
+                       " mm; CT voxels are 0.1-10 mm): the header is damaged, fix it");
+    if (!std::isfinite(o) || std::abs(o) > 1e6)
+      throw InputError("'" + path.string() + "' has an implausible origin (" + std::to_string(o) +
+                       " mm along axis " + std::to_string(d + 1) + "): the header is damaged, fix it");
+    for (double c : io.GetDirection(d))
+      if (!std::isfinite(c))
+        throw InputError("'" + path.string() +
+                         "' has a non-finite direction matrix: the header is damaged, fix it");
+  }
+}
+
 // ctbmd's own header checks (internal/header_checks.hpp) run before ITK sees the file: its
 // readers abort or allocate what a damaged header claims. `nifti` receives what a NIfTI
 // header says.
@@ -435,6 +456,8 @@ itk::ImageIOBase::Pointer probeFile(const fs::path& path, detail::NiftiFacts* ni
     if (nifti) *nifti = facts;
   } else if (format == "metaimage") {
     detail::checkMetaImageHeader(path);
+  } else if (format == "nrrd") {
+    detail::checkNrrdHeader(path);
   }
   auto io = itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::IOFileModeEnum::ReadMode);
   if (!io)
@@ -469,6 +492,7 @@ itk::ImageIOBase::Pointer probeFile(const fs::path& path, detail::NiftiFacts* ni
   if (io->GetNumberOfComponents() != 1)
     throw InputError("'" + path.string() + "' has " + std::to_string(io->GetNumberOfComponents()) +
                      " components per voxel; ctbmd needs a scalar (grey-value) image");
+  checkPlausibleGeometry(*io, path);
   return io;
 }
 

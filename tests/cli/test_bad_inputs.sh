@@ -256,4 +256,100 @@ if id nobody >/dev/null 2>&1 && command -v su >/dev/null; then  # root ignores p
   [[ $rc == 1 ]] && grep -qF "the folder '$WORK/ro' is not writable" "$WORK/last.out" ||
     fail "read-only output folder: rc $rc: $(cat "$WORK/last.out")"
 fi
+# ---- 9. stage files of the wrong kind, edited planes, degenerate geometry, missing fields ----
+# every stage checks the schema of what it reads, names the file, says what to do
+expect_rc 2 "$CTBMD_BIN/ctbmd-bmd-estimate" "$WORK/st/good_loc.json" -o "$WORK/st/x.bmd.json"
+grep -q "good_loc.json' is a ctbmd.localize file where a ctbmd.roi file is needed" "$WORK/last.out" ||
+  fail "bmd-estimate took a localize.json as roi.json: $(cat "$WORK/last.out")"
+"$CTBMD_BIN/ctbmd-bmd-estimate" -q "$WORK/st/roi.json" -o "$WORK/st/good.bmd.json"
+expect_rc 2 "$CTBMD_BIN/ctbmd-classify" "$WORK/st/roi.json" -o "$WORK/st/x.cls.json"
+grep -q "roi.json' is a ctbmd.roi file where a ctbmd.bmd file is needed" "$WORK/last.out" ||
+  fail "classify took a roi.json as bmd.json: $(cat "$WORK/last.out")"
+expect_rc 2 "$CTBMD_BIN/ctbmd-bmd-estimate" "$WORK/st/roi.json" -c "$WORK/st/good.bmd.json" -o "$WORK/st/y.bmd.json"
+grep -q "good.bmd.json' is a ctbmd.bmd file where a ctbmd.calibration file is needed" "$WORK/last.out" ||
+  fail "a bmd.json taken as calibration: $(cat "$WORK/last.out")"
+py - "$WORK/st" <<'PY'
+import json, sys
+d = sys.argv[1]
+# a level moved 400 mm away (an edited file): segment must not "find" it there
+j = json.load(open(f"{d}/good_loc.json"))
+lv = next(v for v in j["levels"].values() if v["status"] == "found")
+lv["center_mm"][2] += 400
+for k in ("inferior_plane", "superior_plane"):
+    lv[k]["point_mm"][2] += 400
+json.dump(j, open(f"{d}/moved_loc.json", "w"))
+# a field removed: the message names the file and the field, not nlohmann's code
+j = json.load(open(f"{d}/good.bmd.json"))
+del j["levels_used"]
+json.dump(j, open(f"{d}/nofield.bmd.json", "w"))
+PY
+expect_rc 2 "$CTBMD_BIN/ctbmd-segment" "$WORK/gen/good.nii.gz" -l "$WORK/st/moved_loc.json" -o "$WORK/st/moved.nii.gz"
+grep -qF "moved_loc.json' places" "$WORK/last.out" && grep -q "outside the scan's field of view of '.*good.nii.gz'" "$WORK/last.out" ||
+  fail "planes outside the scan accepted: $(cat "$WORK/last.out")"
+[[ ! -e "$WORK/st/moved.nii.gz" ]] || fail "a refused segment left its output"
+expect_rc 2 "$CTBMD_BIN/ctbmd-classify" "$WORK/st/nofield.bmd.json" -o "$WORK/st/z.cls.json"
+grep -qF "nofield.bmd.json" "$WORK/last.out" && grep -q "levels_used" "$WORK/last.out" &&
+  ! grep -q "json.exception" "$WORK/last.out" || fail "missing field: $(cat "$WORK/last.out")"
+# a degenerate sform (two parallel axes): refused by ctbmd, no VNL "suspicious return value"
+py - "$WORK/gen" <<'PY'
+import os, struct, sys, gzip
+d = sys.argv[1]
+raw = bytearray(gzip.decompress(open(os.path.join(d, "good.nii.gz"), "rb").read()))
+struct.pack_into("<h", raw, 254, 1)                       # sform_code 1
+struct.pack_into("<4f", raw, 280, 1.5, 0, 0, 0)           # srow_x
+struct.pack_into("<4f", raw, 296, 1.5, 0, 0, 0)           # srow_y parallel to srow_x
+struct.pack_into("<4f", raw, 312, 0, 0, 3.0, 0)
+open(os.path.join(d, "degenerate.nii"), "wb").write(bytes(raw))
+PY
+expect_rc 2 "$CTBMD_BIN/ctbmd-localize" "$WORK/gen/degenerate.nii" -o "$WORK/st/deg.json"
+grep -q "degenerate.nii' has a degenerate sform" "$WORK/last.out" && ! grep -q "vnl_svd\|suspicious" "$WORK/last.out" ||
+  fail "degenerate sform: $(cat "$WORK/last.out")"
+# astronomical voxel sizes (a fuzzer's 601 bytes with pixdim 8e26 kept localize busy > 2 min)
+py - "$WORK/gen" <<'PY'
+import os, struct, sys, gzip
+d = sys.argv[1]
+raw = bytearray(gzip.decompress(open(os.path.join(d, "good.nii.gz"), "rb").read()))
+struct.pack_into("<h", raw, 254, 0)                        # sform_code 0: the qform and pixdim rule
+struct.pack_into("<3f", raw, 80, 1e30, 1e30, 1e30)         # pixdim[1..3]
+open(os.path.join(d, "huge.nii"), "wb").write(bytes(raw))
+# NRRD: a header claiming 10^12 voxels in 200 bytes; raw data cut in half; a bad encoding
+hdr = lambda sizes, enc="raw": ("NRRD0004\ntype: short\ndimension: 3\nsizes: %s\nencoding: %s\n"
+                                "space directions: (1,0,0) (0,1,0) (0,0,1)\nspace: left-posterior-superior\n\n"
+                                % (sizes, enc)).encode()
+open(os.path.join(d, "huge.nrrd"), "wb").write(hdr("10000 10000 10000"))
+open(os.path.join(d, "half.nrrd"), "wb").write(hdr("64 64 32") + bytes(64 * 64 * 32))
+open(os.path.join(d, "enc.nrrd"), "wb").write(hdr("4 4 4", "zstd") + bytes(128))
+PY
+for f in huge.nii huge.nrrd half.nrrd enc.nrrd; do
+  start=$(date +%s%N)
+  expect_rc 2 "$CTBMD_BIN/ctbmd-localize" "$WORK/gen/$f" -o "$WORK/st/$f.json"
+  ms=$((($(date +%s%N) - start) / 1000000))
+  grep -qF "$WORK/gen/$f'" "$WORK/last.out" && grep -q "implausible voxel size\|more than ctbmd's ceiling\|truncated\|encoding 'zstd'" "$WORK/last.out" ||
+    fail "$f: $(cat "$WORK/last.out")"
+  ((ms < 5000)) || fail "$f took $ms ms to refuse"
+done
+# example_ct_small_bad_origin: slices 82-111 of example_ct keeping the full scan's origin (world z
+# 246 mm off). Named from its own image, its names are right (T12/L1/L2 where the full scan has
+# them); the full scan's localize.json, forced past the sha256 check, puts its planes 246 mm
+# away from this file's slices: refused, never "segmented" there.
+if have_ref; then
+  ts=$CTBMD_REF/totalsegmentator
+  "$CTBMD_BIN/ctbmd-localize" -q "$ts/example_ct.nii.gz" -o "$WORK/st/full_loc.json"
+  "$CTBMD_BIN/ctbmd-localize" -q "$ts/example_ct_small_bad_origin.nii.gz" -o "$WORK/st/bad_origin_loc.json"
+  py - "$WORK/st" <<'PY'
+import json, sys
+d = sys.argv[1]
+full = json.load(open(f"{d}/full_loc.json"))["levels"]
+cut = json.load(open(f"{d}/bad_origin_loc.json"))["levels"]
+assert cut["L1"]["status"] == "found", cut["L1"]
+# the cut-out starts at slice 82 of the full scan
+a, b = (x - 82 for x in full["L1"]["slice_range"])
+c, e = cut["L1"]["slice_range"]
+assert abs(a - c) <= 2 and abs(b - e) <= 2, (full["L1"]["slice_range"], cut["L1"]["slice_range"])
+PY
+  expect_rc 2 "$CTBMD_BIN/ctbmd-segment" --no-check-inputs "$ts/example_ct_small_bad_origin.nii.gz" \
+    -l "$WORK/st/full_loc.json" -o "$WORK/st/bad_origin_seg.nii.gz"
+  grep -q "full_loc.json' places .* mm outside the scan's field of view" "$WORK/last.out" ||
+    fail "bad origin: $(cat "$WORK/last.out")"
+fi
 echo "bad-input catalogue: all passed"

@@ -1,6 +1,9 @@
 #pragma once
 // Shared by the fuzz targets: a private scratch folder per process, the input written to a
 // file there (ctbmd's readers take paths, as the executables do), and quiet, bounded readers.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -9,9 +12,6 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <unistd.h>
-
-#include <spdlog/spdlog.h>
 
 #include "ctbmd/cli.hpp"
 
@@ -45,7 +45,8 @@ inline std::filesystem::path writeInput(const uint8_t* data, size_t size, const 
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   const auto p = dir / name;
-  std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
+  std::ofstream(p, std::ios::binary)
+      .write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   return p;
 }
 

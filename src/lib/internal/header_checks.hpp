@@ -42,6 +42,12 @@ NiftiFacts checkNiftiHeader(const std::filesystem::path& path);
 /// refused as such.
 void checkMetaImageHeader(const std::filesystem::path& path);
 
+/// NRRD (.nrrd; a detached .nhdr's own header): magic, printable bounded header lines, no
+/// field twice, dimension 2-4 with as many positive sizes (voxels <= maxVoxels()), a known
+/// type, finite origin/directions/spacings, a known encoding, and attached data that fit the
+/// file (raw: its length; gzip: deflate's ratio ceiling).
+void checkNrrdHeader(const std::filesystem::path& path);
+
 /// A DICOM part-10 file: the file meta group and every top-level element up to the pixel
 /// data must lie within the file (a cut slice makes GDCM assert).
 void checkDicomFile(const std::filesystem::path& path);

@@ -734,12 +734,11 @@ void finishSegmentation(SegmentResult& res, const LabelImage* canonical_labels, 
                              l.merge_reason + "; not used for BMD");
 }
 
-namespace {
 // Every level localize placed must lie in the scan: a localize.json made from another scan
 // (or edited) can put planes hundreds of mm away, and segmenting "there" would report levels
 // found with nothing in them. Allowed: 15 mm beyond the image's edge (a level cut by the field
 // of view has its centre inside, its far endplate just outside).
-void checkLocationsInScan(const Scan& scan, const LocalizeResult& loc) {
+void checkLocalizeFitsScan(const Scan& scan, const LocalizeResult& loc, const std::string& file) {
   constexpr double kMarginMm = 15.0;
   const CtImage* img = scan.image.GetPointer();
   const auto size = img->GetLargestPossibleRegion().GetSize();
@@ -761,17 +760,16 @@ void checkLocationsInScan(const Scan& scan, const LocalizeResult& loc) {
         char where[160];
         std::snprintf(where, sizeof where, "(%.1f, %.1f, %.1f) mm, %.0f mm outside the scan's field of view",
                       (*pt)[0], (*pt)[1], (*pt)[2], out_mm);
-        throw InputError("the localize result places " + l.name + " at " + where + " of '" +
-                         scan.info.path.string() +
+        throw InputError("the localize result " + quotedFile(file) + "places " + l.name + " at " + where +
+                         " of '" + scan.info.path.string() +
                          "': it was made from another scan, or edited; run ctbmd-localize on this scan");
       }
     }
   }
 }
-}  // namespace
 
 SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const SegmentParams& p) {
-  checkLocationsInScan(scan, loc);
+  checkLocalizeFitsScan(scan, loc);
   if (p.method == "unet2d" || p.method == "dense-unet3d") return segmentLearned(scan, loc, p);
   if (p.method != "classical")
     throw UsageError("segment method '" + p.method +
