@@ -67,9 +67,12 @@ run() {
     out=$bdir/findings/$t
     mkdir -p "$out/corpus" "$out/artifacts"
     log=$bdir/fuzz-$t.log
-    # the corpus grows across runs (delete build-fuzz/findings to start afresh); seeds are read
+    # the corpus grows across runs (delete build-fuzz/findings to start afresh); seeds and
+    # regression inputs are read
+    local extra=()
+    [[ -d tests/fuzz/regressions/$t ]] && extra+=("tests/fuzz/regressions/$t")
     if ! "$bdir/tests/fuzz/ctbmd-fuzz-$t" "${limits[@]}" -max_total_time="$secs" -print_final_stats=1 \
-      -artifact_prefix="$out/artifacts/" "$out/corpus" "tests/fuzz/seeds/$t" >"$log" 2>&1; then
+      -artifact_prefix="$out/artifacts/" "$out/corpus" "tests/fuzz/seeds/$t" "${extra[@]}" >"$log" 2>&1; then
       failed=1
       echo "fuzz: $t FOUND A CRASH (or leak, timeout, out-of-memory): $(ls "$out/artifacts" | tr '\n' ' ')" >&2
       grep -m 3 -E "ERROR|SUMMARY|==[0-9]+==" "$log" >&2 || tail -n 20 "$log" >&2

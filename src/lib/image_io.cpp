@@ -29,6 +29,7 @@
 #include "ctbmd/fileio.hpp"
 #include "ctbmd/image.hpp"
 #include "internal/header_checks.hpp"
+#include "internal/library_output.hpp"
 
 namespace fs = std::filesystem;
 
@@ -415,6 +416,7 @@ typename TImage::Pointer readFileAs(const fs::path& path, itk::ImageIOBase* io) 
   const char* probed = io ? io->GetFileName() : nullptr;
   reader->SetFileName(probed && *probed ? std::string(probed) : path.string());
   if (io) reader->SetImageIO(io);
+  detail::LibraryOutput quiet(path.string());
   reader->Update();
   typename TImage::Pointer img = reader->GetOutput();
   img->DisconnectPipeline();
@@ -466,6 +468,7 @@ itk::ImageIOBase::Pointer probeFile(const fs::path& path, detail::NiftiFacts* ni
                      ".mha/.mhd, or a DICOM series folder)");
   try {
     io->SetFileName(path.string());
+    detail::LibraryOutput quiet(path.string());
     io->ReadImageInformation();
   } catch (const itk::ExceptionObject& e) {
     std::string what = e.GetDescription(), note;
@@ -475,6 +478,7 @@ itk::ImageIOBase::Pointer probeFile(const fs::path& path, detail::NiftiFacts* ni
     spdlog::warn("'{}': {}", path.string(), note);
     try {
       io->SetFileName(fixed.string());
+      detail::LibraryOutput quiet(path.string());
       io->ReadImageInformation();
     } catch (const itk::ExceptionObject& e2) {
       throw InputError("cannot read the header of '" + path.string() + "': " + what);
@@ -681,7 +685,10 @@ Scan readDicomSeries(const fs::path& dir, const ReadOptions& opt) {
   }
   auto names = itk::GDCMSeriesFileNames::New();
   names->SetUseSeriesDetails(true);
-  names->SetDirectory(dir.string());
+  {
+    detail::LibraryOutput quiet(dir.string());
+    names->SetDirectory(dir.string());
+  }
   const auto& uids = names->GetSeriesUIDs();
   if (uids.empty()) throw InputError("folder '" + dir.string() + "' holds no readable DICOM image series");
   std::string chosen;
@@ -700,6 +707,7 @@ Scan readDicomSeries(const fs::path& dir, const ReadOptions& opt) {
       auto io = itk::GDCMImageIO::New();
       io->SetFileName(file);
       try {
+        detail::LibraryOutput quiet(file);
         io->ReadImageInformation();
       } catch (const itk::ExceptionObject&) {
         return std::string();
@@ -737,6 +745,7 @@ Scan readDicomSeries(const fs::path& dir, const ReadOptions& opt) {
   reader->SetFileNames(files);
   reader->SetMetaDataDictionaryArrayUpdate(true);
   try {
+    detail::LibraryOutput quiet(dir.string());
     reader->Update();
   } catch (const itk::ExceptionObject& e) {
     throw InputError("cannot read the DICOM series in '" + dir.string() + "': " + e.GetDescription());
@@ -914,7 +923,10 @@ Slice2D::Pointer readSlice2D(const fs::path& path) {
   auto io = itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::IOFileModeEnum::ReadMode);
   if (!io) throw InputError("'" + path.string() + "' is not an image format ctbmd can read");
   io->SetFileName(path.string());
-  io->ReadImageInformation();
+  {
+    detail::LibraryOutput quiet(path.string());
+    io->ReadImageInformation();
+  }
   if (io->GetNumberOfDimensions() != 2)
     throw InputError("'" + path.string() + "' is not a 2-D image (it has " +
                      std::to_string(io->GetNumberOfDimensions()) + " dimensions)");

@@ -352,4 +352,15 @@ PY
   grep -q "full_loc.json' places .* mm outside the scan's field of view" "$WORK/last.out" ||
     fail "bad origin: $(cat "$WORK/last.out")"
 fi
+# what a reading library prints itself (VNL's SVD warning on this fuzzer-found header) goes
+# through the log: every stderr line in the log's format, the library's text only with -v
+if [[ -n "${CTBMD_SRC:-}" && "${CTBMD_SANITIZE:-OFF}" != "ON" ]]; then  # ASan builds do not capture
+  chatter=$CTBMD_SRC/tests/fuzz/regressions/nifti/vnl-svd-chatter.nii
+  expect_rc 2 "$CTBMD_BIN/ctbmd-localize" "$chatter" -o "$WORK/st/chatter.json"
+  if grep -v '^[0-9]\{4\}-[0-9][0-9]-[0-9][0-9]T[0-9:]* \[ctbmd-localize\] \[[a-z]*\] ' "$WORK/last.out"; then
+    fail "raw library output on stderr (above)"
+  fi
+  expect_rc 2 "$CTBMD_BIN/ctbmd-localize" -v "$chatter" -o "$WORK/st/chatter.json"
+  grep -q "\[debug\] .*the reading library printed: .*vnl_svd" "$WORK/last.out" || fail "-v hides the library's text"
+fi
 echo "bad-input catalogue: all passed"
