@@ -9,7 +9,8 @@
 #   tools/fuzz.sh run SECONDS [T...]    libFuzzer on each target (default: all) for SECONDS, one
 #                                       after another; corpus and findings under
 #                                       build-fuzz/findings/<T>; prints executions, coverage
-#   tools/fuzz.sh ci                    build, replay, then run each target for 15 s
+#   tools/fuzz.sh ci                    build, replay, then 1500 executions per target with a
+#                                       fixed seed (deterministic: the same inputs every run)
 #
 # Exit status 1 when a replay crashes or a campaign saves a crash or hang.
 set -euo pipefail
@@ -64,14 +65,16 @@ run() {
   local targets=("$@") t out log failed=0
   ((${#targets[@]})) || targets=("${all_targets[@]}")
   for t in "${targets[@]}"; do
-    out=$bdir/findings/$t
+    out=${FUZZ_FINDINGS:-$bdir/findings}/$t
     mkdir -p "$out/corpus" "$out/artifacts"
-    log=$bdir/fuzz-$t.log
+    log=$out/fuzz.log
     # the corpus grows across runs (delete build-fuzz/findings to start afresh); seeds and
     # regression inputs are read
     local extra=()
     [[ -d tests/fuzz/regressions/$t ]] && extra+=("tests/fuzz/regressions/$t")
-    if ! "$bdir/tests/fuzz/ctbmd-fuzz-$t" "${limits[@]}" -max_total_time="$secs" -print_final_stats=1 \
+    local budget=(-max_total_time="$secs")
+    [[ -n ${FUZZ_RUNS:-} ]] && budget=(-runs="$FUZZ_RUNS" -seed=1)
+    if ! "$bdir/tests/fuzz/ctbmd-fuzz-$t" "${limits[@]}" "${budget[@]}" -print_final_stats=1 \
       -artifact_prefix="$out/artifacts/" "$out/corpus" "tests/fuzz/seeds/$t" "${extra[@]}" >"$log" 2>&1; then
       failed=1
       echo "fuzz: $t FOUND A CRASH (or leak, timeout, out-of-memory): $(ls "$out/artifacts" | tr '\n' ' ')" >&2
@@ -84,7 +87,7 @@ run() {
     cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -n 1 | cut -d' ' -f2)
     ft=$(grep -oE 'ft: [0-9]+' "$log" | tail -n 1 | cut -d' ' -f2)
     corpus=$(find "$out/corpus" -type f | wc -l)
-    echo "fuzz: $t: ${secs} s, ${execs:-?} executions, ${cov:-?} edges covered, ${ft:-?} features, corpus $corpus, peak RSS ${rss:-?} MB"
+    echo "fuzz: $t: ${FUZZ_RUNS:+$FUZZ_RUNS runs, seed 1, }${secs} s at most, ${execs:-?} executions, ${cov:-?} edges covered, ${ft:-?} features, corpus $corpus, peak RSS ${rss:-?} MB"
   done
   return $failed
 }
@@ -93,6 +96,6 @@ case ${1:-} in
   build) build ;;
   replay) replay ;;
   run) shift; [[ ${1:-} =~ ^[0-9]+$ ]] || { echo "usage: tools/fuzz.sh run SECONDS [targets]" >&2; exit 2; }; run "$@" ;;
-  ci) build; replay; run 15 ;;
+  ci) build; replay; rm -rf "$bdir/findings-ci"; FUZZ_FINDINGS=$bdir/findings-ci FUZZ_RUNS=1500 run 600 ;;
   *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -549,6 +549,17 @@ void checkDicomFile(const fs::path& path) {
       throw InputError(cut + "element (" + std::to_string(group) + "," + std::to_string(elem) +
                        ") runs past the end of the file" + fix);
     if (group == 0x7FE0 && elem == 0x0010) return;
+    // The pixel format, before GDCM's PixelFormat asserts on it (SamplesPerPixel > 4 aborts):
+    // a CT slice has one sample per pixel of 8, 16 or 32 bits.
+    if (group == 0x0028 && len == 2 && p + hdr + 2 <= b.size()) {
+      const uint32_t v = u16(p + hdr);
+      const std::string bad = "DICOM slice " + q(path) + " has an invalid pixel format: ";
+      if (elem == 0x0002 && v != 1)
+        throw InputError(bad + "SamplesPerPixel " + std::to_string(v) +
+                         " (CT has 1: a colour or damaged image); remove that file from the series");
+      if (elem == 0x0100 && v != 8 && v != 16 && v != 32)
+        throw InputError(bad + "BitsAllocated " + std::to_string(v) + " (CT: 16); remove that file from the series");
+    }
     p += hdr + static_cast<size_t>(len);
   }
   if (b.size() == size && p != size && p + 8 > size)

@@ -363,4 +363,13 @@ if [[ -n "${CTBMD_SRC:-}" && "${CTBMD_SANITIZE:-OFF}" != "ON" ]]; then  # ASan b
   expect_rc 2 "$CTBMD_BIN/ctbmd-localize" -v "$chatter" -o "$WORK/st/chatter.json"
   grep -q "\[debug\] .*the reading library printed: .*vnl_svd" "$WORK/last.out" || fail "-v hides the library's text"
 fi
+# a DICOM slice whose SamplesPerPixel is 7 (a fuzzer finding): GDCM asserts (SIGABRT); refused
+if [[ -n "${CTBMD_SRC:-}" ]]; then
+  mkdir -p "$WORK/spp"
+  cp "$CTBMD_SRC/tests/fuzz/regressions/dicom/samples-per-pixel-assert.dcm" "$WORK/spp/a.dcm"
+  cp "$CTBMD_SRC/tests/fuzz/dicom_companion/slice2.dcm" "$WORK/spp/b.dcm"
+  expect_rc 2 "$CTBMD_BIN/ctbmd-localize" "$WORK/spp" -o "$WORK/st/spp.json"
+  grep -qF "DICOM slice '$WORK/spp/a.dcm' has an invalid pixel format: SamplesPerPixel 7" "$WORK/last.out" ||
+    fail "SamplesPerPixel 7: $(cat "$WORK/last.out")"
+fi
 echo "bad-input catalogue: all passed"
