@@ -82,8 +82,8 @@ run() {
       echo "fuzz: reproduce with $bdir/tests/fuzz/ctbmd-replay-$t FILE" >&2
     fi
     local execs cov ft rss corpus
-    execs=$(awk -F': *' '/stat::number_of_executed_units/{print $2}' "$log")
-    rss=$(awk -F': *' '/stat::peak_rss_mb/{print $2}' "$log")
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+    rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -n 1)
     cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -n 1 | cut -d' ' -f2)
     ft=$(grep -oE 'ft: [0-9]+' "$log" | tail -n 1 | cut -d' ' -f2)
     corpus=$(find "$out/corpus" -type f | wc -l)
