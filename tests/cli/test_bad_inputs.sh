@@ -371,5 +371,12 @@ if [[ -n "${CTBMD_SRC:-}" ]]; then
   expect_rc 2 "$CTBMD_BIN/ctbmd-localize" "$WORK/spp" -o "$WORK/st/spp.json"
   grep -qF "DICOM slice '$WORK/spp/a.dcm' has an invalid pixel format: SamplesPerPixel 7" "$WORK/last.out" ||
     fail "SamplesPerPixel 7: $(cat "$WORK/last.out")"
+  # one flipped bit made a VR "Ds": GDCM read a wrong length and spent 20 s and 1.2 GB on it
+  cp "$CTBMD_SRC/tests/fuzz/regressions/dicom/unknown-vr-timeout.dcm" "$WORK/spp/a.dcm"
+  start=$(date +%s%N)
+  expect_rc 2 "$CTBMD_BIN/ctbmd-localize" "$WORK/spp" -o "$WORK/st/vr.json"
+  ms=$((($(date +%s%N) - start) / 1000000))
+  grep -q "a.dcm' is truncated or damaged (element (0020,0032) has the unknown value representation 'Ds')" \
+    "$WORK/last.out" && ((ms < 5000)) || fail "unknown VR ($ms ms): $(cat "$WORK/last.out")"
 fi
 echo "bad-input catalogue: all passed"
