@@ -40,7 +40,7 @@ LibraryOutput::LibraryOutput(std::string what) : what_(std::move(what)) {
   std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/ctbmd-liberr-XXXXXX";
   capture_fd_ = mkstemp(pattern.data());
   if (capture_fd_ < 0) capture_fd_ = mkstemp(name);  // TMPDIR unusable: /tmp
-  if (capture_fd_ < 0) return;                        // no capture: the output goes to stderr as before
+  if (capture_fd_ < 0) return;                       // no capture: the output goes to stderr as before
   unlink(pattern.c_str());
   unlink(name);
   saved_fd_ = dup(STDERR_FILENO);
