@@ -378,5 +378,14 @@ if [[ -n "${CTBMD_SRC:-}" ]]; then
   ms=$((($(date +%s%N) - start) / 1000000))
   grep -q "a.dcm' is truncated or damaged (element (0020,0032) has the unknown value representation 'Ds')" \
     "$WORK/last.out" && ((ms < 5000)) || fail "unknown VR ($ms ms): $(cat "$WORK/last.out")"
+  # every DICOM regression input, as one slice of a series: refused fast, the slice named
+  for f in "$CTBMD_SRC"/tests/fuzz/regressions/dicom/*.dcm; do
+    cp "$f" "$WORK/spp/a.dcm"
+    start=$(date +%s%N)
+    expect_rc 2 "$CTBMD_BIN/ctbmd-localize" "$WORK/spp" -o "$WORK/st/r.json"
+    ms=$((($(date +%s%N) - start) / 1000000))
+    grep -qF "DICOM slice '$WORK/spp/a.dcm'" "$WORK/last.out" && ((ms < 5000)) ||
+      fail "$(basename "$f") ($ms ms): $(cat "$WORK/last.out")"
+  done
 fi
 echo "bad-input catalogue: all passed"
