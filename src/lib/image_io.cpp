@@ -681,7 +681,23 @@ Scan readDicomSeries(const fs::path& dir, const ReadOptions& opt) {
   {
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(dir, ec))
-      if (e.is_regular_file(ec) && hasDicmPreamble(e.path())) detail::checkDicomFile(e.path());
+      if (e.is_regular_file(ec)) {
+        if (hasDicmPreamble(e.path())) {
+          detail::checkDicomFile(e.path());
+          continue;
+        }
+        // A file that starts with a file-meta element (group 0002) but lacks the 128-byte
+        // preamble and "DICM": GDCM's compatibility reader asserts on it (a 9-byte fuzzer
+        // input aborted ctbmd-localize). Other files without a preamble (old ACR-NEMA
+        // slices, a stray text file) are left to GDCM, which skips or reads them.
+        unsigned char head[2] = {0, 0};
+        std::ifstream f(e.path(), std::ios::binary);
+        f.read(reinterpret_cast<char*>(head), 2);
+        if (f.gcount() == 2 && ((head[0] == 0x02 && head[1] == 0x00) || (head[0] == 0x00 && head[1] == 0x02)))
+          throw InputError("DICOM slice '" + e.path().string() +
+                           "' is truncated or damaged (its file meta header has no 128-byte preamble and "
+                           "'DICM' prefix); copy the series again or remove that file");
+      }
   }
   auto names = itk::GDCMSeriesFileNames::New();
   names->SetUseSeriesDetails(true);
