@@ -585,7 +585,22 @@ void checkDicomFile(const fs::path& path) {
     if (len == 0xFFFFFFFFu) return;  // undefined length (sequence or encapsulated pixel data)
     if (p + hdr + len > size)
       throw InputError(cut + "element " + tag(group, elem) + " runs past the end of the file" + fix);
-    if (group == 0x7FE0 && elem == 0x0010) return;
+    if (group == 0x7FE0 && elem == 0x0010) {
+      // Elements after the pixel data are read by GDCM too (junk there made it ask for 3.8 GB:
+      // a fuzzer finding): walk up to 64 KiB of them, read from the file's tail.
+      const uint64_t end = p + hdr + len;
+      if (end >= size) return;
+      if (end + 8 > b.size()) {
+        const auto tail = static_cast<size_t>(std::min<uint64_t>(size - end, 1 << 16));
+        b.assign(static_cast<size_t>(end) + tail, 0);  // only bytes from `end` on are used
+        in.clear();
+        in.seekg(static_cast<std::streamoff>(end));
+        in.read(reinterpret_cast<char*>(b.data() + end), static_cast<std::streamsize>(tail));
+        if (in.gcount() != static_cast<std::streamsize>(tail)) return;
+      }
+      p = static_cast<size_t>(end);
+      continue;
+    }
     // The pixel format, before GDCM's PixelFormat asserts on it (SamplesPerPixel > 4 aborts):
     // a CT slice has one sample per pixel of 8, 16 or 32 bits.
     if (group == 0x0028 && len == 2 && p + hdr + 2 <= b.size()) {
