@@ -37,6 +37,11 @@ RgbImage renderLocalizeQc(const Scan& scan, const LocalizeResult& loc);
 /// Pie chart of a learned classifier's class probabilities, with the category and a legend.
 RgbImage renderClassificationQc(const ClassifyResult& r);
 
+/// Text broken into lines of at most `cols` characters for a caption: breaks after a space
+/// (dropped) or after '+', ',', ':' or '/' (kept), a longer word split hard; with max_lines > 0
+/// and more text than fits, the last line ends in "..." so a cut is never silent.
+std::vector<std::string> wrapText(const std::string& s, std::size_t cols, std::size_t max_lines = 0);
+
 void writePngRgb(const std::filesystem::path& path, const RgbImage& img, bool force);
 
 }  // namespace ctbmd

@@ -524,14 +524,46 @@ void checkDicomFile(const fs::path& path) {
     std::snprintf(t, sizeof t, "(%04X,%04X)", group, elem);
     return std::string(t);
   };
-  auto vrName = [](const unsigned char* vr) {
+  auto printable = [](const std::string& v) {
     std::string n;
-    for (int i = 0; i < 2; ++i) {
-      char c[8];
-      std::snprintf(c, sizeof c, std::isprint(vr[i]) ? "%c" : "\\x%02X", vr[i]);
-      n += c;
+    for (unsigned char c : v) {
+      char e[8];
+      std::snprintf(e, sizeof e, std::isprint(c) ? "%c" : "\\x%02X", c);
+      n += e;
     }
     return n;
+  };
+  auto vrName = [&](const unsigned char* vr) { return printable(std::string(vr, vr + 2)); };
+  // The elements GDCM reads through gdcm::Attribute to build an image must carry their
+  // dictionary's VR (or UN): GDCM asserts otherwise (ImagePositionPatient as "DT" aborted the
+  // process: a fuzzer finding). Real files use these VRs; another one is damage.
+  auto vrMismatch = [](uint32_t group, uint32_t elem, const unsigned char* vr) -> const char* {
+    struct Want {
+      uint16_t g, e;
+      const char* vr;
+    };
+    static const Want kWant[] = {
+        {0x0002, 0x0000, "UL"}, {0x0002, 0x0001, "OB"}, {0x0002, 0x0002, "UI"}, {0x0002, 0x0003, "UI"},
+        {0x0002, 0x0010, "UI"}, {0x0002, 0x0012, "UI"}, {0x0002, 0x0013, "SH"}, {0x0002, 0x0016, "AE"},
+        {0x0008, 0x0008, "CS"}, {0x0008, 0x0016, "UI"}, {0x0008, 0x0018, "UI"}, {0x0008, 0x0060, "CS"},
+        {0x0018, 0x0050, "DS"}, {0x0018, 0x0088, "DS"}, {0x0018, 0x1164, "DS"}, {0x0020, 0x000D, "UI"},
+        {0x0020, 0x000E, "UI"}, {0x0020, 0x0013, "IS"}, {0x0020, 0x0032, "DS"}, {0x0020, 0x0037, "DS"},
+        {0x0028, 0x0002, "US"}, {0x0028, 0x0004, "CS"}, {0x0028, 0x0006, "US"}, {0x0028, 0x0008, "IS"},
+        {0x0028, 0x0009, "AT"}, {0x0028, 0x0010, "US"}, {0x0028, 0x0011, "US"}, {0x0028, 0x0030, "DS"},
+        {0x0028, 0x0034, "IS"}, {0x0028, 0x0100, "US"}, {0x0028, 0x0101, "US"}, {0x0028, 0x0102, "US"},
+        {0x0028, 0x0103, "US"}, {0x0028, 0x1050, "DS"}, {0x0028, 0x1051, "DS"}, {0x0028, 0x1052, "DS"},
+        {0x0028, 0x1053, "DS"}, {0x3004, 0x000C, "DS"}};
+    if (vr[0] == 'U' && vr[1] == 'N') return nullptr;
+    for (const auto& w : kWant)
+      if (w.g == group && w.e == elem) return vr[0] == w.vr[0] && vr[1] == w.vr[1] ? nullptr : w.vr;
+    if (group == 0x7FE0 && elem == 0x0010 && !(vr[0] == 'O' && (vr[1] == 'B' || vr[1] == 'W')))
+      return "OB or OW";
+    return nullptr;
+  };
+  auto checkVr = [&](uint32_t group, uint32_t elem, const unsigned char* vr) {
+    if (const char* want = vrMismatch(group, elem, vr))
+      throw InputError(cut + "element " + tag(group, elem) + " has the value representation '" + vrName(vr) +
+                       "' where DICOM has " + want + fix);
   };
   // File meta group (0002): always explicit VR little endian.
   size_t p = 132;
@@ -545,6 +577,7 @@ void checkDicomFile(const fs::path& path) {
     if (!knownVr(b.data() + p + 4))
       throw InputError(cut + "its meta header has an element with the unknown value representation '" +
                        vrName(b.data() + p + 4) + "'" + fix);
+    checkVr(0x0002, u16(p + 2), b.data() + p + 4);
     const bool lv = longVr(b.data() + p + 4);
     const uint64_t len = lv ? u32(p + 8) : u16(p + 6);
     const size_t hdr = lv ? 12 : 8;
@@ -577,6 +610,7 @@ void checkDicomFile(const fs::path& path) {
       if (!knownVr(b.data() + p + 4))
         throw InputError(cut + "element " + tag(group, elem) + " has the unknown value representation '" +
                          vrName(b.data() + p + 4) + "'" + fix);
+      checkVr(group, elem, b.data() + p + 4);
       const bool lv = longVr(b.data() + p + 4);
       if (lv && p + 12 > b.size()) return;
       len = lv ? d32(p + 8) : d16(p + 6);
@@ -612,6 +646,15 @@ void checkDicomFile(const fs::path& path) {
       if (elem == 0x0100 && v != 8 && v != 16 && v != 32)
         throw InputError(bad + "BitsAllocated " + std::to_string(v) +
                          " (CT: 16); remove that file from the series");
+    }
+    // Recognition Code (0008,0010), retired with ACR-NEMA: GDCM asserts that a file carrying one
+    // whose SOP class it does not know is ACR-NEMA 1/2 or MIPS 2.0 (SIGABRT otherwise: a fuzzer
+    // finding). Real files carry "ACR-NEMA 2.0" or similar; any other value is damage.
+    if (group == 0x0008 && elem == 0x0010 && len > 0 && p + hdr + len <= b.size()) {
+      const std::string v(reinterpret_cast<const char*>(b.data() + p + hdr), static_cast<size_t>(len));
+      if (v.rfind("ACR-NEMA", 0) != 0 && v.rfind("ACRNEMA", 0) != 0 && v.rfind("MIPS 2.0", 0) != 0)
+        throw InputError(cut + "element (0008,0010), the retired ACR-NEMA Recognition Code, holds '" +
+                         printable(v.substr(0, 16)) + "'" + fix);
     }
     p += hdr + static_cast<size_t>(len);
   }

@@ -84,24 +84,12 @@ struct Canvas {
     for (int dy = 0; dy < h; ++dy)
       for (int dx = 0; dx < w; ++dx) px(x + dx, y + dy, c);
   }
-  // Text broken into lines of at most `cols` characters at spaces; returns the y below it.
+  // Text broken into lines of at most `cols` characters (wrapText); returns the y below it.
   int wrapped(int x, int y, const std::string& s, const std::array<uint8_t, 3>& c, int scale, int cols) {
-    std::string line, word;
-    auto flush = [&] {
+    for (const auto& line : wrapText(s, static_cast<size_t>(std::max(1, cols)))) {
       text(x, y, line, c, scale);
       y += 9 * scale;
-      line.clear();
-    };
-    for (size_t i = 0; i <= s.size(); ++i) {
-      if (i == s.size() || s[i] == ' ') {
-        if (!line.empty() && static_cast<int>(line.size() + 1 + word.size()) > cols) flush();
-        line += (line.empty() ? "" : " ") + word;
-        word.clear();
-      } else {
-        word += s[i];
-      }
     }
-    if (!line.empty()) flush();
     return y;
   }
   void cross(int x, int y, int r, const std::array<uint8_t, 3>& c) {
@@ -114,6 +102,50 @@ struct Canvas {
 };
 
 }  // namespace
+
+std::vector<std::string> wrapText(const std::string& s, size_t cols, size_t max_lines) {
+  cols = std::max<size_t>(cols, 4);
+  // Pieces that may end a line: each ends after a break character.
+  std::vector<std::string> pieces;
+  std::string cur;
+  for (char ch : s) {
+    cur += ch;
+    if (ch == ' ' || ch == '+' || ch == ',' || ch == ':' || ch == '/') {
+      pieces.push_back(cur);
+      cur.clear();
+    }
+  }
+  if (!cur.empty()) pieces.push_back(cur);
+  std::vector<std::string> lines;
+  std::string line;
+  auto trimmed = [](std::string t) {
+    while (!t.empty() && t.back() == ' ') t.pop_back();
+    return t;
+  };
+  auto flush = [&] {
+    if (!trimmed(line).empty()) lines.push_back(trimmed(line));
+    line.clear();
+  };
+  for (std::string p : pieces) {
+    if (line.empty() && p == " ") continue;
+    if (trimmed(line + p).size() > cols) flush();
+    while (trimmed(p).size() > cols) {  // a word longer than a line: split it hard
+      lines.push_back(p.substr(0, cols));
+      p = p.substr(cols);
+    }
+    if (line.empty())
+      while (!p.empty() && p.front() == ' ') p.erase(0, 1);
+    line += p;
+  }
+  flush();
+  if (max_lines > 0 && lines.size() > max_lines) {
+    lines.resize(max_lines);
+    std::string& last = lines.back();
+    if (last.size() + 3 > cols) last.resize(cols - 3);
+    last += "...";
+  }
+  return lines;
+}
 
 RgbImage renderLocalizeQc(const Scan& scan, const LocalizeResult& loc) { return renderCaseQc(scan, loc, {}); }
 
@@ -210,31 +242,35 @@ RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtra
   const int W = std::max(cw + sw + 12, 6 * (panel + 8) + 8);  // six axial panels fit in a row
   const int panels_per_row = std::max(1, (W - 8) / (panel + 8));
   const int cols = (W - 16) / (6 * scale);
-  const int reason_lines =
-      loc.status != "named" ? static_cast<int>(6 + loc.reason.size()) / std::max(1, cols - 8) + 1 : 1;
-  const int header = 8 + (2 + reason_lines) * line_h + 8;
+  // The header's second block: why nothing is named, or every flag, wrapped to the width.
+  std::string flags;
+  for (const auto& f : loc.flags) flags += (flags.empty() ? "" : " ") + f;
+  for (const auto& f : extra.case_flags)
+    if (flags.find(f) == std::string::npos) flags += (flags.empty() ? "" : " ") + f;
+  const std::string why_or_flags = loc.status != "named"
+                                       ? "WHY: " + loc.reason
+                                       : "FLAGS: " + (flags.empty() ? std::string("NONE") : flags);
+  const int block_lines =
+      static_cast<int>(wrapText(why_or_flags, static_cast<size_t>(std::max(1, cols))).size());
+  const int header = 8 + (2 + block_lines) * line_h + 8;
+  // Under each axial panel: the name (scale 2) beside up to three lines of validity (scale 1,
+  // full statuses such as "unusable:suspected_fracture+suspected_merge"), then HU and BMD.
+  const size_t status_cols = static_cast<size_t>((panel - 40) / 6);
+  const int status_lines = 3, small_h = 9;
+  const int caption_h = 4 + status_lines * small_h + 2 + small_h + 4;
   const int rows_axial = named ? (named + panels_per_row - 1) / panels_per_row : 0;
-  const int H = header + vh + 8 + rows_axial * (panel + 2 * line_h + 8) + 8;
+  const int H = header + vh + 8 + rows_axial * (panel + caption_h + 8) + 8;
   Canvas cv;
   cv.img.width = W;
   cv.img.height = H;
   cv.img.rgb.assign(static_cast<size_t>(W) * H * 3, 0);
   // ---- header: case, status, anchors, flags, legend (or why nothing is named) ----
-  std::string flags;
-  for (const auto& f : loc.flags) flags += (flags.empty() ? "" : " ") + f;
-  for (const auto& f : extra.case_flags)
-    if (flags.find(f) == std::string::npos) flags += (flags.empty() ? "" : " ") + f;
   cv.text(8, 8,
           (extra.case_id.empty() ? scan.info.path.filename().string() : extra.case_id) + "   STATUS " +
               loc.status + "   ANCHORS " + loc.anchors.value("used", std::string("none")),
           kWhite, scale);
   int y = 8 + line_h;
-  if (loc.status != "named") {
-    y = cv.wrapped(8, y, "WHY: " + loc.reason, kUnusable, scale, cols);
-  } else {
-    cv.text(8, y, "FLAGS: " + (flags.empty() ? std::string("NONE") : flags), kWhite, scale);
-    y += line_h;
-  }
+  y = cv.wrapped(8, y, why_or_flags, loc.status != "named" ? kUnusable : kWhite, scale, cols);
   {
     int x = 8;
     for (const auto& [c, t] : std::vector<std::pair<Rgb, std::string>>{{kFound, "FOUND"},
@@ -381,7 +417,7 @@ RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtra
     if (l.status == "missing") continue;
     const int col = n_panel % panels_per_row, row = n_panel / panels_per_row;
     ++n_panel;
-    const int x0 = 8 + col * (panel + 8), y0 = top + vh + 8 + row * (panel + 2 * line_h + 8);
+    const int x0 = 8 + col * (panel + 8), y0 = top + vh + 8 + row * (panel + caption_h + 8);
     const auto c = F.index(l.center_mm);
     const int k = std::clamp(static_cast<int>(std::lround(c[2])), 0, F.nz - 1);
     const double pmm = 90.0 / panel;  // 90 mm across
@@ -407,7 +443,11 @@ RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtra
         if (edge(roi)) cv.px(x0 + px, y0 + py, kRoi);
       }
     cv.text(x0, y0 + panel + 4, l.name, lv.colour, scale);
-    cv.text(x0 + 40, y0 + panel + 8, lv.status.substr(0, 23), lv.colour, 1);
+    int sy = y0 + panel + 4;
+    for (const auto& line : wrapText(lv.status, status_cols, status_lines)) {
+      cv.text(x0 + 40, sy, line, lv.colour, 1);
+      sy += small_h;
+    }
     std::string meas;
     if (extra.bmd)
       if (const LevelBmd* b = extra.bmd->find(l.label); b && b->voxels > 0) {
@@ -415,7 +455,8 @@ RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtra
         std::snprintf(buf, sizeof buf, "%.0f HU  %.0f MG/CM3", b->hu, b->bmd);
         meas = buf;
       }
-    cv.text(x0, y0 + panel + 6 + line_h, meas.empty() ? std::string("NOT MEASURED") : meas, kWhite, 1);
+    cv.text(x0, y0 + panel + 4 + status_lines * small_h + 2,
+            meas.empty() ? std::string("NOT MEASURED") : meas, kWhite, 1);
   }
   return cv.img;
 }
