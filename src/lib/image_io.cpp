@@ -675,35 +675,82 @@ std::vector<double> numbers(const std::string& s) {
   return out;
 }
 
-Scan readDicomSeries(const fs::path& dir, const ReadOptions& opt) {
-  // GDCM asserts (abort) on a cut part-10 file while scanning the folder: check each file's
-  // structure first, so a damaged slice is named instead.
-  {
+// The part-10 files of a DICOM folder as GDCM's series scan sees them. GDCM reads every file
+// in the folder, and a file without the part-10 preamble it tries as a bare data set, guessing
+// its encoding: a 19-byte fuzzer input made that guess assert (SIGABRT). ctbmd reads part-10
+// files only; when the folder holds other files (a README, thumbnails, an old ACR-NEMA slice),
+// GDCM scans a private folder of links to the part-10 files instead, and the others are named
+// in a warning. Removed when the scan is done.
+class Part10View {
+ public:
+  Part10View(const fs::path& dir, std::vector<std::string>& warnings) : dir_(dir) {
+    std::vector<fs::path> part10, other;
     std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dir, ec))
-      if (e.is_regular_file(ec)) {
-        if (hasDicmPreamble(e.path())) {
-          detail::checkDicomFile(e.path());
-          continue;
-        }
-        // A file that starts with a file-meta element (group 0002) but lacks the 128-byte
-        // preamble and "DICM": GDCM's compatibility reader asserts on it (a 9-byte fuzzer
-        // input aborted ctbmd-localize). Other files without a preamble (old ACR-NEMA
-        // slices, a stray text file) are left to GDCM, which skips or reads them.
-        unsigned char head[2] = {0, 0};
-        std::ifstream f(e.path(), std::ios::binary);
-        f.read(reinterpret_cast<char*>(head), 2);
-        if (f.gcount() == 2 && ((head[0] == 0x02 && head[1] == 0x00) || (head[0] == 0x00 && head[1] == 0x02)))
-          throw InputError("DICOM slice '" + e.path().string() +
-                           "' is truncated or damaged (its file meta header has no 128-byte preamble and "
-                           "'DICM' prefix); copy the series again or remove that file");
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+      if (std::error_code eq; !e.is_regular_file(eq)) continue;
+      if (hasDicmPreamble(e.path())) {
+        detail::checkDicomFile(e.path());  // GDCM asserts on a cut part-10 file: name it first
+        part10.push_back(e.path());
+        continue;
       }
+      // A file that starts with a file-meta element (group 0002) but lacks the 128-byte preamble
+      // and "DICM" is a damaged part-10 slice, not a stray file: refused, named.
+      unsigned char head[2] = {0, 0};
+      std::ifstream f(e.path(), std::ios::binary);
+      f.read(reinterpret_cast<char*>(head), 2);
+      if (f.gcount() == 2 && ((head[0] == 0x02 && head[1] == 0x00) || (head[0] == 0x00 && head[1] == 0x02)))
+        throw InputError("DICOM slice '" + e.path().string() +
+                         "' is truncated or damaged (its file meta header has no 128-byte preamble and "
+                         "'DICM' prefix); copy the series again or remove that file");
+      other.push_back(e.path());
+    }
+    if (other.empty()) return;
+    std::sort(other.begin(), other.end());
+    warnings.push_back(
+        std::to_string(other.size()) + " file(s) in '" + dir.string() +
+        "' are not DICOM part-10 files and were not read (e.g. '" + other.front().filename().string() +
+        "'); convert old ACR-NEMA slices to part-10 (e.g. gdcmconv) if they belong to the series");
+    spdlog::warn("{}", warnings.back());
+    const std::string tmpl = (fs::temp_directory_path() / "ctbmd-dicom-XXXXXX").string();
+    std::vector<char> name(tmpl.begin(), tmpl.end());
+    name.push_back(0);
+    if (!mkdtemp(name.data()))
+      throw InputError("cannot create a temporary folder in '" + fs::temp_directory_path().string() +
+                       "' to read the DICOM series in '" + dir.string() +
+                       "'; set TMPDIR to a writable place");
+    view_ = name.data();
+    for (const auto& f : part10) {
+      fs::create_symlink(fs::absolute(f), view_ / f.filename(), ec);
+      if (ec)
+        throw InputError("cannot link '" + f.string() + "' into '" + view_.string() + "': " + ec.message() +
+                         "; set TMPDIR to a writable place");
+    }
   }
+  ~Part10View() {
+    std::error_code ec;
+    if (!view_.empty()) fs::remove_all(view_, ec);
+  }
+  Part10View(const Part10View&) = delete;
+  Part10View& operator=(const Part10View&) = delete;
+  /// The folder GDCM scans.
+  std::string scanned() const { return (view_.empty() ? dir_ : view_).string(); }
+  /// A path GDCM returned, as the user's file.
+  std::string original(const std::string& f) const {
+    return view_.empty() ? f : (dir_ / fs::path(f).filename()).string();
+  }
+
+ private:
+  fs::path dir_, view_;
+};
+
+Scan readDicomSeries(const fs::path& dir, const ReadOptions& opt) {
+  std::vector<std::string> warnings;
+  Part10View view(dir, warnings);
   auto names = itk::GDCMSeriesFileNames::New();
   names->SetUseSeriesDetails(true);
   {
     detail::LibraryOutput quiet(dir.string());
-    names->SetDirectory(dir.string());
+    names->SetDirectory(view.scanned());
   }
   const auto& uids = names->GetSeriesUIDs();
   if (uids.empty()) throw InputError("folder '" + dir.string() + "' holds no readable DICOM image series");
@@ -750,6 +797,7 @@ Scan readDicomSeries(const fs::path& dir, const ReadOptions& opt) {
     }
   }
   std::vector<std::string> files = names->GetFileNames(chosen);
+  for (auto& f : files) f = view.original(f);
   if (files.size() < 2)
     throw InputError("DICOM series in '" + dir.string() + "' has only " + std::to_string(files.size()) +
                      " slice; ctbmd needs a 3-D series");
@@ -769,6 +817,7 @@ Scan readDicomSeries(const fs::path& dir, const ReadOptions& opt) {
   Scan scan;
   scan.info.path = dir;
   scan.info.format = "dicom";
+  scan.info.warnings = warnings;
   scan.info.disk_pixel_type = componentName(gdcm->GetInternalComponentType());
   const auto& d0 = gdcm->GetMetaDataDictionary();
   scan.info.series_uid = chosen;

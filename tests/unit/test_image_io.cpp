@@ -4,13 +4,16 @@
 #include <itkImageRegionConstIteratorWithIndex.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 
 #include "ctbmd/canonical.hpp"
 #include "ctbmd/errors.hpp"
 #include "ctbmd/fileio.hpp"
 #include "ctbmd/image.hpp"
+#include "internal/header_checks.hpp"
 #include "test_support.hpp"
 
 using namespace ctbmd;
@@ -372,5 +375,39 @@ for name, dt, slope, inter in [("i16s2", np.int16, 2.0, -1024.0), ("u16s1", np.u
     for (size_t i = 0; i < n; ++i)
       if (std::abs(s.image->GetBufferPointer()[i] - std::nearbyint(want[i])) > 0) ++wrong;
     EXPECT_EQ(wrong, 0u) << "voxels differing from nibabel's scaled values";
+  }
+}
+
+// An image element GDCM reads through gdcm::Attribute with a VR other than its dictionary's
+// made GDCM assert (SIGABRT; a fuzzer finding): ctbmd's own check refuses the slice first and
+// names the element. The untouched real slice passes the same check.
+TEST(ImageIo, DicomElementWithTheWrongVrIsRefusedBeforeGdcm) {
+  if (!test::haveReference()) GTEST_SKIP();
+  std::vector<fs::path> files;
+  for (auto& e : fs::directory_iterator(test::reference("totalsegmentator/dicom_series")))
+    files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  ASSERT_FALSE(files.empty());
+  EXPECT_NO_THROW(detail::checkDicomFile(files[0]));
+  std::ifstream in(files[0], std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string ipp(
+      "\x20\x00\x32\x00"
+      "DS",
+      6);  // (0020,0032) ImagePositionPatient, DS
+  const size_t at = bytes.find(ipp);
+  ASSERT_NE(at, std::string::npos) << "the slice is explicit VR little endian with a position";
+  bytes[at + 5] = 'T';  // DS -> DT, a valid VR, the wrong one for this element
+  TempDir d;
+  const fs::path bad = d / "slice.dcm";
+  std::ofstream(bad, std::ios::binary) << bytes;
+  try {
+    detail::checkDicomFile(bad);
+    FAIL() << "ImagePositionPatient as DT must be refused";
+  } catch (const InputError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("(0020,0032)"), std::string::npos) << m;
+    EXPECT_NE(m.find("'DT'"), std::string::npos) << m;
+    EXPECT_NE(m.find(bad.string()), std::string::npos) << m;
   }
 }
