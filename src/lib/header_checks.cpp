@@ -579,6 +579,10 @@ void checkDicomFile(const fs::path& path) {
                        vrName(b.data() + p + 4) + "'" + fix);
     checkVr(0x0002, u16(p + 2), b.data() + p + 4);
     const bool lv = longVr(b.data() + p + 4);
+    if (lv && p + 12 > b.size()) {  // a long VR's 4-byte length lies beyond what was read
+      if (b.size() == size) throw InputError(cut + "the file ends inside its meta header" + fix);
+      return;
+    }
     const uint64_t len = lv ? u32(p + 8) : u16(p + 6);
     const size_t hdr = lv ? 12 : 8;
     if (len == 0xFFFFFFFFu || p + hdr + len > size)
@@ -612,7 +616,10 @@ void checkDicomFile(const fs::path& path) {
                          vrName(b.data() + p + 4) + "'" + fix);
       checkVr(group, elem, b.data() + p + 4);
       const bool lv = longVr(b.data() + p + 4);
-      if (lv && p + 12 > b.size()) return;
+      if (lv && p + 12 > b.size()) {
+        if (b.size() == size) throw InputError(cut + "the file ends inside a data element" + fix);
+        return;
+      }
       len = lv ? d32(p + 8) : d16(p + 6);
       hdr = lv ? 12 : 8;
     }
