@@ -591,6 +591,9 @@ void checkDicomFile(const fs::path& path) {
       ts.assign(reinterpret_cast<const char*>(b.data() + p + hdr), static_cast<size_t>(len));
     p += hdr + static_cast<size_t>(len);
   }
+  // A part-10 file starts its data with the file meta group (0002): without it GDCM guesses the
+  // encoding, and a guess on damage asserted (a fuzzer finding).
+  if (p == 132) throw InputError(cut + "it has no file meta group (0002) after 'DICM'" + fix);
   while (!ts.empty() && (ts.back() == '\0' || ts.back() == ' ')) ts.pop_back();
   const bool implicit = ts == "1.2.840.10008.1.2";
   // Explicit VR big endian (retired, still in old archives): the same walk with the bytes
@@ -623,7 +626,17 @@ void checkDicomFile(const fs::path& path) {
       len = lv ? d32(p + 8) : d16(p + 6);
       hdr = lv ? 12 : 8;
     }
-    if (len == 0xFFFFFFFFu) return;  // undefined length (sequence or encapsulated pixel data)
+    if (len == 0xFFFFFFFFu) {
+      // Undefined length: DICOM allows it for a sequence (SQ, or UN holding one) and for
+      // encapsulated pixel data (OB/OW); GDCM asserts on any other (an OB element: a fuzzer
+      // finding). The rest of the file is left to GDCM.
+      const unsigned char* vr = b.data() + p + 4;
+      const bool seq = (vr[0] == 'S' && vr[1] == 'Q') || (vr[0] == 'U' && vr[1] == 'N');
+      if (!implicit && !seq && !(group == 0x7FE0 && elem == 0x0010))
+        throw InputError(cut + "element " + tag(group, elem) +
+                         " has an undefined length with the value representation '" + vrName(vr) + "'" + fix);
+      return;
+    }
     if (p + hdr + len > size)
       throw InputError(cut + "element " + tag(group, elem) + " runs past the end of the file" + fix);
     if (group == 0x7FE0 && elem == 0x0010) {
