@@ -632,7 +632,18 @@ void checkDicomFile(const fs::path& path) {
       // finding). The rest of the file is left to GDCM.
       const unsigned char* vr = b.data() + p + 4;
       const bool seq = (vr[0] == 'S' && vr[1] == 'Q') || (vr[0] == 'U' && vr[1] == 'N');
-      if (!implicit && !seq && !(group == 0x7FE0 && elem == 0x0010))
+      if (group == 0x7FE0 && elem == 0x0010) {
+        // Encapsulated pixel data: only in a compressed transfer syntax, and it starts with an
+        // item (FFFE,E000), the basic offset table (GDCM asserts otherwise: a fuzzer finding).
+        const bool native = ts == "1.2.840.10008.1.2" || ts == "1.2.840.10008.1.2.1" || big;
+        const size_t v = p + hdr;
+        if (native || (v + 4 <= b.size() && !(d16(v) == 0xFFFE && d16(v + 2) == 0xE000)))
+          throw InputError(cut + "its pixel data has an undefined length but " +
+                           (native ? "the transfer syntax is uncompressed" : "does not start with an item") +
+                           fix);
+        return;
+      }
+      if (!implicit && !seq)
         throw InputError(cut + "element " + tag(group, elem) +
                          " has an undefined length with the value representation '" + vrName(vr) + "'" + fix);
       return;
