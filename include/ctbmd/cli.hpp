@@ -43,7 +43,6 @@ CLI::Validator oneOf(const std::vector<std::string>& allowed);
 /// The values of the options every stage shares, in one place.
 inline const std::vector<std::string> kRoiProtocols = {"ellipse-s1", "erode-4mm", "mosaic-392"};
 inline const std::vector<std::string> kStatistics = {"mean", "median"};
-inline const std::vector<std::string> kRules = {"acr-qct", "who-tscore", "l1-hu", "ts-median", "bccnet"};
 inline const std::vector<std::string> kContrastPhases = {"native", "arterial", "portal-venous"};
 
 /// Extra per-process thread-pool setters (e.g. LibTorch's), called with the --threads value.

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ctbmd/image.hpp"
+#include "ctbmd/levels.hpp"
 
 namespace ctbmd {
 
@@ -16,7 +17,7 @@ namespace ctbmd {
 struct LevelLocation {
   int label = 0;
   std::string name;
-  std::string status = "missing";            // found | partial | missing
+  LevelStatus status = LevelStatus::Missing;
   std::array<double, 3> center_mm{0, 0, 0};  // physical LPS (ITK convention)
   double superior_mm = 0, inferior_mm = 0;   // world z of the body's top and bottom
   std::array<int, 2> slice_range{-1, -1};    // first/last index along the input's S-I axis
@@ -44,9 +45,7 @@ struct LocalizeParams {
 
 struct LocalizeResult {
   std::string method;
-  /// "named" (levels named), "levels_not_named" (a column is seen but no anchor names it),
-  /// "no_spine" (the anatomy gate sees no vertebral column: no levels, no BMD, no category).
-  std::string status = "named";
+  SpineStatus status = SpineStatus::Named;
   std::string reason;                                  // why, for people (empty when named)
   nlohmann::json column = nlohmann::json::object();    // the anatomy gate's evidence per segment
   nlohmann::json contrast = nlohmann::json::object();  // ContrastPhase (ctbmd/contrast.hpp) when measured
@@ -73,7 +72,7 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p = {});
 struct LevelSegmentation {
   int label = 0;
   std::string name;
-  std::string status = "missing";  // from localize
+  LevelStatus status = LevelStatus::Missing;  // from localize
   long voxels = 0;
   double volume_mm3 = 0;
   double height_anterior_mm = 0, height_middle_mm = 0, height_posterior_mm = 0;
@@ -128,9 +127,9 @@ struct RoiStats {
 struct LevelRoi {
   int label = 0;
   std::string name;
-  std::string status = "missing";  // found | partial | missing (from the segmentation)
-  bool usable = false;             // complete, not fractured, enough voxels
-  std::vector<std::string> flags;  // partial, suspected_fracture, too_small, ...
+  LevelStatus status = LevelStatus::Missing;  // from the segmentation
+  bool usable = false;                        // complete, not fractured, enough voxels
+  std::vector<std::string> flags;             // partial, suspected_fracture, too_small, ...
   RoiStats stats;
 };
 
@@ -183,11 +182,11 @@ struct LevelBmd {
   std::string name;
   bool usable = false;
   std::vector<std::string> flags;
-  double hu = 0, bmd = 0, bmd_se = 0;  // ROI HU (the chosen statistic) and BMD
-  double hu_mean = 0, hu_median = 0;   // both ROI statistics, for HU-based rules
-  double hu_sd = 0;                    // ROI standard deviation (HU)
-  long voxels = 0;                     // ROI voxels
-  std::string status = "missing";      // from localize: found | partial | missing
+  double hu = 0, bmd = 0, bmd_se = 0;         // ROI HU (the chosen statistic) and BMD
+  double hu_mean = 0, hu_median = 0;          // both ROI statistics, for HU-based rules
+  double hu_sd = 0;                           // ROI standard deviation (HU)
+  long voxels = 0;                            // ROI voxels
+  LevelStatus status = LevelStatus::Missing;  // from localize
   std::array<double, 2> bmd_ci95{0, 0};
 };
 

@@ -1,5 +1,5 @@
 // ctbmd-bmd-estimate: BMD per level (mg/cm3) from an ROI JSON and a calibration.
-#include "ctbmd/app_common.hpp"
+#include "app_common.hpp"
 #include "ctbmd/calibrate.hpp"
 
 int main(int argc, char** argv) {

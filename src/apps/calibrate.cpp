@@ -4,7 +4,7 @@
 
 #include <iostream>
 
-#include "ctbmd/app_common.hpp"
+#include "app_common.hpp"
 
 int main(int argc, char** argv) {
   ctbmd::cli::Tool tool("ctbmd-calibrate",

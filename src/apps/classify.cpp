@@ -1,5 +1,5 @@
 // ctbmd-classify: category by a published rule.
-#include "ctbmd/app_common.hpp"
+#include "app_common.hpp"
 #include "ctbmd/provenance.hpp"
 #include "ctbmd/qc.hpp"
 

@@ -1,7 +1,7 @@
 // ctbmd-evaluate: the statistics of the published tables, predictions against references.
 #include "ctbmd/evaluate.hpp"
 
-#include "ctbmd/app_common.hpp"
+#include "app_common.hpp"
 
 int main(int argc, char** argv) {
   ctbmd::cli::Tool tool(

@@ -1,5 +1,5 @@
 // ctbmd-localize: find and name the vertebral bodies T12-L5.
-#include "ctbmd/app_common.hpp"
+#include "app_common.hpp"
 #include "ctbmd/contrast.hpp"
 #include "ctbmd/qc.hpp"
 
@@ -34,10 +34,11 @@ int main(int argc, char** argv) {
     if (!no_qc) ctbmd::checkWritable(qc, force);
     auto scan = ctbmd::readScan(input, {series});
     auto res = ctbmd::localize(scan, p);
-    if (res.status != "no_spine") res.contrast = ctbmd::estimateContrastPhase(scan, res).toJson();
+    if (res.status != ctbmd::SpineStatus::NoSpine)
+      res.contrast = ctbmd::estimateContrastPhase(scan, res).toJson();
     ctbmd::saveLocalize(output, res, scan, p, force);
     if (!no_qc) ctbmd::writePngRgb(qc, ctbmd::renderLocalizeQc(scan, res), force);
-    for (const auto& l : res.levels) spdlog::info("{:>3}: {}", l.name, l.status);
+    for (const auto& l : res.levels) spdlog::info("{:>3}: {}", l.name, ctbmd::toString(l.status));
     for (const auto& w : res.warnings) spdlog::warn("{}", w);
     return 0;
   });

@@ -5,7 +5,7 @@
 #include <map>
 #include <sstream>
 
-#include "ctbmd/app_common.hpp"
+#include "app_common.hpp"
 #include "ctbmd/learned.hpp"
 #include "ctbmd/model_card.hpp"
 

@@ -1,7 +1,7 @@
 // ctbmd-roi-extract: trabecular ROI per level by a named protocol.
 #include <sstream>
 
-#include "ctbmd/app_common.hpp"
+#include "app_common.hpp"
 
 int main(int argc, char** argv) {
   ctbmd::cli::Tool tool("ctbmd-roi-extract",

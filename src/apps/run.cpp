@@ -3,7 +3,7 @@
 #include <fstream>
 #include <iostream>
 
-#include "ctbmd/app_common.hpp"
+#include "app_common.hpp"
 #include "ctbmd/model_card.hpp"
 #include "ctbmd/progress.hpp"
 #include "ctbmd/supervise.hpp"

@@ -1,5 +1,5 @@
 // ctbmd-segment: label map of the vertebral bodies (VerSe numbering) on the input grid.
-#include "ctbmd/app_common.hpp"
+#include "app_common.hpp"
 
 int main(int argc, char** argv) {
   ctbmd::cli::Tool tool("ctbmd-segment", "Segment the vertebral bodies localized by ctbmd-localize");
@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
     auto res = ctbmd::segment(scan, loc, p);
     ctbmd::saveSegment(output, res, scan, loc_json, p, force);
     for (const auto& l : res.levels)
-      spdlog::info("{:>3}: {} {:.1f} ml{}", l.name, l.status, l.volume_mm3 / 1000.0,
+      spdlog::info("{:>3}: {} {:.1f} ml{}", l.name, ctbmd::toString(l.status), l.volume_mm3 / 1000.0,
                    l.suspected_fracture ? " (possible fracture)" : "");
     return 0;
   });

@@ -8,7 +8,7 @@
 #include <set>
 #include <sstream>
 
-#include "ctbmd/app_common.hpp"
+#include "app_common.hpp"
 #include "ctbmd/dataset.hpp"
 #include "ctbmd/learned.hpp"
 #include "ctbmd/model_card.hpp"

@@ -587,7 +587,7 @@ AortaMeasure measureAorta(const Scan& scan, const LocalizeResult& loc) {
   double klo = -1e9, khi = 1e9;  // L1..L3 when named: the aorta runs straight in front of them
   const LevelLocation* l1 = loc.find(kL1);
   const LevelLocation* l3 = loc.find(kL3);
-  if (l1 && l1->status != "missing" && l3 && l3->status != "missing") {
+  if (l1 && l1->status != LevelStatus::Missing && l3 && l3->status != LevelStatus::Missing) {
     const double a = V.index(l1->center_mm)[2], b = V.index(l3->center_mm)[2];
     klo = std::min(a, b) - 2;
     khi = std::max(a, b) + 2;
@@ -623,7 +623,7 @@ CalibrationFit calibrateInternal(const Scan& scan, const LocalizeResult& loc, co
   int kmin = V.nz, kmax = -1;
   std::map<int, std::array<double, 3>> centre_idx;  // by label, canonical index
   for (const auto& l : loc.levels) {
-    if (l.status == "missing") continue;
+    if (l.status == LevelStatus::Missing) continue;
     auto ci = V.index(l.center_mm);
     centre_idx[l.label] = ci;
     kmin = std::min(kmin, static_cast<int>(std::floor(ci[2])));

@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "ctbmd/clinical_rules.hpp"
 #include "ctbmd/errors.hpp"
 #include "ctbmd/fileio.hpp"
 #include "ctbmd/image.hpp"
@@ -23,11 +24,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::vector<std::string> kClasses = {"normal", "osteopenia", "osteoporosis"};
+// The three classes and the ACR thresholds: ctbmd/clinical_rules.hpp, as classify uses them.
+const std::vector<std::string>& kClasses = rules::threeClasses();
 
-std::string acrClass(double bmd) {
-  return bmd > 120 ? "normal" : (bmd >= 80 ? "osteopenia" : "osteoporosis");
-}
+std::string acrClass(double bmd) { return rules::toString(rules::acrCategory(bmd)); }
 
 std::optional<double> number(const std::string& s) {
   if (s.empty()) return std::nullopt;

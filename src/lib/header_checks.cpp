@@ -678,6 +678,17 @@ void checkDicomFile(const fs::path& path) {
         throw InputError(bad + "BitsAllocated " + std::to_string(v) +
                          " (CT: 16); remove that file from the series");
     }
+    // Photometric Interpretation: a CT slice is greyscale, MONOCHROME2 (or MONOCHROME1). GDCM
+    // asserts on a palette image without its colour tables (SIGABRT: a fuzzer finding), and a
+    // colour image is no CT ctbmd can measure.
+    if (group == 0x0028 && elem == 0x0004 && p + hdr + len <= b.size()) {
+      std::string v(reinterpret_cast<const char*>(b.data() + p + hdr), static_cast<size_t>(len));
+      while (!v.empty() && (v.back() == ' ' || v.back() == '\0')) v.pop_back();
+      if (v != "MONOCHROME2" && v != "MONOCHROME1")
+        throw InputError("DICOM slice " + q(path) + " has the photometric interpretation '" +
+                         printable(v.substr(0, 16)) +
+                         "' (CT is greyscale: MONOCHROME2); remove that file from the series");
+    }
     // Recognition Code (0008,0010), retired with ACR-NEMA: GDCM asserts that a file carrying one
     // whose SOP class it does not know is ACR-NEMA 1/2 or MIPS 2.0 (SIGABRT otherwise: a fuzzer
     // finding). Real files carry "ACR-NEMA 2.0" or similar; any other value is damage.

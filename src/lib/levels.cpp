@@ -1,5 +1,7 @@
 #include "ctbmd/levels.hpp"
 
+#include <nlohmann/json.hpp>
+#include <ostream>
 #include <stdexcept>
 
 #include "ctbmd/errors.hpp"
@@ -32,5 +34,51 @@ int levelLabel(const std::string& name) {
   }
   throw UsageError("'" + name + "' is not a vertebral level name (use e.g. T12, L1, L5, S1)");
 }
+
+std::string toString(LevelStatus s) {
+  switch (s) {
+    case LevelStatus::Found:
+      return "found";
+    case LevelStatus::Partial:
+      return "partial";
+    case LevelStatus::Missing:
+      break;
+  }
+  return "missing";
+}
+
+LevelStatus parseLevelStatus(const std::string& s, const std::string& file) {
+  for (auto v : {LevelStatus::Found, LevelStatus::Partial, LevelStatus::Missing})
+    if (s == toString(v)) return v;
+  throw InputError("level status '" + s + "'" + (file.empty() ? std::string() : " in '" + file + "'") +
+                   " is none of found, partial, missing; was the file written by ctbmd?");
+}
+
+void to_json(nlohmann::json& j, LevelStatus s) { j = toString(s); }
+
+std::ostream& operator<<(std::ostream& o, LevelStatus s) { return o << toString(s); }
+
+std::string toString(SpineStatus s) {
+  switch (s) {
+    case SpineStatus::Named:
+      return "named";
+    case SpineStatus::LevelsNotNamed:
+      return "levels_not_named";
+    case SpineStatus::NoSpine:
+      break;
+  }
+  return "no_spine";
+}
+
+SpineStatus parseSpineStatus(const std::string& s, const std::string& file) {
+  for (auto v : {SpineStatus::Named, SpineStatus::LevelsNotNamed, SpineStatus::NoSpine})
+    if (s == toString(v)) return v;
+  throw InputError("localize JSON " + (file.empty() ? std::string() : "'" + file + "' ") + ": status '" + s +
+                   "' is not one of named, levels_not_named, no_spine; was it written by ctbmd-localize?");
+}
+
+void to_json(nlohmann::json& j, SpineStatus s) { j = toString(s); }
+
+std::ostream& operator<<(std::ostream& o, SpineStatus s) { return o << toString(s); }
 
 }  // namespace ctbmd

@@ -370,7 +370,7 @@ struct Namer {
       r.confidence = 0.75;
     } else {
       r.used = "none";
-      r.status = "levels_not_named";
+      r.status = SpineStatus::LevelsNotNamed;
       r.reason =
           "a vertebral column is seen, but neither anchor (a last rib pair with a vertebra below it, the "
           "sacrum) is visible, so no level can be named";
@@ -392,7 +392,7 @@ struct Namer {
         r.labels[i] = in.segments[i].sacral && lbl > kL5 ? kSacrum : (lbl >= 8 && lbl <= kL5 ? lbl : 0);
       }
       r.used = "user-hint";
-      r.status = "named";
+      r.status = SpineStatus::Named;
       r.reason.clear();
       r.confidence = 0.6;
       r.note = "labels rest on --level-hint " + h.text + " (no anatomical anchor visible)";
@@ -427,7 +427,7 @@ struct Namer {
         ": the levels cannot be named reliably (is this a chest scan?), so none are reported");
     std::fill(r.labels.begin(), r.labels.end(), 0);
     r.used = "none";
-    r.status = "levels_not_named";
+    r.status = SpineStatus::LevelsNotNamed;
     r.reason = "lung tissue lies beside the bodies that would be " + list +
                ": the names cannot be right (a chest scan whose rib anchor failed?)";
   }

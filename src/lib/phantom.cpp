@@ -17,6 +17,7 @@
 
 #include "ctbmd/calibrate.hpp"
 #include "ctbmd/canonical.hpp"
+#include "ctbmd/clinical_rules.hpp"
 #include "ctbmd/errors.hpp"
 #include "ctbmd/levels.hpp"
 
@@ -875,7 +876,7 @@ PhantomResult makePhantom(const PhantomParams& p) {
                     {"radius_mm", m.rods[r].r}});
   nlohmann::json truth = {{"population", m.p.population},
                           {"bmd_l1l2", l1l2},
-                          {"category", l1l2 > 120 ? "normal" : (l1l2 >= 80 ? "osteopenia" : "osteoporosis")},
+                          {"category", rules::toString(rules::acrCategory(l1l2))},
                           {"calibration",
                            {{"material", "hydroxyapatite"},
                             {"intercept_hu", p.cal_intercept_hu},

@@ -12,6 +12,7 @@
 #include <system_error>
 
 #include "ctbmd/canonical.hpp"
+#include "ctbmd/clinical_rules.hpp"
 #include "ctbmd/contrast.hpp"
 #include "ctbmd/errors.hpp"
 #include "ctbmd/fileio.hpp"
@@ -204,8 +205,9 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
     }
     auto loc = localize(scan, opt.localize);
     for (const auto& l : loc.levels)
-      if (l.status != "missing") cr.level_confidence[l.name] = l.confidence;  // none for a missing level
-    if (loc.status != "no_spine") {
+      if (l.status != LevelStatus::Missing)
+        cr.level_confidence[l.name] = l.confidence;  // none for a missing level
+    if (loc.status != SpineStatus::NoSpine) {
       loc.contrast = estimateContrastPhase(scan, loc).toJson();
       cr.contrast = ContrastPhase::fromJson(loc.contrast);
     }
@@ -219,12 +221,12 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
       writePngRgb(dir / "localize_qc.png", renderCaseQc(scan, loc, qx), force);
     }
     lap("localize");
-    if (loc.status != "named") {
-      cr.status = loc.status;
+    if (loc.status != SpineStatus::Named) {
+      cr.status = toString(loc.status);
       cr.reason = loc.reason;
     }
     // No column: nothing to segment or measure; the case ends here with its reason.
-    if (loc.status == "no_spine") {
+    if (loc.status == SpineStatus::NoSpine) {
       cr.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       return cr;
     }
@@ -284,7 +286,7 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
     if (bmd.method == "calibration" && !bmd.calibration.calibrated && !cr.scan.kvp.empty()) {
       char* end = nullptr;
       const double kv = std::strtod(cr.scan.kvp.c_str(), &end);
-      if (end != cr.scan.kvp.c_str() && std::abs(kv - 120) > 2) {
+      if (end != cr.scan.kvp.c_str() && std::abs(kv - rules::kNominalKvp) > rules::kNominalKvpToleranceKv) {
         cr.flags.push_back("nominal_conversion_off_kvp");
         spdlog::warn(
             "{}: uncalibrated BMD (nominal 0.8 x HU, a 120 kVp conversion) on a {} kVp scan: bone HU "

@@ -163,10 +163,11 @@ struct LevelView {
 
 LevelView levelView(const LevelLocation& l, const BmdResult* bmd) {
   LevelView v;
-  v.status = l.status;
+  v.status = toString(l.status);
   if (bmd)
     if (const LevelBmd* b = bmd->find(l.label)) v.status = levelValidity(*b);
   if (!bmd && !l.flags.empty()) v.status = "unusable:" + l.flags.front();
+  // the validity word (levelValidity's vocabulary), not only a LevelStatus
   v.colour = v.status == "found"     ? kFound
              : v.status == "partial" ? kPartial
              : v.status == "missing" ? kGrey
@@ -238,7 +239,7 @@ RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtra
   const int scale = 2, line_h = 9 * scale;
   const int panel = 180;
   int named = 0;
-  for (const auto& l : loc.levels) named += l.status != "missing";
+  for (const auto& l : loc.levels) named += l.status != LevelStatus::Missing;
   const int W = std::max(cw + sw + 12, 6 * (panel + 8) + 8);  // six axial panels fit in a row
   const int panels_per_row = std::max(1, (W - 8) / (panel + 8));
   const int cols = (W - 16) / (6 * scale);
@@ -247,7 +248,7 @@ RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtra
   for (const auto& f : loc.flags) flags += (flags.empty() ? "" : " ") + f;
   for (const auto& f : extra.case_flags)
     if (flags.find(f) == std::string::npos) flags += (flags.empty() ? "" : " ") + f;
-  const std::string why_or_flags = loc.status != "named"
+  const std::string why_or_flags = loc.status != SpineStatus::Named
                                        ? "WHY: " + loc.reason
                                        : "FLAGS: " + (flags.empty() ? std::string("NONE") : flags);
   const int block_lines =
@@ -267,10 +268,10 @@ RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtra
   // ---- header: case, status, anchors, flags, legend (or why nothing is named) ----
   cv.text(8, 8,
           (extra.case_id.empty() ? scan.info.path.filename().string() : extra.case_id) + "   STATUS " +
-              loc.status + "   ANCHORS " + loc.anchors.value("used", std::string("none")),
+              toString(loc.status) + "   ANCHORS " + loc.anchors.value("used", std::string("none")),
           kWhite, scale);
   int y = 8 + line_h;
-  y = cv.wrapped(8, y, why_or_flags, loc.status != "named" ? kUnusable : kWhite, scale, cols);
+  y = cv.wrapped(8, y, why_or_flags, loc.status != SpineStatus::Named ? kUnusable : kWhite, scale, cols);
   {
     int x = 8;
     for (const auto& [c, t] : std::vector<std::pair<Rgb, std::string>>{{kFound, "FOUND"},
@@ -349,7 +350,7 @@ RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtra
   };
   // Disc planes (each level's endplate planes) as 50 mm lines in both views, then names.
   for (const auto& l : loc.levels) {
-    if (l.status == "missing") continue;
+    if (l.status == LevelStatus::Missing) continue;
     const auto& col = colour_of[l.label];
     for (const auto& [pt, n] :
          {std::pair{l.superior_point, l.superior_normal}, std::pair{l.inferior_point, l.inferior_normal}}) {
@@ -388,7 +389,7 @@ RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtra
     cv.text(static_cast<int>(p[0]) - 12 - static_cast<int>(what.size()) * 6 * scale,
             static_cast<int>(p[1]) - 6, what, kAnchor, scale);
   };
-  if (loc.status == "named") {
+  if (loc.status == SpineStatus::Named) {
     const std::string used = loc.anchors.value("used", std::string());
     if (used.find("rib") != std::string::npos)
       anchorMark(loc.anchors.value("last_rib_bearing_index", -1), "LAST RIB");
@@ -414,7 +415,7 @@ RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtra
   // ---- one axial panel per level through its centre: body and ROI outlines, HU, BMD ----
   int n_panel = 0;
   for (const auto& l : loc.levels) {
-    if (l.status == "missing") continue;
+    if (l.status == LevelStatus::Missing) continue;
     const int col = n_panel % panels_per_row, row = n_panel / panels_per_row;
     ++n_panel;
     const int x0 = 8 + col * (panel + 8), y0 = top + vh + 8 + row * (panel + caption_h + 8);

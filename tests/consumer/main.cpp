@@ -15,6 +15,6 @@ int main() {
   s.image = ph.ct;
   auto loc = ctbmd::localize(s);
   std::printf("ctbmd %s: %s %s\n", ctbmd::versionString(), ctbmd::levelName(loc.levels[1].label).c_str(),
-              loc.levels[1].status.c_str());
-  return loc.levels[1].status == "found" ? 0 : 1;
+              ctbmd::toString(loc.levels[1].status).c_str());
+  return loc.levels[1].status == ctbmd::LevelStatus::Found ? 0 : 1;
 }

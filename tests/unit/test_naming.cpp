@@ -277,7 +277,7 @@ TEST(Naming, AnchorTable) {
     SCOPED_TRACE(c.what);
     const auto r = naming::nameColumn(c.in);
     EXPECT_EQ(r.used, c.used);
-    EXPECT_EQ(r.status, c.status);
+    EXPECT_EQ(toString(r.status), c.status);
     ASSERT_LT(c.index, static_cast<int>(r.labels.size()));
     EXPECT_EQ(r.labels[c.index], c.label);
     if (c.status == "named") EXPECT_NEAR(r.confidence, c.confidence, 1e-9);
@@ -309,7 +309,7 @@ TEST(Naming, HintNamesWithoutAnchorsAndIsCheckedWithThem) {
   in.hint = naming::LevelHint{"L3", kL3, 2};
   auto r = naming::nameColumn(in);
   EXPECT_EQ(r.used, "user-hint");
-  EXPECT_EQ(r.status, "named");
+  EXPECT_EQ(r.status, SpineStatus::Named);
   EXPECT_EQ(r.labels[0], kL1);
   EXPECT_EQ(r.labels[4], kL5);
   EXPECT_EQ(r.labels[5], 0);  // below L5, not sacral: unnamed
@@ -370,7 +370,7 @@ TEST(Naming, RealScanTables) {
     const auto in = naming::ColumnInput::fromJson(nlohmann::json::parse(c.json));
     const auto r = naming::nameColumn(in);
     EXPECT_EQ(r.used, c.used);
-    EXPECT_EQ(r.status, c.status);
+    EXPECT_EQ(toString(r.status), c.status);
     ASSERT_GE(r.labels.size(), c.labels.size());
     for (size_t i = 0; i < c.labels.size(); ++i) EXPECT_EQ(r.labels[i], c.labels[i]) << "segment " << i;
     EXPECT_EQ(r.flags, c.flags);

@@ -24,7 +24,7 @@ Scan asScan(const PhantomResult& r) {
 void expectLevelsFoundNear(const LocalizeResult& loc, const PhantomResult& ph, double tol_mm) {
   for (int l : kReportedLevels) {
     const auto* lv = loc.find(l);
-    ASSERT_EQ(lv->status, "found") << levelName(l);
+    ASSERT_EQ(lv->status, LevelStatus::Found) << levelName(l);
     auto c = ph.truth["levels"][levelName(l)]["centroid_mm"];
     EXPECT_LT(std::hypot(lv->center_mm[0] - c[0].get<double>(), lv->center_mm[1] - c[1].get<double>(),
                          lv->center_mm[2] - c[2].get<double>()),
@@ -50,7 +50,7 @@ TEST_P(PhantomPipeline, LevelsSegmentationAndRoi) {
   for (int l : kReportedLevels) {
     const auto* lv = loc.find(l);
     ASSERT_NE(lv, nullptr);
-    EXPECT_EQ(lv->status, "found") << levelName(l);
+    EXPECT_EQ(lv->status, LevelStatus::Found) << levelName(l);
     auto c = ph.truth["levels"][levelName(l)]["centroid_mm"];
     double d = std::hypot(lv->center_mm[0] - c[0].get<double>(), lv->center_mm[1] - c[1].get<double>(),
                           lv->center_mm[2] - c[2].get<double>());
@@ -91,7 +91,7 @@ TEST(PhantomPipelineHard, FiveMillimetreSlicesAreNamedRight) {
     EXPECT_TRUE(loc.flags.empty()) << "seed " << seed;
     for (int l : kReportedLevels) {
       const auto* lv = loc.find(l);
-      ASSERT_EQ(lv->status, "found") << levelName(l) << " seed " << seed;
+      ASSERT_EQ(lv->status, LevelStatus::Found) << levelName(l) << " seed " << seed;
       auto c = ph.truth["levels"][levelName(l)]["centroid_mm"];
       EXPECT_LT(std::hypot(lv->center_mm[0] - c[0].get<double>(), lv->center_mm[1] - c[1].get<double>(),
                            lv->center_mm[2] - c[2].get<double>()),
@@ -190,7 +190,7 @@ TEST(PhantomPipelineHard, ContrastEnhancedOrgansAreNotTakenForBone) {
     EXPECT_TRUE(loc.flags.empty()) << "seed " << seed;
     for (int l : kReportedLevels) {
       const auto* lv = loc.find(l);
-      ASSERT_EQ(lv->status, "found") << levelName(l) << " seed " << seed;
+      ASSERT_EQ(lv->status, LevelStatus::Found) << levelName(l) << " seed " << seed;
       auto c = ph.truth["levels"][levelName(l)]["centroid_mm"];
       double d = std::hypot(lv->center_mm[0] - c[0].get<double>(), lv->center_mm[1] - c[1].get<double>(),
                             lv->center_mm[2] - c[2].get<double>());
@@ -208,7 +208,7 @@ TEST(PhantomPipelineHard, CutOutIsNamedOnlyFromALevelHint) {
   Scan s = asScan(ph);
   auto plain = localize(s);
   EXPECT_EQ(plain.anchors["used"], "none");
-  for (const auto& l : plain.levels) EXPECT_EQ(l.status, "missing") << l.name;
+  for (const auto& l : plain.levels) EXPECT_EQ(l.status, LevelStatus::Missing) << l.name;
   auto at = [&](const std::string& name) { return ph.truth["levels"][name]["centroid_mm"]; };
   auto off = [&](const LevelLocation* lv, const std::string& name) {
     auto c = at(name);
@@ -222,9 +222,9 @@ TEST(PhantomPipelineHard, CutOutIsNamedOnlyFromALevelHint) {
     auto loc = localize(s, lp);
     EXPECT_EQ(loc.anchors["used"], "user-hint") << hint;
     const auto* l3 = loc.find(kL3);
-    ASSERT_NE(l3->status, "missing") << hint;
+    ASSERT_NE(l3->status, LevelStatus::Missing) << hint;
     EXPECT_LT(off(l3, "L3"), 6.0) << hint;
-    EXPECT_EQ(loc.find(kL1)->status, "missing") << hint << ": no level outside the scan";
+    EXPECT_EQ(loc.find(kL1)->status, LevelStatus::Missing) << hint << ": no level outside the scan";
     EXPECT_TRUE(std::any_of(loc.warnings.begin(), loc.warnings.end(), [](const std::string& w) {
       return w.find("--level-hint") != std::string::npos;
     }));
@@ -261,7 +261,7 @@ TEST(PhantomPipelineHard, TransitionalVertebraIsFlaggedNotSilent) {
   for (int l : kReportedLevels) {
     const auto* lv = loc.find(l);
     auto c = ph.truth["levels"][levelName(l)]["centroid_mm"];
-    if (lv->status == "missing" ||
+    if (lv->status == LevelStatus::Missing ||
         std::hypot(lv->center_mm[0] - c[0].get<double>(), lv->center_mm[1] - c[1].get<double>(),
                    lv->center_mm[2] - c[2].get<double>()) > 6.0)
       right = false;
@@ -319,7 +319,7 @@ TEST_P(RibCount, VariantsAreNamedFromT1AndFlagged) {
   for (int l : kReportedLevels) {
     const auto* lv = loc.find(l);
     auto c = ph.truth["levels"][levelName(l)]["centroid_mm"];
-    ASSERT_EQ(lv->status, "found") << levelName(l);
+    ASSERT_EQ(lv->status, LevelStatus::Found) << levelName(l);
     EXPECT_LT(std::hypot(lv->center_mm[0] - c[0].get<double>(), lv->center_mm[1] - c[1].get<double>(),
                          lv->center_mm[2] - c[2].get<double>()),
               6.0)
@@ -498,7 +498,7 @@ TEST(PhantomPipelineHard, LowDoseScanKeepsLabelsAndBodies) {
   EXPECT_GT(loc.anchors["slices_traced_radially"].get<int>(), 0);
   for (int l : kReportedLevels) {
     const auto* lv = loc.find(l);
-    ASSERT_EQ(lv->status, "found") << levelName(l);
+    ASSERT_EQ(lv->status, LevelStatus::Found) << levelName(l);
     auto c = ph.truth["levels"][levelName(l)]["centroid_mm"];
     double d = std::hypot(lv->center_mm[0] - c[0].get<double>(), lv->center_mm[1] - c[1].get<double>(),
                           lv->center_mm[2] - c[2].get<double>());

@@ -64,7 +64,7 @@ TEST(QcPicture, LongValidityIsShownWhole) {
   LevelLocation l1;
   l1.label = 20;
   l1.name = "L1";
-  l1.status = "found";
+  l1.status = LevelStatus::Found;
   const auto& t = ph.truth["levels"]["L1"];
   ASSERT_TRUE(t.contains("centroid_mm")) << t.dump();
   for (int i = 0; i < 3; ++i) l1.center_mm[i] = t["centroid_mm"][i].get<double>();
@@ -74,7 +74,7 @@ TEST(QcPicture, LongValidityIsShownWhole) {
     LevelBmd b;
     b.label = 20;
     b.name = "L1";
-    b.status = "found";
+    b.status = LevelStatus::Found;
     b.usable = false;
     b.flags = flags;
     bmd.levels.push_back(b);

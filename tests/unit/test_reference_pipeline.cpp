@@ -40,10 +40,10 @@ TEST(ReferenceCt, AbdominalScanLevelsNamedAndSegmented) {
   auto ref = centroids(ts.GetPointer());
   auto loc = localize(s);
   // T12 is cut by the top slice; L1-L5 are complete. Names rest on the rib anchor here.
-  EXPECT_EQ(loc.find(kT12)->status, "partial");
+  EXPECT_EQ(loc.find(kT12)->status, LevelStatus::Partial);
   for (int l = kL1; l <= kL5; ++l) {
     const auto* lv = loc.find(l);
-    ASSERT_EQ(lv->status, "found") << levelName(l);
+    ASSERT_EQ(lv->status, LevelStatus::Found) << levelName(l);
     double d =
         std::hypot(lv->center_mm[0] - ref[l][0], lv->center_mm[1] - ref[l][1], lv->center_mm[2] - ref[l][2]);
     EXPECT_LT(d, 6.0) << levelName(l) << " centre " << d << " mm from TotalSegmentator's";
@@ -75,7 +75,7 @@ TEST(ReferenceCt, ChestScanDoesNotInventLumbarLevels) {
   if (!test::haveReference()) GTEST_SKIP();
   Scan s = readScan(test::reference("ts_chest_cta_crop/ct_chest_cta_crop.nii.gz"));
   auto loc = localize(s);
-  for (int l = kL1; l <= kL5; ++l) EXPECT_EQ(loc.find(l)->status, "missing") << levelName(l);
+  for (int l = kL1; l <= kL5; ++l) EXPECT_EQ(loc.find(l)->status, LevelStatus::Missing) << levelName(l);
   EXPECT_FALSE(loc.warnings.empty());
 }
 
@@ -84,7 +84,7 @@ TEST(ReferenceCt, CutOutWithoutAnchorsNamesNothing) {
   // 73x47x73 around L3: neither the last rib nor the sacrum is visible.
   Scan s = readScan(test::reference("tptbox/sub-ct_label-22_ct.nii.gz"));
   auto loc = localize(s);
-  for (const auto& l : loc.levels) EXPECT_NE(l.status, "found") << l.name;
+  for (const auto& l : loc.levels) EXPECT_NE(l.status, LevelStatus::Found) << l.name;
   EXPECT_EQ(loc.anchors["used"], "none");
 }
 
@@ -114,7 +114,7 @@ TEST(ReferenceCt, NoisyCutOutWithLevelHintSegmentsL3) {
   lp.level_hint = "L3";
   auto loc = localize(s, lp);
   const auto* l3 = loc.find(kL3);
-  ASSERT_EQ(l3->status, "found");
+  ASSERT_EQ(l3->status, LevelStatus::Found);
   const auto ref = centroids(body.GetPointer()).at(kL3);
   const double d =
       std::hypot(l3->center_mm[0] - ref[0], l3->center_mm[1] - ref[1], l3->center_mm[2] - ref[2]);

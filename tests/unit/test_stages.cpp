@@ -41,7 +41,7 @@ RoiResult roiWith(std::map<int, std::pair<double, bool>> hu) {
     lr.name = levelName(l);
     auto it = hu.find(l);
     if (it != hu.end()) {
-      lr.status = "found";
+      lr.status = LevelStatus::Found;
       lr.usable = it->second.second;
       if (!lr.usable) lr.flags.push_back("suspected_fracture");
       lr.stats.mean_hu = lr.stats.median_hu = it->second.first;
@@ -164,7 +164,7 @@ TEST(Segment, FlagsBodiesFarLowerOrTallerThanTheColumns) {
     LevelSegmentation l;
     l.label = label;
     l.name = levelName(label);
-    l.status = "found";
+    l.status = LevelStatus::Found;
     l.voxels = 1000;
     l.height_anterior_mm = a;
     l.height_middle_mm = m;
@@ -226,7 +226,7 @@ TEST(Erode4mm, ReproducesTheSpineReportConvention) {
     LevelSegmentation ls;
     ls.label = l;
     ls.name = levelName(l);
-    ls.status = "found";
+    ls.status = LevelStatus::Found;
     seg.levels.push_back(ls);
   }
   auto r = extractRoi(s, seg, {"erode-4mm"});

@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "ctbmd/levels.hpp"
+
 namespace ctbmd::naming {
 
 struct Segment {
@@ -103,7 +105,7 @@ struct NamingResult {
   std::string used =
       "none";  // the anchor: sacrum+ribs | first-rib+sacrum | first-rib | sacrum | ribs | user-hint | none
   double confidence = 0;
-  std::string status = "named";  // named | levels_not_named
+  SpineStatus status = SpineStatus::Named;  // Named | LevelsNotNamed
   std::string reason;
   std::vector<std::string> flags, warnings;
   // evidence for localize.json

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "bmd_learned.hpp"
+#include "ctbmd/clinical_rules.hpp"
 #include "ctbmd/errors.hpp"
 #include "ctbmd/fileio.hpp"
 #include "ctbmd/levels.hpp"
@@ -20,7 +21,7 @@ Calibration Calibration::defaultUncalibrated() {
   c.source = "default";
   c.material = "hydroxyapatite";
   c.intercept = 0.0;
-  c.slope = 0.8;
+  c.slope = rules::kNominalSlopeMgCm3PerHu;
   c.raw = {{"note",
             "no calibration given: nominal conversion BMD = 0.8 * HU (rule of thumb for trabecular "
             "bone at 120 kVp). Values are marked uncalibrated and are not comparable across "
@@ -152,7 +153,8 @@ BmdResult BmdResult::fromJson(const json& j, const std::string& file) {
       l.hu_median = e.value("hu_median", l.hu);
       l.hu_sd = e.value("hu_sd", 0.0);
       l.voxels = e.value("voxels", 0L);
-      l.status = e.value("status", std::string(l.usable ? "found" : "missing"));
+      l.status = e.contains("status") ? parseLevelStatus(e.at("status").get<std::string>(), file)
+                                      : (l.usable ? LevelStatus::Found : LevelStatus::Missing);
       l.bmd = e.value("bmd_mg_cm3", 0.0);
       l.bmd_se = e.value("bmd_se", 0.0);
       if (e.contains("bmd_ci95")) l.bmd_ci95 = e["bmd_ci95"].get<std::array<double, 2>>();
@@ -171,12 +173,12 @@ BmdResult BmdResult::fromJson(const json& j, const std::string& file) {
 }
 
 std::string levelValidity(const LevelBmd& l) {
-  if (l.status == "missing") return "missing";
+  if (l.status == LevelStatus::Missing) return "missing";
   if (l.usable) return "found";
   std::string why;
   for (const auto& f : l.flags)
     if (f != "uncalibrated" && f != "partial" && f != "missing") why += (why.empty() ? "" : "+") + f;
-  if (why.empty()) return l.status == "partial" ? "partial" : "unusable:not_used";
+  if (why.empty()) return l.status == LevelStatus::Partial ? "partial" : "unusable:not_used";
   return "unusable:" + why;
 }
 

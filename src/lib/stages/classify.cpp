@@ -1,6 +1,8 @@
 // classify: published rules on the BMD result; the rule and its inputs are recorded.
 #include <cmath>
+#include <cstdio>
 
+#include "ctbmd/clinical_rules.hpp"
 #include "ctbmd/contrast.hpp"
 #include "ctbmd/errors.hpp"
 #include "ctbmd/fileio.hpp"
@@ -39,30 +41,49 @@ ClassifyResult ClassifyResult::fromJson(const json& j, const std::string& file) 
   return r;
 }
 
+namespace {
+// A threshold as the rules table shows it: "120", "-2.5", "90.25".
+std::string num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+}  // namespace
+
 json classifyRules() {
+  using namespace rules;
+  const std::string acr_hi = num(kAcrNormalAboveMgCm3), acr_lo = num(kAcrOsteoporosisBelowMgCm3);
+  const std::string who_hi = num(kWhoNormalAtLeastT), who_lo = num(kWhoOsteoporosisAtMostT);
+  const std::string hu_lo = num(kL1HuOsteoporosisAtMost), hu_hi = num(kL1HuNormalAtLeast);
   return {
-      {"acr-qct",
+      {toString(Rule::AcrQct),
        {{"measure", "trabecular BMD, mean of L1 and L2 (T12 substitutes for an unusable level), mg/cm3"},
-        {"classes", {{"normal", "> 120"}, {"osteopenia", "80 - 120"}, {"osteoporosis", "< 80"}}},
+        {"classes",
+         {{"normal", "> " + acr_hi},
+          {"osteopenia", acr_lo + " - " + acr_hi},
+          {"osteoporosis", "< " + acr_lo}}},
         {"source",
          "ACR-SPR-SSR Practice Parameter for the Performance of Quantitative Computed Tomography (QCT) Bone "
          "Densitometry (2018); ISCD 2007 official positions"}}},
-      {"who-tscore",
+      {toString(Rule::WhoTscore),
        {{"measure",
          "T = (L1-L2 BMD - reference mean) / reference SD; reference mean and SD of young adults for the "
          "same measure (--ref-mean, --ref-sd), e.g. a DXA-equivalent value"},
-        {"classes", {{"normal", "T >= -1"}, {"osteopenia", "-2.5 < T < -1"}, {"osteoporosis", "T <= -2.5"}}},
+        {"classes",
+         {{"normal", "T >= " + who_hi},
+          {"osteopenia", who_lo + " < T < " + who_hi},
+          {"osteoporosis", "T <= " + who_lo}}},
         {"source", "WHO Technical Report Series 843 (1994); Kanis, Osteoporos Int 1994;4:368-381"}}},
-      {"l1-hu",
+      {toString(Rule::L1Hu),
        {{"measure", "mean attenuation of the L1 trabecular ROI, HU (no calibration needed)"},
         {"classes",
-         {{"osteoporosis", "<= 110 HU (osteoporosis likely)"},
-          {"indeterminate", "110 - 160 HU"},
-          {"normal", ">= 160 HU (normal BMD likely)"}}},
+         {{"osteoporosis", "<= " + hu_lo + " HU (osteoporosis likely)"},
+          {"indeterminate", hu_lo + " - " + hu_hi + " HU"},
+          {"normal", ">= " + hu_hi + " HU (normal BMD likely)"}}},
         {"source",
          "Pickhardt et al., Ann Intern Med 2013;158:588-595 (thresholds for 120 kVp, unenhanced or "
          "portal-venous CT)"}}},
-      {"bccnet",
+      {toString(Rule::BccNet),
        {{"measure",
          "BCC-Net (DenseNet-BC, growth 12, blocks 1/2/4/2) class probabilities on the mosaic-392 images of "
          "the "
@@ -70,13 +91,18 @@ json classifyRules() {
         {"classes",
          {{"normal", "argmax"}, {"osteopenia", "argmax (low bone mass)"}, {"osteoporosis", "argmax"}}},
         {"source", "learned; see the model card (--classify-model) for its training data and metrics"}}},
-      {"ts-median",
+      {toString(Rule::TsMedian),
        {{"measure", "median HU of L1 (erode-4mm ROI, the spine-report convention)"},
         {"classes", {{"osteoporosis", "< threshold"}, {"no_osteoporosis", ">= threshold"}}},
-        {"thresholds_hu", {{"native", 90.25}, {"arterial", 110.25}, {"portal-venous", 105.0}}},
+        {"thresholds_hu",
+         {{"native", *tsMedianThresholdHu("native")},
+          {"arterial", *tsMedianThresholdHu("arterial")},
+          {"portal-venous", *tsMedianThresholdHu("portal-venous")}}},
         {"source",
          "TotalSegmentator spine report (Wasserthal et al., Radiol Artif Intell 2023;5:e230024; "
-         "threshold 90.25 HU native, +20 HU arterial, +14.75 HU portal-venous)"}}}};
+         "threshold " +
+             num(kTsNativeHu) + " HU native, +" + num(kTsArterialOffsetHu) + " HU arterial, +" +
+             num(kTsPortalVenousOffsetHu) + " HU portal-venous)"}}}};
 }
 
 namespace {
@@ -117,10 +143,10 @@ void flagContrast(ClassifyResult& r, const json& detected) {
 }  // namespace
 
 ClassifyResult classify(const BmdResult& bmd, const ClassifyParams& p, const RoiResult* roi) {
-  if (p.rule == "bccnet") return classifyLearned(bmd, p, roi);
+  const auto rule = rules::parseRule(p.rule);
+  if (rule == rules::Rule::BccNet) return classifyLearned(bmd, p, roi);
   ClassifyResult r = classifyRule(bmd, p);
-  if (p.rule == "acr-qct" || p.rule == "l1-hu" || p.rule == "who-tscore")
-    flagContrast(r, p.detected_contrast);
+  if (rule && rules::ruleAssumesUnenhanced(*rule)) flagContrast(r, p.detected_contrast);
   return r;
 }
 
@@ -128,18 +154,20 @@ ClassifyResult classifyRule(const BmdResult& bmd, const ClassifyParams& p) {
   ClassifyResult r;
   r.rule = p.rule;
   r.uncalibrated = bmd.method == "calibration" && !bmd.calibration.calibrated;
-  json rules = classifyRules();
-  if (!rules.contains(p.rule)) {
+  const json all_rules = classifyRules();
+  const auto rule = rules::parseRule(p.rule);
+  if (!rule || !all_rules.contains(p.rule)) {
     std::string names;
-    for (auto it = rules.begin(); it != rules.end(); ++it) names += (names.empty() ? "" : ", ") + it.key();
+    for (auto it = all_rules.begin(); it != all_rules.end(); ++it)
+      names += (names.empty() ? "" : ", ") + it.key();
     throw UsageError("unknown classification rule '" + p.rule + "' (rules: " + names + ")");
   }
-  r.details = rules[p.rule];
-  if (p.rule == "acr-qct" || p.rule == "who-tscore") {
+  r.details = all_rules[p.rule];
+  if (*rule == rules::Rule::AcrQct || *rule == rules::Rule::WhoTscore) {
     r.inputs = {{"bmd_l1l2", bmd.bmd_l1l2 ? json(*bmd.bmd_l1l2) : json(nullptr)},
                 {"levels_used", bmd.levels_used},
                 {"levels_reason", bmd.levels_reason}};
-    if (p.rule == "who-tscore") {
+    if (*rule == rules::Rule::WhoTscore) {
       if (!p.ref_mean || !p.ref_sd || !(*p.ref_sd > 0))
         throw UsageError(
             "rule who-tscore needs --ref-mean and --ref-sd (> 0): the young-adult reference of the "
@@ -148,17 +176,17 @@ ClassifyResult classifyRule(const BmdResult& bmd, const ClassifyParams& p) {
       r.inputs["ref_sd"] = *p.ref_sd;
     }
     if (!bmd.bmd_l1l2) {
-      r.category = "unavailable";
+      r.category = rules::toString(rules::Category::Unavailable);
       r.details["reason"] = "no usable L1/L2 (or T12 substitute) BMD";
       return r;
     }
     double v = *bmd.bmd_l1l2;
-    if (p.rule == "acr-qct") {
-      r.category = v > 120 ? "normal" : (v >= 80 ? "osteopenia" : "osteoporosis");
+    if (*rule == rules::Rule::AcrQct) {
+      r.category = rules::toString(rules::acrCategory(v));
     } else {
       double t = (v - *p.ref_mean) / *p.ref_sd;
       r.inputs["t_score"] = t;
-      r.category = t >= -1 ? "normal" : (t > -2.5 ? "osteopenia" : "osteoporosis");
+      r.category = rules::toString(rules::whoCategory(t));
     }
     return r;
   }
@@ -166,18 +194,18 @@ ClassifyResult classifyRule(const BmdResult& bmd, const ClassifyParams& p) {
   r.uncalibrated = false;
   const LevelBmd* l1 = usableLevel(bmd, kL1);
   if (!l1) {
-    r.category = "unavailable";
+    r.category = rules::toString(rules::Category::Unavailable);
     r.details["reason"] = "L1 unusable (" + whyNot(bmd, kL1) + "); the rule is defined on L1 only";
     r.inputs = {{"level", "L1"}};
     return r;
   }
-  if (p.rule == "l1-hu") {
+  if (*rule == rules::Rule::L1Hu) {
     double hu = l1->hu_mean;
     r.inputs = {{"level", "L1"}, {"hu_mean", hu}, {"roi_protocol", bmd.protocol}};
     if (bmd.protocol != "ellipse-s1")
       r.details["note"] =
           "published with an oval ROI in the anterior trabecular body; this ROI: " + bmd.protocol;
-    r.category = hu <= 110 ? "osteoporosis" : (hu >= 160 ? "normal" : "indeterminate");
+    r.category = rules::toString(rules::l1HuCategory(hu));
     return r;
   }
   // ts-median: the phase given, else the one estimated from the scan, else native (with a note)
@@ -203,9 +231,9 @@ ClassifyResult classifyRule(const BmdResult& bmd, const ClassifyParams& p) {
     phase = "native";
     phase_from = "not given, not estimated: native assumed";
   }
-  if (phase != "native" && phase != "arterial" && phase != "portal-venous")
-    throw UsageError("--contrast-phase must be native, arterial or portal-venous");
-  double thr = r.details["thresholds_hu"][phase].get<double>();
+  const auto threshold = rules::tsMedianThresholdHu(phase);
+  if (!threshold) throw UsageError("--contrast-phase must be native, arterial or portal-venous");
+  const double thr = *threshold;
   double hu = l1->hu_median;
   r.inputs = {{"level", "L1"},
               {"hu_median", hu},
@@ -217,7 +245,7 @@ ClassifyResult classifyRule(const BmdResult& bmd, const ClassifyParams& p) {
     r.details["note"] = "contrast phase not given: the native threshold is used (--contrast-phase)";
   if (bmd.protocol != "erode-4mm")
     r.details["note_roi"] = "threshold defined on the erode-4mm ROI; this ROI: " + bmd.protocol;
-  r.category = hu < thr ? "osteoporosis" : "no_osteoporosis";
+  r.category = rules::toString(rules::tsMedianCategory(hu, thr));
   return r;
 }
 

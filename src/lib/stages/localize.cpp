@@ -41,7 +41,7 @@ json LocalizeResult::toJson() const {
       e["flags"] = l.flags;
       e["note"] = l.note;
     }
-    if (l.status != "missing") {
+    if (l.status != LevelStatus::Missing) {
       e["center_mm"] = l.center_mm;
       e["superior_mm"] = l.superior_mm;
       e["inferior_mm"] = l.inferior_mm;
@@ -63,11 +63,7 @@ LocalizeResult LocalizeResult::fromJson(const json& j, const std::string& file) 
   LocalizeResult r;
   try {
     r.method = j.at("method").get<std::string>();
-    r.status = j.value("status", std::string("named"));
-    if (r.status != "named" && r.status != "levels_not_named" && r.status != "no_spine")
-      throw InputError(
-          "localize JSON: status '" + r.status +
-          "' is not one of named, levels_not_named, no_spine; was it written by ctbmd-localize?");
+    r.status = parseSpineStatus(j.value("status", std::string("named")), file);
     r.reason = j.value("reason", std::string());
     r.column = j.value("column", json::object());
     r.contrast = j.value("contrast", json::object());
@@ -76,11 +72,11 @@ LocalizeResult LocalizeResult::fromJson(const json& j, const std::string& file) 
       l.label = label;
       l.name = levelName(label);
       const json& e = j.at("levels").at(l.name);
-      l.status = e.at("status").get<std::string>();
+      l.status = parseLevelStatus(e.at("status").get<std::string>(), file);
       l.confidence = e.value("confidence", 0.0);
       l.flags = e.value("flags", std::vector<std::string>{});
       l.note = e.value("note", std::string());
-      if (l.status != "missing") {
+      if (l.status != LevelStatus::Missing) {
         l.center_mm = e.at("center_mm").get<std::array<double, 3>>();
         l.superior_mm = e.at("superior_mm").get<double>();
         l.inferior_mm = e.at("inferior_mm").get<double>();
@@ -175,7 +171,7 @@ void flagMetalLevels(LocalizeResult& res, const CtImage* can) {
   {
     std::vector<std::string> metal_levels;
     for (const auto& l : res.levels) {
-      if (l.status == "missing") continue;
+      if (l.status == LevelStatus::Missing) continue;
       CtImage::PointType pt;
       for (int a = 0; a < 3; ++a) pt[a] = l.center_mm[a];
       itk::ContinuousIndex<double, 3> ci;
@@ -680,7 +676,7 @@ void writeLocations(LocalizeResult& res, const spine::Volume& vol, const CtImage
       const auto& lo = curve[g.ea];
       const auto& hi = curve[g.eb];
       const auto& m = curve[(g.a + g.b) / 2];
-      l.status = g.partial ? "partial" : "found";
+      l.status = g.partial ? LevelStatus::Partial : LevelStatus::Found;
       for (const auto& f : named.segment_flags[i]) {
         l.flags.push_back(f.flag);
         l.note += (l.note.empty() ? "" : "; ") + f.note;
@@ -782,7 +778,7 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   // planes perpendicular to the spine (so tilted lumbosacral discs stay sharp).
   auto curve = spine::centreline(lv, sb);
   if (curve.size() < 20) {
-    res.status = "no_spine";
+    res.status = SpineStatus::NoSpine;
     res.reason = "no chain of vertebral bodies was found: the scan may not include the spine";
     res.warnings.push_back(res.reason);
     reportAllMissing(res);
@@ -807,7 +803,7 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
     const auto verdict = assessColumn(lv, curve, sb, segs, sp);
     res.column = verdict.second;
     if (!verdict.first.seen) {
-      res.status = "no_spine";
+      res.status = SpineStatus::NoSpine;
       res.reason = verdict.first.reason;
       res.warnings.push_back("no vertebral column in view: " + verdict.first.reason + "; no level is named");
       reportAllMissing(res);
@@ -840,8 +836,8 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   lap("naming, locations");
   flagMetalLevels(res, can.GetPointer());
   for (const auto& l : res.levels)
-    spdlog::debug("localize {}: {} conf {:.2f} at ({:.1f}, {:.1f}, {:.1f})", l.name, l.status, l.confidence,
-                  l.center_mm[0], l.center_mm[1], l.center_mm[2]);
+    spdlog::debug("localize {}: {} conf {:.2f} at ({:.1f}, {:.1f}, {:.1f})", l.name, toString(l.status),
+                  l.confidence, l.center_mm[0], l.center_mm[1], l.center_mm[2]);
   return res;
 }
 

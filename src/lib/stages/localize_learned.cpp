@@ -118,9 +118,9 @@ LocalizeResult localizeLearned(const Scan& scan, const LocalizeParams& p) {
       double zs = zp[static_cast<size_t>(i)], zi = zp[static_cast<size_t>(i + 1)];
       bool ordered = zs > cc3[2] && cc3[2] > zi;
       if (cc3[2] < z_bottom || cc3[2] > z_top || !ordered) {
-        l.status = "missing";
+        l.status = LevelStatus::Missing;
       } else {
-        l.status = (zs > z_top || zi < z_bottom) ? "partial" : "found";
+        l.status = (zs > z_top || zi < z_bottom) ? LevelStatus::Partial : LevelStatus::Found;
         l.center_mm = phys(cc3[0], cc3[1], cc3[2]);
         l.superior_point = phys(cc3[0], cc3[1], zs);
         l.inferior_point = phys(cc3[0], cc3[1], zi);
@@ -147,7 +147,8 @@ LocalizeResult localizeLearned(const Scan& scan, const LocalizeParams& p) {
               in += h >= 50 && h <= 1500;
             }
           }
-        l.confidence = (tot ? static_cast<double>(in) / tot : 0.0) * (l.status == "partial" ? 0.7 : 1.0);
+        l.confidence =
+            (tot ? static_cast<double>(in) / tot : 0.0) * (l.status == LevelStatus::Partial ? 0.7 : 1.0);
       }
     }
     res.levels.push_back(l);
@@ -167,8 +168,8 @@ LocalizeResult localizeLearned(const Scan& scan, const LocalizeParams& p) {
   res.centerline = cl;
   flagMetalLevels(res, can.GetPointer());
   for (const auto& l : res.levels)
-    spdlog::debug("mip-localizer {}: {} at ({:.1f}, {:.1f}, {:.1f})", l.name, l.status, l.center_mm[0],
-                  l.center_mm[1], l.center_mm[2]);
+    spdlog::debug("mip-localizer {}: {} at ({:.1f}, {:.1f}, {:.1f})", l.name, toString(l.status),
+                  l.center_mm[0], l.center_mm[1], l.center_mm[2]);
   return res;
 }
 

@@ -215,7 +215,7 @@ RoiResult RoiResult::fromJson(const json& j, const std::string& file) {
       l.label = label;
       l.name = levelName(label);
       const json& e = j.at("levels").at(l.name);
-      l.status = e.at("status").get<std::string>();
+      l.status = parseLevelStatus(e.at("status").get<std::string>(), file);
       l.usable = e.at("usable").get<bool>();
       l.flags = e.value("flags", std::vector<std::string>{});
       l.stats = statsFromJson(e);
@@ -479,17 +479,17 @@ RoiResult extractRoi(const Scan& scan, const SegmentResult& seg, const RoiParams
     l.label = label;
     l.name = levelName(label);
     const LevelSegmentation* ls = seg.find(label);
-    l.status = ls ? ls->status : "missing";
+    l.status = ls ? ls->status : LevelStatus::Missing;
     l.stats = computeStats(values[label], voxel_mm3);
-    if (l.status == "partial") l.flags.push_back("partial");
+    if (l.status == LevelStatus::Partial) l.flags.push_back("partial");
     if (ls && ls->suspected_fracture) l.flags.push_back("suspected_fracture");
     if (ls && ls->suspected_merge) l.flags.push_back("suspected_merge");
     if (ls && ls->metal) l.flags.push_back("metal");
     if (ls)
       for (const auto& f : ls->naming_flags) l.flags.push_back(f);
-    if (l.status != "missing" && l.stats.voxels < p.min_voxels) l.flags.push_back("too_small");
-    if (l.status == "missing") l.flags.push_back("missing");
-    l.usable = l.status == "found" && l.flags.empty();
+    if (l.status != LevelStatus::Missing && l.stats.voxels < p.min_voxels) l.flags.push_back("too_small");
+    if (l.status == LevelStatus::Missing) l.flags.push_back("missing");
+    l.usable = l.status == LevelStatus::Found && l.flags.empty();
     res.levels.push_back(l);
   }
   res.roi = roi;

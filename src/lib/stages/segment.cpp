@@ -64,7 +64,7 @@ SegmentResult SegmentResult::fromJson(const json& j, LabelImage::Pointer labels,
       l.label = label;
       l.name = levelName(label);
       const json& e = j.at("levels").at(l.name);
-      l.status = e.at("status").get<std::string>();
+      l.status = parseLevelStatus(e.at("status").get<std::string>(), file);
       l.voxels = e.at("voxels").get<long>();
       l.volume_mm3 = e.at("volume_mm3").get<double>();
       l.height_anterior_mm = e.value("height_anterior_mm", 0.0);
@@ -156,10 +156,11 @@ void flagFractures(std::vector<LevelSegmentation>& levels, double ratio) {
   constexpr double kTallerThan = 1.35;
   for (size_t i = 0; i < levels.size(); ++i) {
     auto& l = levels[i];
-    if (l.status != "found" || l.voxels == 0) continue;
+    if (l.status != LevelStatus::Found || l.voxels == 0) continue;
     std::vector<double> others;
     for (size_t j = 0; j < levels.size(); ++j)
-      if (j != i && levels[j].status == "found" && levels[j].voxels > 0) others.push_back(meanH(levels[j]));
+      if (j != i && levels[j].status == LevelStatus::Found && levels[j].voxels > 0)
+        others.push_back(meanH(levels[j]));
     if (others.size() < 3) continue;
     std::nth_element(others.begin(), others.begin() + others.size() / 2, others.end());
     const double ref = others[others.size() / 2];
@@ -173,12 +174,12 @@ void flagFractures(std::vector<LevelSegmentation>& levels, double ratio) {
   }
   for (size_t i = 0; i < levels.size(); ++i) {
     auto& l = levels[i];
-    if (l.status != "found" || l.voxels == 0) continue;
+    if (l.status != LevelStatus::Found || l.voxels == 0) continue;
     double post = l.height_posterior_mm;
     double ant = l.height_anterior_mm, mid = l.height_middle_mm;
     std::vector<double> nb;
     for (size_t j : {i - 1, i + 1})
-      if (j < levels.size() && levels[j].status == "found" && levels[j].voxels > 0)
+      if (j < levels.size() && levels[j].status == LevelStatus::Found && levels[j].voxels > 0)
         nb.push_back(meanH(levels[j]));
     if (post > 0 && std::min(ant, mid) < ratio * post) {
       l.suspected_fracture = true;
@@ -601,7 +602,7 @@ std::map<int, ColumnBounds> endplateBounds(const spine::Volume& vol, const CtIma
     };
     // a level without a traced neighbour below (L5, or T12 above a T13) or above (T12, L1 below a T13)
     for (const auto& [lab, l] : byLabel) {
-      if (l->status != "found") continue;
+      if (l->status != LevelStatus::Found) continue;
       if (!byLabel.count(lab + 1) || !adjacent(lab + 1, lab))
         discs.push_back({0, lab, shifted(inf[lab], -typical_gap), inf[lab]});
       if (!byLabel.count(lab - 1) || !adjacent(lab, lab - 1))
@@ -744,7 +745,7 @@ void checkLocalizeFitsScan(const Scan& scan, const LocalizeResult& loc, const st
   const auto size = img->GetLargestPossibleRegion().GetSize();
   const auto sp = img->GetSpacing();
   for (const auto& l : loc.levels) {
-    if (l.status != "found" && l.status != "partial") continue;
+    if (l.status != LevelStatus::Found && l.status != LevelStatus::Partial) continue;
     for (const auto* pt : {&l.center_mm, &l.inferior_point, &l.superior_point}) {
       CtImage::PointType q;
       for (int d = 0; d < 3; ++d) q[d] = (*pt)[d];
@@ -819,7 +820,7 @@ SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const Segment
   std::vector<std::pair<int, int>> ranges;  // per non-missing level, in loc.levels order
   std::vector<uint8_t> wanted(static_cast<size_t>(vol.nz), 0);
   for (const auto& l : loc.levels) {
-    if (l.status == "missing") continue;
+    if (l.status == LevelStatus::Missing) continue;
     auto top = toCan({l.center_mm[0], l.center_mm[1], l.superior_mm});
     auto bot = toCan({l.center_mm[0], l.center_mm[1], l.inferior_mm});
     int k0 = std::max(0, static_cast<int>(std::floor((std::min(top[2], bot[2]) - vol.oz) / vol.sz)) - extra);
@@ -845,7 +846,7 @@ SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const Segment
   size_t ri = 0;
   for (const auto& l : loc.levels) {
     entries.push_back(levelEntry(l, loc));
-    if (l.status == "missing") continue;
+    if (l.status == LevelStatus::Missing) continue;
     auto c = toCan(l.center_mm);
     const auto [k0, k1] = ranges[ri++];
     const int n = k1 - k0 + 1;
@@ -976,7 +977,7 @@ SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const Segment
   res.levels = entries;
   std::vector<int> found;
   for (const auto& l : res.levels)
-    if (l.status != "missing") found.push_back(l.label);
+    if (l.status != LevelStatus::Missing) found.push_back(l.label);
   smoothLabels(out, vol, found, 1.0);
   finishSegmentation(res, lab.GetPointer(), am, p.fracture_ratio);
   return res;

@@ -98,7 +98,7 @@ SegmentResult segmentLearned(const Scan& scan, const LocalizeResult& loc, const 
   std::vector<std::array<double, 3>> cl;
   for (const auto& q : loc.centerline) cl.push_back(toCan(q.get<std::array<double, 3>>()));
   for (const auto& l : loc.levels)
-    if (l.status != "missing" && cl.empty()) cl.push_back(toCan(l.center_mm));
+    if (l.status != LevelStatus::Missing && cl.empty()) cl.push_back(toCan(l.center_mm));
   if (cl.empty()) {
     for (const auto& l : loc.levels) res.levels.push_back(levelEntry(l, loc));
     res.labels = LabelImage::New();
@@ -122,7 +122,7 @@ SegmentResult segmentLearned(const Scan& scan, const LocalizeResult& loc, const 
   // Slab of canonical slices to process: all levels found, with their planes' extent.
   double zlo = 1e18, zhi = -1e18;
   for (const auto& l : loc.levels) {
-    if (l.status == "missing") continue;
+    if (l.status == LevelStatus::Missing) continue;
     auto c = toCan(l.center_mm);
     auto top = toCan({l.center_mm[0], l.center_mm[1], l.superior_mm});
     auto bot = toCan({l.center_mm[0], l.center_mm[1], l.inferior_mm});
@@ -249,7 +249,7 @@ SegmentResult segmentLearned(const Scan& scan, const LocalizeResult& loc, const 
         if (wsum[q] <= 0 || acc[q] / wsum[q] < 0.5f) continue;
         const auto pt = voxelPoint(can.GetPointer(), v, i, j, k);
         for (const auto& l : loc.levels) {
-          if (l.status == "missing") continue;
+          if (l.status == LevelStatus::Missing) continue;
           if (inLevelSlab(l, pt)) {
             out[q] = static_cast<uint8_t>(l.label);
             break;
@@ -257,7 +257,7 @@ SegmentResult segmentLearned(const Scan& scan, const LocalizeResult& loc, const 
         }
       }
   for (const auto& l : loc.levels) {
-    if (l.status != "missing") keepLargest(out, v.nx, v.ny, v.nz, static_cast<uint8_t>(l.label));
+    if (l.status != LevelStatus::Missing) keepLargest(out, v.nx, v.ny, v.nz, static_cast<uint8_t>(l.label));
     res.levels.push_back(levelEntry(l, loc));
   }
   finishSegmentation(res, lab.GetPointer(), cc.map, p.fracture_ratio);

@@ -1,8 +1,11 @@
 #pragma once
-// What the thin command front ends share.
+// What the thin command front ends share (private to src/apps: not an installed header).
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
+
 #include "ctbmd/cli.hpp"
+#include "ctbmd/clinical_rules.hpp"
 #include "ctbmd/errors.hpp"
 #include "ctbmd/fileio.hpp"
 #include "ctbmd/image.hpp"
@@ -12,14 +15,27 @@
 
 namespace ctbmd::cli {
 /// --rule, --ref-mean, --ref-sd, --contrast-phase (classify and run).
+/// The --rule help, its thresholds read from ctbmd/clinical_rules.hpp.
+inline std::string ruleHelp() {
+  using namespace rules;
+  auto g = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", v);
+    return std::string(b);
+  };
+  return "Rule: acr-qct (L1-L2 BMD: normal > " + g(kAcrNormalAboveMgCm3) + ", osteopenia " +
+         g(kAcrOsteoporosisBelowMgCm3) + "-" + g(kAcrNormalAboveMgCm3) + ", osteoporosis < " +
+         g(kAcrOsteoporosisBelowMgCm3) +
+         " mg/cm3) | who-tscore (needs --ref-mean/--ref-sd) | l1-hu (L1 mean HU <= " +
+         g(kL1HuOsteoporosisAtMost) + " / >= " + g(kL1HuNormalAtLeast) + ") | ts-median (L1 median HU < " +
+         g(kTsNativeHu) + " native, +" + g(kTsArterialOffsetHu) + " arterial, +" +
+         g(kTsPortalVenousOffsetHu) +
+         " portal-venous) | bccnet (learned class probabilities on the mosaic-392 images; needs "
+         "--classify-model)";
+}
+
 inline void addClassifyOptions(CLI::App& app, ClassifyParams& p) {
-  app.add_option("-r,--rule", p.rule,
-                 "Rule: acr-qct (L1-L2 BMD: normal > 120, osteopenia 80-120, osteoporosis < 80 mg/cm3) | "
-                 "who-tscore (needs --ref-mean/--ref-sd) | l1-hu (L1 mean HU <= 110 / >= 160) | ts-median "
-                 "(L1 median HU < 90.25 native, +20 arterial, +14.75 portal-venous) | bccnet (learned class "
-                 "probabilities on the mosaic-392 images; needs --classify-model)")
-      ->check(oneOf(kRules))
-      ->capture_default_str();
+  app.add_option("-r,--rule", p.rule, ruleHelp())->check(oneOf(rules::ruleNames()))->capture_default_str();
   app.add_option_function<double>(
       "--ref-mean", [&p](double v) { p.ref_mean = v; },
       "who-tscore: young-adult reference mean of the measure");
