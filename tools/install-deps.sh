@@ -16,6 +16,7 @@ packages=(
   time util-linux               # /usr/bin/time and prlimit: the bad-input tests' memory bounds
   gnuplot-nox                   # ctbmd-evaluate's plots (PNG and SVG through cairo)
   clang-14 libclang-rt-14-dev   # fuzzing the parsers: libFuzzer, ASan, UBSan (tools/fuzz.sh)
+  clang-format                  # tools/format.sh --check in .ci/run (Debian 12: clang-format 14)
   # test oracles: SciPy checks ctbmd-evaluate; python3-torch checks the LibTorch plugin and
   # exports TorchScript models (tools/export_torchscript.py)
   python3 python3-numpy python3-nibabel python3-scipy python3-torch

@@ -29,14 +29,14 @@ bool ruleAssumesUnenhanced(Rule r);
 
 // ---- ACR QCT: trabecular BMD of L1-L2, mg/cm3 hydroxyapatite ------------------------------
 // ACR-SPR-SSR Practice Parameter for QCT Bone Densitometry (2018); ISCD 2007.
-inline constexpr double kAcrNormalAboveMgCm3 = 120.0;        // > 120: normal
-inline constexpr double kAcrOsteoporosisBelowMgCm3 = 80.0;   // < 80: osteoporosis; 80-120 osteopenia
+inline constexpr double kAcrNormalAboveMgCm3 = 120.0;       // > 120: normal
+inline constexpr double kAcrOsteoporosisBelowMgCm3 = 80.0;  // < 80: osteoporosis; 80-120 osteopenia
 Category acrCategory(double bmd_mg_cm3);
 
 // ---- WHO T-score ------------------------------------------------------------------------
 // WHO TRS 843 (1994); Kanis, Osteoporos Int 1994;4:368-381.
-inline constexpr double kWhoNormalAtLeastT = -1.0;          // T >= -1: normal
-inline constexpr double kWhoOsteoporosisAtMostT = -2.5;     // T <= -2.5: osteoporosis
+inline constexpr double kWhoNormalAtLeastT = -1.0;       // T >= -1: normal
+inline constexpr double kWhoOsteoporosisAtMostT = -2.5;  // T <= -2.5: osteoporosis
 Category whoCategory(double t_score);
 
 // ---- L1 attenuation (HU), Pickhardt et al., Ann Intern Med 2013;158:588-595 -----------------

@@ -44,9 +44,6 @@ void saveClassification(const fs::path& json_path, const ClassifyResult& r, cons
 void saveCalibration(const fs::path& json_path, const CalibrationFit& fit, const nlohmann::json& inputs,
                      const nlohmann::json& params, bool force);
 
-/// Grey PNG (8-bit), written atomically. `data` is row-major, top row first.
-void writePng(const fs::path& path, int width, int height, const std::vector<uint8_t>& data, bool force);
-
 /// roi.json with the mosaic-392 images written beside it (for learned methods).
 RoiResult loadRoiWithMosaics(const fs::path& roi_json);
 

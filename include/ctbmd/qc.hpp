@@ -43,5 +43,8 @@ RgbImage renderClassificationQc(const ClassifyResult& r);
 std::vector<std::string> wrapText(const std::string& s, std::size_t cols, std::size_t max_lines = 0);
 
 void writePngRgb(const std::filesystem::path& path, const RgbImage& img, bool force);
+/// Grey PNG (8-bit), written atomically. `data` is row-major, top row first.
+void writePng(const std::filesystem::path& path, int width, int height, const std::vector<uint8_t>& data,
+              bool force);
 
 }  // namespace ctbmd

@@ -8,6 +8,13 @@ int main(int argc, char** argv) {
   std::string bmd_json, output;
   ctbmd::ClassifyParams p;
   auto& app = tool.app();
+  app.add_flag_callback(
+      "--list-rules",
+      [] {
+        std::fputs(ctbmd::classifyRulesMarkdown().c_str(), stdout);
+        throw CLI::Success();
+      },
+      "Print the rules, their thresholds and sources (a Markdown table) and exit");
   app.add_option("bmd", bmd_json, "bmd.json from ctbmd-bmd-estimate")->required();
   app.add_option("-o,--output", output, "classification.json to write")->required();
   ctbmd::cli::addClassifyOptions(app, p);

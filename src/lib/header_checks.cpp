@@ -606,6 +606,7 @@ void checkDicomFile(const fs::path& path) {
                : u32(o);
   };
   // Top-level data set elements up to the pixel data must fit in the file.
+  int bits_allocated = 0, bits_stored = 0;  // (0028,0100) and (0028,0101) once seen
   while (p + 8 <= b.size()) {
     const uint32_t group = d16(p), elem = d16(p + 2);
     uint64_t len;
@@ -677,6 +678,22 @@ void checkDicomFile(const fs::path& path) {
       if (elem == 0x0100 && v != 8 && v != 16 && v != 32)
         throw InputError(bad + "BitsAllocated " + std::to_string(v) +
                          " (CT: 16); remove that file from the series");
+      // Bits Stored and High Bit (CT: 12-16 bits stored, the high bit one below): ITK's reader
+      // asserts when they make the stored type larger than the one it chose (SIGABRT on Bits
+      // Stored 1: a fuzzer finding).
+      if (elem == 0x0100) bits_allocated = static_cast<int>(v);
+      if (elem == 0x0101 && (v < 8 || (bits_allocated > 0 && static_cast<int>(v) > bits_allocated)))
+        throw InputError(bad + "BitsStored " + std::to_string(v) + " with BitsAllocated " +
+                         std::to_string(bits_allocated) +
+                         " (CT: 12 to 16 of 16); remove that file from the series");
+      if (elem == 0x0101) bits_stored = static_cast<int>(v);
+      if (elem == 0x0102 && bits_stored > 0 && static_cast<int>(v) != bits_stored - 1)
+        throw InputError(bad + "HighBit " + std::to_string(v) + " with BitsStored " +
+                         std::to_string(bits_stored) +
+                         " (DICOM: one less than BitsStored); remove that file from the series");
+      if (elem == 0x0103 && v > 1)
+        throw InputError(bad + "PixelRepresentation " + std::to_string(v) +
+                         " (0 unsigned or 1 signed); remove that file from the series");
     }
     // Photometric Interpretation: a CT slice is greyscale, MONOCHROME2 (or MONOCHROME1). GDCM
     // asserts on a palette image without its colour tables (SIGABRT: a fuzzer finding), and a

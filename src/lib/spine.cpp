@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "ctbmd/stats.hpp"
+#include "internal/parallel.hpp"
 
 namespace ctbmd::spine {
 
@@ -718,30 +719,6 @@ double trabecularThreshold(const Volume& v, double noise_hu) {
   const double tissue = std::sqrt(std::max(0.0, spread * spread - noise_hu * noise_hu));
   const double p90_tissue = std::min<double>(p90, p50 + 1.2816 * tissue);
   return std::max(100.0, p90_tissue + 15.0);
-}
-
-void parallelFor(int n, const std::function<void(int)>& fn) {
-  int t =
-      std::max(1, std::min(n, static_cast<int>(itk::MultiThreaderBase::GetGlobalDefaultNumberOfThreads())));
-  if (t <= 1) {
-    for (int k = 0; k < n; ++k) fn(k);
-    return;
-  }
-  std::atomic<int> next{0};
-  std::vector<std::thread> pool;
-  std::exception_ptr err;
-  std::mutex m;
-  for (int i = 0; i < t; ++i)
-    pool.emplace_back([&] {
-      try {
-        for (int k = next++; k < n; k = next++) fn(k);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(m);
-        if (!err) err = std::current_exception();
-      }
-    });
-  for (auto& th : pool) th.join();
-  if (err) std::rethrow_exception(err);
 }
 
 int dropStraySlices(const Volume& v, std::vector<SliceBody>& sb) {

@@ -10,5 +10,11 @@ expect_rc() {  # expect_rc CODE command...
   set +e; "$@" >"$WORK/last.out" 2>&1; local rc=$?; set -e
   [[ $rc == "$want" ]] || { cat "$WORK/last.out" >&2; fail "expected exit $want, got $rc: $*"; }
 }
-have_ref() { [[ -n "$CTBMD_REF" && -f "$CTBMD_REF/README.md" ]]; }
+# The shared reference scans are there; with CTBMD_REQUIRE_REF=1 their absence fails the test
+# (CI that must cover the real scans) instead of letting it skip.
+have_ref() {
+  [[ -n "$CTBMD_REF" && -f "$CTBMD_REF/README.md" ]] && return 0
+  [[ ${CTBMD_REQUIRE_REF:-0} == 1 ]] && fail "the shared reference scans are required (CTBMD_REQUIRE_REF=1) but '$CTBMD_REF' holds no README.md"
+  return 1
+}
 py() { /usr/bin/python3 "$@"; }

@@ -20,7 +20,15 @@ TempDir::~TempDir() {
   if (!std::getenv("CTBMD_KEEP_TEST_FILES")) fs::remove_all(p_, ec);
 }
 
-bool haveReference() { return fs::exists(fs::path(CTBMD_REFERENCE_DIR) / "README.md"); }
+bool haveReference() {
+  if (fs::exists(fs::path(CTBMD_REFERENCE_DIR) / "README.md")) return true;
+  // A run that must cover the real scans (CTBMD_REQUIRE_REF=1) fails instead of skipping.
+  const char* req = std::getenv("CTBMD_REQUIRE_REF");
+  if (req && std::string(req) == "1")
+    ADD_FAILURE() << "the shared reference scans are required (CTBMD_REQUIRE_REF=1) but '"
+                  << CTBMD_REFERENCE_DIR << "' holds no README.md: configure with -DCTBMD_REFERENCE_DIR=...";
+  return false;
+}
 
 fs::path reference(const std::string& rel) { return fs::path(CTBMD_REFERENCE_DIR) / rel; }
 

@@ -280,7 +280,9 @@ TEST(Naming, AnchorTable) {
     EXPECT_EQ(toString(r.status), c.status);
     ASSERT_LT(c.index, static_cast<int>(r.labels.size()));
     EXPECT_EQ(r.labels[c.index], c.label);
-    if (c.status == "named") EXPECT_NEAR(r.confidence, c.confidence, 1e-9);
+    if (c.status == "named") {
+      EXPECT_NEAR(r.confidence, c.confidence, 1e-9);
+    }
     for (const auto& f : c.flags) EXPECT_TRUE(has(r.flags, f)) << "missing flag " << f;
     EXPECT_EQ(r.flags.size(), c.flags.size());
     if (c.status != "named") {

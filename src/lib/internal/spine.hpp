@@ -121,9 +121,6 @@ SliceParams sliceParamsFor(const Volume& v);
 /// slice thickness: 0 up to 50 HU; never more than 5 mm of column in all.
 int columnAveraging(double noise_hu, double slice_mm);
 
-/// Runs fn(k) for k in [0, n) on the process's worker threads (ITK's global count).
-void parallelFor(int n, const std::function<void(int)>& fn);
-
 struct CurvePoint {
   double x, y, z;     // canonical physical mm
   double tx, ty, tz;  // unit tangent (pointing superior)

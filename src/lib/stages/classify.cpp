@@ -105,6 +105,27 @@ json classifyRules() {
              num(kTsPortalVenousOffsetHu) + " HU portal-venous)"}}}};
 }
 
+std::string classifyRulesMarkdown() {
+  const json all = classifyRules();
+  std::string t = "| rule | measure | classes | source |\n|---|---|---|---|\n";
+  for (const auto& name : rules::ruleNames()) {
+    const json& r = all.at(name);
+    std::string classes;
+    for (auto it = r.at("classes").begin(); it != r.at("classes").end(); ++it)
+      classes += (classes.empty() ? "" : "; ") + it.key() + " " + it.value().get<std::string>();
+    if (r.contains("thresholds_hu")) {
+      std::string th;
+      for (auto it = r["thresholds_hu"].begin(); it != r["thresholds_hu"].end(); ++it)
+        th += (th.empty() ? "" : ", ") + it.key() + " " + num(it.value().get<double>()) + " HU";
+      classes += " (threshold: " + th + ")";
+    }
+    t += "| `" + name + "`" + (name == ClassifyParams{}.rule ? " (default)" : "") + " | " +
+         r.at("measure").get<std::string>() + " | " + classes + " | " + r.at("source").get<std::string>() +
+         " |\n";
+  }
+  return t;
+}
+
 namespace {
 const LevelBmd* usableLevel(const BmdResult& b, int label) {
   const LevelBmd* l = b.find(label);

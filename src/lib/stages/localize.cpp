@@ -20,6 +20,7 @@
 #include "ctbmd/stages.hpp"
 #include "internal/column.hpp"
 #include "internal/naming.hpp"
+#include "internal/parallel.hpp"
 #include "internal/spine.hpp"
 #include "localize_learned.hpp"
 
@@ -263,7 +264,7 @@ std::pair<spine::ColumnVerdict, json> assessColumn(const spine::Volume& v,
                                                    const spine::SliceParams& sp) {
   const spine::ColumnParams cp;
   std::vector<spine::SegmentEvidence> ev(segs.size());
-  spine::parallelFor(static_cast<int>(segs.size()), [&](int t) {
+  parallelFor(static_cast<int>(segs.size()), [&](int t) {
     const Seg& g = segs[t];
     auto& e = ev[t];
     e.sacral = g.sacral;
@@ -462,7 +463,7 @@ std::vector<spine::SliceBody> traceSlices(const spine::Volume& lv,
   std::vector<spine::SliceBody> sb(lv.nz);
   // First pass on every ~3 mm only: it just seeds the windows of the full second pass.
   const int stride = std::max(1, static_cast<int>(std::lround(3.0 / lv.sz)));
-  spine::parallelFor((lv.nz + stride - 1) / stride, [&](int t) {
+  parallelFor((lv.nz + stride - 1) / stride, [&](int t) {
     int k = t * stride;
     sb[k] = spine::analyseSlice(lv, k, track[k].x, track[k].y, sp, false);
   });
@@ -478,7 +479,7 @@ std::vector<spine::SliceBody> traceSlices(const spine::Volume& lv,
       }
     if (!ks.empty()) {
       int half = std::max(2 * stride, static_cast<int>(std::lround(15.0 / lv.sz)));
-      spine::parallelFor(lv.nz, [&](int k) {
+      parallelFor(lv.nz, [&](int k) {
         std::vector<double> wx, wy;
         for (size_t t = 0; t < ks.size(); ++t)
           if (std::abs(ks[t] - k) <= half) {

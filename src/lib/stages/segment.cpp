@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
 
 #include "ctbmd/canonical.hpp"
@@ -17,6 +18,7 @@
 #include "ctbmd/levels.hpp"
 #include "ctbmd/stages.hpp"
 #include "ctbmd/stats.hpp"
+#include "internal/parallel.hpp"
 #include "internal/raster2d.hpp"
 #include "internal/spine.hpp"
 #include "segment_learned.hpp"
@@ -402,7 +404,7 @@ void smoothLabels(uint8_t* lab, const spine::Volume& vol, const std::vector<int>
         }
       }
     }
-  spine::parallelFor(static_cast<int>(labels.size()), [&](int li) {
+  parallelFor(static_cast<int>(labels.size()), [&](int li) {
     auto& s = sm[static_cast<size_t>(li)];
     const auto& b = bb[static_cast<size_t>(li)];
     if (b[3] < 0) return;
@@ -636,7 +638,7 @@ std::map<int, ColumnBounds> endplateBounds(const spine::Volume& vol, const CtIma
     if (!labA) dummy.hi = unused;
     if (!labB) dummy.lo = unused;
     std::vector<float> ra = ba.hi, rb = bb.lo;  // refined, before smoothing
-    spine::parallelFor(vol.ny, [&](int j) {
+    parallelFor(vol.ny, [&](int j) {
       std::vector<double> prof;
       for (int i = 0; i < vol.nx; ++i) {
         const size_t c = static_cast<size_t>(j) * vol.nx + i;
@@ -769,6 +771,238 @@ void checkLocalizeFitsScan(const Scan& scan, const LocalizeResult& loc, const st
   }
 }
 
+namespace {
+
+// The slices beyond a level's slab planes traced with it: discs are 5-15 mm thick.
+constexpr double kDiscReachMm = 12.0;
+// A slice's trace window is centred on the centreline point nearest in z when that point is
+// within this distance (mm); farther, the level's own centre is used.
+constexpr double kOnCentrelineMm = 6.0;
+// The middle of a slab (from 30 % to 70 % between the planes: a plane may lie 5 mm off, in
+// the disc) where every slice cuts the body whole.
+constexpr double kMiddleFrom = 0.3, kMiddleTo = 0.7;
+// A middle slice whose body is smaller than this fraction of the level's median inscribed
+// radius, or whose centre lies farther than kPieceOffMm from the level's centre, holds only a
+// piece of the body.
+constexpr double kPieceRadiusFraction = 0.75, kPieceOffMm = 8.0;
+// The radial trace's second seed, this far posterior of the first (mm): the canal side.
+constexpr double kRadialSecondSeedMm = 25.0;
+// A slice without a trace borrows the nearest trace towards the body's middle within this
+// distance (mm), unless the body's column ends enclose at least kFlatDiscShare of it.
+constexpr double kLendReachMm = 6.0, kFlatDiscShare = 0.9;
+
+// One level's traces, slice by slice over its slab and the discs beside it.
+struct Traced {
+  const LevelLocation* loc = nullptr;
+  int k0 = 0;
+  std::vector<spine::SliceBody> sb;
+  std::vector<uint8_t> footprint;  // columns (nx*ny) the body covers in any slice of its slab
+};
+
+// The canonical index-space centreline (mm) and, per slice, the window centre: the centreline
+// point nearest in z, the same for every level, so neighbouring levels (whose ranges overlap
+// by the disc and the reach) share one trace per slice.
+struct CentreLine {
+  std::vector<std::array<double, 3>> pts;
+  std::array<double, 2> at(const spine::Volume& vol, int k, bool& on_line) const {
+    double z = vol.z(k), best = 1e9;
+    std::array<double, 2> xy{0, 0};
+    for (const auto& q : pts)
+      if (std::abs(q[2] - z) < best) {
+        best = std::abs(q[2] - z);
+        xy = {q[0], q[1]};
+      }
+    on_line = best <= kOnCentrelineMm;
+    return xy;
+  }
+};
+
+// Each non-missing level's slice range (its slab plus `extra` slices each side), in
+// loc.levels order, and which slices are on the centreline (traced once, shared).
+void levelRanges(const spine::Volume& vol, const LocalizeResult& loc, const CentreLine& cl, int extra,
+                 const std::function<std::array<double, 3>(const std::array<double, 3>&)>& toCan,
+                 std::vector<std::pair<int, int>>& ranges, std::vector<uint8_t>& wanted) {
+  wanted.assign(static_cast<size_t>(vol.nz), 0);
+  for (const auto& l : loc.levels) {
+    if (l.status == LevelStatus::Missing) continue;
+    auto top = toCan({l.center_mm[0], l.center_mm[1], l.superior_mm});
+    auto bot = toCan({l.center_mm[0], l.center_mm[1], l.inferior_mm});
+    int k0 = std::max(0, static_cast<int>(std::floor((std::min(top[2], bot[2]) - vol.oz) / vol.sz)) - extra);
+    int k1 = std::min(vol.nz - 1,
+                      static_cast<int>(std::ceil((std::max(top[2], bot[2]) - vol.oz) / vol.sz)) + extra);
+    ranges.push_back({k0, k1});
+    for (int k = k0; k <= k1; ++k) {
+      bool on_line = false;
+      cl.at(vol, k, on_line);
+      if (on_line) wanted[static_cast<size_t>(k)] = 1;
+    }
+  }
+}
+
+// The shared traces of the slices on the centreline (others stay empty).
+std::vector<spine::SliceBody> traceSharedSlices(const spine::Volume& vol, const CentreLine& cl,
+                                                const std::vector<uint8_t>& wanted,
+                                                const spine::SliceParams& sp) {
+  std::vector<int> shared_ks;
+  for (int k = 0; k < vol.nz; ++k)
+    if (wanted[static_cast<size_t>(k)]) shared_ks.push_back(k);
+  std::vector<spine::SliceBody> shared(static_cast<size_t>(vol.nz));
+  parallelFor(static_cast<int>(shared_ks.size()), [&](int t) {
+    const int k = shared_ks[static_cast<size_t>(t)];
+    bool on_line = false;
+    auto xy = cl.at(vol, k, on_line);
+    shared[static_cast<size_t>(k)] = spine::analyseSlice(vol, k, xy[0], xy[1], sp, true);
+  });
+  return shared;
+}
+
+// Middle slices where the ring finder found no body, or only a piece, traced radially from the
+// level's centre as well; the radial body is kept when it is larger, centred within
+// kPieceOffMm and not merged with the canal (inscribed disk <= kMergedAboveMm). Marrow right
+// at the dense-bone threshold breaks into holes too small to fill (in 5 mm slices two or three
+// such slices in a row are half a body), and streaks from metal break the ring. Done only where
+// a third of the middle slices or more are such: isolated misses are better lent a
+// neighbour's shape (consistentSlices), and near a tilted L5's lower plane the radial trace
+// outlines body and disc together. Returns the slices replaced.
+int repairMiddleSlices(const spine::Volume& vol, const spine::SliceParams& sp, const LevelLocation& l,
+                       const std::array<double, 3>& c, int extra, Traced& t) {
+  const int n = static_cast<int>(t.sb.size());
+  const int inner = n - 2 * extra;
+  std::vector<double> radii, xs, ys;
+  for (int kk = extra; kk < n - extra; ++kk)
+    if (const auto& b = t.sb[static_cast<size_t>(kk)]; b.valid) radii.push_back(b.r_max);
+  const double r_median = radii.empty() ? 0.0 : stats::median(radii);
+  for (int kk = extra; kk < n - extra; ++kk)
+    if (const auto& b = t.sb[static_cast<size_t>(kk)];
+        b.valid && b.r_max >= kPieceRadiusFraction * r_median) {
+      xs.push_back(b.cx);
+      ys.push_back(b.cy);
+    }
+  // the level's own centre (the centreline wanders at L5/S1)
+  const std::array<double, 2> ref = xs.empty() ? std::array<double, 2>{c[0], c[1]}
+                                               : std::array<double, 2>{stats::median(xs), stats::median(ys)};
+  auto off = [&](const spine::SliceBody& b) { return std::hypot(b.cx - ref[0], b.cy - ref[1]); };
+  const int m0 = extra + static_cast<int>(std::floor(kMiddleFrom * inner)),
+            m1 = extra + static_cast<int>(std::ceil(kMiddleTo * inner));
+  std::vector<int> retrace;
+  for (int kk = m0; kk < m1; ++kk)
+    if (const auto& b = t.sb[static_cast<size_t>(kk)];
+        !b.valid || b.r_max < kPieceRadiusFraction * r_median || off(b) > kPieceOffMm)
+      retrace.push_back(kk);
+  // A few such slices are isolated misses that consistentSlices lends a neighbour's shape;
+  // a third of the middle or more is a body the ring finder does not see.
+  if (3 * static_cast<int>(retrace.size()) < m1 - m0) retrace.clear();
+  std::vector<uint8_t> took(retrace.size(), 0);
+  const int k0 = t.k0;
+  parallelFor(static_cast<int>(retrace.size()), [&](int t_) {
+    const int kk = retrace[static_cast<size_t>(t_)];
+    auto& b = t.sb[static_cast<size_t>(kk)];
+    auto r = spine::radialSlice(vol, k0 + kk, {{ref[0], ref[1]}, {ref[0], ref[1] - kRadialSecondSeedMm}}, sp,
+                                true);
+    spdlog::trace(
+        "segment {} slice {}: ring valid {} r {:.1f} at ({:.1f},{:.1f}); radial valid {} r {:.1f} at "
+        "({:.1f},{:.1f}); level centre ({:.1f},{:.1f})",
+        l.name, k0 + kk, b.valid, b.r_max, b.cx, b.cy, r.valid, r.r_max, r.cx, r.cy, ref[0], ref[1]);
+    if (r.valid && r.r_max <= spine::kMergedAboveMm && off(r) <= kPieceOffMm &&
+        (!b.valid || r.r_max > b.r_max)) {
+      b = std::move(r);
+      took[static_cast<size_t>(t_)] = 1;
+    }
+  });
+  const int n_took = static_cast<int>(std::count(took.begin(), took.end(), 1));
+  if (n_took)
+    spdlog::debug("segment {}: {} slices traced radially (no body from the ring finder)", l.name, n_took);
+  return n_took;
+}
+
+// The body's columns: from the slices inside its slab (the disc slices beside it may hold
+// anything).
+void levelFootprint(const spine::Volume& vol, int extra, Traced& t) {
+  const int n = static_cast<int>(t.sb.size());
+  t.footprint.assign(static_cast<size_t>(vol.nx) * vol.ny, 0);
+  for (int kk = extra; kk < n - extra; ++kk)
+    if (const auto& b = t.sb[static_cast<size_t>(kk)]; b.valid)
+      for (int j = 0; j < b.wny; ++j)
+        for (int i = 0; i < b.wnx; ++i)
+          if (b.mask[static_cast<size_t>(j) * b.wnx + i])
+            t.footprint[static_cast<size_t>(b.wy0 + j) * vol.nx + (b.wx0 + i)] = 1;
+}
+
+// Pass 1 for one level: its slices traced (shared ones reused), the middle repaired, the
+// slices made consistent, its footprint.
+Traced traceLevel(const spine::Volume& vol, const spine::SliceParams& sp, const LevelLocation& l,
+                  const std::array<double, 3>& c, std::pair<int, int> range, int extra,
+                  const std::vector<uint8_t>& wanted, const std::vector<spine::SliceBody>& shared,
+                  LevelSegmentation& entry) {
+  const auto [k0, k1] = range;
+  const int n = k1 - k0 + 1;
+  Traced t;
+  t.loc = &l;
+  t.k0 = k0;
+  t.sb.resize(static_cast<size_t>(std::max(0, n)));
+  parallelFor(n, [&, k0 = k0](int kk) {
+    const int k = k0 + kk;
+    if (wanted[static_cast<size_t>(k)]) {
+      t.sb[static_cast<size_t>(kk)] = shared[static_cast<size_t>(k)];
+      return;
+    }
+    t.sb[static_cast<size_t>(kk)] = spine::analyseSlice(vol, k, c[0], c[1], sp, true);
+  });
+  entry.repaired_slices += repairMiddleSlices(vol, sp, l, c, extra, t);
+  consistentSlices(t.sb, vol.sx, vol.sy, vol.sz, entry.repaired_slices);
+  levelFootprint(vol, extra, t);
+  return t;
+}
+
+// Pass 2's fill: each level's traced voxels between its column ends. A slice through a tilted
+// endplate cuts the body only in part (a crescent beside the disc), which the slice finder
+// rejects as too thin. Where a slice has no trace and the body's column ends enclose part (not
+// all) of the nearest trace towards the body's middle (within kLendReachMm), that trace lends
+// its shape, cut to those columns.
+void fillBetweenEnds(const spine::Volume& vol, const std::map<int, Traced>& traced,
+                     const std::map<int, ColumnBounds>& bounds, uint8_t* out) {
+  const int lend_reach = std::max(1, static_cast<int>(std::lround(kLendReachMm / vol.sz)));
+  for (const auto& entry : traced) {
+    const int label = entry.first;
+    const auto& t = entry.second;  // a plain reference: lambdas cannot capture structured bindings (C++17)
+    const auto& bd = bounds.at(label);
+    const int n = static_cast<int>(t.sb.size());
+    parallelFor(n, [&](int kk) {
+      const int k = t.k0 + kk;
+      const spine::SliceBody* s = &t.sb[static_cast<size_t>(kk)];
+      if (!s->valid) {
+        const int inward = kk < n / 2 ? 1 : -1;
+        s = nullptr;
+        for (int d = 1; d <= lend_reach && !s; ++d) {
+          const int k2 = kk + inward * d;
+          if (k2 < 0 || k2 >= n) break;
+          if (t.sb[static_cast<size_t>(k2)].valid) s = &t.sb[static_cast<size_t>(k2)];
+        }
+        if (!s) return;
+        long all = 0, in = 0;
+        for (int j = 0; j < s->wny; ++j)
+          for (int i = 0; i < s->wnx; ++i) {
+            if (!s->mask[static_cast<size_t>(j) * s->wnx + i]) continue;
+            const size_t col = static_cast<size_t>(s->wy0 + j) * vol.nx + (s->wx0 + i);
+            ++all;
+            in += k >= bd.lo[col] && k <= bd.hi[col];
+          }
+        if (in >= kFlatDiscShare * all) return;  // ends enclosing all of it: a flat disc slice, not a body
+      }
+      for (int j = 0; j < s->wny; ++j)
+        for (int i = 0; i < s->wnx; ++i) {
+          if (!s->mask[static_cast<size_t>(j) * s->wnx + i]) continue;
+          const size_t col = static_cast<size_t>(s->wy0 + j) * vol.nx + (s->wx0 + i);
+          if (k < bd.lo[col] || k > bd.hi[col]) continue;
+          size_t q = static_cast<size_t>(k) * vol.nx * vol.ny + col;
+          if (!out[q]) out[q] = static_cast<uint8_t>(label);  // one slice per task: no race
+        }
+    });
+  }
+}
+
+}  // namespace
+
 SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const SegmentParams& p) {
   checkLocalizeFitsScan(scan, loc);
   if (p.method == "unet2d" || p.method == "dense-unet3d") return segmentLearned(scan, loc, p);
@@ -789,191 +1023,29 @@ SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const Segment
   uint8_t* out = lab->GetBufferPointer();
   const spine::SliceParams sp = spine::sliceParamsFor(vol);
   // Centreline (physical) -> canonical index-space mm, for the window centre per slice.
-  std::vector<std::array<double, 3>> cl;
   auto toCan = [&](const std::array<double, 3>& w) { return toCanonicalFrame(can.GetPointer(), vol, w); };
-  for (const auto& q : loc.centerline) cl.push_back(toCan(q.get<std::array<double, 3>>()));
+  CentreLine cl;
+  for (const auto& q : loc.centerline) cl.pts.push_back(toCan(q.get<std::array<double, 3>>()));
+  const int extra = static_cast<int>(std::ceil(kDiscReachMm / vol.sz));
   // Pass 1: each level's body traced slice by slice, over its slab plus the discs beside it.
-  struct Traced {
-    const LevelLocation* loc = nullptr;
-    int k0 = 0;
-    std::vector<spine::SliceBody> sb;
-    std::vector<uint8_t> footprint;  // columns (nx*ny) the body covers in any slice
-  };
+  std::vector<std::pair<int, int>> ranges;  // per non-missing level, in loc.levels order
+  std::vector<uint8_t> wanted;
+  levelRanges(vol, loc, cl, extra, toCan, ranges, wanted);
+  const auto shared = traceSharedSlices(vol, cl, wanted, sp);
   std::map<int, Traced> traced;
   std::vector<LevelSegmentation> entries;
-  const double reach_mm = 12.0;  // discs are 5-15 mm: the slices beyond a slab's planes to trace
-  const int extra = static_cast<int>(std::ceil(reach_mm / vol.sz));
-  // The window of slice k is centred on the centreline point nearest in z, the same for every
-  // level, so neighbouring levels (whose ranges overlap by the disc and the reach) share one
-  // trace per slice; only where the centreline is > 6 mm away does a level use its own centre.
-  auto centreOf = [&](int k, bool& on_line) {
-    double z = vol.z(k), best = 1e9;
-    std::array<double, 2> xy{0, 0};
-    for (const auto& q : cl)
-      if (std::abs(q[2] - z) < best) {
-        best = std::abs(q[2] - z);
-        xy = {q[0], q[1]};
-      }
-    on_line = best <= 6;
-    return xy;
-  };
-  std::vector<std::pair<int, int>> ranges;  // per non-missing level, in loc.levels order
-  std::vector<uint8_t> wanted(static_cast<size_t>(vol.nz), 0);
-  for (const auto& l : loc.levels) {
-    if (l.status == LevelStatus::Missing) continue;
-    auto top = toCan({l.center_mm[0], l.center_mm[1], l.superior_mm});
-    auto bot = toCan({l.center_mm[0], l.center_mm[1], l.inferior_mm});
-    int k0 = std::max(0, static_cast<int>(std::floor((std::min(top[2], bot[2]) - vol.oz) / vol.sz)) - extra);
-    int k1 = std::min(vol.nz - 1,
-                      static_cast<int>(std::ceil((std::max(top[2], bot[2]) - vol.oz) / vol.sz)) + extra);
-    ranges.push_back({k0, k1});
-    for (int k = k0; k <= k1; ++k) {
-      bool on_line = false;
-      centreOf(k, on_line);
-      if (on_line) wanted[static_cast<size_t>(k)] = 1;
-    }
-  }
-  std::vector<int> shared_ks;
-  for (int k = 0; k < vol.nz; ++k)
-    if (wanted[static_cast<size_t>(k)]) shared_ks.push_back(k);
-  std::vector<spine::SliceBody> shared(static_cast<size_t>(vol.nz));
-  spine::parallelFor(static_cast<int>(shared_ks.size()), [&](int t) {
-    const int k = shared_ks[static_cast<size_t>(t)];
-    bool on_line = false;
-    auto xy = centreOf(k, on_line);
-    shared[static_cast<size_t>(k)] = spine::analyseSlice(vol, k, xy[0], xy[1], sp, true);
-  });
   size_t ri = 0;
   for (const auto& l : loc.levels) {
     entries.push_back(levelEntry(l, loc));
     if (l.status == LevelStatus::Missing) continue;
-    auto c = toCan(l.center_mm);
-    const auto [k0, k1] = ranges[ri++];
-    const int n = k1 - k0 + 1;
-    Traced& t = traced[l.label];
-    t.loc = &l;
-    t.k0 = k0;
-    t.sb.resize(static_cast<size_t>(std::max(0, n)));
-    spine::parallelFor(n, [&, k0 = k0](int kk) {
-      const int k = k0 + kk;
-      if (wanted[static_cast<size_t>(k)]) {
-        t.sb[static_cast<size_t>(kk)] = shared[static_cast<size_t>(k)];
-        return;
-      }
-      t.sb[static_cast<size_t>(kk)] = spine::analyseSlice(vol, k, c[0], c[1], sp, true);
-    });
-    // In the middle of the slab (the central 40 % between the endplate planes; a plane may lie
-    // 5 mm off, in the disc) every slice cuts the body whole. A slice there where the ring finder found no
-    // body, or only a piece (inscribed disk under 3/4 of the level's median, or centre 8 mm off the level's
-    // median centre), is traced radially from that centre as well; the radial body is kept when it is larger,
-    // centred within 8 mm and not merged with the canal (inscribed disk <= 21 mm). Marrow right at the
-    // dense-bone threshold breaks into holes too small to fill (in 5 mm slices two or three such slices in a
-    // row are half a body), and streaks from metal break the ring. This is done only where a third of the
-    // middle slices or more are such: isolated misses are better lent a neighbour's shape (consistentSlices),
-    // and near a tilted L5's lower plane the radial trace outlines body and disc together.
-    {
-      const int inner = n - 2 * extra;
-      std::vector<double> radii, xs, ys;
-      for (int kk = extra; kk < n - extra; ++kk)
-        if (const auto& b = t.sb[static_cast<size_t>(kk)]; b.valid) radii.push_back(b.r_max);
-      const double r_median = radii.empty() ? 0.0 : stats::median(radii);
-      for (int kk = extra; kk < n - extra; ++kk)
-        if (const auto& b = t.sb[static_cast<size_t>(kk)]; b.valid && b.r_max >= 0.75 * r_median) {
-          xs.push_back(b.cx);
-          ys.push_back(b.cy);
-        }
-      // the level's own centre (the centreline wanders at L5/S1)
-      const std::array<double, 2> ref = xs.empty()
-                                            ? std::array<double, 2>{c[0], c[1]}
-                                            : std::array<double, 2>{stats::median(xs), stats::median(ys)};
-      auto off = [&](const spine::SliceBody& b) { return std::hypot(b.cx - ref[0], b.cy - ref[1]); };
-      const int m0 = extra + static_cast<int>(std::floor(0.3 * inner)),
-                m1 = extra + static_cast<int>(std::ceil(0.7 * inner));
-      std::vector<int> retrace;
-      for (int kk = m0; kk < m1; ++kk)
-        if (const auto& b = t.sb[static_cast<size_t>(kk)];
-            !b.valid || b.r_max < 0.75 * r_median || off(b) > 8.0)
-          retrace.push_back(kk);
-      // A few such slices are isolated misses that consistentSlices lends a neighbour's shape;
-      // a third of the middle or more is a body the ring finder does not see.
-      if (3 * static_cast<int>(retrace.size()) < m1 - m0) retrace.clear();
-      std::vector<uint8_t> took(retrace.size(), 0);
-      spine::parallelFor(static_cast<int>(retrace.size()), [&, k0 = k0](int t_) {
-        const int kk = retrace[static_cast<size_t>(t_)];
-        auto& b = t.sb[static_cast<size_t>(kk)];
-        auto r = spine::radialSlice(vol, k0 + kk, {{ref[0], ref[1]}, {ref[0], ref[1] - 25.0}}, sp, true);
-        spdlog::trace(
-            "segment {} slice {}: ring valid {} r {:.1f} at ({:.1f},{:.1f}); radial valid {} r {:.1f} at "
-            "({:.1f},{:.1f}); level centre ({:.1f},{:.1f})",
-            l.name, k0 + kk, b.valid, b.r_max, b.cx, b.cy, r.valid, r.r_max, r.cx, r.cy, ref[0], ref[1]);
-        if (r.valid && r.r_max <= spine::kMergedAboveMm && off(r) <= 8.0 && (!b.valid || r.r_max > b.r_max)) {
-          b = std::move(r);
-          took[static_cast<size_t>(t_)] = 1;
-        }
-      });
-      const int n_took = static_cast<int>(std::count(took.begin(), took.end(), 1));
-      entries.back().repaired_slices += n_took;
-      if (n_took)
-        spdlog::debug("segment {}: {} slices traced radially (no body from the ring finder)", l.name, n_took);
-    }
-    consistentSlices(t.sb, vol.sx, vol.sy, vol.sz, entries.back().repaired_slices);
-    t.footprint.assign(static_cast<size_t>(vol.nx) * vol.ny, 0);
-    // the body's columns: from the slices inside its slab (the disc slices beside it may hold
-    // anything)
-    for (int kk = extra; kk < n - extra; ++kk)
-      if (const auto& b = t.sb[static_cast<size_t>(kk)]; b.valid)
-        for (int j = 0; j < b.wny; ++j)
-          for (int i = 0; i < b.wnx; ++i)
-            if (b.mask[static_cast<size_t>(j) * b.wnx + i])
-              t.footprint[static_cast<size_t>(b.wy0 + j) * vol.nx + (b.wx0 + i)] = 1;
+    traced[l.label] =
+        traceLevel(vol, sp, l, toCan(l.center_mm), ranges[ri++], extra, wanted, shared, entries.back());
   }
   // Pass 2: where each body ends, column by column (endplates are concave, tilted and not
   // parallel in a wedge-shaped L5), then the voxels between those ends.
   std::map<int, const std::vector<uint8_t>*> footprints;
   for (const auto& [label, t] : traced) footprints[label] = &t.footprint;
-  auto bounds = endplateBounds(vol, can.GetPointer(), loc, footprints);
-  // A slice through a tilted endplate cuts the body only in part (a crescent beside the disc),
-  // which the slice finder rejects as too thin. Where a slice has no trace and the body's
-  // column ends enclose part (not all) of the nearest trace towards the body's middle (within
-  // 6 mm), that trace lends its shape, cut to those columns.
-  const int lend_reach = std::max(1, static_cast<int>(std::lround(6.0 / vol.sz)));
-  for (auto& entry : traced) {
-    const int label = entry.first;
-    auto& t = entry.second;  // a plain reference: lambdas cannot capture structured bindings (C++17)
-    const auto& bd = bounds.at(label);
-    const int n = static_cast<int>(t.sb.size());
-    spine::parallelFor(n, [&](int kk) {
-      const int k = t.k0 + kk;
-      const spine::SliceBody* s = &t.sb[static_cast<size_t>(kk)];
-      if (!s->valid) {
-        const int inward = kk < n / 2 ? 1 : -1;
-        s = nullptr;
-        for (int d = 1; d <= lend_reach && !s; ++d) {
-          const int k2 = kk + inward * d;
-          if (k2 < 0 || k2 >= n) break;
-          if (t.sb[static_cast<size_t>(k2)].valid) s = &t.sb[static_cast<size_t>(k2)];
-        }
-        if (!s) return;
-        long all = 0, in = 0;
-        for (int j = 0; j < s->wny; ++j)
-          for (int i = 0; i < s->wnx; ++i) {
-            if (!s->mask[static_cast<size_t>(j) * s->wnx + i]) continue;
-            const size_t col = static_cast<size_t>(s->wy0 + j) * vol.nx + (s->wx0 + i);
-            ++all;
-            in += k >= bd.lo[col] && k <= bd.hi[col];
-          }
-        if (in >= 0.9 * all) return;  // ends enclosing all of it: a flat disc slice, not a body
-      }
-      for (int j = 0; j < s->wny; ++j)
-        for (int i = 0; i < s->wnx; ++i) {
-          if (!s->mask[static_cast<size_t>(j) * s->wnx + i]) continue;
-          const size_t col = static_cast<size_t>(s->wy0 + j) * vol.nx + (s->wx0 + i);
-          if (k < bd.lo[col] || k > bd.hi[col]) continue;
-          size_t q = static_cast<size_t>(k) * vol.nx * vol.ny + col;
-          if (!out[q]) out[q] = static_cast<uint8_t>(label);  // one slice per task: no race
-        }
-    });
-  }
+  fillBetweenEnds(vol, traced, endplateBounds(vol, can.GetPointer(), loc, footprints), out);
   res.levels = entries;
   std::vector<int> found;
   for (const auto& l : res.levels)
