@@ -29,9 +29,9 @@ TEST(ClinicalRules, AcrThresholdsFallOnThePublishedSide) {
 
 TEST(ClinicalRules, WhoTscoreThresholdsFallOnThePublishedSide) {
   // WHO: normal T >= -1, osteopenia -2.5 < T < -1, osteoporosis T <= -2.5
-  const Boundary cases[] = {{-1.0, Category::Normal},         {-1.001, Category::Osteopenia},
-                            {-2.499, Category::Osteopenia},   {-2.5, Category::Osteoporosis},
-                            {-4.0, Category::Osteoporosis},   {1.5, Category::Normal}};
+  const Boundary cases[] = {{-1.0, Category::Normal},       {-1.001, Category::Osteopenia},
+                            {-2.499, Category::Osteopenia}, {-2.5, Category::Osteoporosis},
+                            {-4.0, Category::Osteoporosis}, {1.5, Category::Normal}};
   for (const auto& c : cases) EXPECT_EQ(rules::whoCategory(c.value), c.expected) << c.value;
 }
 

@@ -301,173 +301,229 @@ void cropBodies(const Scan& scan, const SegmentResult& seg, const RoiParams& p, 
 }
 }  // namespace
 
-RoiResult extractRoi(const Scan& scan, const SegmentResult& seg, const RoiParams& p) {
-  auto protos = roiProtocols();
-  if (!protos.contains(p.protocol))
-    throw UsageError("unknown ROI protocol '" + p.protocol +
-                     "' (protocols: ellipse-s1, erode-4mm, mosaic-392)");
-  if (!sameGrid(scan.image.GetPointer(), seg.labels.GetPointer(), 1e-3))
-    throw InputError("the segmentation is not on the CT's grid; was it made from another scan?");
-  RoiResult res;
-  res.protocol = p.protocol;
-  res.protocol_info = protos[p.protocol];
+namespace {
+
+// ellipse-s1: the slices within this distance of the body's centre slice (mm): the central 9 mm.
+constexpr double kEllipseHalfSlabMm = 4.5;
+// ellipse-s1: short (antero-posterior) semi-axis as a fraction of the widest left-right row;
+// ellipse area as a fraction of the body's area in the slice.
+constexpr double kEllipseShortAxisOfWidth = 0.2, kEllipseAreaFraction = 0.3;
+// erode-4mm: the erosion's extent per axis (mm), at least kErodeMinVoxels voxels.
+constexpr double kErodeMm = 4.0;
+constexpr int kErodeMinVoxels = 2;
+// mosaic-392: the tile size (px) and the image (2 x 2 tiles); the ROI erosion radius (mm).
+constexpr int kMosaicTile = 196, kMosaicSize = 2 * kMosaicTile;
+constexpr double kMosaicErodeMm = 2.0;
+// A pixel outside the scan in a mosaic tile: air.
+constexpr float kAirHu = -1024.f;
+
+// The protocols, one string table.
+enum class Protocol { EllipseS1, Erode4mm, Mosaic392 };
+Protocol parseProtocol(const std::string& name) {
+  if (name == "ellipse-s1") return Protocol::EllipseS1;
+  if (name == "erode-4mm") return Protocol::Erode4mm;
+  if (name == "mosaic-392") return Protocol::Mosaic392;
+  throw UsageError("unknown ROI protocol '" + name + "' (protocols: ellipse-s1, erode-4mm, mosaic-392)");
+}
+
+// erode-4mm, in the image's storage order (as TotalSegmentator's report erodes).
+void erodeRoi(const SegmentResult& seg, const CtImage::SpacingType& sp, LabelImage* roi) {
+  std::array<int, 3> n;
+  for (int a = 0; a < 3; ++a)
+    n[a] = std::max(kErodeMinVoxels, static_cast<int>(std::lround(kErodeMm / sp[a])));
+  auto sz = seg.labels->GetLargestPossibleRegion().GetSize();
+  const int N[3] = {static_cast<int>(sz[0]), static_cast<int>(sz[1]), static_cast<int>(sz[2])};
+  auto boxes = labelBoxes(seg.labels->GetBufferPointer(), N);
+  for (int label : kReportedLevels)
+    if (boxes.count(label)) erodeBox(seg.labels.GetPointer(), label, boxes[label], n, roi);
+}
+
+// One labelled body on the canonical grid (k superior): its bounding box and its axial slices.
+struct AxialBody {
+  const uint8_t* s;
+  int nx, ny, nz;
+  double sx, sy, sz;
+  int label;
+  Box bb;
+  size_t at(int i, int j, int k) const { return (static_cast<size_t>(k) * ny + j) * nx + i; }
+  // The body's centre slice (mean k of its voxels); false when it has none.
+  bool centreSlice(double& kc) const {
+    kc = 0;
+    long cnt = 0;
+    for (int k = bb.lo[2]; k <= bb.hi[2]; ++k)
+      for (int j = bb.lo[1]; j <= bb.hi[1]; ++j)
+        for (int i = bb.lo[0]; i <= bb.hi[0]; ++i)
+          if (s[at(i, j, k)] == label) {
+            ++cnt;
+            kc += k;
+          }
+    if (cnt == 0) return false;
+    kc /= cnt;
+    return true;
+  }
+  // Slice k: voxel count, centroid (mx, my; index units) and the widest left-right row (voxels).
+  long slice(int k, double& mx, double& my, int& width) const {
+    mx = my = 0;
+    long n = 0;
+    width = 0;
+    if (k < bb.lo[2] || k > bb.hi[2]) return n;
+    for (int j = bb.lo[1]; j <= bb.hi[1]; ++j) {
+      int rowmin = nx, rowmax = -1;
+      for (int i = bb.lo[0]; i <= bb.hi[0]; ++i)
+        if (s[at(i, j, k)] == label) {
+          mx += i;
+          my += j;
+          ++n;
+          rowmin = std::min(rowmin, i);
+          rowmax = std::max(rowmax, i);
+        }
+      if (rowmax >= 0) width = std::max(width, rowmax - rowmin + 1);
+    }
+    if (n) {
+      mx /= n;
+      my /= n;
+    }
+    return n;
+  }
+};
+
+// ellipse-s1 (roiProtocols()): an ellipse per slice of the central 9 mm, clipped to the body.
+void ellipseS1(const AxialBody& body, double kc, uint8_t* o) {
+  const auto& bb = body.bb;
+  for (int k = bb.lo[2]; k <= bb.hi[2]; ++k) {
+    if (std::abs(k - kc) * body.sz > kEllipseHalfSlabMm + 1e-6) continue;
+    double mx, my;
+    int w;
+    long n = body.slice(k, mx, my, w);
+    if (n == 0) continue;
+    double area = n * body.sx * body.sy;
+    double b = kEllipseShortAxisOfWidth * w * body.sx;    // short semi-axis (AP), mm
+    double a = kEllipseAreaFraction * area / (M_PI * b);  // long semi-axis (LR), mm
+    for (int j = bb.lo[1]; j <= bb.hi[1]; ++j)
+      for (int i = bb.lo[0]; i <= bb.hi[0]; ++i) {
+        size_t q = body.at(i, j, k);
+        if (body.s[q] != body.label) continue;
+        double dx = (i - mx) * body.sx / a, dy = (j - my) * body.sy / b;
+        if (dx * dx + dy * dy <= 1.0) o[q] = static_cast<uint8_t>(body.label);
+      }
+  }
+}
+
+// The body in slice k eroded by kMosaicErodeMm (a disk), into o.
+void erodedSlice(const AxialBody& body, int k, uint8_t* o) {
+  const auto& bb = body.bb;
+  const double sx = body.sx, sy = body.sy;
+  int er_i = std::max(1, static_cast<int>(std::lround(kMosaicErodeMm / sx))),
+      er_j = std::max(1, static_cast<int>(std::lround(kMosaicErodeMm / sy)));
+  const double r2 = kMosaicErodeMm * kMosaicErodeMm + 1e-9;
+  for (int j = bb.lo[1]; j <= bb.hi[1]; ++j)
+    for (int i = bb.lo[0]; i <= bb.hi[0]; ++i) {
+      if (body.s[body.at(i, j, k)] != body.label) continue;
+      bool in = true;
+      for (int dj = -er_j; dj <= er_j && in; ++dj)
+        for (int di = -er_i; di <= er_i && in; ++di) {
+          if ((di * sx) * (di * sx) + (dj * sy) * (dj * sy) > r2) continue;
+          int ii = i + di, jj = j + dj;
+          if (ii < 0 || jj < 0 || ii >= body.nx || jj >= body.ny || body.s[body.at(ii, jj, k)] != body.label)
+            in = false;
+        }
+      if (in) o[body.at(i, j, k)] = static_cast<uint8_t>(body.label);
+    }
+}
+
+// mosaic-392 (roiProtocols()): four tiles of the centre slice and its neighbours, and the
+// eroded body on those slices as the ROI.
+Slice2D::Pointer mosaic392(const AxialBody& body, double kc, const CtImage* cct, uint8_t* o) {
+  const int k0 = static_cast<int>(std::lround(kc));
+  // canonical k grows superior: "above" = k0 + 1
+  const int ks[4] = {k0, k0 + 1, k0 - 1, k0 - 2};
+  auto mosaic = Slice2D::New();
+  Slice2D::SizeType msz;
+  msz[0] = kMosaicSize;
+  msz[1] = kMosaicSize;
+  mosaic->SetRegions(Slice2D::RegionType(msz));
+  Slice2D::SpacingType msp;
+  msp[0] = body.sx;
+  msp[1] = body.sy;
+  mosaic->SetSpacing(msp);
+  mosaic->Allocate();
+  mosaic->FillBuffer(kAirHu);
+  // tiles counter-clockwise from top-left: TL, BL, BR, TR
+  const int tx[4] = {0, 0, kMosaicTile, kMosaicTile}, ty[4] = {0, kMosaicTile, kMosaicTile, 0};
+  for (int t = 0; t < 4; ++t) {
+    const int k = ks[t];
+    if (k < 0 || k >= body.nz) continue;
+    double mx, my;
+    int w;
+    if (body.slice(k, mx, my, w) == 0) {  // no body in that slice: the centre slice's centroid
+      double mx0, my0;
+      body.slice(k0, mx0, my0, w);
+      mx = mx0;
+      my = my0;
+    }
+    const int half = kMosaicTile / 2;
+    const int ci = static_cast<int>(std::lround(mx)) - half, cj = static_cast<int>(std::lround(my)) - half;
+    for (int j = 0; j < kMosaicTile; ++j)
+      for (int i = 0; i < kMosaicTile; ++i) {
+        const int ii = ci + i, jj = cj + j;
+        float v = kAirHu;
+        if (ii >= 0 && jj >= 0 && ii < body.nx && jj < body.ny)
+          v = cct->GetBufferPointer()[body.at(ii, jj, k)];
+        Slice2D::IndexType idx;
+        idx[0] = tx[t] + i;
+        idx[1] = ty[t] + j;
+        mosaic->SetPixel(idx, v);
+      }
+    erodedSlice(body, k, o);
+  }
+  return mosaic;
+}
+
+// ellipse-s1 and mosaic-392: axial work on the canonical grid, the ROI mapped back to the
+// input grid.
+LabelImage::Pointer axialRoi(const Scan& scan, const SegmentResult& seg, Protocol proto, RoiResult& res) {
   const CtImage* ct = scan.image.GetPointer();
-  auto roi = LabelImage::New();
-  roi->CopyInformation(seg.labels);
-  roi->SetRegions(seg.labels->GetLargestPossibleRegion());
-  roi->Allocate();
-  roi->FillBuffer(0);
+  AxisMap am = canonicalAxisMap(ct);
+  auto cseg = toCanonicalView<uint8_t>(seg.labels.GetPointer(), am);
+  auto cct = proto == Protocol::Mosaic392 ? canonicalOf(scan).image : CtImage::Pointer();
+  auto croi = LabelImage::New();
+  croi->CopyInformation(cseg);
+  croi->SetRegions(cseg->GetLargestPossibleRegion());
+  croi->Allocate();
+  croi->FillBuffer(0);
+  auto sz = cseg->GetLargestPossibleRegion().GetSize();
+  AxialBody body{cseg->GetBufferPointer(),
+                 static_cast<int>(sz[0]),
+                 static_cast<int>(sz[1]),
+                 static_cast<int>(sz[2]),
+                 cseg->GetSpacing()[0],
+                 cseg->GetSpacing()[1],
+                 cseg->GetSpacing()[2],
+                 0,
+                 {}};
+  uint8_t* o = croi->GetBufferPointer();
+  const int NN[3] = {body.nx, body.ny, body.nz};
+  auto boxes = labelBoxes(body.s, NN);
+  for (int label : kReportedLevels) {
+    if (!boxes.count(label)) continue;
+    body.label = label;
+    body.bb = boxes[label];
+    double kc = 0;
+    if (!body.centreSlice(kc)) continue;
+    if (proto == Protocol::EllipseS1)
+      ellipseS1(body, kc, o);
+    else
+      res.mosaics.emplace_back(levelName(label), mosaic392(body, kc, cct.GetPointer(), o));
+  }
+  return fromCanonicalView<uint8_t>(croi.GetPointer(), am);
+}
+
+// Per level: the ROI's statistics on the input grid and its validity (flags from the
+// segmentation and localize; usable = found with no flag).
+void levelRois(const CtImage* ct, const LabelImage* roi, const SegmentResult& seg, long min_voxels,
+               RoiResult& res) {
   const auto sp = ct->GetSpacing();
   const double voxel_mm3 = sp[0] * sp[1] * sp[2];
-
-  if (p.protocol == "erode-4mm") {
-    std::array<int, 3> n;
-    for (int a = 0; a < 3; ++a) n[a] = std::max(2, static_cast<int>(std::lround(4.0 / sp[a])));
-    auto sz = seg.labels->GetLargestPossibleRegion().GetSize();
-    const int N[3] = {static_cast<int>(sz[0]), static_cast<int>(sz[1]), static_cast<int>(sz[2])};
-    auto boxes = labelBoxes(seg.labels->GetBufferPointer(), N);
-    for (int label : kReportedLevels)
-      if (boxes.count(label)) erodeBox(seg.labels.GetPointer(), label, boxes[label], n, roi.GetPointer());
-  } else {
-    // Axial work in canonical order.
-    AxisMap am = canonicalAxisMap(ct);
-    auto cseg = toCanonicalView<uint8_t>(seg.labels.GetPointer(), am);
-    auto cct = p.protocol == "mosaic-392" ? canonicalOf(scan).image : CtImage::Pointer();
-    auto croi = LabelImage::New();
-    croi->CopyInformation(cseg);
-    croi->SetRegions(cseg->GetLargestPossibleRegion());
-    croi->Allocate();
-    croi->FillBuffer(0);
-    auto sz = cseg->GetLargestPossibleRegion().GetSize();
-    const int nx = static_cast<int>(sz[0]), ny = static_cast<int>(sz[1]), nz = static_cast<int>(sz[2]);
-    const double sx = cseg->GetSpacing()[0], sy = cseg->GetSpacing()[1], szz = cseg->GetSpacing()[2];
-    const uint8_t* s = cseg->GetBufferPointer();
-    uint8_t* o = croi->GetBufferPointer();
-    const int NN[3] = {nx, ny, nz};
-    auto boxes = labelBoxes(s, NN);
-    for (int label : kReportedLevels) {
-      if (!boxes.count(label)) continue;
-      const Box& bb = boxes[label];
-      // the body's centre slice
-      double kc = 0;
-      long cnt = 0;
-      for (int k = bb.lo[2]; k <= bb.hi[2]; ++k)
-        for (int j = bb.lo[1]; j <= bb.hi[1]; ++j)
-          for (int i = bb.lo[0]; i <= bb.hi[0]; ++i)
-            if (s[(static_cast<size_t>(k) * ny + j) * nx + i] == label) {
-              ++cnt;
-              kc += k;
-            }
-      if (cnt == 0) continue;
-      kc /= cnt;
-      auto slice = [&](int k, double& mx, double& my, int& width) {
-        mx = my = 0;
-        long n = 0;
-        width = 0;
-        if (k < bb.lo[2] || k > bb.hi[2]) return n;
-        for (int j = bb.lo[1]; j <= bb.hi[1]; ++j) {
-          int rowmin = nx, rowmax = -1;
-          for (int i = bb.lo[0]; i <= bb.hi[0]; ++i)
-            if (s[(static_cast<size_t>(k) * ny + j) * nx + i] == label) {
-              mx += i;
-              my += j;
-              ++n;
-              rowmin = std::min(rowmin, i);
-              rowmax = std::max(rowmax, i);
-            }
-          if (rowmax >= 0) width = std::max(width, rowmax - rowmin + 1);
-        }
-        if (n) {
-          mx /= n;
-          my /= n;
-        }
-        return n;
-      };
-      if (p.protocol == "ellipse-s1") {
-        for (int k = bb.lo[2]; k <= bb.hi[2]; ++k) {
-          if (std::abs(k - kc) * szz > 4.5 + 1e-6) continue;
-          double mx, my;
-          int w;
-          long n = slice(k, mx, my, w);
-          if (n == 0) continue;
-          double area = n * sx * sy;
-          double b = 0.2 * w * sx;             // short semi-axis (AP), mm
-          double a = 0.3 * area / (M_PI * b);  // long semi-axis (LR), mm
-          for (int j = bb.lo[1]; j <= bb.hi[1]; ++j)
-            for (int i = bb.lo[0]; i <= bb.hi[0]; ++i) {
-              size_t q = (static_cast<size_t>(k) * ny + j) * nx + i;
-              if (s[q] != label) continue;
-              double dx = (i - mx) * sx / a, dy = (j - my) * sy / b;
-              if (dx * dx + dy * dy <= 1.0) o[q] = static_cast<uint8_t>(label);
-            }
-        }
-      } else {  // mosaic-392
-        int k0 = static_cast<int>(std::lround(kc));
-        // canonical k grows superior: "above" = k0 + 1
-        int ks[4] = {k0, k0 + 1, k0 - 1, k0 - 2};
-        auto mosaic = Slice2D::New();
-        Slice2D::SizeType msz;
-        msz[0] = 392;
-        msz[1] = 392;
-        mosaic->SetRegions(Slice2D::RegionType(msz));
-        Slice2D::SpacingType msp;
-        msp[0] = sx;
-        msp[1] = sy;
-        mosaic->SetSpacing(msp);
-        mosaic->Allocate();
-        mosaic->FillBuffer(-1024.f);
-        // tiles counter-clockwise from top-left: TL, BL, BR, TR
-        const int tx[4] = {0, 0, 196, 196}, ty[4] = {0, 196, 196, 0};
-        for (int t = 0; t < 4; ++t) {
-          int k = ks[t];
-          if (k < 0 || k >= nz) continue;
-          double mx, my;
-          int w;
-          if (slice(k, mx, my, w) == 0) {
-            double mx0, my0;
-            slice(k0, mx0, my0, w);
-            mx = mx0;
-            my = my0;
-          }
-          int ci = static_cast<int>(std::lround(mx)) - 98, cj = static_cast<int>(std::lround(my)) - 98;
-          for (int j = 0; j < 196; ++j)
-            for (int i = 0; i < 196; ++i) {
-              int ii = ci + i, jj = cj + j;
-              float v = -1024.f;
-              if (ii >= 0 && jj >= 0 && ii < nx && jj < ny)
-                v = cct->GetBufferPointer()[(static_cast<size_t>(k) * ny + jj) * nx + ii];
-              Slice2D::IndexType idx;
-              idx[0] = tx[t] + i;
-              idx[1] = ty[t] + j;
-              mosaic->SetPixel(idx, v);
-            }
-          // ROI: body eroded by 2 mm in this slice
-          r2::Grid2 g{nx, ny, sx, sy};
-          (void)g;
-          int er_i = std::max(1, static_cast<int>(std::lround(2.0 / sx))),
-              er_j = std::max(1, static_cast<int>(std::lround(2.0 / sy)));
-          for (int j = bb.lo[1]; j <= bb.hi[1]; ++j)
-            for (int i = bb.lo[0]; i <= bb.hi[0]; ++i) {
-              if (s[(static_cast<size_t>(k) * ny + j) * nx + i] != label) continue;
-              bool in = true;
-              for (int dj = -er_j; dj <= er_j && in; ++dj)
-                for (int di = -er_i; di <= er_i && in; ++di) {
-                  if ((di * sx) * (di * sx) + (dj * sy) * (dj * sy) > 4.0 + 1e-9) continue;
-                  int ii = i + di, jj = j + dj;
-                  if (ii < 0 || jj < 0 || ii >= nx || jj >= ny ||
-                      s[(static_cast<size_t>(k) * ny + jj) * nx + ii] != label)
-                    in = false;
-                }
-              if (in) o[(static_cast<size_t>(k) * ny + j) * nx + i] = static_cast<uint8_t>(label);
-            }
-        }
-        res.mosaics.emplace_back(levelName(label), mosaic);
-      }
-    }
-    roi = fromCanonicalView<uint8_t>(croi.GetPointer(), am);
-  }
-
-  // Statistics per level on the input grid.
   std::map<int, std::vector<float>> values;
   const uint8_t* r = roi->GetBufferPointer();
   const int16_t* h = ct->GetBufferPointer();
@@ -487,11 +543,35 @@ RoiResult extractRoi(const Scan& scan, const SegmentResult& seg, const RoiParams
     if (ls && ls->metal) l.flags.push_back("metal");
     if (ls)
       for (const auto& f : ls->naming_flags) l.flags.push_back(f);
-    if (l.status != LevelStatus::Missing && l.stats.voxels < p.min_voxels) l.flags.push_back("too_small");
+    if (l.status != LevelStatus::Missing && l.stats.voxels < min_voxels) l.flags.push_back("too_small");
     if (l.status == LevelStatus::Missing) l.flags.push_back("missing");
     l.usable = l.status == LevelStatus::Found && l.flags.empty();
     res.levels.push_back(l);
   }
+}
+
+}  // namespace
+
+RoiResult extractRoi(const Scan& scan, const SegmentResult& seg, const RoiParams& p) {
+  const Protocol proto = parseProtocol(p.protocol);
+  if (!sameGrid(scan.image.GetPointer(), seg.labels.GetPointer(), 1e-3))
+    throw InputError("the segmentation is not on the CT's grid; was it made from another scan?");
+  RoiResult res;
+  res.protocol = p.protocol;
+  res.protocol_info = roiProtocols()[p.protocol];
+  const CtImage* ct = scan.image.GetPointer();
+  LabelImage::Pointer roi;
+  if (proto == Protocol::Erode4mm) {
+    roi = LabelImage::New();
+    roi->CopyInformation(seg.labels);
+    roi->SetRegions(seg.labels->GetLargestPossibleRegion());
+    roi->Allocate();
+    roi->FillBuffer(0);
+    erodeRoi(seg, ct->GetSpacing(), roi.GetPointer());
+  } else {
+    roi = axialRoi(scan, seg, proto, res);
+  }
+  levelRois(ct, roi.GetPointer(), seg, p.min_voxels, res);
   res.roi = roi;
   if (p.crop3d) cropBodies(scan, seg, p, res);
   return res;
