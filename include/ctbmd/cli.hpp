@@ -41,7 +41,6 @@ class Tool {
 CLI::Validator oneOf(const std::vector<std::string>& allowed);
 
 /// The values of the options every stage shares, in one place.
-inline const std::vector<std::string> kRoiProtocols = {"ellipse-s1", "erode-4mm", "mosaic-392"};
 inline const std::vector<std::string> kStatistics = {"mean", "median"};
 inline const std::vector<std::string> kContrastPhases = {"native", "arterial", "portal-venous"};
 

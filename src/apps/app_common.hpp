@@ -9,6 +9,7 @@
 #include "ctbmd/errors.hpp"
 #include "ctbmd/fileio.hpp"
 #include "ctbmd/image.hpp"
+#include "ctbmd/methods.hpp"
 #include "ctbmd/pipeline.hpp"
 #include "ctbmd/provenance.hpp"
 #include "ctbmd/stages.hpp"
@@ -56,7 +57,7 @@ inline void addBmdMethodOptions(CLI::App& app, BmdParams& p) {
          "calibration (HU -> BMD by the calibration) | mosaic-cnn (regressor on the mosaic-392 images; "
          "needs --protocol mosaic-392 and --bmd-model) | densenet3d (3-D DenseNet-BC regressor on the "
          "3-D body crops of roi-extract --crop3d; needs --bmd-model)")
-      ->check(CLI::IsMember({"calibration", "mosaic-cnn", "densenet3d"}))
+      ->check(CLI::IsMember(methods::names(methods::Bmd{})))
       ->capture_default_str();
   app.add_option("--bmd-model", p.model, "Model folder of a learned BMD method (task bmd-regress)");
   app.add_option("--device", p.device, "Learned methods: auto | cpu | cuda")->capture_default_str();

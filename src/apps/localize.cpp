@@ -13,7 +13,7 @@ int main(int argc, char** argv) {
   app.add_option("--series", series, "DICOM series UID (folder with several series)");
   app.add_option("--method", p.method,
                  "classical (weight-free default) | mip-localizer (learned; needs --model)")
-      ->check(CLI::IsMember({"classical", "mip-localizer"}))
+      ->check(CLI::IsMember(ctbmd::methods::names(ctbmd::methods::Localize{})))
       ->capture_default_str();
   app.add_option("--model", p.model, "mip-localizer: model folder holding stage1/ and stage2/");
   app.add_option("--device", p.device, "auto | cpu | cuda (learned methods)")->capture_default_str();

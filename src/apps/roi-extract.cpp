@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
       ->required();
   app.add_option("--series", series, "DICOM series UID (folder with several series)");
   app.add_option("-p,--protocol", p.protocol, "ellipse-s1 | erode-4mm | mosaic-392")
-      ->check(ctbmd::cli::oneOf(ctbmd::cli::kRoiProtocols))
+      ->check(ctbmd::cli::oneOf(ctbmd::methods::names(ctbmd::methods::Roi{})))
       ->capture_default_str();
   app.add_option("--min-voxels", p.min_voxels, "Fewer ROI voxels make a level unusable")
       ->capture_default_str();

@@ -61,14 +61,14 @@ int main(int argc, char** argv) {
   app.add_option("-o,--output", outdir, "Output folder: <case_id>/... per case and results.csv")->required();
   app.add_option("-c,--calibration", calibration, "Calibration JSON for bmd-estimate (else uncalibrated)");
   app.add_option("-p,--protocol", o.roi.protocol, "ROI protocol: ellipse-s1 | erode-4mm | mosaic-392")
-      ->check(ctbmd::cli::oneOf(ctbmd::cli::kRoiProtocols))
+      ->check(ctbmd::cli::oneOf(ctbmd::methods::names(ctbmd::methods::Roi{})))
       ->capture_default_str();
   app.add_option("--statistic", o.bmd.statistic, "ROI statistic for BMD: mean | median")
       ->check(ctbmd::cli::oneOf(ctbmd::cli::kStatistics))
       ->capture_default_str();
   app.add_option("--localize-method", o.localize.method,
                  "classical (weight-free default) | mip-localizer (learned; needs --localize-model)")
-      ->check(CLI::IsMember({"classical", "mip-localizer"}))
+      ->check(CLI::IsMember(ctbmd::methods::names(ctbmd::methods::Localize{})))
       ->capture_default_str();
   app.add_option("--localize-model", o.localize.model,
                  "mip-localizer: model folder with stage1/ and stage2/");
@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
                  "NAME[@Z]: a level you know, for scans showing neither anchor (see ctbmd-localize --help)");
   app.add_option("--segment-method", o.segment.method,
                  "classical (weight-free default) | unet2d | dense-unet3d (learned; need --segment-model)")
-      ->check(CLI::IsMember({"classical", "unet2d", "dense-unet3d"}))
+      ->check(CLI::IsMember(ctbmd::methods::names(ctbmd::methods::Segment{})))
       ->capture_default_str();
   app.add_option("--segment-model", o.segment.model, "Model folder of a learned segmenter (task segment)");
   app.add_flag("--crop3d", o.roi.crop3d,

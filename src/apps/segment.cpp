@@ -13,7 +13,7 @@ int main(int argc, char** argv) {
   app.add_option("--series", series, "DICOM series UID (folder with several series)");
   app.add_option("--method", p.method,
                  "classical (weight-free default) | unet2d | dense-unet3d (learned; need --model)")
-      ->check(CLI::IsMember({"classical", "unet2d", "dense-unet3d"}))
+      ->check(CLI::IsMember(ctbmd::methods::names(ctbmd::methods::Segment{})))
       ->capture_default_str();
   app.add_option("--model", p.model,
                  "Model folder for a learned method (task segment, e.g. models/unet2d-phantom)");

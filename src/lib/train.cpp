@@ -21,8 +21,8 @@
 namespace ctbmd::training {
 
 namespace fs = std::filesystem;
-using nlohmann::json;
 using learned::Tensor;
+using nlohmann::json;
 
 namespace {
 
@@ -65,7 +65,8 @@ Resolved resolve(const TrainOptions& o) {
   if (r.from_csv && o.csv.empty()) throw UsageError(o.task + " needs --csv");
   if (!r.from_csv && o.dataset.empty()) throw UsageError(o.task + " needs --dataset (a VerSe-layout folder)");
   r.arch = o.arch;
-  if (r.arch.empty()) r.arch = r.classify ? "bccnet" : r.segment ? "unet2d" : r.localize ? "mip-localizer" : "mosaic-cnn";
+  if (r.arch.empty())
+    r.arch = r.classify ? "bccnet" : r.segment ? "unet2d" : r.localize ? "mip-localizer" : "mosaic-cnn";
   r.loss = o.loss;
   if (r.loss.empty()) r.loss = r.classify ? "ce" : r.segment ? "dice" : "l1";
   std::string window = o.hu_window;
@@ -158,9 +159,10 @@ void csvSamples(const TrainOptions& o, const Resolved& r, Prepared& prep) {
   if (r.classify && !h.contains("classes") && r.arch == "bccnet") h["classes"] = r.classes.size();
   if (r.classify && !h.contains("outputs") && r.arch != "bccnet") h["outputs"] = r.classes.size();
   if (!r.classify && !h.contains("outputs")) h["outputs"] = tcols.size();
-  prep.labels = r.classify ? json(r.classes)
-                           : json(tnames.size() == 1 && tnames[0] == "target" ? std::vector<std::string>{"bmd_mg_cm3"}
-                                                                              : tnames);
+  prep.labels =
+      r.classify ? json(r.classes)
+                 : json(tnames.size() == 1 && tnames[0] == "target" ? std::vector<std::string>{"bmd_mg_cm3"}
+                                                                    : tnames);
   std::vector<int64_t> spatial(S.images.at(0).shape.begin() + 1, S.images.at(0).shape.end());
   prep.input["spacing_mm"] = nullptr;
   prep.input["patch"] = spatial;
@@ -172,8 +174,9 @@ SegmentSampling segmentSampling(const TrainOptions& o, const Resolved& r, Prepar
   SegmentSampling ss;
   ss.arch = r.arch;
   ss.spacing_mm = o.spacing > 0 ? o.spacing : (r.arch == "dense-unet3d" ? 2.0 : 1.25);
-  ss.patch = o.patch.empty() ? (r.arch == "dense-unet3d" ? std::vector<int>{32, 32, 32} : std::vector<int>{64, 64})
-                             : parseSize(o.patch, "--patch");
+  ss.patch = o.patch.empty()
+                 ? (r.arch == "dense-unet3d" ? std::vector<int>{32, 32, 32} : std::vector<int>{64, 64})
+                 : parseSize(o.patch, "--patch");
   ss.level = r.level;
   ss.width = r.width;
   ss.slice_step_mm = o.slice_step;
@@ -212,9 +215,9 @@ MipSampling mipSampling(const TrainOptions& o, const Resolved& r, Prepared& prep
                        {"cols", ms.cols},
                        {"row_mm", ms.row_mm},
                        {"window_above_mm", ms.window_above_mm}};
-  prep.labels = stage == 1 ? json{"l1_top_mm_below_scan_top"}
-                           : json{"L1_z", "L2_z", "L3_z", "L4_z", "L1_x", "L2_x",
-                                  "L3_x", "L4_x", "L1_y", "L2_y", "L3_y", "L4_y"};
+  prep.labels =
+      stage == 1 ? json{"l1_top_mm_below_scan_top"} : json{"L1_z", "L2_z", "L3_z", "L4_z", "L1_x", "L2_x",
+                                                           "L3_x", "L4_x", "L1_y", "L2_y", "L3_y", "L4_y"};
   return ms;
 }
 
@@ -238,7 +241,8 @@ void verseSamples(const TrainOptions& o, const Resolved& r, Prepared& prep) {
     }
     auto c = loadVerseCase(s);
     if (!c.bodies_from_subregions)
-      spdlog::warn("{}: no sub-region mask; whole vertebrae (posterior elements included) are the target", s.key);
+      spdlog::warn("{}: no sub-region mask; whole vertebrae (posterior elements included) are the target",
+                   s.key);
     size_t before = S.images.size();
     if (r.segment)
       addSegmentSamples(c, ss, S);
@@ -280,7 +284,8 @@ json trainingConfig(const TrainOptions& o, const Resolved& r, const json& hyper)
 }
 
 // The plugin's training loop, one train_log.csv line and one log line per epoch; the summary.
-json runTraining(const json& cfg, const Samples& S, const fs::path& dir, bool resume, const std::string& metric) {
+json runTraining(const json& cfg, const Samples& S, const fs::path& dir, bool resume,
+                 const std::string& metric) {
   auto& b = learned::backend();
   fs::path log = dir / "train_log.csv";
   std::ofstream logf(log, resume ? std::ios::app : std::ios::trunc);
@@ -289,8 +294,8 @@ json runTraining(const json& cfg, const Samples& S, const fs::path& dir, bool re
   try {
     summary = b.train(cfg.dump(), S.images, S.targets, [&](const std::string& line) {
       auto e = json::parse(line);
-      logf << e["epoch"] << "," << e["lr"] << "," << e["train_loss"] << "," << e["val_loss"] << "," << e[metric]
-           << "," << e["best_epoch"] << "\n";
+      logf << e["epoch"] << "," << e["lr"] << "," << e["train_loss"] << "," << e["val_loss"] << ","
+           << e[metric] << "," << e["best_epoch"] << "\n";
       logf.flush();
       spdlog::info("epoch {:3d}  lr {:.2e}  train {:.4f}  val {:.4f}  {} {:.4f}", e["epoch"].get<int>(),
                    e["lr"].get<double>(), e["train_loss"].get<double>(), e["val_loss"].get<double>(), metric,
@@ -312,7 +317,8 @@ json modelCard(const TrainOptions& o, const Resolved& r, const Prepared& prep, c
   return {{"name", o.out.filename().string()},
           {"task", written_task},
           {"architecture", {{"name", r.arch}, {"hyper_parameters", prep.hyper}}},
-          {"weights", {{"format", "ctbmd-state"}, {"file", "weights.pt"}, {"sha256", sha256File(o.out / "weights.pt")}}},
+          {"weights",
+           {{"format", "ctbmd-state"}, {"file", "weights.pt"}, {"sha256", sha256File(o.out / "weights.pt")}}},
           {"input", prep.input},
           {"labels", prep.labels},
           {"training",

@@ -8,6 +8,7 @@
 #include "ctbmd/errors.hpp"
 #include "ctbmd/fileio.hpp"
 #include "ctbmd/levels.hpp"
+#include "ctbmd/methods.hpp"
 #include "ctbmd/provenance.hpp"
 #include "ctbmd/stages.hpp"
 
@@ -197,11 +198,9 @@ BmdResult estimateBmd(const RoiResult& roi, const Calibration& cal, const BmdPar
   r.protocol = roi.protocol;
   r.method = p.method;
   std::map<std::string, double> learned_bmd;
-  if (p.method == "mosaic-cnn" || p.method == "densenet3d") {
-    learned_bmd = predictLearnedBmd(roi, p, r.model);
-  } else if (p.method != "calibration") {
-    throw UsageError("--bmd-method must be calibration, mosaic-cnn or densenet3d");
-  }
+  const auto method = methods::parseBmd(p.method);
+  if (!method) throw UsageError("--bmd-method must be calibration, mosaic-cnn or densenet3d");
+  if (*method != methods::Bmd::Calibration) learned_bmd = predictLearnedBmd(roi, p, r.model);
   for (const auto& lr : roi.levels) {
     LevelBmd l;
     l.label = lr.label;

@@ -17,6 +17,7 @@
 #include "ctbmd/errors.hpp"
 #include "ctbmd/fileio.hpp"
 #include "ctbmd/levels.hpp"
+#include "ctbmd/methods.hpp"
 #include "ctbmd/stages.hpp"
 #include "internal/column.hpp"
 #include "internal/naming.hpp"
@@ -745,9 +746,11 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
     if (p.method != "classical")
       throw UsageError("--level-hint is for the classical localizer (the learned one names levels itself)");
   }
-  if (p.method == "mip-localizer") return localizeLearned(scan, p);
-  if (p.method != "classical")
-    throw UsageError("localize method '" + p.method + "' is unknown (methods: classical, mip-localizer)");
+  const auto method = methods::parseLocalize(p.method);
+  if (!method)
+    throw UsageError("localize method '" + p.method +
+                     "' is unknown (methods: " + methods::listed(methods::names(methods::Localize{})) + ")");
+  if (*method == methods::Localize::MipLocalizer) return localizeLearned(scan, p);
   checkLooksLikeCt(scan.image.GetPointer(), scan.info.path.string());
   LocalizeResult res;
   res.method = "classical-v1";

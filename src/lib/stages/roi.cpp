@@ -9,6 +9,7 @@
 #include "ctbmd/errors.hpp"
 #include "ctbmd/fileio.hpp"
 #include "ctbmd/levels.hpp"
+#include "ctbmd/methods.hpp"
 #include "ctbmd/stages.hpp"
 #include "internal/net_inputs.hpp"
 #include "internal/raster2d.hpp"
@@ -317,13 +318,11 @@ constexpr double kMosaicErodeMm = 2.0;
 // A pixel outside the scan in a mosaic tile: air.
 constexpr float kAirHu = -1024.f;
 
-// The protocols, one string table.
-enum class Protocol { EllipseS1, Erode4mm, Mosaic392 };
+using Protocol = methods::Roi;
 Protocol parseProtocol(const std::string& name) {
-  if (name == "ellipse-s1") return Protocol::EllipseS1;
-  if (name == "erode-4mm") return Protocol::Erode4mm;
-  if (name == "mosaic-392") return Protocol::Mosaic392;
-  throw UsageError("unknown ROI protocol '" + name + "' (protocols: ellipse-s1, erode-4mm, mosaic-392)");
+  if (const auto p = methods::parseRoi(name)) return *p;
+  throw UsageError("unknown ROI protocol '" + name +
+                   "' (protocols: " + methods::listed(methods::names(Protocol{})) + ")");
 }
 
 // erode-4mm, in the image's storage order (as TotalSegmentator's report erodes).

@@ -16,6 +16,7 @@
 #include "ctbmd/errors.hpp"
 #include "ctbmd/fileio.hpp"
 #include "ctbmd/levels.hpp"
+#include "ctbmd/methods.hpp"
 #include "ctbmd/stages.hpp"
 #include "ctbmd/stats.hpp"
 #include "internal/parallel.hpp"
@@ -1005,10 +1006,11 @@ void fillBetweenEnds(const spine::Volume& vol, const std::map<int, Traced>& trac
 
 SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const SegmentParams& p) {
   checkLocalizeFitsScan(scan, loc);
-  if (p.method == "unet2d" || p.method == "dense-unet3d") return segmentLearned(scan, loc, p);
-  if (p.method != "classical")
+  const auto method = methods::parseSegment(p.method);
+  if (!method)
     throw UsageError("segment method '" + p.method +
-                     "' is unknown (methods: classical, unet2d, dense-unet3d)");
+                     "' is unknown (methods: " + methods::listed(methods::names(methods::Segment{})) + ")");
+  if (*method != methods::Segment::Classical) return segmentLearned(scan, loc, p);
   SegmentResult res;
   res.method = "classical-v1";
   const auto& cc = canonicalOf(scan);
