@@ -210,21 +210,26 @@ std::vector<EvalCase> loadEvaluationCases(const fs::path& predictions, const fs:
   return out;
 }
 
-json evaluate(const std::vector<EvalCase>& cases, const EvaluateOptions& opt) {
-  json ev;
+namespace {
+
+// How many cases matched, ran, failed and were calibrated; the failures with their errors.
+json caseCounts(const std::vector<EvalCase>& cases) {
   long ok = 0, failed = 0, calibrated = 0;
   for (const auto& c : cases) {
     ok += c.pred_ok;
     failed += !c.pred_ok;
     calibrated += c.pred_calibration == "calibrated";
   }
-  ev["cases"] = {{"matched", cases.size()}, {"ok", ok}, {"failed", failed}, {"calibrated", calibrated}};
+  json counts = {{"matched", cases.size()}, {"ok", ok}, {"failed", failed}, {"calibrated", calibrated}};
   json failures = json::array();
   for (const auto& c : cases)
     if (!c.pred_ok) failures.push_back({{"case_id", c.case_id}, {"error", c.pred_error}});
-  ev["cases"]["failures"] = failures;
+  counts["failures"] = failures;
+  return counts;
+}
 
-  // Agreement of the L1-L2 BMD.
+// Agreement of the L1-L2 BMD with the reference: Bland-Altman, Pearson, OLS (n >= 3).
+json bmdAgreement(const std::vector<EvalCase>& cases) {
   std::vector<double> pred, ref;
   for (const auto& c : cases)
     if (c.pred_ok && c.pred_bmd && c.ref_bmd) {
@@ -252,8 +257,11 @@ json evaluate(const std::vector<EvalCase>& cases, const EvaluateOptions& opt) {
                          {"residual_sd", f.residual_sd},
                          {"df", f.df}};
   }
-  ev["bmd_l1l2"] = bmd;
-  // Per level.
+  return bmd;
+}
+
+// Per-level BMD agreement, and over all levels (within 3 mg/cm3; unusable levels excluded).
+json levelBmdAgreement(const std::vector<EvalCase>& cases) {
   json lv = json::object();
   std::vector<double> all_p, all_r;
   for (int l : kReportedLevels) {
@@ -283,9 +291,12 @@ json evaluate(const std::vector<EvalCase>& cases, const EvaluateOptions& opt) {
                  {"rmse", a.rmse},
                  {"within_3_mg_cm3", propJson(stats::proportion(within3, static_cast<long>(all_p.size())))}};
   }
-  ev["level_bmd"] = lv;
+  return lv;
+}
 
-  // Diagnosis: ROC on the predicted BMD (lower = more likely positive) and the predicted class.
+// Diagnosis: ROC on the predicted BMD (lower = more likely positive) and the predicted class,
+// for osteoporosis and for low BMD.
+json diagnosis(const std::vector<EvalCase>& cases) {
   json diag = json::object();
   for (const std::string target : {"osteoporosis", "low_bmd"}) {
     auto positive = [&](const std::string& cls) {
@@ -330,11 +341,14 @@ json evaluate(const std::vector<EvalCase>& cases, const EvaluateOptions& opt) {
     d["roc"]["points"] = pts;
     diag[target] = d;
   }
-  ev["diagnosis"] = diag;
-  ev["diagnosis"]["classes_from"] =
+  diag["classes_from"] =
       "predicted class from results.csv when it is normal/osteopenia/osteoporosis, else from the predicted "
       "L1-L2 BMD by the ACR thresholds; reference class from the reference category, else its BMD";
-  // Confusion matrix.
+  return diag;
+}
+
+// The three-class confusion matrix (rows reference, columns prediction) and accuracy.
+json confusion(const std::vector<EvalCase>& cases) {
   std::vector<std::vector<long>> m(3, std::vector<long>(3, 0));
   long agree = 0, total = 0;
   for (const auto& c : cases) {
@@ -346,108 +360,121 @@ json evaluate(const std::vector<EvalCase>& cases, const EvaluateOptions& opt) {
     agree += ri == pi;
     ++total;
   }
-  ev["confusion"] = {{"classes", kClasses},
-                     {"rows", "reference"},
-                     {"columns", "prediction"},
-                     {"matrix", m},
-                     {"accuracy", propJson(stats::proportion(agree, total))}};
+  return {{"classes", kClasses},
+          {"rows", "reference"},
+          {"columns", "prediction"},
+          {"matrix", m},
+          {"accuracy", propJson(stats::proportion(agree, total))}};
+}
 
-  // Calibration recovery (phantom references know the scanner's line).
-  {
-    std::vector<double> slope_rel, icpt_abs, bmd_err;
-    long within2 = 0;
-    for (const auto& c : cases)
-      if (c.pred_ok && c.pred_cal_slope && c.ref_cal_slope) {
-        double rel = (*c.pred_cal_slope - *c.ref_cal_slope) / *c.ref_cal_slope;
-        slope_rel.push_back(rel);
-        icpt_abs.push_back(*c.pred_cal_intercept - *c.ref_cal_intercept);
-        within2 += std::abs(rel) <= 0.02;
-        // Error the calibration alone makes over the trabecular range (50-250 mg/cm3).
-        for (double bmd : {50.0, 150.0, 250.0}) {
-          double hu = (bmd - *c.ref_cal_intercept) / *c.ref_cal_slope;
-          bmd_err.push_back(*c.pred_cal_intercept + *c.pred_cal_slope * hu - bmd);
-        }
-      }
-    if (!slope_rel.empty()) {
-      auto absmax = [](const std::vector<double>& v) {
-        double m = 0;
-        for (double x : v) m = std::max(m, std::abs(x));
-        return m;
-      };
-      auto absmean = [](const std::vector<double>& v) {
-        double m = 0;
-        for (double x : v) m += std::abs(x);
-        return m / static_cast<double>(v.size());
-      };
-      ev["calibration"] = {
-          {"n", slope_rel.size()},
-          {"slope_relative_error_mean_abs", absmean(slope_rel)},
-          {"slope_relative_error_max_abs", absmax(slope_rel)},
-          {"slope_within_2_percent",
-           propJson(stats::proportion(within2, static_cast<long>(slope_rel.size())))},
-          {"intercept_error_mean_abs_mg_cm3", absmean(icpt_abs)},
-          {"intercept_error_max_abs_mg_cm3", absmax(icpt_abs)},
-          {"calibration_bmd_error_mean_abs_mg_cm3", absmean(bmd_err)},
-          {"calibration_bmd_error_max_abs_mg_cm3", absmax(bmd_err)},
-          {"definition",
-           "fitted calibration.json against the phantom's true line; BMD error of the line alone "
-           "at 50, 150, 250 mg/cm3"}};
-    }
-  }
-
-  // Segmentation: Dice per level and labelling accuracy.
-  if (opt.dice) {
-    std::map<std::string, std::vector<double>> dice;
-    long identified = 0, present = 0, compared = 0;
-    for (const auto& c : cases) {
-      if (!c.pred_ok || c.pred_labels.empty() || c.ref_labels.empty() || !fs::exists(c.ref_labels)) continue;
-      auto a = readLabels(c.pred_labels);
-      auto b = readLabels(c.ref_labels);
-      if (a->GetLargestPossibleRegion() != b->GetLargestPossibleRegion()) {
-        spdlog::warn("{}: predicted and reference label maps differ in size; Dice skipped", c.case_id);
-        continue;
-      }
-      ++compared;
-      const uint8_t* pa = a->GetBufferPointer();
-      const uint8_t* pb = b->GetBufferPointer();
-      size_t n = a->GetLargestPossibleRegion().GetNumberOfPixels();
-      std::map<int, std::array<long, 3>> cnt;  // label -> pred, ref, both
-      for (size_t i = 0; i < n; ++i) {
-        if (pa[i]) ++cnt[pa[i]][0];
-        if (pb[i]) ++cnt[pb[i]][1];
-        if (pa[i] && pa[i] == pb[i]) ++cnt[pa[i]][2];
-      }
-      for (int l : kReportedLevels) {
-        auto it = cnt.find(l);
-        if (it == cnt.end() || it->second[1] == 0) continue;  // not in the reference
-        double d = 2.0 * it->second[2] / static_cast<double>(it->second[0] + it->second[1]);
-        dice[levelName(l)].push_back(d);
-        ++present;
-        identified += d > 0.5;
+// Calibration recovery (phantom references know the scanner's line); null when none has one.
+json calibrationRecovery(const std::vector<EvalCase>& cases) {
+  std::vector<double> slope_rel, icpt_abs, bmd_err;
+  long within2 = 0;
+  for (const auto& c : cases)
+    if (c.pred_ok && c.pred_cal_slope && c.ref_cal_slope) {
+      double rel = (*c.pred_cal_slope - *c.ref_cal_slope) / *c.ref_cal_slope;
+      slope_rel.push_back(rel);
+      icpt_abs.push_back(*c.pred_cal_intercept - *c.ref_cal_intercept);
+      within2 += std::abs(rel) <= 0.02;
+      // Error the calibration alone makes over the trabecular range (50-250 mg/cm3).
+      for (double bmd : {50.0, 150.0, 250.0}) {
+        double hu = (bmd - *c.ref_cal_intercept) / *c.ref_cal_slope;
+        bmd_err.push_back(*c.pred_cal_intercept + *c.pred_cal_slope * hu - bmd);
       }
     }
-    json seg = {{"cases", compared}};
-    json dj = json::object();
-    std::vector<double> all;
-    auto summary = [](const std::vector<double>& v) {
-      return json{{"n", v.size()},
-                  {"mean", stats::mean(v)},
-                  {"median", stats::median(v)},
-                  {"sd", v.size() > 1 ? json(stats::sd(v)) : json(nullptr)},
-                  {"min", *std::min_element(v.begin(), v.end())}};
+  if (!slope_rel.empty()) {
+    auto absmax = [](const std::vector<double>& v) {
+      double m = 0;
+      for (double x : v) m = std::max(m, std::abs(x));
+      return m;
     };
-    for (int l : kReportedLevels)
-      if (dice.count(levelName(l))) {
-        dj[levelName(l)] = summary(dice[levelName(l)]);
-        all.insert(all.end(), dice[levelName(l)].begin(), dice[levelName(l)].end());
-      }
-    if (!all.empty()) dj["all"] = summary(all);
-    seg["dice"] = dj;
-    seg["labeling"] = propJson(stats::proportion(identified, present));
-    seg["labeling"]["definition"] =
-        "reference level whose predicted body of the same label overlaps it with Dice > 0.5";
-    ev["segmentation"] = seg;
+    auto absmean = [](const std::vector<double>& v) {
+      double m = 0;
+      for (double x : v) m += std::abs(x);
+      return m / static_cast<double>(v.size());
+    };
+    return {
+        {"n", slope_rel.size()},
+        {"slope_relative_error_mean_abs", absmean(slope_rel)},
+        {"slope_relative_error_max_abs", absmax(slope_rel)},
+        {"slope_within_2_percent", propJson(stats::proportion(within2, static_cast<long>(slope_rel.size())))},
+        {"intercept_error_mean_abs_mg_cm3", absmean(icpt_abs)},
+        {"intercept_error_max_abs_mg_cm3", absmax(icpt_abs)},
+        {"calibration_bmd_error_mean_abs_mg_cm3", absmean(bmd_err)},
+        {"calibration_bmd_error_max_abs_mg_cm3", absmax(bmd_err)},
+        {"definition",
+         "fitted calibration.json against the phantom's true line; BMD error of the line alone "
+         "at 50, 150, 250 mg/cm3"}};
   }
+  return nullptr;
+}
+
+// Segmentation: Dice per level and labelling accuracy against the reference label maps.
+json segmentationScores(const std::vector<EvalCase>& cases) {
+  std::map<std::string, std::vector<double>> dice;
+  long identified = 0, present = 0, compared = 0;
+  for (const auto& c : cases) {
+    if (!c.pred_ok || c.pred_labels.empty() || c.ref_labels.empty() || !fs::exists(c.ref_labels)) continue;
+    auto a = readLabels(c.pred_labels);
+    auto b = readLabels(c.ref_labels);
+    if (a->GetLargestPossibleRegion() != b->GetLargestPossibleRegion()) {
+      spdlog::warn("{}: predicted and reference label maps differ in size; Dice skipped", c.case_id);
+      continue;
+    }
+    ++compared;
+    const uint8_t* pa = a->GetBufferPointer();
+    const uint8_t* pb = b->GetBufferPointer();
+    size_t n = a->GetLargestPossibleRegion().GetNumberOfPixels();
+    std::map<int, std::array<long, 3>> cnt;  // label -> pred, ref, both
+    for (size_t i = 0; i < n; ++i) {
+      if (pa[i]) ++cnt[pa[i]][0];
+      if (pb[i]) ++cnt[pb[i]][1];
+      if (pa[i] && pa[i] == pb[i]) ++cnt[pa[i]][2];
+    }
+    for (int l : kReportedLevels) {
+      auto it = cnt.find(l);
+      if (it == cnt.end() || it->second[1] == 0) continue;  // not in the reference
+      double d = 2.0 * it->second[2] / static_cast<double>(it->second[0] + it->second[1]);
+      dice[levelName(l)].push_back(d);
+      ++present;
+      identified += d > 0.5;
+    }
+  }
+  json seg = {{"cases", compared}};
+  json dj = json::object();
+  std::vector<double> all;
+  auto summary = [](const std::vector<double>& v) {
+    return json{{"n", v.size()},
+                {"mean", stats::mean(v)},
+                {"median", stats::median(v)},
+                {"sd", v.size() > 1 ? json(stats::sd(v)) : json(nullptr)},
+                {"min", *std::min_element(v.begin(), v.end())}};
+  };
+  for (int l : kReportedLevels)
+    if (dice.count(levelName(l))) {
+      dj[levelName(l)] = summary(dice[levelName(l)]);
+      all.insert(all.end(), dice[levelName(l)].begin(), dice[levelName(l)].end());
+    }
+  if (!all.empty()) dj["all"] = summary(all);
+  seg["dice"] = dj;
+  seg["labeling"] = propJson(stats::proportion(identified, present));
+  seg["labeling"]["definition"] =
+      "reference level whose predicted body of the same label overlaps it with Dice > 0.5";
+  return seg;
+}
+
+}  // namespace
+
+json evaluate(const std::vector<EvalCase>& cases, const EvaluateOptions& opt) {
+  json ev;
+  ev["cases"] = caseCounts(cases);
+  ev["bmd_l1l2"] = bmdAgreement(cases);
+  ev["level_bmd"] = levelBmdAgreement(cases);
+  ev["diagnosis"] = diagnosis(cases);
+  ev["confusion"] = confusion(cases);
+  if (json cal = calibrationRecovery(cases); !cal.is_null()) ev["calibration"] = cal;
+  if (opt.dice) ev["segmentation"] = segmentationScores(cases);
   return ev;
 }
 
