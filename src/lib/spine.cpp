@@ -95,21 +95,19 @@ constexpr double kCanalHu = 60;
 // Pixel noise (HU) above which slices are averaged along the column (columnAveraging).
 constexpr double kColumnNoiseHu = 50.0;
 
-SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const SliceParams& p,
-                           bool want_mask) {
-  SliceBody out;
-  int i0 = std::max(0, static_cast<int>(std::floor((cx - p.half_x - v.ox) / v.sx)));
-  int i1 = std::min(v.nx - 1, static_cast<int>(std::ceil((cx + p.half_x - v.ox) / v.sx)));
-  int j0 = std::max(0, static_cast<int>(std::floor((cy - p.y_front - v.oy) / v.sy)));
-  int j1 = std::min(v.ny - 1, static_cast<int>(std::ceil((cy + p.y_back - v.oy) / v.sy)));
-  if (i1 - i0 < 8 || j1 - j0 < 8 || k < 0 || k >= v.nz) return out;
-  r2::Grid2 g{i1 - i0 + 1, j1 - j0 + 1, v.sx, v.sy};
+// The phases of one slice's body search (analyseSliceOnce), on the search window `g` whose
+// pixel (0, 0) is the slice's (i0, j0).
+
+// Bone in the window and the bone with its marrow filled; `f` the lightly smoothed slice.
+std::vector<uint8_t> marrowFilledBone(const Volume& v, int k, int i0, int j0, const r2::Grid2& g,
+                                      const SliceParams& p, std::vector<float>& f) {
+  std::vector<uint8_t> filled;
   // Bone: the cortex (light smoothing, high threshold) or dense trabecular bone (heavier
   // smoothing, lower threshold). Sparse (osteoporotic) marrow is found as a hole in the ring.
   // Smoothing is set in mm, so thick and thin pixels see the same scale: light ~0.6 mm
   // against noise (more on noisy scans), heavy ~1.5 mm.
   int light = 0;
-  std::vector<float> f = smoothedSlice(v, k, i0, j0, g, p, 0.6, &light);
+  f = smoothedSlice(v, k, i0, j0, g, p, 0.6, &light);
   const double px_mm = std::sqrt(g.sx * g.sy);
   auto passes = [&](double sigma_mm) {
     return static_cast<int>(std::lround(2.0 * std::pow(sigma_mm / px_mm, 2)));
@@ -129,7 +127,7 @@ SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const S
   // Holes big enough to be a body's marrow are filled; the spinal canal (smaller) is not.
   // Tiny holes (< 60 mm^2: gaps in speckled near-threshold marrow) are filled too; the canal
   // (100-300 mm^2) stays open.
-  std::vector<uint8_t> filled = r2::fillHoles(g, r2::fillHoles(g, closed, 60.0), -1.0, p.min_hole_mm2);
+  filled = r2::fillHoles(g, r2::fillHoles(g, closed, 60.0), -1.0, p.min_hole_mm2);
   if (p.ring_bridge_mm > 0) {
     // A broken thin ring: closing cannot bridge gaps in a one-pixel line, but holes of the
     // dilated ring can be filled and the dilation taken back. The marrow hole shrinks by the
@@ -139,13 +137,23 @@ SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const S
     auto bridged = r2::erode(g, r2::fillHoles(g, r2::dilate(g, closed, rb), -1.0, M_PI * rh * rh), rb);
     for (size_t q = 0; q < g.size(); ++q) filled[q] = filled[q] || bridged[q];
   }
+  return filled;
+}
+
+// The body's core: `filled` opened so only a body-sized part survives, as labelled
+// components; `dist` the squared distance map of `filled`, `regrow` how far to grow the core
+// back (mm). False when nothing survives.
+bool openedCore(const r2::Grid2& g, const SliceParams& p, const std::vector<uint8_t>& filled,
+                std::vector<float>& dist, double& regrow, std::vector<int>& comps,
+                std::vector<long>& comp_area) {
   // Bridged rings may have swallowed the canal (a broken posterior wall joins both holes):
   // open with 60 % of the largest inscribed radius, which only the body survives, and grow
   // back less.
-  double open_r = p.open_mm, regrow = p.open_mm + 0.5;
+  double open_r = p.open_mm;
+  regrow = p.open_mm + 0.5;
   // One distance map of `filled` serves the inscribed radius, the opening's erosion and the
   // component choice below.
-  auto dist = r2::edtSquared(g, filled);
+  dist = r2::edtSquared(g, filled);
   if (p.ring_bridge_mm > 0 && p.reshape_bridged) {
     double rmax = std::sqrt(static_cast<double>(*std::max_element(dist.begin(), dist.end())));
     open_r = std::max(p.open_mm, 0.6 * rmax);
@@ -157,11 +165,17 @@ SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const S
     for (size_t q = 0; q < g.size(); ++q) eroded[q] = dist[q] > r2v;
   }
   auto opened = r2::dilate(g, eroded, open_r);
-  std::vector<long> comp_area;
-  auto comps = r2::components(g, opened, comp_area);
-  if (comp_area.size() <= 1) return out;
+  comps = r2::components(g, opened, comp_area);
+  return comp_area.size() > 1;
+}
+
+// The component with the largest inscribed disk near the expected centre (cx, cy; lateral
+// offsets cost more); 0 when none qualifies. `best_r`: each component's inscribed radius.
+int pickBodyComponent(const Volume& v, int i0, int j0, const r2::Grid2& g, const SliceParams& p, double cx,
+                      double cy, const std::vector<float>& dist, const std::vector<int>& comps,
+                      const std::vector<long>& comp_area, std::vector<double>& best_r) {
   // Choose the component with the largest inscribed disk, preferring ones near the centre.
-  std::vector<double> best_r(comp_area.size(), 0);
+  best_r.assign(comp_area.size(), 0);
   for (size_t q = 0; q < g.size(); ++q)
     if (comps[q]) best_r[comps[q]] = std::max(best_r[comps[q]], std::sqrt(static_cast<double>(dist[q])));
   int pick = 0;
@@ -188,11 +202,15 @@ SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const S
       pick = static_cast<int>(c);
     }
   }
-  if (!pick) return out;
-  std::vector<uint8_t> body(g.size());
-  for (size_t q = 0; q < g.size(); ++q) body[q] = comps[q] == pick;
-  std::vector<uint8_t> marrow;
-  int canal_front = g.ny;  // first row (from the front) of an enclosed canal, if one is seen
+  return pick;
+}
+
+// Small holes that are marrow (near the core's centre) filled into `filled` and `marrow`;
+// `canal_front`: the first row of an enclosed canal behind the body (g.ny when none).
+void fillMarrowHoles(const r2::Grid2& g, const std::vector<uint8_t>& body, const std::vector<float>& dist,
+                     double rcore, std::vector<uint8_t>& filled, std::vector<uint8_t>& marrow,
+                     int& canal_front) {
+  canal_front = g.ny;  // first row (from the front) of an enclosed canal, if one is seen
   // Holes too small to count as marrow on their own (< min_hole_mm2) may still be marrow: the
   // sparse part of a body whose other part is dense bone. Those whose centre lies within the
   // core's inscribed radius of the core's centre are filled; the canal lies behind the body.
@@ -220,7 +238,6 @@ SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const S
       hy[hc[q]] += j;
       if (i == 0 || j == 0 || i == g.nx - 1 || j == g.ny - 1) border[hc[q]] = 1;
     }
-    double rcore = best_r[pick];
     std::vector<uint8_t> take(ha.size(), 0);
     bool any = false;
     for (size_t c = 1; c < ha.size(); ++c) {
@@ -238,6 +255,12 @@ SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const S
       for (size_t q = 0; q < g.size(); ++q)
         if (hc[q] && take[hc[q]]) filled[q] = marrow[q] = 1;
   }
+}
+
+// The core grown back to the body (inside the filled bone, in front of the canal), opened,
+// its largest part.
+void regrowBody(const r2::Grid2& g, double regrow, const std::vector<uint8_t>& filled,
+                const std::vector<uint8_t>& marrow, int canal_front, std::vector<uint8_t>& body) {
   // Reconstruct the corners the opening rounded off, but stay inside the filled bone.
   auto grown = r2::dilate(g, body, regrow);
   for (size_t q = 0; q < g.size(); ++q)
@@ -256,6 +279,10 @@ SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const S
       }
     for (size_t q = 0; q < g.size(); ++q) body[q] = c2[q] == keep;
   }
+}
+
+void partialVolumeRim(const r2::Grid2& g, const SliceParams& p, const std::vector<float>& f,
+                      std::vector<uint8_t>& body) {
   // Partial-volume boundary: a rim pixel belongs to the body when it is closer to the rim's
   // own level (cortex) than to the soft tissue just outside (the half-maximum rule). Only
   // for fine pixels: at 3 mm the outer layer is a third of the body and the rule misfires.
@@ -278,6 +305,11 @@ SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const S
       body = r2::fillHoles(g, body);
     }
   }
+}
+
+// The body's centre and half width before the posterior cut; false for an empty body.
+bool provisionalCentre(const Volume& v, int i0, int j0, const r2::Grid2& g, const std::vector<uint8_t>& body,
+                       SliceBody& out) {
   // Provisional centre (before the canal cut) to find the canal behind the body.
   {
     double sx0 = 0, sy0 = 0;
@@ -291,11 +323,16 @@ SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const S
         xmin0 = std::min(xmin0, static_cast<int>(q % g.nx));
         xmax0 = std::max(xmax0, static_cast<int>(q % g.nx));
       }
-    if (n0 == 0) return out;
+    if (n0 == 0) return false;
     out.cx = v.x(i0 + sx0 / n0);
     out.cy = v.y(j0 + sy0 / n0);
     out.half_width = 0.5 * (xmax0 - xmin0 + 1) * g.sx;
   }
+  return true;
+}
+
+void cutBehindPosteriorWall(const Volume& v, int i0, int j0, const r2::Grid2& g, const std::vector<float>& f,
+                            const SliceBody& out, std::vector<uint8_t>& body) {
   // Cut what lies behind the body's posterior wall (pedicle roots, a closed canal): walk
   // back from the centre along the midline until the body ends; everything from that wall
   // back goes (the wall's row itself is more canal than cortex).
@@ -388,6 +425,12 @@ SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const S
       if (!keep || a4[c] > a4[keep]) keep = static_cast<int>(c);
     for (size_t q = 0; q < g.size(); ++q) body[q] = keep && c4[q] == keep;
   }
+}
+
+// Centre, extent, area, inscribed radius and the widest filled row through the centre (the
+// sacral alae); false for an empty body.
+bool measureSliceBody(const Volume& v, int i0, int j0, const r2::Grid2& g, const std::vector<uint8_t>& body,
+                      const std::vector<float>& dist, const std::vector<uint8_t>& filled, SliceBody& out) {
   // Body centre and extent.
   double sx = 0, sy = 0;
   long n = 0;
@@ -401,7 +444,7 @@ SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const S
       xmin = std::min(xmin, x);
       xmax = std::max(xmax, x);
     }
-  if (n == 0) return out;
+  if (n == 0) return false;
   out.cx = v.x(i0 + sx / n);
   out.cy = v.y(j0 + sy / n);
   out.half_width = 0.5 * (xmax - xmin + 1) * g.sx;
@@ -435,6 +478,38 @@ SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const S
       }
     }
   }
+  return true;
+}
+
+SliceBody analyseSliceOnce(const Volume& v, int k, double cx, double cy, const SliceParams& p,
+                           bool want_mask) {
+  SliceBody out;
+  int i0 = std::max(0, static_cast<int>(std::floor((cx - p.half_x - v.ox) / v.sx)));
+  int i1 = std::min(v.nx - 1, static_cast<int>(std::ceil((cx + p.half_x - v.ox) / v.sx)));
+  int j0 = std::max(0, static_cast<int>(std::floor((cy - p.y_front - v.oy) / v.sy)));
+  int j1 = std::min(v.ny - 1, static_cast<int>(std::ceil((cy + p.y_back - v.oy) / v.sy)));
+  if (i1 - i0 < 8 || j1 - j0 < 8 || k < 0 || k >= v.nz) return out;
+  r2::Grid2 g{i1 - i0 + 1, j1 - j0 + 1, v.sx, v.sy};
+  std::vector<float> f;
+  std::vector<uint8_t> filled = marrowFilledBone(v, k, i0, j0, g, p, f);
+  std::vector<float> dist;
+  double regrow = 0;
+  std::vector<int> comps;
+  std::vector<long> comp_area;
+  if (!openedCore(g, p, filled, dist, regrow, comps, comp_area)) return out;
+  std::vector<double> best_r;
+  const int pick = pickBodyComponent(v, i0, j0, g, p, cx, cy, dist, comps, comp_area, best_r);
+  if (!pick) return out;
+  std::vector<uint8_t> body(g.size());
+  for (size_t q = 0; q < g.size(); ++q) body[q] = comps[q] == pick;
+  std::vector<uint8_t> marrow;
+  int canal_front = g.ny;
+  fillMarrowHoles(g, body, dist, best_r[pick], filled, marrow, canal_front);
+  regrowBody(g, regrow, filled, marrow, canal_front, body);
+  partialVolumeRim(g, p, f, body);
+  if (!provisionalCentre(v, i0, j0, g, body, out)) return out;
+  cutBehindPosteriorWall(v, i0, j0, g, f, out, body);
+  if (!measureSliceBody(v, i0, j0, g, body, dist, filled, out)) return out;
   out.valid = out.r_max >= p.min_radius_mm;
   if (want_mask) {
     out.wx0 = i0;

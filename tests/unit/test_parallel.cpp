@@ -26,7 +26,8 @@ TEST(ParallelFor, EveryIndexExactlyOnceAtAnyThreadCount) {
     for (int n : {0, 1, 7, 1000}) {
       std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
       parallelFor(n, [&](int k) { hits[static_cast<size_t>(k)]++; });
-      for (int k = 0; k < n; ++k) ASSERT_EQ(hits[static_cast<size_t>(k)].load(), 1) << k << " threads " << threads;
+      for (int k = 0; k < n; ++k)
+        ASSERT_EQ(hits[static_cast<size_t>(k)].load(), 1) << k << " threads " << threads;
     }
   }
 }
