@@ -926,17 +926,35 @@ std::vector<double> coreProfile(const Volume& v, const std::vector<CurvePoint>& 
   return movingMean(prof, 1);
 }
 
-std::vector<int> findDiscs(const std::vector<double>& prof, const std::vector<CurvePoint>& c,
-                           std::vector<double>* width_out, std::vector<std::pair<int, int>>* flanks) {
-  // Along the spine the core profile alternates: marrow trough, endplate peak, disc trough,
-  // endplate peak, marrow trough ... A disc is the *narrow* trough (about 10 mm between its
-  // endplates); marrow is the wide one (20-30 mm). Depth alone cannot tell them apart:
-  // osteoporotic marrow can be darker than a disc.
-  const int n = static_cast<int>(prof.size());
-  std::vector<int> discs;
-  if (width_out) width_out->assign(n, 0.0);
-  if (n < 20) return discs;
-  std::vector<double> sm = movingMean(prof, 1);
+// A trough of the core profile between two endplate peaks.
+struct Trough {
+  int lo, hi, at;  // flanking peaks and the minimum between them
+  double depth;
+};
+
+// The troughs between consecutive peaks of the smoothed profile `sm`.
+std::vector<Trough> troughsBetween(const std::vector<double>& sm, const std::vector<int>& pk) {
+  std::vector<Trough> t;
+  for (size_t i = 1; i < pk.size(); ++i) {
+    int at = pk[i - 1];
+    for (int q = pk[i - 1]; q <= pk[i]; ++q)
+      if (sm[q] < sm[at]) at = q;
+    t.push_back({pk[i - 1], pk[i], at, std::min(sm[pk[i - 1]], sm[pk[i]]) - sm[at]});
+  }
+  return t;
+}
+
+// A trough that can be part of an unbroken disc/marrow chain: no wider than 45 mm, on the
+// supported part of the spine.
+bool chainableTrough(const std::vector<Trough>& troughs, const std::vector<double>& w,
+                     const std::vector<CurvePoint>& c, size_t i) {
+  return w[i] <= 45 && c[troughs[i].at].supported;
+}
+
+// The endplate peaks: local maxima, merged across shallow troughs (texture, noise), without
+// peaks far lower than the endplates'.
+std::vector<int> endplatePeaks(const std::vector<double>& sm) {
+  const int n = static_cast<int>(sm.size());
   std::vector<int> peaks;
   // Peaks may lie just outside the supported stretch (the sacrum's endplate below the last
   // disc, say); only the troughs must be on the spine.
@@ -945,24 +963,10 @@ std::vector<int> findDiscs(const std::vector<double>& prof, const std::vector<Cu
     for (int d = -2; d <= 2 && mx; ++d) mx = sm[i + d] <= sm[i] && (d >= 0 || sm[i + d] < sm[i]);
     if (mx) peaks.push_back(i);
   }
-  struct Trough {
-    int lo, hi, at;  // flanking peaks and the minimum between them
-    double depth;
-  };
-  auto build = [&](const std::vector<int>& pk) {
-    std::vector<Trough> t;
-    for (size_t i = 1; i < pk.size(); ++i) {
-      int at = pk[i - 1];
-      for (int q = pk[i - 1]; q <= pk[i]; ++q)
-        if (sm[q] < sm[at]) at = q;
-      t.push_back({pk[i - 1], pk[i], at, std::min(sm[pk[i - 1]], sm[pk[i]]) - sm[at]});
-    }
-    return t;
-  };
   // Merge peaks across shallow troughs (texture, noise) until every trough is real.
   const double min_depth = 20.0;  // HU; profile noise after the 7 mm disk average is a few HU
   while (true) {
-    auto t = build(peaks);
+    auto t = troughsBetween(sm, peaks);
     int worst = -1;
     for (size_t i = 0; i < t.size(); ++i)
       if (t[i].depth < min_depth && (worst < 0 || t[i].depth < t[worst].depth)) worst = static_cast<int>(i);
@@ -986,14 +990,12 @@ std::vector<int> findDiscs(const std::vector<double>& prof, const std::vector<Cu
       if (h[i] >= keep_above) kept.push_back(peaks[i]);
     if (kept.size() >= 2) peaks = kept;
   }
-  auto troughs = build(peaks);
-  if (spdlog::should_log(spdlog::level::trace))
-    for (int pk : peaks) spdlog::trace("peak at z {:6.1f} core {:6.1f}", c[pk].z, sm[pk]);
-  if (troughs.empty()) return discs;
-  // Split widths into narrow (discs) and wide (marrow) by 1-D two-means.
-  std::vector<double> w;
-  for (const auto& t : troughs)  // along z: a centreline wandering at its ends must not widen it
-    w.push_back(std::abs(c[t.hi].z - c[t.lo].z));
+  return peaks;
+}
+
+// Which troughs are discs, from the alternation of narrow and wide troughs along the column.
+std::vector<uint8_t> discsByAlternation(const std::vector<Trough>& troughs, const std::vector<double>& w,
+                                        const std::vector<CurvePoint>& c) {
   // Troughs alternate disc / marrow along the column: within an unbroken chain the parity
   // with the narrower troughs is the discs. Judged in a window of three troughs either side,
   // so a trough the profile lost (a faint disc; two marrow troughs in a row) flips the
@@ -1001,7 +1003,7 @@ std::vector<int> findDiscs(const std::vector<double>& prof, const std::vector<Cu
   // differ, the window's widths are split into two groups (narrow = discs) when they differ
   // clearly; else a trough is a disc when narrower than 19 mm.
   std::vector<uint8_t> is_disc(troughs.size(), 0);
-  auto chainable = [&](size_t i) { return w[i] <= 45 && c[troughs[i].at].supported; };
+  auto chainable = [&](size_t i) { return chainableTrough(troughs, w, c, i); };
   size_t i0 = 0;
   while (i0 < troughs.size()) {
     size_t i1 = i0;
@@ -1049,12 +1051,20 @@ std::vector<int> findDiscs(const std::vector<double>& prof, const std::vector<Cu
     }
     i0 = i1 + 1;
   }
+  return is_disc;
+}
+
+// Dense marrow: discs told by their floors where those split into two clear groups.
+void discsByFloor(const std::vector<Trough>& troughs, const std::vector<double>& w,
+                  const std::vector<double>& sm, const std::vector<CurvePoint>& c,
+                  std::vector<uint8_t>& is_disc) {
   // Dense marrow: where the troughs' floors fall into two clearly separated groups, the
   // darker group is the narrower and no bright trough is narrow, the darker troughs are the discs, whatever
   // the alternation says. A faint endplate peak (10-20 HU above dense marrow in 5 mm slices) is merged away
   // with its marrow into the next disc's trough, and the alternation then flips for the rest of the column;
   // the floors do not (a disc's ~100 HU under ~190 HU marrow). Osteoporotic marrow, as dark as a disc or
   // darker, gives no such groups and the alternation stands.
+  auto chainable = [&](size_t i) { return chainableTrough(troughs, w, c, i); };
   {
     std::vector<std::pair<double, size_t>> floors;
     for (size_t i = 0; i < troughs.size(); ++i)
@@ -1104,18 +1114,13 @@ std::vector<int> findDiscs(const std::vector<double>& prof, const std::vector<Cu
       }
     }
   }
-  if (spdlog::should_log(spdlog::level::trace))
-    for (size_t i = 0; i < troughs.size(); ++i)
-      spdlog::trace("trough at z {:6.1f} (x {:6.1f}) width {:4.0f} depth {:5.1f} -> {}", c[troughs[i].at].z,
-                    c[troughs[i].at].x, w[i], troughs[i].depth, is_disc[i] ? "disc" : "marrow");
-  for (size_t i = 0; i < troughs.size(); ++i) {
-    if (width_out) (*width_out)[troughs[i].at] = w[i];
-    if (is_disc[i]) {
-      discs.push_back(troughs[i].at);
-      if (flanks) flanks->push_back({troughs[i].lo, troughs[i].hi});
-    }
-  }
-  // Fill gaps the spacing says a disc was missed in (faint discs, thick slices). The spacing
+}
+
+// Discs the spacing says were missed (faint discs, thick slices), filled in.
+void fillSpacingGaps(const std::vector<Trough>& troughs, const std::vector<double>& w,
+                     const std::vector<double>& sm, const std::vector<CurvePoint>& c, std::vector<int>& discs,
+                     std::vector<std::pair<int, int>>* flanks) {
+  // The spacing
   // is the local one (the median of up to three gaps either side): vertebrae grow from ~20 mm
   // at T1 to ~40 mm at L5, so over a whole column one median would split the lumbar bodies.
   for (int pass = 0; pass < 4 && discs.size() >= 2; ++pass) {
@@ -1169,6 +1174,12 @@ std::vector<int> findDiscs(const std::vector<double>& prof, const std::vector<Cu
     }
     if (!changed) break;
   }
+}
+
+// A disc placed in the wrong trough moved to the one that makes both vertebrae ordinary.
+void moveMisplacedDiscs(const std::vector<Trough>& troughs, const std::vector<double>& w,
+                        const std::vector<CurvePoint>& c, std::vector<int>& discs,
+                        std::vector<std::pair<int, int>>* flanks) {
   // A disc placed in the wrong trough: a body's endplate too faint to keep as a peak (a
   // compressed body in thick slices) merges its marrow with the next disc into one wide
   // trough, and the alternation then takes the neighbour's marrow for the disc. It shows as a
@@ -1221,6 +1232,43 @@ std::vector<int> findDiscs(const std::vector<double>& prof, const std::vector<Cu
     // a merged trough's far flank is the next endplate but one: keep the flanks near the disc
     if (flanks) (*flanks)[i] = {t.at - t.lo <= 12 ? t.lo : t.at - 5, t.hi - t.at <= 12 ? t.hi : t.at + 5};
   }
+}
+
+std::vector<int> findDiscs(const std::vector<double>& prof, const std::vector<CurvePoint>& c,
+                           std::vector<double>* width_out, std::vector<std::pair<int, int>>* flanks) {
+  // Along the spine the core profile alternates: marrow trough, endplate peak, disc trough,
+  // endplate peak, marrow trough ... A disc is the *narrow* trough (about 10 mm between its
+  // endplates); marrow is the wide one (20-30 mm). Depth alone cannot tell them apart:
+  // osteoporotic marrow can be darker than a disc.
+  const int n = static_cast<int>(prof.size());
+  std::vector<int> discs;
+  if (width_out) width_out->assign(n, 0.0);
+  if (n < 20) return discs;
+  std::vector<double> sm = movingMean(prof, 1);
+  const std::vector<int> peaks = endplatePeaks(sm);
+  auto troughs = troughsBetween(sm, peaks);
+  if (spdlog::should_log(spdlog::level::trace))
+    for (int pk : peaks) spdlog::trace("peak at z {:6.1f} core {:6.1f}", c[pk].z, sm[pk]);
+  if (troughs.empty()) return discs;
+  // Split widths into narrow (discs) and wide (marrow) by 1-D two-means.
+  std::vector<double> w;
+  for (const auto& t : troughs)  // along z: a centreline wandering at its ends must not widen it
+    w.push_back(std::abs(c[t.hi].z - c[t.lo].z));
+  std::vector<uint8_t> is_disc = discsByAlternation(troughs, w, c);
+  discsByFloor(troughs, w, sm, c, is_disc);
+  if (spdlog::should_log(spdlog::level::trace))
+    for (size_t i = 0; i < troughs.size(); ++i)
+      spdlog::trace("trough at z {:6.1f} (x {:6.1f}) width {:4.0f} depth {:5.1f} -> {}", c[troughs[i].at].z,
+                    c[troughs[i].at].x, w[i], troughs[i].depth, is_disc[i] ? "disc" : "marrow");
+  for (size_t i = 0; i < troughs.size(); ++i) {
+    if (width_out) (*width_out)[troughs[i].at] = w[i];
+    if (is_disc[i]) {
+      discs.push_back(troughs[i].at);
+      if (flanks) flanks->push_back({troughs[i].lo, troughs[i].hi});
+    }
+  }
+  fillSpacingGaps(troughs, w, sm, c, discs, flanks);
+  moveMisplacedDiscs(troughs, w, c, discs, flanks);
   return discs;
 }
 
