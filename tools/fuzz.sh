@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzing ctbmd's parsers (README "Fuzzing"). Targets: nifti nrrd mha dicom json csv.
+# Fuzzing ctbmd's parsers (docs/validation.md "Fuzzing"). Targets: nifti nrrd mha dicom json csv.
 #
 #   tools/fuzz.sh build                 build-fuzz/: the library and targets compiled by clang 14
 #                                       with libFuzzer's instrumentation, ASan and UBSan

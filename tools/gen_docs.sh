@@ -2,7 +2,7 @@
 # The reference parts of the documentation, generated from the executables themselves (as
 # MRtrix3 does), so they cannot drift from the code:
 #   docs/options.md        every executable's --help
-#   README.md              the classification rules table (ctbmd-classify --list-rules, read from
+#   docs/methods.md        the classification rules table (ctbmd-classify --list-rules, read from
 #                          ctbmd/clinical_rules.hpp), between its "generated" markers
 # Usage: tools/gen_docs.sh [--check] [BIN_DIR]   (default BIN_DIR: build/src)
 # --check writes nothing: exit 1 and a diff when a generated part is out of date
@@ -34,20 +34,21 @@ trap 'rm -rf "$tmp"' EXIT
 
 begin='<!-- generated: ctbmd-classify --list-rules (tools/gen_docs.sh) -->'
 end='<!-- end generated -->'
-grep -qF -- "$begin" README.md || { echo "gen_docs: README.md lacks the marker: $begin" >&2; exit 2; }
+doc=docs/methods.md
+grep -qF -- "$begin" "$doc" || { echo "gen_docs: $doc lacks the marker: $begin" >&2; exit 2; }
 "$bin/ctbmd-classify" --list-rules >"$tmp/rules.md"
 awk -v b="$begin" -v e="$end" -v f="$tmp/rules.md" '
   $0 == b { print; while ((getline l < f) > 0) print l; skip = 1; next }
   $0 == e { skip = 0 }
-  !skip { print }' README.md >"$tmp/README.md"
+  !skip { print }' "$doc" >"$tmp/methods.md"
 
 status=0
 if ((check)); then
   diff -u docs/options.md "$tmp/options.md" || { echo "gen_docs: docs/options.md is out of date: run tools/gen_docs.sh" >&2; status=1; }
-  diff -u README.md "$tmp/README.md" || { echo "gen_docs: README.md's rules table is out of date: run tools/gen_docs.sh" >&2; status=1; }
+  diff -u "$doc" "$tmp/methods.md" || { echo "gen_docs: $doc's rules table is out of date: run tools/gen_docs.sh" >&2; status=1; }
 else
   cp "$tmp/options.md" docs/options.md
-  cp "$tmp/README.md" README.md
-  echo "gen_docs: docs/options.md and README.md's rules table written"
+  cp "$tmp/methods.md" "$doc"
+  echo "gen_docs: docs/options.md and $doc's rules table written"
 fi
 exit $status

@@ -1,7 +1,7 @@
 #pragma once
 // Every clinical rule and threshold ctbmd applies, in one place: classify decides by these
 // functions, evaluate scores by them, classifyRules() (ctbmd-classify --list-rules, the
-// README's rules table, checked by tests/cli/test_docs.sh) describes them from the same
+// rules table of docs/methods.md, checked by tests/cli/test_docs.sh) describes them from the same
 // constants. Change a threshold here and every user of it follows.
 #include <optional>
 #include <string>

@@ -236,8 +236,8 @@ struct ClassifyParams {
 
 /// Names, definitions and sources of the classification rules.
 nlohmann::json classifyRules();
-/// classifyRules() as the Markdown table of the README (ctbmd-classify --list-rules; a test
-/// fails when the README's copy drifts from it).
+/// classifyRules() as the Markdown table of docs/methods.md (ctbmd-classify --list-rules; a
+/// test fails when that copy drifts from it).
 std::string classifyRulesMarkdown();
 
 struct ClassifyResult {

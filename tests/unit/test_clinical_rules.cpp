@@ -64,7 +64,7 @@ TEST(ClinicalRules, StringTablesRoundTripAndRefuseNearMisses) {
   for (const auto& n : names) EXPECT_EQ(rules::toString(*rules::parseRule(n)), n);
   EXPECT_FALSE(rules::parseRule("acr"));
   EXPECT_EQ(rules::threeClasses(), (std::vector<std::string>{"normal", "osteopenia", "osteoporosis"}));
-  // every rule has its row in the table classify and the README show
+  // every rule has its row in the table classify and docs/methods.md show
   const auto table = classifyRules();
   for (const auto& n : names) EXPECT_TRUE(table.contains(n)) << n;
   EXPECT_EQ(table.size(), names.size());
