@@ -60,7 +60,9 @@ TEST_P(PhantomPipeline, LevelsSegmentationAndRoi) {
   auto seg = segment(s, loc);
   for (int l : kReportedLevels) {
     double dc = test::dice(seg.labels.GetPointer(), ph.labels.GetPointer(), l);
-    EXPECT_GE(dc, 0.85) << levelName(l);
+    // measured 0.951-0.985 over these four (min: seed 3, PIR, 3 mm); the 30-seed study's floor
+    // is 0.92 for 100 % of levels (docs/validation.md): that is the bound
+    EXPECT_GE(dc, 0.92) << levelName(l);
   }
   auto roi = extractRoi(s, seg, {"ellipse-s1"});
   for (int l : kReportedLevels) {
