@@ -44,8 +44,6 @@ CLI::Validator oneOf(const std::vector<std::string>& allowed);
 inline const std::vector<std::string> kStatistics = {"mean", "median"};
 inline const std::vector<std::string> kContrastPhases = {"native", "arterial", "portal-venous"};
 
-/// Extra per-process thread-pool setters (e.g. LibTorch's), called with the --threads value.
-void addThreadHook(std::function<void(int)> hook);
 int effectiveThreads(int requested);
 
 }  // namespace ctbmd::cli

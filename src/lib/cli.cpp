@@ -16,6 +16,7 @@
 
 #include "ctbmd/errors.hpp"
 #include "ctbmd/provenance.hpp"
+#include "ctbmd/threads.hpp"
 
 namespace ctbmd {
 void quietThirdPartyLibraries(bool errors_too) {
@@ -29,10 +30,6 @@ void quietThirdPartyLibraries(bool errors_too) {
 namespace ctbmd::cli {
 
 namespace {
-std::vector<std::function<void(int)>>& hooks() {
-  static std::vector<std::function<void(int)>> h;
-  return h;
-}
 
 std::string shellQuote(const std::string& s) {
   if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -48,8 +45,6 @@ std::string shellQuote(const std::string& s) {
   return out + "'";
 }
 }  // namespace
-
-void addThreadHook(std::function<void(int)> hook) { hooks().push_back(std::move(hook)); }
 
 int effectiveThreads(int requested) {
   if (requested > 0) return requested;
@@ -104,9 +99,7 @@ int Tool::main(int argc, char** argv, const std::function<int()>& body) {
   ctx.command_line = cmd;
   ctx.force = common_.force;
   ctx.threads = effectiveThreads(common_.threads);
-  itk::MultiThreaderBase::SetGlobalMaximumNumberOfThreads(ctx.threads);
-  itk::MultiThreaderBase::SetGlobalDefaultNumberOfThreads(ctx.threads);
-  for (auto& h : hooks()) h(ctx.threads);
+  setThreads(ctx.threads);
 
   try {
     return body();

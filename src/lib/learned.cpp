@@ -9,8 +9,8 @@
 #include <cstdlib>
 #include <mutex>
 
-#include "ctbmd/cli.hpp"
 #include "ctbmd/errors.hpp"
+#include "ctbmd/threads.hpp"
 
 namespace ctbmd::learned {
 
@@ -66,7 +66,7 @@ Backend& backend() {
     g_path = fs::weakly_canonical(c).string();
     int threads = static_cast<int>(itk::MultiThreaderBase::GetGlobalDefaultNumberOfThreads());
     b->setThreads(threads);
-    cli::addThreadHook([b](int n) { b->setThreads(n); });
+    addThreadHook([b](int n) { b->setThreads(n); });
     spdlog::debug("LibTorch {} loaded from {} ({} threads, CUDA {})", b->torchVersion(), g_path, threads,
                   b->cudaAvailable() ? "available" : "not available");
     return *g_backend;

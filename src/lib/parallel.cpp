@@ -10,7 +10,24 @@
 #include <thread>
 #include <vector>
 
+#include "ctbmd/threads.hpp"
+
 namespace ctbmd {
+
+namespace {
+std::vector<std::function<void(int)>>& threadHooks() {
+  static std::vector<std::function<void(int)>> h;
+  return h;
+}
+}  // namespace
+
+void setThreads(int n) {
+  itk::MultiThreaderBase::SetGlobalMaximumNumberOfThreads(n);
+  itk::MultiThreaderBase::SetGlobalDefaultNumberOfThreads(n);
+  for (auto& h : threadHooks()) h(n);
+}
+
+void addThreadHook(std::function<void(int)> hook) { threadHooks().push_back(std::move(hook)); }
 
 void parallelFor(int n, const std::function<void(int)>& fn) {
   int t =
