@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "ctbmd/errors.hpp"
+#include "internal/parallel.hpp"
 
 namespace fs = std::filesystem;
 
@@ -276,26 +277,25 @@ void gzipFile(const fs::path& in, const fs::path& out, int level, int threads, b
       next.resize(static_cast<size_t>(src.gcount()));
       if (next.empty()) done = true;  // raw[n] is the last chunk
     }
-    std::vector<std::thread> pool;
     std::vector<int> rc(n, Z_OK);
-    for (int t = 0; t < n; ++t)
-      pool.emplace_back([&, t] {
-        bool last = done && t == n - 1;
-        z_stream zs{};
-        rc[t] = deflateInit2(&zs, level, Z_DEFLATED, -15, 8, run_length ? Z_RLE : Z_DEFAULT_STRATEGY);
-        if (rc[t] != Z_OK) return;
-        packed[t].resize(deflateBound(&zs, raw[t].size()) + 64);
-        zs.next_in = reinterpret_cast<Bytef*>(raw[t].data());
-        zs.avail_in = static_cast<uInt>(raw[t].size());
-        zs.next_out = reinterpret_cast<Bytef*>(packed[t].data());
-        zs.avail_out = static_cast<uInt>(packed[t].size());
-        int r = deflate(&zs, last ? Z_FINISH : Z_SYNC_FLUSH);
-        packed[t].resize(zs.total_out);
-        deflateEnd(&zs);
-        rc[t] = (last ? r == Z_STREAM_END : r == Z_OK) ? Z_OK : Z_STREAM_ERROR;
-        crcs[t] = crc32(0L, reinterpret_cast<const Bytef*>(raw[t].data()), static_cast<uInt>(raw[t].size()));
-      });
-    for (auto& th : pool) th.join();
+    // chunk t on any worker (parallelFor: a failure inside one, or a thread that cannot be
+    // started, is an exception here, never an abort)
+    parallelFor(n, [&](int t) {
+      bool last = done && t == n - 1;
+      z_stream zs{};
+      rc[t] = deflateInit2(&zs, level, Z_DEFLATED, -15, 8, run_length ? Z_RLE : Z_DEFAULT_STRATEGY);
+      if (rc[t] != Z_OK) return;
+      packed[t].resize(deflateBound(&zs, raw[t].size()) + 64);
+      zs.next_in = reinterpret_cast<Bytef*>(raw[t].data());
+      zs.avail_in = static_cast<uInt>(raw[t].size());
+      zs.next_out = reinterpret_cast<Bytef*>(packed[t].data());
+      zs.avail_out = static_cast<uInt>(packed[t].size());
+      int r = deflate(&zs, last ? Z_FINISH : Z_SYNC_FLUSH);
+      packed[t].resize(zs.total_out);
+      deflateEnd(&zs);
+      rc[t] = (last ? r == Z_STREAM_END : r == Z_OK) ? Z_OK : Z_STREAM_ERROR;
+      crcs[t] = crc32(0L, reinterpret_cast<const Bytef*>(raw[t].data()), static_cast<uInt>(raw[t].size()));
+    });
     for (int t = 0; t < n; ++t) {
       if (rc[t] != Z_OK) throw ProcessingError("compressing '" + out.string() + "' failed");
       dst.write(packed[t].data(), static_cast<std::streamsize>(packed[t].size()));

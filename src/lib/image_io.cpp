@@ -22,6 +22,7 @@
 #include <fstream>
 #include <future>
 #include <limits>
+#include <new>
 #include <numeric>
 #include <sstream>
 
@@ -623,6 +624,11 @@ Scan readScanFile(const fs::path& path) {
       auto f = readFileAs<FloatImage>(path, io);
       scan.image = toHu(f, path, scan.info);
     }
+  } catch (const itk::MemoryAllocationError&) {
+    // the voxel buffer could not be allocated: a memory limit (--case-memory, the machine's),
+    // not a damaged file; bad_alloc is what every caller reports as memory
+    hash.wait();
+    throw std::bad_alloc();
   } catch (const itk::ExceptionObject& e) {
     hash.wait();
     throw InputError("cannot read the voxel data of '" + path.string() +

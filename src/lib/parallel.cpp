@@ -7,6 +7,7 @@
 #include <atomic>
 #include <exception>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -37,18 +38,29 @@ void parallelFor(int n, const std::function<void(int)>& fn) {
     return;
   }
   std::atomic<int> next{0};
-  std::vector<std::thread> pool;
   std::exception_ptr err;
   std::mutex m;
-  for (int i = 0; i < t; ++i)
-    pool.emplace_back([&] {
-      try {
-        for (int k = next++; k < n; k = next++) fn(k);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(m);
-        if (!err) err = std::current_exception();
-      }
-    });
+  auto work = [&] {
+    try {
+      for (int k = next++; k < n; k = next++) fn(k);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(m);
+      if (!err) err = std::current_exception();
+    }
+  };
+  // The caller is one of the workers. A thread that cannot be started (its stack cannot be
+  // mapped under an address-space limit: ctbmd-run's --case-memory) leaves its share to the
+  // others; a thread left joinable by an exception would abort the process.
+  std::vector<std::thread> pool;
+  pool.reserve(static_cast<size_t>(t - 1));
+  for (int i = 1; i < t; ++i) {
+    try {
+      pool.emplace_back(work);
+    } catch (const std::system_error&) {
+      break;
+    }
+  }
+  work();
   for (auto& th : pool) th.join();
   if (err) std::rethrow_exception(err);
 }
