@@ -11,6 +11,7 @@
 #include "ctbmd/levels.hpp"
 #include "ctbmd/methods.hpp"
 #include "ctbmd/stages.hpp"
+#include "internal/label_map.hpp"
 #include "internal/net_inputs.hpp"
 #include "internal/raster2d.hpp"
 #include "internal/spine.hpp"
@@ -485,11 +486,7 @@ LabelImage::Pointer axialRoi(const Scan& scan, const SegmentResult& seg, Protoco
   AxisMap am = canonicalAxisMap(ct);
   auto cseg = toCanonicalView<uint8_t>(seg.labels.GetPointer(), am);
   auto cct = proto == Protocol::Mosaic392 ? canonicalOf(scan).image : CtImage::Pointer();
-  auto croi = LabelImage::New();
-  croi->CopyInformation(cseg);
-  croi->SetRegions(cseg->GetLargestPossibleRegion());
-  croi->Allocate();
-  croi->FillBuffer(0);
+  auto croi = emptyLabelsLike(cseg);
   auto sz = cseg->GetLargestPossibleRegion().GetSize();
   AxialBody body{cseg->GetBufferPointer(),
                  static_cast<int>(sz[0]),
@@ -561,11 +558,7 @@ RoiResult extractRoi(const Scan& scan, const SegmentResult& seg, const RoiParams
   const CtImage* ct = scan.image.GetPointer();
   LabelImage::Pointer roi;
   if (proto == Protocol::Erode4mm) {
-    roi = LabelImage::New();
-    roi->CopyInformation(seg.labels);
-    roi->SetRegions(seg.labels->GetLargestPossibleRegion());
-    roi->Allocate();
-    roi->FillBuffer(0);
+    roi = emptyLabelsLike(seg.labels);
     erodeRoi(seg, ct->GetSpacing(), roi.GetPointer());
   } else {
     roi = axialRoi(scan, seg, proto, res);

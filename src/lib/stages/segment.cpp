@@ -19,6 +19,7 @@
 #include "ctbmd/methods.hpp"
 #include "ctbmd/stages.hpp"
 #include "ctbmd/stats.hpp"
+#include "internal/label_map.hpp"
 #include "internal/parallel.hpp"
 #include "internal/raster2d.hpp"
 #include "internal/spine.hpp"
@@ -1017,11 +1018,7 @@ SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const Segment
   const AxisMap& am = cc.map;
   const auto& can = cc.image;
   auto vol = spine::view(can.GetPointer());
-  auto lab = LabelImage::New();
-  lab->CopyInformation(can);
-  lab->SetRegions(can->GetLargestPossibleRegion());
-  lab->Allocate();
-  lab->FillBuffer(0);
+  auto lab = emptyLabelsLike(can);
   uint8_t* out = lab->GetBufferPointer();
   const spine::SliceParams sp = spine::sliceParamsFor(vol);
   // Centreline (physical) -> canonical index-space mm, for the window centre per slice.

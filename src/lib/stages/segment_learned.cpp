@@ -13,6 +13,7 @@
 #include "ctbmd/canonical.hpp"
 #include "ctbmd/errors.hpp"
 #include "ctbmd/stages.hpp"
+#include "internal/label_map.hpp"
 #include "internal/model_cache.hpp"
 #include "internal/net_inputs.hpp"
 #include "internal/spine.hpp"
@@ -101,11 +102,7 @@ SegmentResult segmentLearned(const Scan& scan, const LocalizeResult& loc, const 
     if (l.status != LevelStatus::Missing && cl.empty()) cl.push_back(toCan(l.center_mm));
   if (cl.empty()) {
     for (const auto& l : loc.levels) res.levels.push_back(levelEntry(l, loc));
-    res.labels = LabelImage::New();
-    res.labels->CopyInformation(scan.image);
-    res.labels->SetRegions(scan.image->GetLargestPossibleRegion());
-    res.labels->Allocate();
-    res.labels->FillBuffer(0);
+    res.labels = emptyLabelsLike(scan.image);
     res.warnings.push_back("localize found no level: nothing to segment");
     return res;
   }
@@ -236,11 +233,7 @@ SegmentResult segmentLearned(const Scan& scan, const LocalizeResult& loc, const 
     }
   }
   // Threshold and assign levels by their disc planes.
-  auto lab = LabelImage::New();
-  lab->CopyInformation(can);
-  lab->SetRegions(can->GetLargestPossibleRegion());
-  lab->Allocate();
-  lab->FillBuffer(0);
+  auto lab = emptyLabelsLike(can);
   uint8_t* out = lab->GetBufferPointer();
   for (int k = k0; k <= k1; ++k)
     for (int j = 0; j < v.ny; ++j)
