@@ -4,9 +4,8 @@
 #include <iostream>
 
 #include "app_common.hpp"
+#include "ctbmd/batch.hpp"
 #include "ctbmd/model_card.hpp"
-#include "ctbmd/progress.hpp"
-#include "ctbmd/supervise.hpp"
 
 namespace {
 
@@ -36,15 +35,6 @@ void printTable(const ctbmd::CaseResult& r) {
   std::fflush(stdout);
 }
 
-// Temporary files a killed worker may have left in its case folder.
-void removeTemporaries(const std::filesystem::path& dir) {
-  std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) return;
-  for (const auto& e : std::filesystem::directory_iterator(dir, ec))
-    if (e.path().filename().string().find(".tmp-") != std::string::npos)
-      std::filesystem::remove(e.path(), ec);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -55,9 +45,10 @@ int main(int argc, char** argv) {
   bool no_default_excludes = false;
   ctbmd::PipelineOptions o;
   auto& app = tool.app();
-  app.add_option("inputs", inputs,
-                 "CT files and/or folders (searched recursively for NIfTI/NRRD/MHA and DICOM series)")
-      ->required();
+  app.add_option(
+      "inputs", inputs,
+      "CT files and/or folders (searched recursively for NIfTI/NRRD/MHA and DICOM series); case ids "
+      "are their paths relative to the folder given");
   app.add_option("-o,--output", outdir, "Output folder: <case_id>/... per case and results.csv")->required();
   app.add_option("-c,--calibration", calibration, "Calibration JSON for bmd-estimate (else uncalibrated)");
   app.add_option("-p,--protocol", o.roi.protocol, "ROI protocol: ellipse-s1 | erode-4mm | mosaic-392")
@@ -116,29 +107,63 @@ int main(int argc, char** argv) {
                  "worker would load the network once per case, and CUDA does not survive fork)")
       ->check(CLI::IsMember({"auto", "on", "off"}))
       ->capture_default_str();
+  std::string case_list, shard_text;
+  bool resume = false, retry_errors = false;
+  app.add_option("--case-list", case_list,
+                 "File with one input per line: PATH or PATH,ID (relative paths from the list's folder); "
+                 "instead of or beside the inputs")
+      ->check(CLI::ExistingFile);
+  app.add_option("--shard", shard_text,
+                 "I/N: run only the I-th of N parts of the batch (I from 0, as SLURM_ARRAY_TASK_ID; parts "
+                 "balanced by input size); ctbmd-merge OUT then writes results.csv")
+      ->check([](const std::string& v) {
+        try {
+          ctbmd::batch::Shard::parse(v);
+        } catch (const ctbmd::Error& e) {
+          return std::string(e.what());
+        }
+        return std::string();
+      });
+  app.add_flag("--resume", resume,
+               "Keep the cases whose case.json records the same input sha256, parameters and ctbmd version; "
+               "run the others (unfinished, changed, new)");
+  app.add_flag("--retry-errors", retry_errors, "With --resume: also run the cases that failed again");
   return tool.main(argc, argv, [&] {
-    bool force = tool.common().force;
     namespace fs = std::filesystem;
-    fs::path out(outdir);
-    fs::path csv = out / "results.csv";
-    ctbmd::checkWritable(csv, force);
-    ctbmd::checkWritable(out / "levels.csv", force);
+    if (inputs.empty() && case_list.empty())
+      throw ctbmd::UsageError("give the CT files or folders to run, or --case-list FILE");
+    if (retry_errors && !resume) throw ctbmd::UsageError("--retry-errors goes with --resume");
+    ctbmd::batch::BatchOptions b;
+    b.out = outdir;
+    b.force = tool.common().force;
+    b.resume = resume;
+    b.retry_errors = retry_errors;
+    if (!shard_text.empty()) b.shard = ctbmd::batch::Shard::parse(shard_text);
+    if (b.resume && b.force)
+      throw ctbmd::UsageError(
+          "--resume keeps the finished cases and --force runs them all again: give one of them");
     if (!no_default_excludes)
       for (const char* g :
            {"*_seg.nii*", "*_seg_*.nii*", "*_seg-*.nii*", "*_msk.nii*", "*_mask.nii*", "*_mask_*.nii*",
             "*_label.nii*", "*_labels.nii*", "*_label_*.nii*", "segmentation.nii*", "roi.nii*", "mosaic_*"})
         exclude.push_back(g);
-    std::vector<fs::path> paths(inputs.begin(), inputs.end());
-    auto cases = ctbmd::discoverInputs(paths, exclude);
-    if (cases.empty()) {
-      std::string list;
-      for (const auto& p : paths) list += (list.empty() ? "'" : ", '") + p.string() + "'";
-      throw ctbmd::InputError(
-          "no CT files (.nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd) or DICOM series found in " + list +
-          (no_default_excludes ? "" : " (label maps and ctbmd outputs are skipped: -v lists them)"));
+    std::vector<ctbmd::batch::CaseInput> cases;
+    if (!inputs.empty()) {
+      std::vector<fs::path> paths(inputs.begin(), inputs.end());
+      cases = ctbmd::batch::discoverCases(paths, exclude, o.read.series_uid);
+      if (cases.empty()) {
+        std::string list;
+        for (const auto& p : paths) list += (list.empty() ? "'" : ", '") + p.string() + "'";
+        throw ctbmd::InputError(
+            "no CT files (.nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd) or DICOM series found in " + list +
+            (no_default_excludes ? "" : " (label maps and ctbmd outputs are skipped: -v lists them)"));
+      }
     }
-    auto ids = ctbmd::caseIds(cases);
-    ctbmd::Calibration cal = ctbmd::Calibration::defaultUncalibrated();
+    if (!case_list.empty()) {
+      auto listed = ctbmd::batch::readCaseList(case_list, o.read.series_uid);
+      cases.insert(cases.end(), listed.begin(), listed.end());
+    }
+    ctbmd::batch::checkUniqueIds(cases);
     if (o.bmd.method == "mosaic-cnn" && o.roi.protocol != "mosaic-392")
       throw ctbmd::UsageError(
           "--bmd-method mosaic-cnn reads the mosaic-392 images: add --protocol mosaic-392");
@@ -165,93 +190,33 @@ int main(int argc, char** argv) {
       throw ctbmd::UsageError("give either --calibration FILE or --calibrate rods|internal, not both");
     if (!calibration.empty()) {
       o.calibration = calibration;
-      cal = ctbmd::Calibration::fromJson(ctbmd::readJsonFile(calibration), calibration);
+      b.calibration = ctbmd::Calibration::fromJson(ctbmd::readJsonFile(calibration), calibration);
     }
-    ctbmd::SuperviseLimits limits;
-    limits.timeout_s = case_timeout;
+    b.limits.timeout_s = case_timeout;
     const bool network = o.localize.method != "classical" || o.segment.method != "classical" ||
                          o.bmd.method != "calibration" || !o.classify.model.empty();
     if (case_memory_gib >= 0)
-      limits.memory_bytes = static_cast<uint64_t>(case_memory_gib * 1024.0 * 1024.0 * 1024.0);
+      b.limits.memory_bytes = static_cast<uint64_t>(case_memory_gib * 1024.0 * 1024.0 * 1024.0);
     else if (!network)
-      limits.memory_bytes = ctbmd::physicalMemoryBytes() / 5 * 4;
-    const bool supervised = supervise == "on" || (supervise == "auto" && !network);
-    spdlog::info("{} case(s) -> {}{}", cases.size(), out.string(),
-                 supervised ? "" : " (cases run in this process: --supervise on isolates them)");
-    std::string text = ctbmd::resultsCsvHeader() + "\n", levels_text = ctbmd::levelsCsvHeader() + "\n";
-    int failed = 0, unnamed = 0;
-    // Rows are also appended, as each case ends, to results.partial.csv and
-    // levels.partial.csv: a batch killed by the scheduler (a Slurm time limit) keeps what it
-    // finished. At the end the complete tables are written atomically and the partial ones go.
-    std::filesystem::create_directories(out);
-    const fs::path partial = out / "results.partial.csv", levels_partial = out / "levels.partial.csv";
-    std::ofstream part(partial, std::ios::trunc), lpart(levels_partial, std::ios::trunc);
-    if (!part || !lpart)
-      throw ctbmd::ProcessingError("cannot write '" + partial.string() +
-                                   "' (is the output folder writable? disk full?)");
-    part << text << std::flush;
-    lpart << levels_text << std::flush;
-    ctbmd::Progress prog("cases", static_cast<long>(cases.size()));
-    for (size_t i = 0; i < cases.size(); ++i) {
-      // with --force, temporaries a killed earlier run left in this case's folder go first
-      if (force) removeTemporaries(out / ids[i]);
-      // Each case in its own worker process: a signal in a library, a runaway allocation or
-      // a hang becomes this case's error row, and the batch goes on.
-      auto work = [&, i]() {
-        auto r = ctbmd::runCase(cases[i], ids[i], out / ids[i], o, cal, force);
-        ctbmd::logSummary(r);
-        printTable(r);
-        // status, the results.csv row, then the levels.csv rows: one line each
-        return r.status + "\n" + ctbmd::resultsCsvRow(r) + "\n" + ctbmd::levelsCsvRows(r);
-      };
-      std::string status, row, level_rows;
-      auto unpack = [&](const std::string& a) {
-        const size_t e1 = a.find('\n'), e2 = a.find('\n', e1 + 1);
-        status = a.substr(0, e1);
-        row = a.substr(e1 + 1, e2 - e1 - 1);
-        level_rows = e2 == std::string::npos ? std::string() : a.substr(e2 + 1);
-      };
-      if (!supervised) {
-        unpack(work());
-      } else {
-        auto child = ctbmd::runSupervised(work, limits);
-        if (child.ok) {
-          unpack(child.answer);
-        } else {
-          ctbmd::CaseResult r;
-          r.case_id = ids[i];
-          r.input = cases[i];
-          r.status = status = "error";
-          r.error = "'" + cases[i].string() + "': the case's worker " + child.failure;
-          r.exit_code = static_cast<int>(ctbmd::ExitCode::Processing);
-          r.seconds = child.seconds;
-          ctbmd::logSummary(r);
-          row = ctbmd::resultsCsvRow(r);
-          level_rows = ctbmd::levelsCsvRows(r);
-          removeTemporaries(out / ids[i]);
-        }
-      }
-      if (status == "error") ++failed;
-      if (status == "no_spine" || status == "levels_not_named") ++unnamed;
-      text += row + "\n";
-      levels_text += level_rows;
-      part << row << "\n" << std::flush;
-      lpart << level_rows << std::flush;
-      prog.set(static_cast<long>(i + 1));
-    }
-    prog.finish();
-    ctbmd::writeTextFile(csv, text, force);
-    ctbmd::writeTextFile(out / "levels.csv", levels_text, force);
-    part.close();
-    lpart.close();
-    std::error_code ec;
-    std::filesystem::remove(partial, ec);
-    std::filesystem::remove(levels_partial, ec);
+      b.limits.memory_bytes = ctbmd::physicalMemoryBytes() / 5 * 4;
+    b.supervised = supervise == "on" || (supervise == "auto" && !network);
+    b.pipeline = o;
+    b.on_case = [](const ctbmd::CaseResult& r) {
+      ctbmd::logSummary(r);
+      printTable(r);
+    };
+    const auto s = ctbmd::batch::runBatch(cases, b);
+    const size_t ok = s.cases - s.failed - s.unnamed;
     spdlog::info(
-        "{} of {} case(s) ok{}; results in {}", cases.size() - failed - unnamed, cases.size(),
-        unnamed ? ", " + std::to_string(unnamed) + " with no level named (see status and reason)" : "",
-        csv.string());
-    if (failed == static_cast<int>(cases.size())) return static_cast<int>(ctbmd::ExitCode::Input);
-    return failed ? static_cast<int>(ctbmd::ExitCode::BatchPartial) : 0;
+        "{} of {} case(s) ok{}{}{}", ok, s.cases,
+        s.unnamed ? ", " + std::to_string(s.unnamed) + " with no level named (see status and reason)" : "",
+        s.skipped ? "; " + std::to_string(s.skipped) + " kept from before (--resume), " +
+                        std::to_string(s.ran) + " run now"
+                  : "",
+        s.results.empty()
+            ? "; merge the shards with: ctbmd-merge " + b.out.string()
+            : "; results in " + s.results.string() + " (" + std::to_string(s.in_tables) + " case(s))");
+    if (s.cases > 0 && s.failed == s.cases) return static_cast<int>(ctbmd::ExitCode::Input);
+    return s.failed ? static_cast<int>(ctbmd::ExitCode::BatchPartial) : 0;
   });
 }

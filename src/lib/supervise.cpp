@@ -3,6 +3,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -44,6 +45,7 @@ ChildOutcome runSupervised(const std::function<std::string()>& work, const Super
   }
   std::fflush(stdout);
   std::fflush(stderr);
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) {
     close(fds[0]);
@@ -53,6 +55,10 @@ ChildOutcome runSupervised(const std::function<std::string()>& work, const Super
   }
   if (pid == 0) {  // the child
     close(fds[0]);
+    // A parent killed from outside (kill -9, a scheduler's time limit) takes its worker with
+    // it: an orphaned worker would go on writing into a case folder that a resumed batch owns.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(1);  // the parent died before prctl took effect
 #if !defined(__SANITIZE_ADDRESS__)
     if (limits.memory_bytes > 0) {
       rlimit rl{limits.memory_bytes, limits.memory_bytes};

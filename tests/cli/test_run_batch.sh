@@ -16,12 +16,12 @@ csv="$WORK/out/results.csv"
 py - "$csv" <<'PY'
 import csv, sys
 rows = {r["case_id"]: r for r in csv.DictReader(open(sys.argv[1]))}
-assert set(rows) == {"good", "mr", "truncated"}, rows.keys()
+assert set(rows) == {"good", "sub__mr", "truncated"}, rows.keys()  # ids: paths under the folder given
 g = rows["good"]
 assert g["status"] == "ok" and g["error"] == "", g
 assert g["category"] in ("normal", "osteopenia", "osteoporosis"), g
 assert float(g["L1_hu"]) > 0 and float(g["bmd_l1l2"]) > 0 and g["calibration"] == "uncalibrated", g
-m, t = rows["mr"], rows["truncated"]
+m, t = rows["sub__mr"], rows["truncated"]
 assert m["status"] == "error" and "does not look like CT" in m["error"], m
 assert t["status"] == "error" and "truncated" in t["error"] and "truncated.nii.gz" in t["error"], t
 PY
@@ -29,7 +29,10 @@ for f in localize.json localize_qc.png segmentation.nii.gz segmentation.json roi
   [[ -s "$WORK/out/good/$f" ]] || fail "good/$f missing"
 done
 py -c "import sys; sys.exit(open(sys.argv[1], 'rb').read(8) != b'\\x89PNG\\r\\n\\x1a\\n')" "$WORK/out/good/localize_qc.png" || fail "localize_qc.png is not a PNG"
-[[ ! -e "$WORK/out/mr" && ! -e "$WORK/out/truncated" ]] || fail "failed cases left outputs"
+# a failed case keeps its record (case.json: what --resume reads) and nothing else
+for c in sub__mr truncated; do
+  [[ $(ls -A "$WORK/out/$c") == case.json ]] || fail "failed case $c left outputs: $(ls -A "$WORK/out/$c")"
+done
 if find "$WORK/out" -name '*.tmp-*' | grep -q .; then fail "temporary files left behind"; fi
 # Provenance in every JSON.
 py - "$WORK/out/good" <<'PY'
@@ -45,10 +48,11 @@ loc = json.load(open(os.path.join(d, "localize.json")))
 ct = loc["provenance"]["inputs"]["ct"]
 assert ct["sha256"] == hashlib.sha256(open(ct["path"], "rb").read()).hexdigest()
 PY
-# Refuses to overwrite without --force; overwrites with it.
+# Refuses to overwrite without --force; overwrites with it, keeping the other cases' rows.
 expect_rc 1 "$CTBMD_BIN/ctbmd-run" "$WORK/in/good.nii.gz" -o "$WORK/out"
 grep -q -- "--force" "$WORK/last.out" || fail "overwrite refusal does not mention --force"
 expect_rc 0 "$CTBMD_BIN/ctbmd-run" "$WORK/in/good.nii.gz" -o "$WORK/out" --force
+[[ $(wc -l <"$WORK/out/results.csv") == 4 ]] || fail "a one-case rerun dropped the other rows: $(cat "$WORK/out/results.csv")"
 # Only bad inputs: exit 2.
 expect_rc 2 "$CTBMD_BIN/ctbmd-run" "$WORK/in/sub/mr.nii.gz" -o "$WORK/out2"
 echo "run batch: ok"

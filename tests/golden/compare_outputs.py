@@ -6,7 +6,7 @@ every label map, of EXPECTED against ACTUAL.
 
 Numbers agree when |a - e| <= atol + rtol * |e|; strings, booleans and list lengths must be
 equal. What a run cannot reproduce is left out: each JSON's "provenance" (time, host, command
-line, commit), results.csv's seconds, ctbmd_version and input columns. A --ref DIR prefix in a
+line, commit), case.json's "timing", results.csv's seconds, ctbmd_version and input columns. A --ref DIR prefix in a
 path is replaced by <REF> on both sides, so goldens made on one machine hold on another. Label
 maps (*.nii.gz) must hold the same labels with Dice >= 1 - rtol each (--exact: identical
 voxels). PNG pictures are compared byte for byte with --exact only. Exit 1 and one line per
@@ -20,7 +20,7 @@ import math
 import os
 import sys
 
-SKIP_KEYS = {"provenance"}
+SKIP_KEYS = {"provenance", "timing"}  # timing: case.json's wall times
 SKIP_COLUMNS = {"seconds", "ctbmd_version", "input"}
 
 
