@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 check=0
 if [[ ${1:-} == --check ]]; then check=1; shift; fi
 bin=${1:-build/src}
-tools=(localize segment roi-extract bmd-estimate classify calibrate run merge evaluate phantom model train)
+tools=(localize segment roi-extract bmd-estimate classify calibrate run merge slurm evaluate phantom model train)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -29,6 +29,15 @@ trap 'rm -rf "$tmp"' EXIT
     echo '```'
     "$bin/ctbmd-$t" --help
     echo '```'
+    # subcommands, each with its own options
+    for sub in $("$bin/ctbmd-$t" --help | sed -n '/^Subcommands:/,/^$/p' | awk 'NR > 1 && NF {print $1}'); do
+      echo
+      echo "### ctbmd-$t $sub"
+      echo
+      echo '```'
+      "$bin/ctbmd-$t" "$sub" --help
+      echo '```'
+    done
   done
 } >"$tmp/options.md"
 

@@ -36,15 +36,21 @@ struct CaseInput {
 std::string caseId(const fs::path& input, const fs::path& root, const std::string& series_uid = "");
 
 /// The inputs under `roots` (files and folders searched as discoverInputs does), with ids.
-std::vector<CaseInput> discoverCases(const std::vector<fs::path>& roots, const std::vector<std::string>& exclude,
+std::vector<CaseInput> discoverCases(const std::vector<fs::path>& roots,
+                                     const std::vector<std::string>& exclude,
                                      const std::string& series_uid = "");
 
-/// A case list: one input per line, "PATH" or "PATH,ID" (a tab may stand for the comma); blank
+/// A case list: one input per line, "PATH" or "PATH,ID" (a tab may stand for the comma: a line
+/// with a tab is split at its last tab, else at its last comma, so a path may hold commas); blank
 /// lines, lines starting with '#' and a first line "path" / "path,id" are skipped; a relative
 /// PATH is taken from the list's folder. Without an ID, caseId() of the path relative to the
 /// list's folder (or, outside it, of its absolute path). An ID must be 1-200 characters of
 /// A-Z a-z 0-9 . _ - (InputError naming the line otherwise).
 std::vector<CaseInput> readCaseList(const fs::path& list, const std::string& series_uid = "");
+
+/// Writes `cases` as a case list (tab-separated "path<TAB>id", absolute paths) that readCaseList
+/// reads back to the same cases: what ctbmd-run --list-cases writes for a cluster's tasks.
+void writeCaseList(const fs::path& list, const std::vector<CaseInput>& cases, bool force);
 
 /// Throws UsageError naming both inputs when two cases share an id.
 void checkUniqueIds(const std::vector<CaseInput>& cases);
@@ -105,8 +111,8 @@ std::optional<CaseRecord> readRecord(const fs::path& case_dir, std::string* why 
 
 /// Why a recorded case must run again, or "" when its record stands: the input's sha256, the
 /// parameters or the ctbmd version differ from the record's, or (retry_errors) it failed.
-std::string staleReason(const CaseRecord& rec, const std::string& input_sha256, const std::string& params_sha256,
-                        bool retry_errors);
+std::string staleReason(const CaseRecord& rec, const std::string& input_sha256,
+                        const std::string& params_sha256, bool retry_errors);
 
 /// Removes what ctbmd writes into a case folder (stage files, label maps, pictures, the record,
 /// temporaries a killed run left) and nothing else.
@@ -144,13 +150,13 @@ struct BatchOptions {
 };
 
 struct BatchSummary {
-  size_t cases = 0;     // in this run's part (shard) of the list
-  size_t ran = 0;       // run now
-  size_t skipped = 0;   // kept: their records stand (--resume)
-  size_t failed = 0;    // status error (ran or kept)
-  size_t unnamed = 0;   // no_spine or levels_not_named
-  size_t in_tables = 0; // rows in the results.csv written (0 for a shard)
-  fs::path results;     // the results.csv written ("" for a shard: ctbmd-merge writes it)
+  size_t cases = 0;      // in this run's part (shard) of the list
+  size_t ran = 0;        // run now
+  size_t skipped = 0;    // kept: their records stand (--resume)
+  size_t failed = 0;     // status error (ran or kept)
+  size_t unnamed = 0;    // no_spine or levels_not_named
+  size_t in_tables = 0;  // rows in the results.csv written (0 for a shard)
+  fs::path results;      // the results.csv written ("" for a shard: ctbmd-merge writes it)
 };
 
 /// Checks the output folder before any work (UsageError when cases of this run already have

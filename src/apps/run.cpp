@@ -128,6 +128,12 @@ int main(int argc, char** argv) {
                "Keep the cases whose case.json records the same input sha256, parameters and ctbmd version; "
                "run the others (unfinished, changed, new)");
   app.add_flag("--retry-errors", retry_errors, "With --resume: also run the cases that failed again");
+  std::string list_cases;
+  app.add_option(
+      "--list-cases", list_cases,
+      "Check the command line (options, inputs, model cards), write the cases it would run to this "
+      "file as a case list (path<TAB>id) and stop: what ctbmd-slurm submit does before it queues "
+      "anything");
   return tool.main(argc, argv, [&] {
     namespace fs = std::filesystem;
     if (inputs.empty() && case_list.empty())
@@ -205,6 +211,11 @@ int main(int argc, char** argv) {
       ctbmd::logSummary(r);
       printTable(r);
     };
+    if (!list_cases.empty()) {
+      ctbmd::batch::writeCaseList(list_cases, cases, b.force);
+      spdlog::info("{} case(s) listed in {}; nothing run", cases.size(), list_cases);
+      return 0;
+    }
     const auto s = ctbmd::batch::runBatch(cases, b);
     const size_t ok = s.cases - s.failed - s.unnamed;
     spdlog::info(

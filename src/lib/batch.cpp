@@ -30,13 +30,16 @@ namespace {
 constexpr const char* kRecordName = "case.json";
 constexpr const char* kRecordSchema = "ctbmd.case";
 constexpr const char* kManifestSchema = "ctbmd.shard";
-constexpr size_t kIdHashDigits = 8;  // 32 bits of sha256: collisions need ~65,000 altered names
+constexpr size_t kIdHashDigits = 8;   // 32 bits of sha256: collisions need ~65,000 altered names
 constexpr size_t kMaxIdLength = 200;  // leaves room in a 255-byte file name for ctbmd's temporaries
 
-bool idChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'; }
+bool idChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+}
 
 bool validId(const std::string& id) {
-  return !id.empty() && id.size() <= kMaxIdLength && id != "." && id != ".." && std::all_of(id.begin(), id.end(), idChar);
+  return !id.empty() && id.size() <= kMaxIdLength && id != "." && id != ".." &&
+         std::all_of(id.begin(), id.end(), idChar);
 }
 
 std::string shortHash(const std::string& s) { return sha256Hex(s).substr(0, kIdHashDigits); }
@@ -120,8 +123,8 @@ std::string caseId(const fs::path& input, const fs::path& root, const std::strin
   return id;
 }
 
-std::vector<CaseInput> discoverCases(const std::vector<fs::path>& roots, const std::vector<std::string>& exclude,
-                                     const std::string& series_uid) {
+std::vector<CaseInput> discoverCases(const std::vector<fs::path>& roots,
+                                     const std::vector<std::string>& exclude, const std::string& series_uid) {
   const auto found = discoverInputs(roots, exclude);
   std::vector<fs::path> abs_roots;
   for (const auto& r : roots) abs_roots.push_back(absNormal(r));
@@ -161,7 +164,10 @@ std::vector<CaseInput> readCaseList(const fs::path& list, const std::string& ser
     const size_t start = line.find_first_not_of(" \t");
     if (start == std::string::npos || line[start] == '#') continue;
     std::string path = line, id;
-    const size_t sep = line.find_first_of(",\t");
+    // the last tab, else the last comma (an id holds neither: a path may hold commas when a
+    // tab separates it)
+    size_t sep = line.rfind('\t');
+    if (sep == std::string::npos) sep = line.rfind(',');
     if (sep != std::string::npos) {
       path = line.substr(0, sep);
       id = line.substr(sep + 1);
@@ -187,13 +193,24 @@ std::vector<CaseInput> readCaseList(const fs::path& list, const std::string& ser
   return cases;
 }
 
+void writeCaseList(const fs::path& list, const std::vector<CaseInput>& cases, bool force) {
+  std::string text = "path\tid\n";
+  for (const auto& c : cases) {
+    const std::string p = absNormal(c.path).string();
+    if (p.find_first_of("\t\n\r") != std::string::npos)
+      throw InputError("'" + p + "': a path with a tab or line break cannot go into a case list; rename it");
+    text += p + "\t" + c.id + "\n";
+  }
+  writeTextFile(list, text, force);
+}
+
 void checkUniqueIds(const std::vector<CaseInput>& cases) {
   std::map<std::string, const CaseInput*> seen;
   for (const auto& c : cases) {
     auto [it, fresh] = seen.emplace(c.id, &c);
     if (!fresh)
-      throw UsageError("two inputs have the case id '" + c.id + "': '" + it->second->path.string() + "' and '" +
-                       c.path.string() +
+      throw UsageError("two inputs have the case id '" + c.id + "': '" + it->second->path.string() +
+                       "' and '" + c.path.string() +
                        "' (ids come from paths relative to the folder given; name the inputs by a "
                        "common parent folder, or give --case-list with an id column)");
   }
@@ -286,13 +303,15 @@ json pipelineParameters(const PipelineOptions& o) {
   if (o.classify.ref_sd) p["classify"]["ref_sd"] = *o.classify.ref_sd;
   if (!o.localize.model.empty()) {
     json st = json::array();
-    for (const char* s : {"stage1", "stage2"}) st.push_back(modelOf((fs::path(o.localize.model) / s).string(), "localize"));
+    for (const char* s : {"stage1", "stage2"})
+      st.push_back(modelOf((fs::path(o.localize.model) / s).string(), "localize"));
     p["localize"]["model"] = st;
   }
   if (!o.segment.model.empty()) p["segment"]["model"] = modelOf(o.segment.model, "segment");
   if (!o.bmd.model.empty()) p["bmd"]["model"] = modelOf(o.bmd.model, "bmd-regress");
   if (!o.classify.model.empty()) p["classify"]["model"] = modelOf(o.classify.model, "classify");
-  if (o.calibration) p["calibration"] = {{"path", o.calibration->string()}, {"sha256", fileSha(*o.calibration)}};
+  if (o.calibration)
+    p["calibration"] = {{"path", o.calibration->string()}, {"sha256", fileSha(*o.calibration)}};
   if (o.calibrate == "rods") {
     const std::string sha = fileSha(o.phantom);
     p["phantom"] = sha.empty() ? json(o.phantom) : json{{"path", o.phantom}, {"sha256", sha}};
@@ -305,7 +324,8 @@ json pipelineParameters(const PipelineOptions& o) {
 std::string parametersSha256(const json& params) { return sha256Hex(params.dump()); }
 
 // ---- case records -------------------------------------------------------------------------
-CaseRecord CaseRecord::fromResult(const CaseResult& r, const std::string& input_sha256, const json& parameters) {
+CaseRecord CaseRecord::fromResult(const CaseResult& r, const std::string& input_sha256,
+                                  const json& parameters) {
   CaseRecord rec;
   rec.case_id = r.case_id;
   rec.input = r.input;
@@ -333,9 +353,14 @@ CaseRecord CaseRecord::fromResult(const CaseResult& r, const std::string& input_
 }
 
 json CaseRecord::toJson() const {
-  json j = {{"case_id", case_id},   {"input", input.string()}, {"input_sha256", input_sha256},
-            {"params_sha256", params_sha256}, {"status", status}, {"exit_code", exit_code},
-            {"results", results},   {"levels", levels},
+  json j = {{"case_id", case_id},
+            {"input", input.string()},
+            {"input_sha256", input_sha256},
+            {"params_sha256", params_sha256},
+            {"status", status},
+            {"exit_code", exit_code},
+            {"results", results},
+            {"levels", levels},
             {"timing", {{"seconds", seconds}, {"stages", stage_seconds}}}};
   json inputs = {{"ct", {{"path", input.string()}, {"sha256", input_sha256}}}};
   stamp(j, kRecordSchema, 1, makeProvenance(inputs, parameters));
@@ -387,30 +412,41 @@ std::optional<CaseRecord> readRecord(const fs::path& case_dir, std::string* why)
   }
 }
 
-std::string staleReason(const CaseRecord& rec, const std::string& input_sha256, const std::string& params_sha256,
-                        bool retry_errors) {
+std::string staleReason(const CaseRecord& rec, const std::string& input_sha256,
+                        const std::string& params_sha256, bool retry_errors) {
   if (rec.input_sha256 != input_sha256)
-    return rec.input_sha256.empty() ? "its input could not be read before"
-                                    : (input_sha256.empty() ? "its input cannot be read now" : "its input changed");
+    return rec.input_sha256.empty()
+               ? "its input could not be read before"
+               : (input_sha256.empty() ? "its input cannot be read now" : "its input changed");
   if (rec.params_sha256 != params_sha256) return "the parameters differ from the record's";
-  if (rec.version != versionString()) return "it was made by ctbmd " + rec.version + ", this is " + versionString();
+  if (rec.version != versionString())
+    return "it was made by ctbmd " + rec.version + ", this is " + versionString();
   if (retry_errors && rec.status == "error") return "it failed (--retry-errors)";
   return "";
 }
 
 void clearCaseOutputs(const fs::path& dir) {
-  static const char* const kFixed[] = {kRecordName,         "localize.json",      "localize_qc.png",
-                                       "segmentation.nii.gz", "segmentation.json", "roi.nii.gz",
-                                       "roi.json",            "calibration.json",  "bmd.json",
-                                       "classification.json", "classification_qc.png", "qc.png"};
+  static const char* const kFixed[] = {kRecordName,
+                                       "localize.json",
+                                       "localize_qc.png",
+                                       "segmentation.nii.gz",
+                                       "segmentation.json",
+                                       "roi.nii.gz",
+                                       "roi.json",
+                                       "calibration.json",
+                                       "bmd.json",
+                                       "classification.json",
+                                       "classification_qc.png",
+                                       "qc.png"};
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return;
   for (const char* n : kFixed) fs::remove(dir / n, ec);
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const std::string n = e.path().filename().string();
-    const bool ours = n.find(".tmp-") != std::string::npos ||
-                      ((n.rfind("mosaic_", 0) == 0 || n.rfind("crop3d_", 0) == 0) &&
-                       (n.size() > 7 && (n.substr(n.size() - 7) == ".nii.gz" || n.substr(n.size() - 4) == ".png")));
+    const bool ours =
+        n.find(".tmp-") != std::string::npos ||
+        ((n.rfind("mosaic_", 0) == 0 || n.rfind("crop3d_", 0) == 0) &&
+         (n.size() > 7 && (n.substr(n.size() - 7) == ".nii.gz" || n.substr(n.size() - 4) == ".png")));
     if (ours) fs::remove(e.path(), ec);
   }
 }
@@ -467,8 +503,10 @@ std::vector<CaseRecord> collectRecords(const std::vector<fs::path>& dirs, size_t
   std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) { return a.dir < b.dir; });
   std::vector<std::optional<CaseRecord>> recs(found.size());
   std::vector<std::string> why(found.size());
-  parallelFor(static_cast<int>(found.size()),
-              [&](int i) { recs[static_cast<size_t>(i)] = readRecord(found[static_cast<size_t>(i)].dir, &why[static_cast<size_t>(i)]); });
+  parallelFor(static_cast<int>(found.size()), [&](int i) {
+    recs[static_cast<size_t>(i)] =
+        readRecord(found[static_cast<size_t>(i)].dir, &why[static_cast<size_t>(i)]);
+  });
   std::vector<CaseRecord> out;
   std::map<std::string, size_t> where;  // case id -> index into found
   size_t bad = 0;
@@ -479,8 +517,8 @@ std::vector<CaseRecord> collectRecords(const std::vector<fs::path>& dirs, size_t
       continue;
     }
     if (recs[i]->case_id != found[i].dir.filename().string()) {
-      spdlog::warn("skipped '{}': it records the case '{}', not its folder's", recordPath(found[i].dir).string(),
-                   recs[i]->case_id);
+      spdlog::warn("skipped '{}': it records the case '{}', not its folder's",
+                   recordPath(found[i].dir).string(), recs[i]->case_id);
       ++bad;
       continue;
     }
@@ -496,10 +534,12 @@ std::vector<CaseRecord> collectRecords(const std::vector<fs::path>& dirs, size_t
 }
 
 // ---- manifests ----------------------------------------------------------------------------
-fs::path manifestPath(const fs::path& out, const Shard& shard) { return out / "shards" / (shard.tag() + ".json"); }
+fs::path manifestPath(const fs::path& out, const Shard& shard) {
+  return out / "shards" / (shard.tag() + ".json");
+}
 
-void writeManifest(const fs::path& out, const Shard& shard, const std::vector<CaseInput>& cases, size_t cases_total,
-                   const std::string& params_sha256) {
+void writeManifest(const fs::path& out, const Shard& shard, const std::vector<CaseInput>& cases,
+                   size_t cases_total, const std::string& params_sha256) {
   json list = json::array();
   for (const auto& c : cases) list.push_back({{"id", c.id}, {"input", c.path.string()}, {"bytes", c.bytes}});
   json j = {{"shard", {{"index", shard.index}, {"count", shard.count}}},
@@ -575,10 +615,11 @@ BatchSummary runBatch(const std::vector<CaseInput>& all_cases, const BatchOption
       }
     }
     if (with_outputs)
-      throw UsageError(std::to_string(with_outputs) + " of the " + std::to_string(cases.size()) +
-                       " cases already have outputs in '" + o.out.string() + "' (e.g. '" + example +
-                       "'): pass --resume to keep the finished ones and run the rest, or --force to run every "
-                       "case again");
+      throw UsageError(
+          std::to_string(with_outputs) + " of the " + std::to_string(cases.size()) +
+          " cases already have outputs in '" + o.out.string() + "' (e.g. '" + example +
+          "'): pass --resume to keep the finished ones and run the rest, or --force to run every "
+          "case again");
     if (o.shard.whole()) {
       checkWritable(csv, false);
       checkWritable(levels_csv, false);
@@ -586,10 +627,12 @@ BatchSummary runBatch(const std::vector<CaseInput>& all_cases, const BatchOption
   }
   fs::create_directories(o.out);
   if (!o.shard.whole()) writeManifest(o.out, o.shard, cases, all_cases.size(), params_sha);
-  spdlog::info("{} case(s){} -> {}{}", cases.size(),
-               o.shard.whole() ? "" : " (shard " + std::to_string(o.shard.index) + "/" + std::to_string(o.shard.count) +
-                                          " of " + std::to_string(all_cases.size()) + ")",
-               o.out.string(), o.supervised ? "" : " (cases run in this process: --supervise on isolates them)");
+  spdlog::info(
+      "{} case(s){} -> {}{}", cases.size(),
+      o.shard.whole() ? ""
+                      : " (shard " + std::to_string(o.shard.index) + "/" + std::to_string(o.shard.count) +
+                            " of " + std::to_string(all_cases.size()) + ")",
+      o.out.string(), o.supervised ? "" : " (cases run in this process: --supervise on isolates them)");
   // Rows are also appended, as each case ends, to the partial tables: a batch killed by the
   // scheduler keeps them beside the records. At the end they go.
   const std::string suffix = o.shard.whole() ? "" : "." + o.shard.tag();
@@ -597,7 +640,8 @@ BatchSummary runBatch(const std::vector<CaseInput>& all_cases, const BatchOption
                  levels_partial = o.out / ("levels" + suffix + ".partial.csv");
   std::ofstream part(partial, std::ios::trunc), lpart(levels_partial, std::ios::trunc);
   if (!part || !lpart)
-    throw ProcessingError("cannot write '" + partial.string() + "' (is the output folder writable? disk full?)");
+    throw ProcessingError("cannot write '" + partial.string() +
+                          "' (is the output folder writable? disk full?)");
   part << resultsCsvHeader() << "\n" << std::flush;
   lpart << levelsCsvHeader() << "\n" << std::flush;
   BatchSummary s;
@@ -633,7 +677,8 @@ BatchSummary runBatch(const std::vector<CaseInput>& all_cases, const BatchOption
       if (o.resume || o.force) clearCaseOutputs(dir);
       const bool force = o.resume || o.force;
       if (!o.supervised) {
-        rec = CaseRecord::fromJson(json::parse(runOneCase(c, o, params, force)), (dir / kRecordName).string());
+        rec =
+            CaseRecord::fromJson(json::parse(runOneCase(c, o, params, force)), (dir / kRecordName).string());
       } else {
         auto child = runSupervised([&] { return runOneCase(c, o, params, force); }, o.limits);
         if (child.ok) {
@@ -695,7 +740,8 @@ MergeSummary mergeOutputs(const std::vector<fs::path>& dirs, const fs::path& out
       try {
         parts[j.at("shard").at("count").get<int>()].insert(j.at("shard").at("index").get<int>());
         params_seen.insert(j.at("params_sha256").get<std::string>());
-        for (const auto& c : j.at("cases")) expected.emplace(c.at("id").get<std::string>(), e.path().string());
+        for (const auto& c : j.at("cases"))
+          expected.emplace(c.at("id").get<std::string>(), e.path().string());
       } catch (const json::exception& x) {
         throw InputError("shard manifest '" + e.path().string() + "' is malformed (" + x.what() + ")");
       }
@@ -704,7 +750,8 @@ MergeSummary mergeOutputs(const std::vector<fs::path>& dirs, const fs::path& out
   for (const auto& [count, seen] : parts)
     for (int i = 0; i < count; ++i)
       if (!seen.count(i))
-        spdlog::warn("no manifest of shard {}/{}: its cases are not known to be missing (did it start?)", i, count);
+        spdlog::warn("no manifest of shard {}/{}: its cases are not known to be missing (did it start?)", i,
+                     count);
   if (params_seen.size() > 1)
     spdlog::warn("the shard manifests record {} different parameter sets: the shards were not run alike",
                  params_seen.size());
@@ -718,8 +765,8 @@ MergeSummary mergeOutputs(const std::vector<fs::path>& dirs, const fs::path& out
   writeTextFile(out / "levels.csv", t.levels, force);
   json folders = json::array();
   for (const auto& d : dirs) folders.push_back(d.string());
-  json j = {{"folders", folders},     {"cases", m.cases},       {"expected", m.expected},
-            {"missing", m.missing},   {"failed", m.failed},     {"unreadable_records", m.unreadable}};
+  json j = {{"folders", folders},   {"cases", m.cases},   {"expected", m.expected},
+            {"missing", m.missing}, {"failed", m.failed}, {"unreadable_records", m.unreadable}};
   stamp(j, "ctbmd.merge", 1, makeProvenance(json::object(), json::object()));
   writeJsonFile(out / "merge.json", j, true);
   return m;

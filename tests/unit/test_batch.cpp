@@ -1,8 +1,6 @@
 // [tier: unit] The batch layer (ctbmd/batch.hpp): stable case ids, case lists, shards that
 // cover a list exactly once and balance it by size, records that round-trip, staleness, the
 // tables built from records, and duplicate detection across folders.
-#include "ctbmd/batch.hpp"
-
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -11,8 +9,10 @@
 #include <random>
 #include <set>
 
+#include "ctbmd/batch.hpp"
 #include "ctbmd/errors.hpp"
 #include "ctbmd/fileio.hpp"
+#include "ctbmd/progress.hpp"
 #include "ctbmd/provenance.hpp"
 #include "ctbmd/version.hpp"
 
@@ -23,8 +23,8 @@ namespace fs = std::filesystem;
 
 struct TempDir {
   TempDir() {
-    path = fs::temp_directory_path() / ("ctbmd-batch-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(counter++));
+    path = fs::temp_directory_path() /
+           ("ctbmd-batch-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
     fs::create_directories(path);
   }
   ~TempDir() {
@@ -69,7 +69,8 @@ TEST(CaseId, AlteredNamesCarryAHashSoTheyNeverCollide) {
   for (const char* p : {"/d/ü/x y.nii", "/d/..x/.nii.gz", "/d/a,b\"c.mha"}) {
     const std::string id = caseId(p, "/d");
     EXPECT_FALSE(id.empty());
-    for (char c : id) EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-') << id;
+    for (char c : id)
+      EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-') << id;
   }
   // --series adds the UID's hash
   EXPECT_NE(caseId("/d/s", "/d", "1.2.3"), caseId("/d/s", "/d", "1.2.4"));
@@ -89,8 +90,8 @@ TEST(CaseList, PathsIdsCommentsAndHeader) {
   TempDir t;
   touch(t.path / "x" / "a.nii.gz", 10);
   touch(t.path / "b.nii.gz", 20);
-  std::ofstream(t.path / "list.csv") << "path,id\n# a comment\n\nx/a.nii.gz\n" << (t.path / "b.nii.gz").string()
-                                     << ", subject-b \n";
+  std::ofstream(t.path / "list.csv") << "path,id\n# a comment\n\nx/a.nii.gz\n"
+                                     << (t.path / "b.nii.gz").string() << ", subject-b \n";
   const auto cases = readCaseList(t.path / "list.csv");
   ASSERT_EQ(cases.size(), 2u);
   EXPECT_EQ(cases[0].id, "x__a");
@@ -154,8 +155,9 @@ TEST(Shard, PartsCoverEveryCaseOnceAndBalanceBySize) {
     if (n <= 16) {
       // greedy largest-first: no part exceeds the mean by more than the largest case
       const double mean = std::accumulate(load.begin(), load.end(), 0.0) / n;
-      const uint64_t biggest =
-          std::max_element(cases.begin(), cases.end(), [](auto& a, auto& b) { return a.bytes < b.bytes; })->bytes;
+      const uint64_t biggest = std::max_element(cases.begin(), cases.end(), [](auto& a, auto& b) {
+                                 return a.bytes < b.bytes;
+                               })->bytes;
       for (uint64_t l : load) EXPECT_LE(static_cast<double>(l), mean + static_cast<double>(biggest)) << n;
     }
   }
@@ -271,3 +273,59 @@ TEST(ClearCaseOutputs, RemovesOnlyWhatCtbmdWrites) {
 
 }  // namespace
 }  // namespace ctbmd::batch
+
+namespace ctbmd {
+namespace {
+TEST(Progress, LineSaysRateAndTimeLeft) {
+  EXPECT_EQ(progressLine("cases", 370, 1000, 777.0), "cases: 37 % (370/1000), 2.1 s/case, ETA 22 min");
+  EXPECT_EQ(progressLine("slices", 50, 200, 1.0), "slices: 25 % (50/200), 50 slices/s, ETA 3.0 s");
+  EXPECT_EQ(progressLine("cases", 0, 10, 5.0), "cases: 0 % (0/10)");
+  EXPECT_EQ(progressLine("cases", 9000, 10000, 9000 * 3.0),
+            "cases: 90 % (9000/10000), 3.0 s/case, ETA 50 min");
+  EXPECT_EQ(progressLine("cases", 10, 10, 30.0), "cases: 100 % (10/10), 3.0 s/case, ETA 0 s");
+  EXPECT_EQ(progressLine("cases", 100, 10000, 100 * 4.0), "cases: 1 % (100/10000), 4.0 s/case, ETA 11.0 h");
+}
+}  // namespace
+}  // namespace ctbmd
+
+#include "ctbmd/slurm.hpp"
+
+namespace ctbmd::slurm {
+namespace {
+TEST(Slurm, ShellQuoteSurvivesAShell) {
+  for (const std::string s : {"plain", "with space", "it's", "$HOME `x` \"q\"", ""}) {
+    const std::string cmd = "printf %s " + shellQuote(s);
+    FILE* p = popen(cmd.c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    char buf[256] = {0};
+    const size_t n = fread(buf, 1, sizeof buf - 1, p);
+    pclose(p);
+    EXPECT_EQ(std::string(buf, n), s);
+  }
+}
+
+TEST(Slurm, ArrayScriptNamesNoNodeOrPartitionUnlessGiven) {
+  SubmitOptions o;
+  o.out = "/data/out";
+  o.bin_dir = "/opt/ctbmd/bin";
+  o.max_running = 4;
+  o.cpus_per_task = 3;
+  o.run_args = {"-p", "erode-4mm", "--tissues", "my file.json"};
+  std::string s = arrayScript(o, 16, "/data/out/slurm/cases.tsv");
+  EXPECT_NE(s.find("#SBATCH --array=0-15%4\n"), std::string::npos) << s;
+  EXPECT_NE(s.find("#SBATCH --cpus-per-task=3\n"), std::string::npos);
+  EXPECT_NE(s.find("#SBATCH --output=/data/out/slurm/logs/%A_%a.log\n"), std::string::npos);
+  EXPECT_NE(s.find("--shard \"${SLURM_ARRAY_TASK_ID}/16\" --resume -o '/data/out'"), std::string::npos) << s;
+  EXPECT_NE(s.find("'--tissues' 'my file.json'"), std::string::npos);
+  EXPECT_EQ(s.find("--partition"), std::string::npos);
+  EXPECT_EQ(s.find("--nodelist"), std::string::npos);
+  o.partition = "short";
+  o.max_running = 0;
+  s = arrayScript(o, 1, "/x.tsv");
+  EXPECT_NE(s.find("#SBATCH --partition=short\n"), std::string::npos);
+  EXPECT_NE(s.find("#SBATCH --array=0\n"), std::string::npos) << s;
+  const std::string m = mergeScript(o);
+  EXPECT_NE(m.find("exec '/opt/ctbmd/bin/ctbmd-merge' '/data/out'"), std::string::npos) << m;
+}
+}  // namespace
+}  // namespace ctbmd::slurm
