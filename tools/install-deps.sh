@@ -18,6 +18,7 @@ packages=(
   clang-14 libclang-rt-14-dev   # fuzzing the parsers: libFuzzer, ASan, UBSan (tools/fuzz.sh)
   clang-format                  # tools/format.sh --check in .ci/run (Debian 12: clang-format 14)
   slurmctld slurmd slurm-client munge  # a real single-node Slurm for ctbmd-slurm's test (tools/slurm-local.sh)
+  chromium                      # the cohort report rendered headless in tests/cli/test_report.sh
   # test oracles: SciPy checks ctbmd-evaluate; python3-torch checks the LibTorch plugin and
   # exports TorchScript models (tools/export_torchscript.py)
   python3 python3-numpy python3-nibabel python3-scipy python3-torch

@@ -94,6 +94,7 @@ struct CaseRecord {
   double seconds = 0;                                 // wall time of the case
   nlohmann::json stage_seconds = nlohmann::json::object();
   nlohmann::json parameters = nlohmann::json::object();
+  fs::path dir;  // the case folder it was read from (collectRecords, readRecord); not written
 
   /// From a case's result (its CSV rows split into columns).
   static CaseRecord fromResult(const CaseResult& r, const std::string& input_sha256,

@@ -23,9 +23,9 @@ struct SubmitOptions {
   int max_running = 0;              // --array=...%K: at most K tasks at once (0: no limit of ours)
   // --cpus-per-task: each task's ctbmd-run takes its --threads from SLURM_CPUS_PER_TASK
   int cpus_per_task = 2;
-  std::string partition;    // "" : the cluster's default partition
-  std::string time_limit;   // --time per task ("" : the partition's default)
-  std::string mem;          // --mem per task ("" : the partition's default)
+  std::string partition;   // "" : the cluster's default partition
+  std::string time_limit;  // --time per task ("" : the partition's default)
+  std::string mem;         // --mem per task ("" : the partition's default)
   std::string job_name = "ctbmd";
   std::vector<std::string> sbatch_args;  // further sbatch options, passed on as given
   std::vector<std::string> run_args;     // ctbmd-run options (protocol, calibration, ...)

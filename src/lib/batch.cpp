@@ -18,6 +18,7 @@
 #include "ctbmd/model_card.hpp"
 #include "ctbmd/progress.hpp"
 #include "ctbmd/provenance.hpp"
+#include "ctbmd/report.hpp"
 #include "ctbmd/version.hpp"
 #include "internal/parallel.hpp"
 
@@ -405,7 +406,9 @@ std::optional<CaseRecord> readRecord(const fs::path& case_dir, std::string* why)
   std::error_code ec;
   if (!fs::is_regular_file(p, ec)) return std::nullopt;
   try {
-    return CaseRecord::fromJson(readJsonFile(p), p.string());
+    auto r = CaseRecord::fromJson(readJsonFile(p), p.string());
+    r.dir = case_dir;
+    return r;
   } catch (const Error& e) {
     if (why) *why = e.what();
     return std::nullopt;
@@ -702,7 +705,9 @@ BatchSummary runBatch(const std::vector<CaseInput>& all_cases, const BatchOption
   part.close();
   lpart.close();
   if (o.shard.whole()) {
-    const auto t = buildTables(collectRecords({o.out}));
+    const auto all = collectRecords({o.out});
+    report::writeCohortReport(o.out, all, "ctbmd cohort: " + absNormal(o.out).filename().string());
+    const auto t = buildTables(all);
     writeTextFile(csv, t.results, true);
     writeTextFile(levels_csv, t.levels, true);
     s.results = csv;
@@ -759,8 +764,9 @@ MergeSummary mergeOutputs(const std::vector<fs::path>& dirs, const fs::path& out
     if (!have.count(id)) m.missing.push_back(id);
   m.expected = expected.size();
   m.cases = recs.size();
-  const auto t = buildTables(std::move(recs));
   fs::create_directories(out);
+  report::writeCohortReport(out, recs, "ctbmd cohort: " + absNormal(out).filename().string());
+  const auto t = buildTables(std::move(recs));
   writeTextFile(out / "results.csv", t.results, force);
   writeTextFile(out / "levels.csv", t.levels, force);
   json folders = json::array();

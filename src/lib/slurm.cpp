@@ -136,7 +136,8 @@ json readSubmission(const fs::path& out) {
   const fs::path p = slurmDir(out) / "submission.json";
   std::error_code ec;
   if (!fs::exists(p, ec))
-    throw InputError("'" + out.string() + "' holds no Slurm batch (no slurm/submission.json): submit one with "
+    throw InputError("'" + out.string() +
+                     "' holds no Slurm batch (no slurm/submission.json): submit one with "
                      "ctbmd-slurm submit");
   json j = readJsonFile(p);
   checkStageFile(j, p.string(), kSubmissionSchema, 1, "", "");
@@ -173,7 +174,8 @@ std::map<int, std::string> queuedTasks(const std::string& job, bool* reachable) 
 
 // Finished tasks of `job`: task index -> {state, exit code}, from sacct where accounting runs,
 // else from scontrol while Slurm still remembers them (MinJobAge). `source` says which.
-std::map<int, std::pair<std::string, std::string>> finishedTasks(const std::string& job, std::string* source) {
+std::map<int, std::pair<std::string, std::string>> finishedTasks(const std::string& job,
+                                                                 std::string* source) {
   std::map<int, std::pair<std::string, std::string>> f;
   auto r = runProcess({"sacct", "-n", "-P", "-X", "-j", job, "--format=JobID,State,ExitCode"});
   if (r.rc == 0 && r.err.find("disabled") == std::string::npos) {
@@ -251,8 +253,9 @@ std::string arrayScript(const SubmitOptions& o, int tasks, const fs::path& case_
   s += "set -eu\n";
   s += "extra=()\n";
   s += "if [ \"${CTBMD_RETRY_ERRORS:-0}\" = 1 ]; then extra+=(--retry-errors); fi\n";
-  s += "exec " + shellQuote((o.bin_dir / "ctbmd-run").string()) + " --case-list " + shellQuote(case_list.string()) +
-       " --shard \"${SLURM_ARRAY_TASK_ID}/" + std::to_string(tasks) + "\" --resume -o " + shellQuote(out.string());
+  s += "exec " + shellQuote((o.bin_dir / "ctbmd-run").string()) + " --case-list " +
+       shellQuote(case_list.string()) + " --shard \"${SLURM_ARRAY_TASK_ID}/" + std::to_string(tasks) +
+       "\" --resume -o " + shellQuote(out.string());
   for (const auto& a : o.run_args) s += " " + shellQuote(a);
   s += " \"${extra[@]}\"\n";
   return s;
@@ -273,7 +276,8 @@ std::string mergeScript(const SubmitOptions& o) {
 
 Submission submit(const SubmitOptions& o) {
   if (o.tasks < 1) throw UsageError("--tasks must be at least 1");
-  if (o.inputs.empty() && o.case_list.empty()) throw UsageError("give the CT files or folders, or --case-list FILE");
+  if (o.inputs.empty() && o.case_list.empty())
+    throw UsageError("give the CT files or folders, or --case-list FILE");
   const fs::path out = absolutePath(o.out), dir = slurmDir(out);
   std::error_code ec;
   if (fs::exists(dir / "submission.json", ec))
@@ -291,7 +295,8 @@ Submission submit(const SubmitOptions& o) {
   argv.insert(argv.end(), {"-o", out.string(), "--force", "-q", "--list-cases", list.string()});
   const auto check = runProcess(argv);
   if (check.rc != 0)
-    throw UsageError("ctbmd-run refused the batch's command line (nothing was queued):\n" + trimmed(check.err));
+    throw UsageError("ctbmd-run refused the batch's command line (nothing was queued):\n" +
+                     trimmed(check.err));
   const auto cases = batch::readCaseList(list);
   const int tasks = static_cast<int>(std::min<size_t>(static_cast<size_t>(o.tasks), cases.size()));
   if (tasks < o.tasks)
@@ -307,22 +312,20 @@ Submission submit(const SubmitOptions& o) {
   std::vector<int> all(static_cast<size_t>(tasks));
   for (int i = 0; i < tasks; ++i) all[static_cast<size_t>(i)] = i;
   s.array = arraySpec(all, o.max_running);
-  json j = {{"out", out.string()},
-            {"tasks", tasks},
-            {"cases", cases.size()},
-            {"max_running", o.max_running},
-            {"bin_dir", o.bin_dir.string()},
-            {"sbatch_args", o.sbatch_args},
-            {"run_args", o.run_args},
-            {"partition", o.partition},
+  json j = {{"out", out.string()},           {"tasks", tasks},
+            {"cases", cases.size()},         {"max_running", o.max_running},
+            {"bin_dir", o.bin_dir.string()}, {"sbatch_args", o.sbatch_args},
+            {"run_args", o.run_args},        {"partition", o.partition},
             {"submissions", json::array()}};
   if (!o.dry_run) {
     s.array_job = sbatch(o.sbatch_args, array_sh, "job array");
     std::vector<std::string> margs = o.sbatch_args;
     margs.push_back("--dependency=afterany:" + s.array_job);
     s.merge_job = sbatch(margs, merge_sh, "merge job");
-    j["submissions"].push_back(
-        {{"array_job", s.array_job}, {"merge_job", s.merge_job}, {"array", s.array}, {"time", isoTimeUtcNow()}});
+    j["submissions"].push_back({{"array_job", s.array_job},
+                                {"merge_job", s.merge_job},
+                                {"array", s.array},
+                                {"time", isoTimeUtcNow()}});
   }
   writeSubmission(out, j);
   return s;
@@ -390,7 +393,8 @@ json status(const fs::path& out_given) {
   const auto& subs = sub.at("submissions");
   if (!subs.empty()) {
     const json& last = subs.back();
-    const std::string aj = last.at("array_job").get<std::string>(), mj = last.at("merge_job").get<std::string>();
+    const std::string aj = last.at("array_job").get<std::string>(),
+                      mj = last.at("merge_job").get<std::string>();
     bool reachable = false;
     const auto q = queuedTasks(aj, &reachable);
     std::string source;
@@ -425,31 +429,35 @@ json status(const fs::path& out_given) {
 std::string statusText(const json& st) {
   std::ostringstream s;
   const size_t cases = st.at("cases").get<size_t>();
-  s << "batch " << st.at("out").get<std::string>() << ": " << cases << " case(s) in " << st.at("tasks").get<int>()
-    << " task(s)\n";
+  s << "batch " << st.at("out").get<std::string>() << ": " << cases << " case(s) in "
+    << st.at("tasks").get<int>() << " task(s)\n";
   s << "cases: " << cases - st.at("cases_not_recorded").get<size_t>() << " of " << cases << " finished ("
-    << st.at("cases_ok").get<size_t>() << " ok, " << st.at("cases_unnamed").get<size_t>() << " with no level named, "
-    << st.at("cases_failed").get<size_t>() << " failed)\n";
+    << st.at("cases_ok").get<size_t>() << " ok, " << st.at("cases_unnamed").get<size_t>()
+    << " with no level named, " << st.at("cases_failed").get<size_t>() << " failed)\n";
   if (st.contains("scheduler")) {
     const auto& sc = st["scheduler"];
-    s << "job array " << sc.at("array_job").get<std::string>() << " (--array=" << sc.at("array").get<std::string>()
-      << "):";
+    s << "job array " << sc.at("array_job").get<std::string>()
+      << " (--array=" << sc.at("array").get<std::string>() << "):";
     if (sc.at("state_counts").empty()) s << " no task known to Slurm any more";
     for (const auto& [k, v] : sc.at("state_counts").items()) s << " " << v.get<int>() << " " << k;
     s << "\n";
     for (const auto& [k, v] : sc.at("task_states").items())
       if (v.contains("exit_code") && v["exit_code"] != "0:0")
-        s << "  task " << k << ": " << v.at("state").get<std::string>() << ", exit " << v["exit_code"].get<std::string>()
-          << " (its log: slurm/logs/" << sc.at("array_job").get<std::string>() << "_" << k << ".log)\n";
-    s << "merge job " << sc.at("merge_job").get<std::string>() << ": " << sc.at("merge_state").get<std::string>()
-      << "\n";
+        s << "  task " << k << ": " << v.at("state").get<std::string>() << ", exit "
+          << v["exit_code"].get<std::string>() << " (its log: slurm/logs/"
+          << sc.at("array_job").get<std::string>() << "_" << k << ".log)\n";
+    s << "merge job " << sc.at("merge_job").get<std::string>() << ": "
+      << sc.at("merge_state").get<std::string>() << "\n";
   }
   for (const auto& t : st.at("tasks_incomplete"))
     s << "task " << t.at("task").get<int>() << ": " << t.at("cases_not_recorded").get<size_t>() << " of "
       << t.at("cases").get<size_t>() << " case(s) not recorded\n";
-  if (!st.at("tasks_incomplete").empty() && !(st.contains("scheduler") && st["scheduler"].value("queued", false)))
-    s << "queue the unfinished tasks again with: ctbmd-slurm resume " << st.at("out").get<std::string>() << "\n";
-  if (!st.at("results_csv").get<std::string>().empty()) s << "results: " << st["results_csv"].get<std::string>() << "\n";
+  if (!st.at("tasks_incomplete").empty() &&
+      !(st.contains("scheduler") && st["scheduler"].value("queued", false)))
+    s << "queue the unfinished tasks again with: ctbmd-slurm resume " << st.at("out").get<std::string>()
+      << "\n";
+  if (!st.at("results_csv").get<std::string>().empty())
+    s << "results: " << st["results_csv"].get<std::string>() << "\n";
   return s.str();
 }
 
@@ -472,8 +480,8 @@ Submission resubmit(const fs::path& out_given, int max_running, bool retry_error
     spdlog::info("every case of the batch in '{}' is recorded: nothing to queue", out.string());
     return s;
   }
-  s.array = arraySpec(std::vector<int>(todo.begin(), todo.end()), max_running >= 0 ? max_running
-                                                                                   : sub.value("max_running", 0));
+  s.array = arraySpec(std::vector<int>(todo.begin(), todo.end()),
+                      max_running >= 0 ? max_running : sub.value("max_running", 0));
   std::vector<std::string> extra = sub.at("sbatch_args").get<std::vector<std::string>>();
   std::vector<std::string> aargs = extra;
   aargs.push_back("--array=" + s.array);

@@ -2,7 +2,9 @@
 # ctbmd-merge over N generated case folders (default 10,000; the record of a real phantom case,
 # copied under N ids) against `cat` of the same case.json files, both measured in the same run
 # (median of R, interleaved): wall, CPU time and peak RSS (GNU time), instructions (perf stat,
-# where the kernel lets us count). Target: 10,000 cases in under 10 s.
+# where the kernel lets us count). Target: 10,000 cases in under 10 s. Then the report.html the
+# merge wrote: its size, and headless Chromium's time to open and render it (the page's own
+# render time, data-render-ms, and the whole browser run).
 # Usage: tools/bench/merge.sh [BUILD_DIR] [N] [R]
 set -euo pipefail
 build=${1:-build}
@@ -66,3 +68,21 @@ for name, xs in (("cat records", b), ("ctbmd-merge", m)):
 print(f"ratio ctbmd-merge / cat: wall {med(m,0)/med(b,0):.2f}, cpu {med(m,1)/max(med(b,1),1e-3):.2f}")
 print(f"{n} cases merged in {med(m,0):.2f} s (target < 10 s): {'met' if med(m,0) < 10 else 'NOT met'}")
 PY
+if command -v chromium >/dev/null; then
+  /usr/bin/python3 - "$work" <<'PY'
+import os, re, statistics, subprocess, sys, time
+work = sys.argv[1]
+report = f"{work}/merged/report.html"
+walls, renders = [], []
+for _ in range(3):
+    t = time.perf_counter()
+    p = subprocess.run(["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", f"--user-data-dir={work}/chrome",
+                        "--dump-dom", "file://" + report], capture_output=True, text=True, timeout=120)
+    walls.append(time.perf_counter() - t)
+    body = re.search(r"<body[^>]*>", p.stdout).group(0)
+    assert 'data-render="ok"' in body and "data-errors" not in body, body
+    renders.append(int(re.search(r'data-render-ms="(\d+)"', body).group(1)))
+print(f"report.html {os.path.getsize(report) / 2**20:.1f} MiB; page render {statistics.median(renders)} ms "
+      f"(median of 3), whole headless Chromium run {statistics.median(walls):.2f} s")
+PY
+fi
