@@ -78,6 +78,28 @@ std::vector<EvalCase> loadEvaluationCases(const fs::path& predictions, const fs:
   if (!fs::exists(results))
     throw InputError("predictions '" + predictions.string() +
                      "': no results.csv (give a ctbmd-run output folder)");
+  // Each case's folder (bmd.json, calibration.json, segmentation.nii.gz): beside the table, or,
+  // for a ctbmd-merge output, in the shard folders its merge.json names.
+  std::vector<fs::path> case_roots = {run_dir.empty() ? fs::path(".") : run_dir};
+  {
+    std::error_code ec;
+    const fs::path merge_json = case_roots.front() / "merge.json";
+    if (fs::exists(merge_json, ec)) {
+      const json m = readJsonFile(merge_json);
+      if (m.contains("folders") && m["folders"].is_array())
+        for (const auto& f : m["folders"])
+          if (f.is_string()) case_roots.push_back(f.get<std::string>());
+    }
+  }
+  long no_folder = 0;
+  std::string no_folder_example;
+  auto caseDir = [&](const std::string& id) -> fs::path {
+    std::error_code ec;
+    for (const auto& r : case_roots)
+      if (fs::is_directory(r / id, ec)) return r / id;
+    if (no_folder++ == 0) no_folder_example = id;
+    return {};
+  };
   CsvTable pt = readCsv(results);
   int p_case = pt.column({"case_id", "case"}), p_status = pt.column({"status"}), p_err = pt.column({"error"});
   int p_bmd = pt.column({"bmd_l1l2", "bmd"}), p_cat = pt.column({"category"}),
@@ -106,26 +128,33 @@ std::vector<EvalCase> loadEvaluationCases(const fs::path& predictions, const fs:
       if (v) c.pred_level_bmd[levelName(l)] = *v;
     }
     // Levels the pipeline itself marked unusable (partial, fractured, ...) are not scored.
-    fs::path bmdj = run_dir / c.case_id / "bmd.json";
-    if (fs::exists(bmdj)) {
+    const fs::path dir = c.pred_status == "error" ? fs::path() : caseDir(c.case_id);
+    fs::path bmdj = dir.empty() ? fs::path() : dir / "bmd.json";
+    if (!bmdj.empty() && fs::exists(bmdj)) {
       json bj = readJsonFile(bmdj);
       if (bj.contains("levels"))
         for (auto it = bj["levels"].begin(); it != bj["levels"].end(); ++it)
           if (!it.value().value("usable", true) && c.pred_level_bmd.erase(it.key())) ++c.pred_levels_unusable;
     }
-    fs::path calj = run_dir / c.case_id / "calibration.json";
-    if (fs::exists(calj)) {
+    fs::path calj = dir.empty() ? fs::path() : dir / "calibration.json";
+    if (!calj.empty() && fs::exists(calj)) {
       json cj = readJsonFile(calj);
       c.pred_cal_slope = cj.value("slope", 0.0);
       c.pred_cal_intercept = cj.value("intercept", 0.0);
       c.pred_cal_source = cj.value("source_kind", "");
     }
-    fs::path seg = run_dir / c.case_id / "segmentation.nii.gz";
-    if (fs::exists(seg)) c.pred_labels = seg;
+    fs::path seg = dir.empty() ? fs::path() : dir / "segmentation.nii.gz";
+    if (!seg.empty() && fs::exists(seg)) c.pred_labels = seg;
     if (by_id.count(c.case_id))
       throw InputError("case '" + c.case_id + "' appears twice in " + results.string());
     by_id[c.case_id] = c;
   }
+  if (no_folder)
+    notes.push_back(
+        std::to_string(no_folder) + " predicted case(s) have no case folder beside '" + results.string() +
+        "' (e.g. '" + no_folder_example +
+        "'): their Dice, calibration recovery and unusable-level filtering are left out; give the "
+        "ctbmd-run or ctbmd-merge output folder that holds the case folders");
   // References.
   std::map<std::string, EvalCase> refs;
   if (fs::is_directory(reference)) {

@@ -18,11 +18,20 @@ std::string htmlEscape(const std::string& s) {
   std::string o;
   for (char c : s) {
     switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      default: o += c;
+      case '&':
+        o += "&amp;";
+        break;
+      case '<':
+        o += "&lt;";
+        break;
+      case '>':
+        o += "&gt;";
+        break;
+      case '"':
+        o += "&quot;";
+        break;
+      default:
+        o += c;
     }
   }
   return o;
@@ -261,7 +270,9 @@ json caseRow(const batch::CaseRecord& rec, const fs::path& report_dir) {
   json levels = json::object();
   for (int l : kReportedLevels) {
     const std::string n = levelName(l);
-    levels[n] = {{"status", value(r, n + "_status")}, {"bmd", number(value(r, n + "_bmd"))}, {"hu", number(value(r, n + "_hu"))}};
+    levels[n] = {{"status", value(r, n + "_status")},
+                 {"bmd", number(value(r, n + "_bmd"))},
+                 {"hu", number(value(r, n + "_hu"))}};
   }
   json flags = json::array();
   const std::string f = value(r, "flags");
@@ -286,7 +297,8 @@ json caseRow(const batch::CaseRecord& rec, const fs::path& report_dir) {
           {"rule", value(r, "rule")},
           {"seconds", rec.seconds},
           {"qc", relativeIfExists(rec.dir.empty() ? fs::path() : rec.dir / "qc.png", report_dir)},
-          {"localize_qc", relativeIfExists(rec.dir.empty() ? fs::path() : rec.dir / "localize_qc.png", report_dir)}};
+          {"localize_qc",
+           relativeIfExists(rec.dir.empty() ? fs::path() : rec.dir / "localize_qc.png", report_dir)}};
 }
 
 std::string cohortHtml(const std::vector<batch::CaseRecord>& records, const fs::path& report_dir,

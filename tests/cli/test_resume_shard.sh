@@ -125,6 +125,21 @@ PY
 expect_rc 0 "$CTBMD_BIN/ctbmd-run" -q --resume --shard 2/3 "$WORK/in" -o "$WORK/sh2"
 expect_rc 0 "$CTBMD_BIN/ctbmd-merge" --force -o "$WORK/m3" "$WORK/sh0" "$WORK/sh1" "$WORK/sh2"
 
+# ctbmd-evaluate on a merge finds the cases' folders in the shard folders (Dice, unusable levels);
+# on a results.csv with no case folders beside it, it says what it left out
+expect_rc 0 "$CTBMD_BIN/ctbmd-evaluate" -q -p "$WORK/m3" -r "$WORK/ph" -o "$WORK/ev" --no-plots
+mkdir -p "$WORK/copy" && cp "$WORK/m3/results.csv" "$WORK/copy/"
+expect_rc 0 "$CTBMD_BIN/ctbmd-evaluate" -q -p "$WORK/copy/results.csv" -r "$WORK/ph" -o "$WORK/ev2" --no-plots
+py - "$WORK/ev/evaluation.json" "$WORK/ev2/evaluation.json" <<'PY'
+import json, sys
+ev, ev2 = (json.load(open(p)) for p in sys.argv[1:])
+dice = ev["segmentation"]["dice"]
+assert dice and all(v["n"] == 4 for k, v in dice.items() if k != "all"), dice  # p13-p16 have truth
+assert all(v["mean"] > 0.9 for k, v in dice.items() if k != "all"), dice
+assert not any("no case folder" in n for n in ev["notes"]), ev["notes"]
+assert any("no case folder" in n and "Dice" in n for n in ev2["notes"]), ev2["notes"]
+PY
+
 # 5. a case list with explicit ids
 printf 'path,id\n%s,first\nin/p16.nii.gz\n' "$WORK/in/p15.nii.gz" >"$WORK/list.csv"
 expect_rc 0 "$CTBMD_BIN/ctbmd-run" -q --case-list "$WORK/list.csv" -o "$WORK/list"

@@ -6,7 +6,8 @@ every label map, of EXPECTED against ACTUAL.
 
 Numbers agree when |a - e| <= atol + rtol * |e|; strings, booleans and list lengths must be
 equal. What a run cannot reproduce is left out: each JSON's "provenance" (time, host, command
-line, commit), case.json's "timing", results.csv's seconds, ctbmd_version and input columns. A --ref DIR prefix in a
+line, commit), case.json's "timing", results.csv's seconds, ctbmd_version and input columns;
+report.html is compared by the data it embeds (less its time and the wall times). A --ref DIR prefix in a
 path is replaced by <REF> on both sides, so goldens made on one machine hold on another. Label
 maps (*.nii.gz) must hold the same labels with Dice >= 1 - rtol each (--exact: identical
 voxels). PNG pictures are compared byte for byte with --exact only. Exit 1 and one line per
@@ -28,6 +29,18 @@ def norm_str(s, refs):
     for r in refs:
         s = s.replace(r, "<REF>")
     return s
+
+
+def report_data(path):
+    """The data a report.html shows, less what a run cannot reproduce (its time, wall times)."""
+    import re
+    html = open(path, encoding="utf-8").read()
+    m = re.search(r'<script type="application/json" id="data">(.*?)</script>', html, re.S)
+    d = json.loads(m.group(1)) if m else {"unreadable": True}
+    d.pop("generated", None)
+    for c in d.get("cases", []):
+        c.pop("seconds", None)
+    return d
 
 
 def cmp_value(e, a, where, opt, out):
@@ -146,6 +159,8 @@ def main():
                 cmp_csv(ep, apath, rel, opt, out)
             elif f.endswith(".nii.gz") or f.endswith(".nii"):
                 cmp_labels(ep, apath, rel, opt, out)
+            elif f == "report.html":
+                cmp_value(report_data(ep), report_data(apath), rel, opt, out)
             elif opt.exact and open(ep, "rb").read() != open(apath, "rb").read():
                 out.append(f"{rel}: bytes differ")
     for line in out:
