@@ -51,6 +51,11 @@ nlohmann::json evaluate(const std::vector<EvalCase>& cases, const EvaluateOption
 /// Markdown tables (like the papers') from the evaluation JSON.
 std::string evaluationMarkdown(const nlohmann::json& ev, const std::string& title);
 
+/// evaluation.html: the Markdown report as HTML with the plots' SVG (from `dir`) inline, and a
+/// sortable table of every case (predicted, reference, error, categories) to find the outliers.
+std::string evaluationHtml(const nlohmann::json& ev, const std::string& markdown,
+                           const std::filesystem::path& dir, const std::string& title);
+
 /// Writes regression, Bland-Altman and ROC plots as PNG and SVG into `dir` with gnuplot
 /// (the script is kept as plots.gp). Throws ProcessingError when gnuplot is missing.
 std::vector<std::filesystem::path> writeEvaluationPlots(const std::vector<EvalCase>& cases,

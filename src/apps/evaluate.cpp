@@ -19,7 +19,8 @@ int main(int argc, char** argv) {
                  "of ctbmd-phantom *_truth.json files")
       ->required();
   app.add_option("-o,--output", outdir,
-                 "Output folder: evaluation.json, evaluation.md, regression/bland_altman/roc .png + .svg")
+                 "Output folder: evaluation.json, evaluation.md, evaluation.html (plots inline, every case), "
+                 "regression/bland_altman/roc .png + .svg")
       ->required();
   app.add_option("--title", opt.title, "Title of the tables and plots")->capture_default_str();
   app.add_flag("--no-plots", no_plots, "Do not draw plots (no gnuplot needed)");
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
     fs::path out(outdir);
     ctbmd::checkWritable(out / "evaluation.json", force);
     ctbmd::checkWritable(out / "evaluation.md", force);
+    ctbmd::checkWritable(out / "evaluation.html", force);
     opt.plots = !no_plots;
     opt.dice = !no_dice;
     std::vector<std::string> notes;
@@ -53,6 +55,7 @@ int main(int argc, char** argv) {
     ctbmd::writeStageJson(out / "evaluation.json", ev, "ctbmd.evaluation", inputs, params, force);
     std::string md = ctbmd::evaluationMarkdown(ev, opt.title);
     ctbmd::writeTextFile(out / "evaluation.md", md, force);
+    ctbmd::writeTextFile(out / "evaluation.html", ctbmd::evaluationHtml(ev, md, out, opt.title), force);
     if (!tool.common().quiet) std::fputs(md.c_str(), stdout);
     return 0;
   });

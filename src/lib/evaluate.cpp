@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -495,8 +496,39 @@ json segmentationScores(const std::vector<EvalCase>& cases) {
 
 }  // namespace
 
+namespace {
+// One row per matched case: what it predicted against its reference, largest |error| first.
+json perCase(const std::vector<EvalCase>& cases) {
+  json rows = json::array();
+  std::vector<const EvalCase*> order;
+  for (const auto& c : cases) order.push_back(&c);
+  auto err = [](const EvalCase* c) {
+    return c->pred_ok && c->pred_bmd && c->ref_bmd ? std::abs(*c->pred_bmd - *c->ref_bmd) : -1.0;
+  };
+  std::stable_sort(order.begin(), order.end(), [&](auto* a, auto* b) {
+    return err(a) != err(b) ? err(a) > err(b) : a->case_id < b->case_id;
+  });
+  for (const auto* c : order) {
+    const bool both = c->pred_ok && c->pred_bmd && c->ref_bmd;
+    const std::string rc = refClass(*c), pc = c->pred_ok ? predClass(*c) : "";
+    rows.push_back({{"case_id", c->case_id},
+                    {"status", c->pred_status},
+                    {"pred_bmd", c->pred_ok && c->pred_bmd ? json(*c->pred_bmd) : json(nullptr)},
+                    {"ref_bmd", c->ref_bmd ? json(*c->ref_bmd) : json(nullptr)},
+                    {"error", both ? json(*c->pred_bmd - *c->ref_bmd) : json(nullptr)},
+                    {"pred_category", pc},
+                    {"ref_category", rc},
+                    {"category_agrees", !pc.empty() && !rc.empty() ? json(pc == rc) : json(nullptr)},
+                    {"levels_unusable", c->pred_levels_unusable},
+                    {"error_message", c->pred_error}});
+  }
+  return rows;
+}
+}  // namespace
+
 json evaluate(const std::vector<EvalCase>& cases, const EvaluateOptions& opt) {
   json ev;
+  ev["per_case"] = perCase(cases);
   ev["cases"] = caseCounts(cases);
   ev["bmd_l1l2"] = bmdAgreement(cases);
   ev["level_bmd"] = levelBmdAgreement(cases);
@@ -616,6 +648,28 @@ std::string evaluationMarkdown(const json& ev, const std::string& title) {
         << f1(it.value()["median"], 3) << " | " << f1(it.value()["sd"], 3) << " | "
         << f1(it.value()["min"], 3) << " |\n";
     o << "\nLabelling accuracy: " << pct(s["labeling"]) << "\n";
+  }
+  if (ev.contains("per_case")) {
+    std::vector<json> worst;
+    for (const auto& r : ev["per_case"])
+      if (r["error"].is_number() && worst.size() < 10) worst.push_back(r);
+    if (!worst.empty()) {
+      o << "\n## Largest BMD errors (" << worst.size() << " of " << ev["per_case"].size()
+        << " cases; all in evaluation.json's per_case and evaluation.html)\n\n"
+           "| Case | Predicted | Reference | Error | Category (pred / ref) |\n|---|---|---|---|---|\n";
+      for (const auto& r : worst)
+        o << "| " << r["case_id"].get<std::string>() << " | " << f1(r["pred_bmd"]) << " | "
+          << f1(r["ref_bmd"]) << " | " << f1(r["error"]) << " | " << r["pred_category"].get<std::string>()
+          << " / " << r["ref_category"].get<std::string>() << " |\n";
+    }
+  }
+  if (ev.contains("plots") && !ev["plots"].empty()) {
+    o << "\n## Plots\n\n";
+    for (const auto& p : ev["plots"]) {
+      const std::string f = p.get<std::string>();
+      if (f.size() > 4 && f.substr(f.size() - 4) == ".png")
+        o << "![" << f.substr(0, f.size() - 4) << "](" << f << ")\n\n";
+    }
   }
   if (!ev["cases"]["failures"].empty()) {
     o << "\n## Failed cases\n\n";
@@ -762,6 +816,168 @@ std::vector<fs::path> writeEvaluationPlots(const std::vector<EvalCase>& cases, c
   for (const auto& o : outs) fs::rename(work / o.filename(), o);
   cleanup();
   return outs;
+}
+
+namespace {
+std::string esc(const std::string& t) {
+  std::string o;
+  for (char c : t)
+    o += c == '&' ? "&amp;" : c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '"' ? "&quot;" : std::string(1, c);
+  return o;
+}
+// **bold** and `code` of our own Markdown
+std::string inlineMd(const std::string& t) {
+  std::string o, e = esc(t);
+  bool b = false, c = false;
+  for (size_t i = 0; i < e.size(); ++i) {
+    if (e.compare(i, 2, "**") == 0) {
+      o += b ? "</b>" : "<b>";
+      b = !b;
+      ++i;
+    } else if (e[i] == '`') {
+      o += c ? "</code>" : "<code>";
+      c = !c;
+    } else {
+      o += e[i];
+    }
+  }
+  if (b) o += "</b>";
+  if (c) o += "</code>";
+  return o;
+}
+std::vector<std::string> mdCells(const std::string& line) {
+  std::vector<std::string> cells;
+  std::string cur;
+  for (size_t i = 1; i < line.size(); ++i) {
+    if (line[i] == '|') {
+      size_t a = cur.find_first_not_of(' '), z = cur.find_last_not_of(' ');
+      cells.push_back(a == std::string::npos ? "" : cur.substr(a, z - a + 1));
+      cur.clear();
+    } else {
+      cur += line[i];
+    }
+  }
+  return cells;
+}
+}  // namespace
+
+std::string evaluationHtml(const json& ev, const std::string& markdown, const fs::path& dir,
+                           const std::string& title) {
+  std::ostringstream o;
+  o << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" << esc(title)
+    << "</title>\n<style>body{font:14px/1.45 system-ui,sans-serif;margin:24px;max-width:1200px;color:#1d2430}"
+       "table{border-collapse:collapse;margin:8px 0 16px}th,td{border:1px solid #dde1e7;padding:3px "
+       "8px;text-align:left}"
+       "th{background:#f0f2f5;cursor:pointer}td.num{text-align:right;font-variant-numeric:tabular-nums}"
+       "tr.bad td{background:#fde7e7}.plots{display:flex;flex-wrap:wrap;gap:16px}.plots "
+       "svg{max-width:560px;height:auto}"
+       "</style></head>\n<body data-render=\"pending\">\n";
+  // The Markdown report, converted (headings, tables, lists, paragraphs; plots inline as SVG).
+  std::istringstream in(markdown);
+  std::string line;
+  bool in_table = false, header_row = false, in_list = false;
+  std::vector<std::string> plots;
+  auto closeBlocks = [&]() {
+    if (in_table) o << "</table>\n";
+    if (in_list) o << "</ul>\n";
+    in_table = in_list = false;
+  };
+  while (std::getline(in, line)) {
+    if (line.rfind("|", 0) == 0) {
+      if (line.find("|---") == 0) continue;
+      if (!in_table) {
+        closeBlocks();
+        o << "<table>\n";
+        in_table = header_row = true;
+      }
+      o << "<tr>";
+      for (const auto& c : mdCells(line))
+        o << (header_row ? "<th>" : "<td>") << inlineMd(c) << (header_row ? "</th>" : "</td>");
+      o << "</tr>\n";
+      header_row = false;
+      continue;
+    }
+    if (line.rfind("![", 0) == 0) {  // a plot: its SVG inline, gathered into one row
+      const size_t a = line.find("](") + 2, z = line.rfind(')');
+      plots.push_back(line.substr(a, z - a));
+      continue;
+    }
+    if (line.rfind("- ", 0) == 0) {
+      if (!in_list) {
+        closeBlocks();
+        o << "<ul>\n";
+        in_list = true;
+      }
+      o << "<li>" << inlineMd(line.substr(2)) << "</li>\n";
+      continue;
+    }
+    closeBlocks();
+    if (line.empty()) continue;
+    if (line.rfind("## ", 0) == 0) {
+      if (line.rfind("## Plots", 0) == 0) continue;  // drawn below, inline
+      o << "<h2>" << inlineMd(line.substr(3)) << "</h2>\n";
+    } else if (line.rfind("# ", 0) == 0) {
+      o << "<h1>" << inlineMd(line.substr(2)) << "</h1>\n";
+    } else {
+      o << "<p>" << inlineMd(line) << "</p>\n";
+    }
+  }
+  closeBlocks();
+  if (!plots.empty()) {
+    o << "<h2>Plots</h2>\n<div class=\"plots\">\n";
+    for (const auto& png : plots) {
+      const fs::path svg = dir / (png.substr(0, png.size() - 4) + ".svg");
+      std::ifstream f(svg);
+      std::stringstream ss;
+      ss << f.rdbuf();
+      std::string text = ss.str();
+      const size_t at = text.find("<svg");
+      if (f && at != std::string::npos)
+        o << text.substr(at) << "\n";
+      else
+        o << "<img src=\"" << esc(png) << "\" alt=\"" << esc(png) << "\">\n";
+    }
+    o << "</div>\n";
+  }
+  // Every case: sortable, to find the outliers.
+  o << "<h2>Per case (click a column to sort; red: category disagrees or failed)</h2>\n<table "
+       "id=\"cases\"><thead><tr>"
+       "<th>case</th><th>status</th><th>predicted BMD</th><th>reference "
+       "BMD</th><th>error</th><th>|error|</th>"
+       "<th>predicted category</th><th>reference category</th><th>unusable levels</th><th>error "
+       "message</th></tr></thead><tbody>\n";
+  auto num = [](const json& v) {
+    if (!v.is_number()) return std::string();
+    char b[32];
+    std::snprintf(b, sizeof b, "%.2f", v.get<double>());
+    return std::string(b);
+  };
+  for (const auto& r : ev.value("per_case", json::array())) {
+    const bool bad =
+        r["status"] != "ok" || (r["category_agrees"].is_boolean() && !r["category_agrees"].get<bool>());
+    o << "<tr" << (bad ? " class=\"bad\"" : "") << "><td>" << esc(r["case_id"].get<std::string>())
+      << "</td><td>" << esc(r["status"].get<std::string>()) << "</td><td class=\"num\">" << num(r["pred_bmd"])
+      << "</td><td class=\"num\">" << num(r["ref_bmd"]) << "</td><td class=\"num\">" << num(r["error"])
+      << "</td><td class=\"num\">" << (r["error"].is_number() ? num(std::abs(r["error"].get<double>())) : "")
+      << "</td><td>" << esc(r["pred_category"].get<std::string>()) << "</td><td>"
+      << esc(r["ref_category"].get<std::string>()) << "</td><td class=\"num\">"
+      << r["levels_unusable"].get<long>() << "</td><td>" << esc(r["error_message"].get<std::string>())
+      << "</td></tr>\n";
+  }
+  o << "</tbody></table>\n<script>\n\"use strict\";\n"
+       "window.addEventListener(\"error\", e => { document.body.dataset.errors = "
+       "(document.body.dataset.errors || \"\") + e.message + \";\"; });\n"
+       "const tb = document.querySelector(\"#cases tbody\");\n"
+       "document.querySelectorAll(\"#cases th\").forEach((th, k) => { let dir = 1; "
+       "th.addEventListener(\"click\", () => {\n"
+       "  const rows = [...tb.rows], v = r => { const t = r.cells[k].textContent; const x = parseFloat(t); "
+       "return t === \"\" ? null : isNaN(x) ? t : x; };\n"
+       "  rows.sort((a, b) => { const x = v(a), y = v(b); if (x === null) return 1; if (y === null) return "
+       "-1; return (x < y ? -1 : x > y ? 1 : 0) * dir; });\n"
+       "  dir = -dir; tb.replaceChildren(...rows); }); });\n"
+       "document.body.dataset.rows = String(tb.rows.length);\ndocument.body.dataset.render = "
+       "\"ok\";\n</script>\n</body></html>\n";
+  return o.str();
 }
 
 }  // namespace ctbmd

@@ -81,4 +81,12 @@ linked = [c["qc"] for c in data["cases"] if c["qc"]]
 assert len(linked) == 4 and all(os.path.isfile(os.path.join(base, q)) for q in linked), linked
 assert {q.split("/")[1] for q in linked} == {"sh0", "sh1"}, linked
 PY
+# the evaluation report: the tables, the plots inline (SVG), every case in a sortable table
+expect_rc 0 "$CTBMD_BIN/ctbmd-evaluate" -q -p "$WORK/out" -r "$WORK/ph" -o "$WORK/eval"
+ev=$WORK/eval/evaluation.html
+[[ $(grep -c '<svg' "$ev") -ge 3 ]] || fail "evaluation.html does not hold the three plots inline"
+grep -q '!\[regression\](regression.png)' "$WORK/eval/evaluation.md" || fail "evaluation.md does not show its plots"
+b=$(body "$ev")
+[[ $b == *'data-render="ok"'* && $b == *'data-rows="4"'* && $b != *data-errors* ]] || fail "evaluation.html: $b"
+if grep 'CONSOLE' "$WORK/console.log" | grep -qi 'error\|uncaught'; then fail "evaluation.html console errors"; fi
 echo "report: all passed"
