@@ -94,7 +94,8 @@ struct CaseRecord {
   double seconds = 0;                                 // wall time of the case
   nlohmann::json stage_seconds = nlohmann::json::object();
   nlohmann::json parameters = nlohmann::json::object();
-  fs::path dir;  // the case folder it was read from (collectRecords, readRecord); not written
+  int threads = 0;  // worker threads the case ran with (provenance.threads)
+  fs::path dir;     // the case folder it was read from (collectRecords, readRecord); not written
 
   /// From a case's result (its CSV rows split into columns).
   static CaseRecord fromResult(const CaseResult& r, const std::string& input_sha256,
@@ -146,6 +147,10 @@ struct BatchOptions {
   bool retry_errors = false;  // with resume: also run the cases that failed again
   Shard shard;
   bool supervised = true;  // each case in its own worker process
+  // Cases run at once (supervised only), each worker with --threads / jobs threads: a case's
+  // reading, rib search and QC rendering are serial, so two one-thread cases keep two cores
+  // busier than one two-thread case.
+  int jobs = 1;
   SuperviseLimits limits;
   std::function<void(const CaseResult&)> on_case;  // called where the case ran, after it
 };

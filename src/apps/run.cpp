@@ -128,6 +128,13 @@ int main(int argc, char** argv) {
                "Keep the cases whose case.json records the same input sha256, parameters and ctbmd version; "
                "run the others (unfinished, changed, new)");
   app.add_flag("--retry-errors", retry_errors, "With --resume: also run the cases that failed again");
+  int jobs = 1;
+  app.add_option(
+         "--jobs", jobs,
+         "Cases at once, each in its own worker with --threads/JOBS threads (a case is partly serial: "
+         "2 one-thread cases use 2 cores better than 1 two-thread case; memory: JOBS cases' worth)")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
   std::string list_cases;
   app.add_option(
       "--list-cases", list_cases,
@@ -206,6 +213,11 @@ int main(int argc, char** argv) {
     else if (!network)
       b.limits.memory_bytes = ctbmd::physicalMemoryBytes() / 5 * 4;
     b.supervised = supervise == "on" || (supervise == "auto" && !network);
+    b.jobs = jobs;
+    if (jobs > 1 && !b.supervised)
+      throw ctbmd::UsageError("--jobs " + std::to_string(jobs) +
+                              " runs cases in worker processes: a learned method runs them in this process "
+                              "(--supervise auto); add --supervise on, or leave --jobs at 1");
     b.pipeline = o;
     b.on_case = [](const ctbmd::CaseResult& r) {
       ctbmd::logSummary(r);

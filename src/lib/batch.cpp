@@ -19,6 +19,7 @@
 #include "ctbmd/progress.hpp"
 #include "ctbmd/provenance.hpp"
 #include "ctbmd/report.hpp"
+#include "ctbmd/threads.hpp"
 #include "ctbmd/version.hpp"
 #include "internal/parallel.hpp"
 
@@ -334,6 +335,7 @@ CaseRecord CaseRecord::fromResult(const CaseResult& r, const std::string& input_
   rec.parameters = parameters;
   rec.params_sha256 = parametersSha256(parameters);
   rec.version = versionString();
+  rec.threads = runContext().threads;
   rec.status = r.status;
   rec.exit_code = r.exit_code;
   rec.seconds = r.seconds;
@@ -368,6 +370,7 @@ json CaseRecord::toJson() const {
   // the version that made the case (makeProvenance stamps this build's; a record read and
   // written again keeps its own)
   j["provenance"]["ctbmd_version"] = version;
+  if (threads > 0) j["provenance"]["threads"] = threads;
   return j;
 }
 
@@ -387,6 +390,7 @@ CaseRecord CaseRecord::fromJson(const json& j, const std::string& file) {
     r.seconds = j.at("timing").value("seconds", 0.0);
     r.stage_seconds = j.at("timing").value("stages", json::object());
     r.version = j.at("provenance").value("ctbmd_version", std::string());
+    r.threads = j.at("provenance").value("threads", 0);
     r.parameters = j.at("provenance").value("parameters", json::object());
     return r;
   } catch (const json::exception& e) {
@@ -650,8 +654,23 @@ BatchSummary runBatch(const std::vector<CaseInput>& all_cases, const BatchOption
   BatchSummary s;
   s.cases = cases.size();
   Progress prog("cases", static_cast<long>(cases.size()));
-  for (size_t i = 0; i < cases.size(); ++i) {
-    const CaseInput& c = cases[i];
+  size_t finished = 0;
+  // What every case ends with, in this (the parent's) thread: its record, its rows, the counts.
+  auto finish = [&](const CaseRecord& rec, bool ran) {
+    if (ran) {
+      fs::create_directories(o.out / rec.case_id);
+      writeRecord(o.out / rec.case_id, rec);  // the case's last file: from here on it is complete
+      ++s.ran;
+    }
+    if (rec.status == "error") ++s.failed;
+    if (rec.status == "no_spine" || rec.status == "levels_not_named") ++s.unnamed;
+    part << rowsOf(rec, false) << std::flush;
+    lpart << rowsOf(rec, true) << std::flush;
+    prog.set(static_cast<long>(++finished));
+  };
+  // Which cases run: with --resume, those whose record does not stand.
+  std::vector<const CaseInput*> to_run;
+  for (const auto& c : cases) {
     const fs::path dir = o.out / c.id;
     std::optional<CaseRecord> rec;
     if (o.resume) {
@@ -675,31 +694,44 @@ BatchSummary runBatch(const std::vector<CaseInput>& all_cases, const BatchOption
     if (rec) {
       ++s.skipped;
       spdlog::debug("{}: finished before (--resume), kept", c.id);
-    } else {
-      // A case runs from a clean folder: what an earlier, killed or different run left goes.
-      if (o.resume || o.force) clearCaseOutputs(dir);
-      const bool force = o.resume || o.force;
-      if (!o.supervised) {
-        rec =
-            CaseRecord::fromJson(json::parse(runOneCase(c, o, params, force)), (dir / kRecordName).string());
-      } else {
-        auto child = runSupervised([&] { return runOneCase(c, o, params, force); }, o.limits);
-        if (child.ok) {
-          rec = CaseRecord::fromJson(json::parse(child.answer), (dir / kRecordName).string());
-        } else {
-          rec = failedRecord(c, child.failure, child.seconds, params);
-          clearCaseOutputs(dir);
-        }
-      }
-      fs::create_directories(dir);
-      writeRecord(dir, *rec);  // the case's last file: from here on it is complete
-      ++s.ran;
+      finish(*rec, false);
+      continue;
     }
-    if (rec->status == "error") ++s.failed;
-    if (rec->status == "no_spine" || rec->status == "levels_not_named") ++s.unnamed;
-    part << rowsOf(*rec, false) << std::flush;
-    lpart << rowsOf(*rec, true) << std::flush;
-    prog.set(static_cast<long>(i + 1));
+    // A case runs from a clean folder: what an earlier, killed or different run left goes.
+    if (o.resume || o.force) clearCaseOutputs(dir);
+    to_run.push_back(&c);
+  }
+  const bool force = o.resume || o.force;
+  const std::string record_name = kRecordName;
+  if (!o.supervised) {
+    for (const auto* c : to_run)
+      finish(CaseRecord::fromJson(json::parse(runOneCase(*c, o, params, force)),
+                                  (o.out / c->id / record_name).string()),
+             true);
+  } else {
+    // Up to `jobs` workers at once, each with its share of the threads.
+    const int jobs = std::max(1, std::min<int>(o.jobs, static_cast<int>(to_run.size())));
+    const int threads_each = std::max(1, runContext().threads / jobs);
+    runSupervisedPool(
+        to_run.size(), jobs,
+        [&](size_t k) {
+          if (jobs > 1) {
+            runContext().threads = threads_each;
+            setThreads(threads_each);
+          }
+          return runOneCase(*to_run[k], o, params, force);
+        },
+        [&](size_t k, const ChildOutcome& child) {
+          const CaseInput& c = *to_run[k];
+          if (child.ok) {
+            finish(CaseRecord::fromJson(json::parse(child.answer), (o.out / c.id / record_name).string()),
+                   true);
+          } else {
+            clearCaseOutputs(o.out / c.id);
+            finish(failedRecord(c, child.failure, child.seconds, params), true);
+          }
+        },
+        o.limits);
   }
   prog.finish();
   part.close();

@@ -69,4 +69,17 @@ PY
 expect_rc 0 "$CTBMD_BIN/ctbmd-run" -q --force "$WORK/in" -o "$WORK/out5"
 [[ -f $WORK/out5/results.csv && ! -e $WORK/out5/results.partial.csv && ! -e $WORK/out5/levels.partial.csv ]] ||
   fail "partial tables left after a complete batch: $(ls "$WORK/out5")"
+# 6. two workers at once (--jobs 2): the same outputs as one at a time, each worker on half the
+#    threads; the time limit stops each worker on its own
+expect_rc 0 "$CTBMD_BIN/ctbmd-run" -q --jobs 2 --threads 2 "$WORK/in" -o "$WORK/out6"
+py "${CTBMD_SRC:-$(dirname "$0")/../..}/tests/golden/compare_outputs.py" "$WORK/out5" "$WORK/out6" --exact --rtol 0 --atol 0 ||
+  fail "--jobs 2 outputs differ from one worker at a time"
+py - "$WORK/out6" <<'PY'
+import json, sys
+for c in ("p11", "p12"):
+    assert json.load(open(f"{sys.argv[1]}/{c}/case.json"))["provenance"]["threads"] == 1, c
+    assert json.load(open(f"{sys.argv[1]}/{c}/localize.json"))["provenance"]["threads"] == 1, c
+PY
+expect_rc 2 "$CTBMD_BIN/ctbmd-run" -q --jobs 2 --case-timeout 0.3 "$WORK/in" -o "$WORK/out7"
+[[ $(grep -c "took longer than" "$WORK/out7/results.csv") == 2 ]] || fail "not both workers stopped: $(cat "$WORK/out7/results.csv")"
 echo "supervised batch: all passed"
