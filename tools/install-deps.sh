@@ -12,6 +12,7 @@ packages=(
   libeigen3-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
   libpng-dev zlib1g-dev
+  libssl-dev                    # SHA-256 from OpenSSL's libcrypto
   libdeflate-dev                # fast whole-buffer inflate for .nii.gz input
   time util-linux               # /usr/bin/time and prlimit: the bad-input tests' memory bounds
   gnuplot-nox                   # ctbmd-evaluate's plots (PNG and SVG through cairo)

@@ -1,8 +1,6 @@
 // [tier: unit] Supervised workers (ctbmd/supervise.hpp): answers come back, a crash, an
 // exception and a hang each become that unit's failure alone, and a pool runs every unit once
 // with at most `parallel` at a time.
-#include "ctbmd/supervise.hpp"
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -12,6 +10,8 @@
 #include <map>
 #include <stdexcept>
 #include <thread>
+
+#include "ctbmd/supervise.hpp"
 
 namespace ctbmd {
 namespace {
