@@ -53,6 +53,9 @@ struct CsvTable {
   const std::string& cell(size_t row, int col) const;  // "" when absent
 };
 std::vector<std::string> splitCsvLine(const std::string& line);
+/// One CSV field as written: quoted (quotes doubled) when it holds a comma, quote or line break;
+/// a line break becomes a space. splitCsvLine reads it back.
+std::string csvField(const std::string& s);
 CsvTable readCsv(const std::filesystem::path& path);
 
 }  // namespace ctbmd

@@ -90,8 +90,6 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
 /// Paths whose file name matches one of `exclude` (glob: * and ?) are skipped.
 std::vector<fs::path> discoverInputs(const std::vector<fs::path>& paths,
                                      const std::vector<std::string>& exclude);
-/// Case ids from input names, unique within the batch.
-std::vector<std::string> caseIds(const std::vector<fs::path>& inputs);
 
 std::string resultsCsvHeader();
 std::string resultsCsvRow(const CaseResult& r);

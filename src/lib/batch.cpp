@@ -68,13 +68,6 @@ uint64_t bytesOf(const fs::path& p) {
   return n;
 }
 
-std::string csvField(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string o = "\"";
-  for (char c : s) o += c == '"' ? std::string("\"\"") : std::string(1, c == '\n' ? ' ' : c);
-  return o + "\"";
-}
-
 json rowObject(const std::vector<std::string>& header, const std::string& line) {
   const auto fields = splitCsvLine(line);
   json o = json::object();

@@ -251,6 +251,20 @@ std::string imageStem(const fs::path& p) {
   return name;
 }
 
+std::string csvField(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string o = "\"";
+  for (char c : s) {
+    if (c == '"')
+      o += "\"\"";
+    else if (c == '\n')
+      o += ' ';
+    else
+      o += c;
+  }
+  return o + "\"";
+}
+
 std::vector<std::string> splitCsvLine(const std::string& line) {
   std::vector<std::string> f;
   std::string cur;

@@ -434,34 +434,7 @@ std::vector<fs::path> discoverInputs(const std::vector<fs::path>& paths,
   return out;
 }
 
-std::vector<std::string> caseIds(const std::vector<fs::path>& inputs) {
-  std::vector<std::string> ids;
-  std::map<std::string, int> seen;
-  for (const auto& p : inputs) {
-    std::string id = fs::is_directory(p) ? p.filename().string() : imageStem(p);
-    if (id.empty()) id = "case";
-    for (char& c : id)
-      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) c = '_';
-    int n = seen[id]++;
-    ids.push_back(n == 0 ? id : id + "_" + std::to_string(n + 1));
-  }
-  return ids;
-}
-
 namespace {
-std::string csvField(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string o = "\"";
-  for (char c : s) {
-    if (c == '"')
-      o += "\"\"";
-    else if (c == '\n')
-      o += ' ';
-    else
-      o += c;
-  }
-  return o + "\"";
-}
 std::string num(double v) {
   char b[32];
   std::snprintf(b, sizeof b, "%.2f", v);
