@@ -108,11 +108,15 @@ CalibrationFit calibrateInternal(const Scan& scan, const LocalizeResult& loc, co
 
 /// Aortic blood beside the lumbar spine (between L1 and L3 when named, else along the whole
 /// centreline): the median HU of the aorta's inner 5 mm disk over every ~3 mm slice where it
-/// is found. Empty when the spine or the aorta is not found.
+/// is found; and of the inferior vena cava beside it (15-50 mm to the patient's right), found
+/// in at least two slices. Empty when the spine or the vessel is not found.
 struct AortaMeasure {
   std::optional<double> hu;
   long voxels = 0;
   int slices = 0;
+  std::optional<double> ivc_hu;
+  long ivc_voxels = 0;
+  int ivc_slices = 0;
 };
 AortaMeasure measureAorta(const Scan& scan, const LocalizeResult& loc);
 

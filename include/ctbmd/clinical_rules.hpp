@@ -61,5 +61,14 @@ Category tsMedianCategory(double l1_median_hu, double threshold_hu);
 inline constexpr double kNominalSlopeMgCm3PerHu = 0.8;
 inline constexpr double kNominalKvp = 120.0;
 inline constexpr double kNominalKvpToleranceKv = 2.0;  // 118-122 kVp reads as 120
+// Its own uncertainty, as a relative SE of the slope: one fixed (asynchronous, phantom-based)
+// conversion gave BMD off by -5.6 % +- 9.2 % (mean +- SD) across eight CT scanners at the same
+// tube voltage, and by 3.8 % +- 28.2 % when the tube voltage differed (Skornitzke et al., Sci
+// Rep 2022;12:20729, doi:10.1038/s41598-022-24546-2; 282 acquisitions, 80-150 kVp).
+inline constexpr double kNominalSlopeRelSe = 0.092;
+inline constexpr double kNominalSlopeRelSeOffKvp = 0.282;
+/// True when a DICOM KVP value is a number off the nominal conversion's 120 kVp ("" or text:
+/// false, unknown is not off).
+bool kvpOffNominal(const std::string& kvp);
 
 }  // namespace ctbmd::rules

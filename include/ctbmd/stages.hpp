@@ -172,7 +172,12 @@ struct Calibration {
   double intercept_se = 0, slope_se = 0, cov_is = 0;
   nlohmann::json valid_for = nlohmann::json::object();  // kvp, kernel, scanner when known
   nlohmann::json raw = nlohmann::json::object();
+  /// The nominal conversion (rules::kNominalSlopeMgCm3PerHu), uncalibrated, with its own
+  /// uncertainty as the slope's SE (rules::kNominalSlopeRelSe).
   static Calibration defaultUncalibrated();
+  /// The same for a scan of this DICOM KVP: off 120 kVp the slope's SE is
+  /// rules::kNominalSlopeRelSeOffKvp.
+  static Calibration nominalFor(const std::string& kvp);
   static Calibration fromJson(const nlohmann::json& j, const std::string& source);
   nlohmann::json toJson() const;
 };

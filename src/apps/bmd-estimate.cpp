@@ -30,6 +30,10 @@ int main(int argc, char** argv) {
       cal = ctbmd::Calibration::fromJson(ctbmd::readJsonFile(calibration), calibration);
     } else if (p.method == "calibration") {
       spdlog::warn("no --calibration: BMD uses the nominal conversion and is marked uncalibrated");
+      // off 120 kVp the nominal conversion is less certain (its SE, rules::kNominalSlopeRelSeOffKvp)
+      const auto ct = roi_j.value("/provenance/inputs/ct"_json_pointer, nlohmann::json::object());
+      if (ct.is_object() && ct.contains("kvp") && ct["kvp"].is_string())
+        cal = ctbmd::Calibration::nominalFor(ct["kvp"].get<std::string>());
     }
     if (roi_j.contains("provenance") && roi_j["provenance"].contains("inputs") &&
         roi_j["provenance"]["inputs"].contains("ct"))

@@ -578,6 +578,39 @@ bool aortaInSlice(const Vol& V, const int16_t* s, double ci, double cj, std::vec
   return true;
 }
 
+// The inferior vena cava in canonical slice `s`: the most disk-like uniform region (radius 7-10
+// mm, -20..700 HU, brighter than its ring: fat around it) 15-50 mm to the patient's right of
+// the aorta centre (ai, aj), from 20 mm in front of it to 25 mm behind. Appends the HU of its
+// inner 5 mm disk to `vals`. In the arterial phase the infrarenal IVC is still unenhanced.
+bool ivcInSlice(const Vol& V, const int16_t* s, double ai, double aj, std::vector<double>& vals) {
+  const size_t n2 = static_cast<size_t>(V.nx) * V.ny;
+  std::vector<float> img(s, s + n2);
+  std::vector<uint8_t> allowed(n2, 0);
+  bool any = false;
+  for (int j = static_cast<int>(aj - 20 / V.sy); j <= static_cast<int>(aj + 25 / V.sy); ++j)
+    for (int i = static_cast<int>(ai - 50 / V.sx); i <= static_cast<int>(ai - 15 / V.sx); ++i)
+      if (i >= 0 && j >= 0 && i < V.nx && j < V.ny) {
+        allowed[static_cast<size_t>(j) * V.nx + i] = 1;
+        any = true;
+      }
+  if (!any) return false;
+  std::vector<Disk> best;
+  for (double rad : {7.0, 8.5, 10.0}) {
+    auto d = findDisks(img, V.nx, V.ny, V.sx, V.sy, rad, 25.0, 40.0, &allowed, -20, 700, 1e9);
+    for (const auto& x : d)
+      if (x.inner > x.ring) best.push_back(x);
+  }
+  if (best.empty()) return false;
+  auto b = *std::max_element(best.begin(), best.end(),
+                             [](const Disk& u, const Disk& v) { return u.score < v.score; });
+  for (int j = static_cast<int>(b.j - 5 / V.sy); j <= static_cast<int>(b.j + 5 / V.sy); ++j)
+    for (int i = static_cast<int>(b.i - 5 / V.sx); i <= static_cast<int>(b.i + 5 / V.sx); ++i)
+      if (i >= 0 && j >= 0 && i < V.nx && j < V.ny &&
+          std::pow((i - b.i) * V.sx, 2) + std::pow((j - b.j) * V.sy, 2) <= 25.0)
+        vals.push_back(s[V.at(i, j, 0)]);
+  return true;
+}
+
 AortaMeasure measureAorta(const Scan& scan, const LocalizeResult& loc) {
   AortaMeasure out;
   Vol V = volOf(scan);
@@ -592,7 +625,7 @@ AortaMeasure measureAorta(const Scan& scan, const LocalizeResult& loc) {
     klo = std::min(a, b) - 2;
     khi = std::max(a, b) + 2;
   }
-  std::vector<double> vals;
+  std::vector<double> vals, ivc;
   const int step = std::max(1, static_cast<int>(std::lround(3.0 / V.sz)));
   for (int k = 0; k < V.nz; k += step) {
     if (k < klo || k > khi) continue;
@@ -605,10 +638,15 @@ AortaMeasure measureAorta(const Scan& scan, const LocalizeResult& loc) {
       }
     if (best * V.sz >= 6) continue;
     double bi = 0, bj = 0;
-    if (aortaInSlice(V, V.v + static_cast<size_t>(k) * V.nx * V.ny, ci, cj, vals, bi, bj)) ++out.slices;
+    const int16_t* slice = V.v + static_cast<size_t>(k) * V.nx * V.ny;
+    if (!aortaInSlice(V, slice, ci, cj, vals, bi, bj)) continue;
+    ++out.slices;
+    if (ivcInSlice(V, slice, bi, bj, ivc)) ++out.ivc_slices;
   }
   out.voxels = static_cast<long>(vals.size());
   if (out.voxels >= 50) out.hu = stats::median(vals);
+  out.ivc_voxels = static_cast<long>(ivc.size());
+  if (out.ivc_voxels >= 50 && out.ivc_slices >= 2) out.ivc_hu = stats::median(ivc);
   return out;
 }
 

@@ -2,6 +2,8 @@
 #include "ctbmd/clinical_rules.hpp"
 
 #include <array>
+#include <cmath>
+#include <cstdlib>
 #include <utility>
 
 namespace ctbmd::rules {
@@ -58,6 +60,12 @@ std::vector<std::string> ruleNames() {
   std::vector<std::string> names;
   for (const auto& [v, n] : kRuleNames) names.emplace_back(n);
   return names;
+}
+
+bool kvpOffNominal(const std::string& kvp) {
+  char* end = nullptr;
+  const double kv = std::strtod(kvp.c_str(), &end);
+  return end != kvp.c_str() && std::isfinite(kv) && std::abs(kv - kNominalKvp) > kNominalKvpToleranceKv;
 }
 
 bool ruleAssumesUnenhanced(Rule r) { return r == Rule::AcrQct || r == Rule::L1Hu || r == Rule::WhoTscore; }

@@ -259,6 +259,8 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
     }
     for (const auto& w : calibrationMismatch(case_cal, scanInputs(scan)["ct"]))
       spdlog::warn("{}: {}", case_id, w);
+    if (!case_cal.calibrated && rules::kvpOffNominal(cr.scan.kvp))
+      case_cal = Calibration::nominalFor(cr.scan.kvp);
     auto bmd = estimateBmd(roi, case_cal, opt.bmd);
     saveBmd(dir / "bmd.json", bmd, dir / "roi.json", cal_path, opt.bmd, force);
     ClassifyParams cp = opt.classify;
@@ -283,16 +285,12 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
     cr.classification = cls;
     cr.rule = opt.classify.rule;
     // The nominal 0.8 x HU conversion is a 120 kVp figure: at other tube voltages bone HU differ.
-    if (bmd.method == "calibration" && !bmd.calibration.calibrated && !cr.scan.kvp.empty()) {
-      char* end = nullptr;
-      const double kv = std::strtod(cr.scan.kvp.c_str(), &end);
-      if (end != cr.scan.kvp.c_str() && std::abs(kv - rules::kNominalKvp) > rules::kNominalKvpToleranceKv) {
-        cr.flags.push_back("nominal_conversion_off_kvp");
-        spdlog::warn(
-            "{}: uncalibrated BMD (nominal 0.8 x HU, a 120 kVp conversion) on a {} kVp scan: bone HU "
-            "rise as the tube voltage falls; calibrate (rods, internal) before comparing",
-            case_id, cr.scan.kvp);
-      }
+    if (bmd.method == "calibration" && !bmd.calibration.calibrated && rules::kvpOffNominal(cr.scan.kvp)) {
+      cr.flags.push_back("nominal_conversion_off_kvp");
+      spdlog::warn(
+          "{}: uncalibrated BMD (nominal 0.8 x HU, a 120 kVp conversion) on a {} kVp scan: bone HU "
+          "rise as the tube voltage falls; calibrate (rods, internal) before comparing",
+          case_id, cr.scan.kvp);
     }
     if (!bmd.bmd_l1l2 && cr.reason.empty()) cr.reason = "no L1-L2 BMD: " + bmd.levels_reason;
     for (const auto& l : bmd.levels)
@@ -449,7 +447,8 @@ std::string resultsCsvHeader() {
   for (int l : kReportedLevels) h += "," + levelName(l) + "_bmd";
   h += ",bmd_l1l2,bmd_l1l2_se,category,rule,statistic,calibration,calibration_source,calibration_dropped,"
        "levels_used,anchors,flags,protocol,"
-       "contrast_phase,contrast_confidence,aorta_hu,kvp,kernel,slice_thickness_mm,series_instance_uid,"
+       "contrast_phase,contrast_confidence,aorta_hu,ivc_hu,renal_excretion_mm2,kvp,kernel,slice_thickness_mm,"
+       "series_instance_uid,"
        "study_instance_uid,contrast_agent,ctbmd_version,"
        "seconds";
   return h;
@@ -507,7 +506,11 @@ std::string resultsCsvRow(const CaseResult& r) {
          csvField(joined(r.flags, ";")) + "," + (r.bmd ? r.bmd->protocol : "");
   row += "," + (r.contrast ? r.contrast->phase : std::string()) + "," +
          (r.contrast ? num(r.contrast->confidence) : std::string()) + "," +
-         (r.contrast && r.contrast->aorta_hu ? num(*r.contrast->aorta_hu) : std::string());
+         (r.contrast && r.contrast->aorta_hu ? num(*r.contrast->aorta_hu) : std::string()) + "," +
+         (r.contrast && r.contrast->ivc_hu ? num(*r.contrast->ivc_hu) : std::string()) + "," +
+         (r.contrast && r.contrast->kidneys.value("slices_searched", 0) > 0
+              ? num(r.contrast->kidneys.value("excretion_mm2", 0.0))
+              : std::string());
   row += "," + csvField(r.scan.kvp) + "," + csvField(r.scan.kernel) + "," + csvField(r.scan.slice_thickness) +
          "," + csvField(r.scan.series_instance_uid) + "," + csvField(r.scan.study_instance_uid) + "," +
          csvField(r.scan.contrast_agent) + "," + std::string(CTBMD_VERSION) + "," + num(r.seconds);

@@ -548,6 +548,19 @@ SliceBody analyseSlice(const Volume& v, int k, double cx, double cy, const Slice
   return radial.valid ? radial : ring;
 }
 
+namespace {
+// Blood pools in trackSpine: a coarse cell at least this full of > 100 HU voxels, with their
+// mean at least kPoolMinHu (enhanced blood in the arterial phase; portal-venous blood, 150-200
+// HU, does not mislead the track) and their spread at most kPoolMaxSd (pixel noise of a
+// uniform region: 45 HU, or twice the scan's pixel noise on noisy scans; cortex against marrow
+// spreads by > 200 HU), counts kPoolWeight of bone.
+constexpr double kPoolFill = 0.9;
+constexpr double kPoolMinHu = 230;
+constexpr double kPoolMinSd = 45;
+constexpr double kPoolNoiseFactor = 2.0;
+constexpr float kPoolWeight = 0.15f;
+}  // namespace
+
 std::vector<TrackPoint> trackSpine(const Volume& v) {
   // Coarse cells of about 4 mm; slabs of about 12 mm.
   int bx = std::max(1, static_cast<int>(std::lround(4.0 / v.sx)));
@@ -559,14 +572,22 @@ std::vector<TrackPoint> trackSpine(const Volume& v) {
   std::vector<std::vector<float>> maps(ns, std::vector<float>(g.size(), 0.f));
   std::vector<double> body_x(ns, 0), body_y(ns, 0);
   int step = std::max(1, slab / 3);
+  // Per cell: samples, and of them the dense ones (> 100 HU) with their sum and sum of squares.
+  std::vector<double> n_all(g.size()), n_dense(g.size()), s1(g.size()), s2(g.size());
+  const double pool_max_sd = std::max(kPoolMinSd, kPoolNoiseFactor * noiseLevel(v));
   for (int s = 0; s < ns; ++s) {
     double bsx = 0, bsy = 0;
     long bn = 0;
     auto& m = maps[s];
+    std::fill(n_all.begin(), n_all.end(), 0.0);
+    std::fill(n_dense.begin(), n_dense.end(), 0.0);
+    std::fill(s1.begin(), s1.end(), 0.0);
+    std::fill(s2.begin(), s2.end(), 0.0);
     for (int k = s * slab; k < std::min(v.nz, (s + 1) * slab); k += step)
       for (int j = 0; j < v.ny; ++j) {
         const int16_t* row = v.hu + (static_cast<size_t>(k) * v.ny + j) * v.nx;
-        float* mrow = m.data() + static_cast<size_t>(j / by) * cnx;
+        const size_t crow = static_cast<size_t>(j / by) * cnx;
+        float* mrow = m.data() + crow;
         for (int i = 0; i < v.nx; ++i) {
           int h = row[i];
           if (h > -400) {
@@ -574,11 +595,28 @@ std::vector<TrackPoint> trackSpine(const Volume& v) {
             bsy += j;
             ++bn;
           }
-          if (h > 100) mrow[i / bx] += std::min(1.f, (h - 100) / 200.f);
+          const size_t c = crow + i / bx;
+          n_all[c] += 1;
+          if (h > 100) {
+            mrow[i / bx] += std::min(1.f, (h - 100) / 200.f);
+            n_dense[c] += 1;
+            s1[c] += h;
+            s2[c] += static_cast<double>(h) * h;
+          }
         }
       }
     body_x[s] = bn ? v.x(bsx / bn) : v.x(v.nx / 2.0);
     body_y[s] = bn ? v.y(bsy / bn) : v.y(v.ny / 2.0);
+    // Contrast-filled blood (an arterial-phase aorta or heart at 250-700 HU) is as dense as
+    // bone but uniform: a cell filled with it is nearly all dense with a spread near the pixel
+    // noise, where bone mixes cortex, marrow and soft tissue. Such cells count little, so the
+    // track keeps to the column (the arterial phantom and a real chest CTA followed the aorta).
+    for (size_t c = 0; c < g.size(); ++c) {
+      if (n_dense[c] < kPoolFill * n_all[c] || n_dense[c] < 4) continue;
+      const double mean = s1[c] / n_dense[c];
+      const double sd = std::sqrt(std::max(0.0, s2[c] / n_dense[c] - mean * mean));
+      if (mean >= kPoolMinHu && sd <= pool_max_sd) m[c] *= kPoolWeight;
+    }
     r2::binomialBlur(g, m, 3);
   }
   auto cellX = [&](int c) { return v.ox + (c + 0.5) * bx * v.sx - 0.5 * v.sx; };

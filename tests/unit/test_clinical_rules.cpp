@@ -3,6 +3,9 @@
 // by the same functions that evaluate and the rules table use.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "ctbmd/clinical_rules.hpp"
 #include "ctbmd/errors.hpp"
 #include "ctbmd/levels.hpp"
@@ -98,6 +101,38 @@ TEST(ClinicalRules, ClassifyAgreesWithTheRuleFunctions) {
   }
   BmdResult none;
   EXPECT_EQ(classify(none).category, "unavailable");
+}
+
+// The nominal conversion carries its own uncertainty: 9.2 % of the slope at 120 kVp, 28.2 %
+// off it (Skornitzke et al. 2022); a KVP that is not a number is unknown, not off.
+TEST(ClinicalRules, NominalConversionUncertaintyByTubeVoltage) {
+  EXPECT_FALSE(rules::kvpOffNominal("120"));
+  EXPECT_FALSE(rules::kvpOffNominal("121.5"));
+  EXPECT_FALSE(rules::kvpOffNominal(""));
+  EXPECT_FALSE(rules::kvpOffNominal("n/a"));
+  EXPECT_TRUE(rules::kvpOffNominal("100"));
+  EXPECT_TRUE(rules::kvpOffNominal("140"));
+  const auto c = Calibration::defaultUncalibrated();
+  EXPECT_FALSE(c.calibrated);
+  EXPECT_NEAR(c.slope_se / c.slope, 0.092, 1e-12);
+  EXPECT_NEAR(Calibration::nominalFor("120").slope_se, c.slope_se, 1e-12);
+  EXPECT_NEAR(Calibration::nominalFor("140").slope_se / c.slope, 0.282, 1e-12);
+  // the SE of a level: 150 HU with an ROI SE of 1 HU -> sqrt((0.8 * 1)^2 + (150 * 0.0736)^2)
+  RoiResult roi;
+  LevelRoi lr;
+  lr.label = kL1;
+  lr.name = "L1";
+  lr.status = LevelStatus::Found;
+  lr.usable = true;
+  lr.stats.voxels = 100;
+  lr.stats.mean_hu = lr.stats.median_hu = 150;
+  lr.stats.sd_hu = 10;
+  roi.levels.push_back(lr);
+  const auto b = estimateBmd(roi, c, {});
+  const auto l1 =
+      std::find_if(b.levels.begin(), b.levels.end(), [](const LevelBmd& l) { return l.label == kL1; });
+  ASSERT_NE(l1, b.levels.end());
+  EXPECT_NEAR(l1->bmd_se, std::hypot(0.8 * 1.0, 150 * 0.0736), 1e-9);
 }
 
 }  // namespace
