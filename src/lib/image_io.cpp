@@ -1,4 +1,5 @@
 // The one read path and the one write path for images (see include/ctbmd/image.hpp).
+#include <fcntl.h>
 #include <itkGDCMImageIO.h>
 #include <itkGDCMSeriesFileNames.h>
 #include <itkImageFileReader.h>
@@ -9,6 +10,8 @@
 #include <itkMultiThreaderBase.h>
 #include <libdeflate.h>
 #include <spdlog/spdlog.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -515,68 +518,50 @@ std::string formatOf(const fs::path& p) {
 // the header, so the geometry is exactly what ITK's reader gives. Anything else (other voxel
 // types, scaling, several gzip members, over 4 GiB, a repaired header) returns null and goes
 // through ITK's reader.
+namespace {
+// A read-only mapping of a whole file (none when it cannot be mapped).
+struct MappedFile {
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+  explicit MappedFile(const fs::path& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && st.st_size > 0) {
+      void* m = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+      if (m != MAP_FAILED) {
+        data = static_cast<const uint8_t*>(m);
+        size = static_cast<size_t>(st.st_size);
+        ::madvise(m, size, MADV_SEQUENTIAL);
+      }
+    }
+    ::close(fd);
+  }
+  ~MappedFile() {
+    if (data) ::munmap(const_cast<uint8_t*>(data), size);
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+};
+}  // namespace
+
 CtImage::Pointer readNiftiGzInt16(const fs::path& path, itk::ImageIOBase* io,
                                   const detail::NiftiFacts& facts) {
   // exactly three dimensions (a 4-D file, even with one volume, goes through ITK and its checks)
   if (path.extension() != ".gz" || io->GetNumberOfDimensions() != 3) return nullptr;
   if (std::string(io->GetFileName()) != path.string()) return nullptr;  // a repaired copy
   if (facts.datatype != 4 || facts.scaled || facts.total() > (uint64_t{1} << 32) - 1) return nullptr;
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
-  if (!f) return nullptr;
-  const auto len = static_cast<size_t>(f.tellg());
-  if (len < 18 + 348) return nullptr;
-  std::vector<uint8_t> packed(len);
-  f.seekg(0);
-  if (!f.read(reinterpret_cast<char*>(packed.data()), static_cast<std::streamsize>(len))) return nullptr;
+  const MappedFile packed(path);
+  const size_t len = packed.size;
+  if (!packed.data || len < 18 + 348) return nullptr;
   size_t nvox = 1;
   for (unsigned d = 0; d < io->GetNumberOfDimensions(); ++d) nvox *= io->GetDimensions(d);
-  // The output buffer is what the checked header announces, never the (possibly garbage)
-  // length in the gzip trailer: a damaged file costs no more memory than a good one.
-  std::vector<uint8_t> raw(static_cast<size_t>(facts.total()));
-  auto* dec = libdeflate_alloc_decompressor();
-  if (!dec) return nullptr;
-  size_t in_used = 0, out_used = 0;
-  auto rc =
-      libdeflate_gzip_decompress_ex(dec, packed.data(), len, raw.data(), raw.size(), &in_used, &out_used);
-  libdeflate_free_decompressor(dec);
-  const bool member_follows = in_used + 2 <= len && packed[in_used] == 0x1f && packed[in_used + 1] == 0x8b;
-  if (rc == LIBDEFLATE_BAD_DATA)
-    throw InputError("'" + path.string() +
-                     "' is truncated or corrupt (its gzip data do not decompress, or their CRC-32 does not "
-                     "match); copy it again");
-  if (rc == LIBDEFLATE_SHORT_OUTPUT && !member_follows)
-    throw InputError("'" + path.string() + "' is truncated: it decompresses to " + std::to_string(out_used) +
-                     " bytes, its header announces " + std::to_string(raw.size()) + "; copy it again");
-  if (rc != LIBDEFLATE_SUCCESS || out_used != raw.size()) return nullptr;  // longer, or several members
-  if (in_used != len) {
-    if (member_follows) return nullptr;  // several gzip members: zlib's path checks them all
-    spdlog::warn("'{}': {} bytes after the end of its gzip data were ignored", path.string(), len - in_used);
-  }
-  packed = {};
-  // NIfTI-1 header fields, in the file's byte order
-  int32_t hs;
-  std::memcpy(&hs, raw.data(), 4);
-  const bool swap = hs != 348;
-  if (swap && static_cast<int32_t>(__builtin_bswap32(static_cast<uint32_t>(hs))) != 348) return nullptr;
-  auto i16 = [&](size_t off) {
-    uint16_t u;
-    std::memcpy(&u, raw.data() + off, 2);
-    return static_cast<int16_t>(swap ? __builtin_bswap16(u) : u);
-  };
-  auto f32 = [&](size_t off) {
-    uint32_t u;
-    std::memcpy(&u, raw.data() + off, 4);
-    if (swap) u = __builtin_bswap32(u);
-    float v;
-    std::memcpy(&v, &u, 4);
-    return v;
-  };
-  const float slope = f32(112), inter = f32(116), vox_offset = f32(108);
-  if (i16(70) != 4 || i16(72) != 16) return nullptr;  // DT_INT16
-  if (!(slope == 0.f || slope == 1.f || std::isnan(slope)) || !(inter == 0.f || std::isnan(inter)))
-    return nullptr;
-  const auto off = static_cast<size_t>(vox_offset);
-  if (vox_offset < 348 || off != vox_offset || off + 2 * nvox != raw.size()) return nullptr;
+  const size_t total = static_cast<size_t>(facts.total());
+  if (total < 2 * nvox + 348) return nullptr;
+  // One whole-volume buffer, written once: the image's own, with room in front of the voxels for
+  // the header the gzip stream starts with; inflated into (the size the checked header
+  // announces, never the gzip trailer's: a damaged file costs no more memory than a good one),
+  // then the voxels moved down over the header, on pages already touched.
   auto img = CtImage::New();
   CtImage::RegionType region;
   CtImage::SpacingType sp;
@@ -593,13 +578,60 @@ CtImage::Pointer readNiftiGzInt16(const fs::path& path, itk::ImageIOBase* io,
   img->SetSpacing(sp);
   img->SetOrigin(origin);
   img->SetDirection(dir);
-  img->Allocate();
+  auto container = CtImage::PixelContainer::New();
+  container->Reserve((total + 1) / 2, false);  // no zero fill: every byte is inflated into
+  auto* buf = reinterpret_cast<uint8_t*>(container->GetBufferPointer());
+  auto* dec = libdeflate_alloc_decompressor();
+  if (!dec) return nullptr;
+  size_t in_used = 0, out_used = 0;
+  auto rc = libdeflate_gzip_decompress_ex(dec, packed.data, len, buf, total, &in_used, &out_used);
+  libdeflate_free_decompressor(dec);
+  const bool member_follows =
+      in_used + 2 <= len && packed.data[in_used] == 0x1f && packed.data[in_used + 1] == 0x8b;
+  if (rc == LIBDEFLATE_BAD_DATA)
+    throw InputError("'" + path.string() +
+                     "' is truncated or corrupt (its gzip data do not decompress, or their CRC-32 does not "
+                     "match); copy it again");
+  if (rc == LIBDEFLATE_SHORT_OUTPUT && !member_follows)
+    throw InputError("'" + path.string() + "' is truncated: it decompresses to " + std::to_string(out_used) +
+                     " bytes, its header announces " + std::to_string(total) + "; copy it again");
+  if (rc != LIBDEFLATE_SUCCESS || out_used != total) return nullptr;  // longer, or several members
+  if (in_used != len) {
+    if (member_follows) return nullptr;  // several gzip members: zlib's path checks them all
+    spdlog::warn("'{}': {} bytes after the end of its gzip data were ignored", path.string(), len - in_used);
+  }
+  // NIfTI-1 header fields, in the file's byte order
+  int32_t hs;
+  std::memcpy(&hs, buf, 4);
+  const bool swap = hs != 348;
+  if (swap && static_cast<int32_t>(__builtin_bswap32(static_cast<uint32_t>(hs))) != 348) return nullptr;
+  auto i16 = [&](size_t off) {
+    uint16_t u;
+    std::memcpy(&u, buf + off, 2);
+    return static_cast<int16_t>(swap ? __builtin_bswap16(u) : u);
+  };
+  auto f32 = [&](size_t off) {
+    uint32_t u;
+    std::memcpy(&u, buf + off, 4);
+    if (swap) u = __builtin_bswap32(u);
+    float v;
+    std::memcpy(&v, &u, 4);
+    return v;
+  };
+  const float slope = f32(112), inter = f32(116), vox_offset = f32(108);
+  if (i16(70) != 4 || i16(72) != 16) return nullptr;  // DT_INT16
+  if (!(slope == 0.f || slope == 1.f || std::isnan(slope)) || !(inter == 0.f || std::isnan(inter)))
+    return nullptr;
+  const auto off = static_cast<size_t>(vox_offset);
+  if (vox_offset < 348 || off != vox_offset || off + 2 * nvox != total) return nullptr;
+  std::memmove(buf, buf + off, 2 * nvox);
+  container->Reserve(nvox, false);  // the voxels' size; the capacity stays (no reallocation)
+  img->SetPixelContainer(container);
   int16_t* dst = img->GetBufferPointer();
-  std::memcpy(dst, raw.data() + off, 2 * nvox);
   if (swap)
     for (size_t q = 0; q < nvox; ++q)
       dst[q] = static_cast<int16_t>(__builtin_bswap16(static_cast<uint16_t>(dst[q])));
-  spdlog::debug("'{}': int16 NIfTI inflated in one piece ({}-endian)", path.string(),
+  spdlog::debug("'{}': int16 NIfTI inflated in one piece into the image ({}-endian)", path.string(),
                 swap ? "big" : "little");
   return img;
 }
