@@ -631,7 +631,7 @@ CtImage::Pointer readNiftiGzInt16(const fs::path& path, itk::ImageIOBase* io,
   if (swap)
     for (size_t q = 0; q < nvox; ++q)
       dst[q] = static_cast<int16_t>(__builtin_bswap16(static_cast<uint16_t>(dst[q])));
-  spdlog::debug("'{}': int16 NIfTI inflated in one piece into the image ({}-endian)", path.string(),
+  spdlog::debug("'{}': int16 NIfTI inflated in one piece ({}-endian) into the image buffer", path.string(),
                 swap ? "big" : "little");
   return img;
 }
