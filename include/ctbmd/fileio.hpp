@@ -56,6 +56,9 @@ std::vector<std::string> splitCsvLine(const std::string& line);
 /// One CSV field as written: quoted (quotes doubled) when it holds a comma, quote or line break;
 /// a line break becomes a space. splitCsvLine reads it back.
 std::string csvField(const std::string& s);
+/// `s` as one word for a POSIX shell: as it is when it holds only safe characters
+/// (letters, digits, -_./=:,+@%), else in single quotes (a quote inside as '\''); "" is ''.
+std::string shellQuote(const std::string& s);
 CsvTable readCsv(const std::filesystem::path& path);
 
 }  // namespace ctbmd

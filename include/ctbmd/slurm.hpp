@@ -33,8 +33,6 @@ struct SubmitOptions {
   bool dry_run = false;                  // write the list and scripts, queue nothing
 };
 
-/// 'text' for a POSIX shell (single quotes; a quote inside as '\'').
-std::string shellQuote(const std::string& text);
 /// The job-array script: #SBATCH lines, then ctbmd-run over shard $SLURM_ARRAY_TASK_ID/tasks.
 std::string arrayScript(const SubmitOptions& o, int tasks, const fs::path& case_list);
 /// The merge job's script: ctbmd-merge OUT.

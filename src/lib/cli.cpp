@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "ctbmd/errors.hpp"
+#include "ctbmd/fileio.hpp"
 #include "ctbmd/provenance.hpp"
 #include "ctbmd/threads.hpp"
 
@@ -28,23 +29,6 @@ void quietThirdPartyLibraries(bool errors_too) {
 }  // namespace ctbmd
 
 namespace ctbmd::cli {
-
-namespace {
-
-std::string shellQuote(const std::string& s) {
-  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                        "0123456789-_./=:,+@%") == std::string::npos)
-    return s;
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'')
-      out += "'\\''";
-    else
-      out += c;
-  }
-  return out + "'";
-}
-}  // namespace
 
 int effectiveThreads(int requested) {
   if (requested > 0) return requested;

@@ -225,12 +225,6 @@ std::map<int, std::pair<std::string, std::string>> finishedTasks(const std::stri
 
 }  // namespace
 
-std::string shellQuote(const std::string& t) {
-  std::string q = "'";
-  for (char c : t) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
 std::string arrayScript(const SubmitOptions& o, int tasks, const fs::path& case_list) {
   const fs::path out = absolutePath(o.out), logs = slurmDir(out) / "logs";
   std::string s = "#!/bin/bash\n";

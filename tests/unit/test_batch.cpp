@@ -288,12 +288,13 @@ TEST(Progress, LineSaysRateAndTimeLeft) {
 }  // namespace
 }  // namespace ctbmd
 
+#include "ctbmd/fileio.hpp"
 #include "ctbmd/slurm.hpp"
 
 namespace ctbmd::slurm {
 namespace {
 TEST(Slurm, ShellQuoteSurvivesAShell) {
-  for (const std::string s : {"plain", "with space", "it's", "$HOME `x` \"q\"", ""}) {
+  for (const std::string s : {"plain", "with space", "it's", "$HOME `x` \"q\"", "", "a/b.nii.gz", "*.dcm"}) {
     const std::string cmd = "printf %s " + shellQuote(s);
     FILE* p = popen(cmd.c_str(), "r");
     ASSERT_NE(p, nullptr);
@@ -315,8 +316,8 @@ TEST(Slurm, ArrayScriptNamesNoNodeOrPartitionUnlessGiven) {
   EXPECT_NE(s.find("#SBATCH --array=0-15%4\n"), std::string::npos) << s;
   EXPECT_NE(s.find("#SBATCH --cpus-per-task=3\n"), std::string::npos);
   EXPECT_NE(s.find("#SBATCH --output=/data/out/slurm/logs/%A_%a.log\n"), std::string::npos);
-  EXPECT_NE(s.find("--shard \"${SLURM_ARRAY_TASK_ID}/16\" --resume -o '/data/out'"), std::string::npos) << s;
-  EXPECT_NE(s.find("'--tissues' 'my file.json'"), std::string::npos);
+  EXPECT_NE(s.find("--shard \"${SLURM_ARRAY_TASK_ID}/16\" --resume -o /data/out -p erode-4mm"), std::string::npos) << s;
+  EXPECT_NE(s.find("--tissues 'my file.json'"), std::string::npos);
   EXPECT_EQ(s.find("--partition"), std::string::npos);
   EXPECT_EQ(s.find("--nodelist"), std::string::npos);
   o.partition = "short";
@@ -325,7 +326,7 @@ TEST(Slurm, ArrayScriptNamesNoNodeOrPartitionUnlessGiven) {
   EXPECT_NE(s.find("#SBATCH --partition=short\n"), std::string::npos);
   EXPECT_NE(s.find("#SBATCH --array=0\n"), std::string::npos) << s;
   const std::string m = mergeScript(o);
-  EXPECT_NE(m.find("exec '/opt/ctbmd/bin/ctbmd-merge' '/data/out'"), std::string::npos) << m;
+  EXPECT_NE(m.find("exec /opt/ctbmd/bin/ctbmd-merge /data/out\n"), std::string::npos) << m;
 }
 }  // namespace
 }  // namespace ctbmd::slurm
