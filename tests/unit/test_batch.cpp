@@ -316,7 +316,9 @@ TEST(Slurm, ArrayScriptNamesNoNodeOrPartitionUnlessGiven) {
   EXPECT_NE(s.find("#SBATCH --array=0-15%4\n"), std::string::npos) << s;
   EXPECT_NE(s.find("#SBATCH --cpus-per-task=3\n"), std::string::npos);
   EXPECT_NE(s.find("#SBATCH --output=/data/out/slurm/logs/%A_%a.log\n"), std::string::npos);
-  EXPECT_NE(s.find("--shard \"${SLURM_ARRAY_TASK_ID}/16\" --resume -o /data/out -p erode-4mm"), std::string::npos) << s;
+  EXPECT_NE(s.find("--shard \"${SLURM_ARRAY_TASK_ID}/16\" --resume -o /data/out -p erode-4mm"),
+            std::string::npos)
+      << s;
   EXPECT_NE(s.find("--tissues 'my file.json'"), std::string::npos);
   EXPECT_EQ(s.find("--partition"), std::string::npos);
   EXPECT_EQ(s.find("--nodelist"), std::string::npos);
