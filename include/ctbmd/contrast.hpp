@@ -55,7 +55,9 @@ struct ContrastPhase {
   std::string dicom_agent;  // ContrastBolusAgent (0018,0010), when the header has one
   std::string basis;        // how the phase was decided, for people
   nlohmann::json toJson() const;
-  static ContrastPhase fromJson(const nlohmann::json& j);
+  /// Checked: an object with a known phase and a confidence in 0-1 (else InputError naming
+  /// `file`, e.g. localize.json); measures absent or null are not measured.
+  static ContrastPhase fromJson(const nlohmann::json& j, const std::string& file = "");
 };
 
 /// The phase from what was measured and a DICOM agent ("" when none): a pure function, tested

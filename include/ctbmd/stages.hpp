@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "ctbmd/contrast.hpp"
 #include "ctbmd/image.hpp"
 #include "ctbmd/levels.hpp"
 
@@ -46,11 +47,11 @@ struct LocalizeParams {
 struct LocalizeResult {
   std::string method;
   SpineStatus status = SpineStatus::Named;
-  std::string reason;                                  // why, for people (empty when named)
-  nlohmann::json column = nlohmann::json::object();    // the anatomy gate's evidence per segment
-  nlohmann::json contrast = nlohmann::json::object();  // ContrastPhase (ctbmd/contrast.hpp) when measured
-  nlohmann::json model = nlohmann::json::array();      // learned methods: the models' provenance
-  std::vector<LevelLocation> levels;                   // always T12, L1 ... L5 in this order
+  std::string reason;                                // why, for people (empty when named)
+  nlohmann::json column = nlohmann::json::object();  // the anatomy gate's evidence per segment
+  std::optional<ContrastPhase> contrast;             // when measured (ctbmd/contrast.hpp)
+  nlohmann::json model = nlohmann::json::array();    // learned methods: the models' provenance
+  std::vector<LevelLocation> levels;                 // always T12, L1 ... L5 in this order
   nlohmann::json anchors = nlohmann::json::object();
   nlohmann::json vertebrae = nlohmann::json::array();   // every body found, top to bottom
   nlohmann::json centerline = nlohmann::json::array();  // spine centre every 2 mm (LPS mm)
@@ -232,9 +233,9 @@ struct ClassifyParams {
   std::string rule = "acr-qct";
   std::optional<double> ref_mean, ref_sd;  // who-tscore: young-adult reference of the same measure
   std::string contrast_phase;              // ts-median: native | arterial | portal-venous (given)
-  // The phase estimated from the scan (ContrastPhase JSON, from localize.json's "contrast"):
-  // ts-median uses it when contrast_phase is not given; HU rules flag an enhanced scan.
-  nlohmann::json detected_contrast = nlohmann::json::object();
+  // The phase estimated from the scan (localize.json's "contrast"): ts-median uses it when
+  // contrast_phase is not given; HU rules flag an enhanced scan.
+  std::optional<ContrastPhase> detected_contrast;
   std::string model;            // bccnet: model folder (task classify)
   std::string device = "auto";  // bccnet: auto | cpu | cuda
 };

@@ -44,8 +44,8 @@ int main(int argc, char** argv) {
     if (!localize_json.empty()) {
       const auto lj = ctbmd::readJsonFile(localize_json);
       ctbmd::checkStageFile(lj, localize_json, "ctbmd.localize", 1, "", "");
-      p.detected_contrast = lj.value("contrast", nlohmann::json::object());
-      if (p.detected_contrast.empty())
+      p.detected_contrast = ctbmd::LocalizeResult::fromJson(lj, localize_json).contrast;
+      if (!p.detected_contrast)
         spdlog::warn("'{}' holds no contrast estimate (written by an older ctbmd?)", localize_json);
     } else if (p.rule != "bccnet") {
       spdlog::info(

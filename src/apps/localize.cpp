@@ -34,8 +34,7 @@ int main(int argc, char** argv) {
     if (!no_qc) ctbmd::checkWritable(qc, force);
     auto scan = ctbmd::readScan(input, {series});
     auto res = ctbmd::localize(scan, p);
-    if (res.status != ctbmd::SpineStatus::NoSpine)
-      res.contrast = ctbmd::estimateContrastPhase(scan, res).toJson();
+    if (res.status != ctbmd::SpineStatus::NoSpine) res.contrast = ctbmd::estimateContrastPhase(scan, res);
     ctbmd::saveLocalize(output, res, scan, p, force);
     if (!no_qc) ctbmd::writePngRgb(qc, ctbmd::renderLocalizeQc(scan, res), force);
     for (const auto& l : res.levels) spdlog::info("{:>3}: {}", l.name, ctbmd::toString(l.status));

@@ -10,6 +10,8 @@
 
 #include "ctbmd/calibrate.hpp"
 #include "ctbmd/canonical.hpp"
+#include "ctbmd/errors.hpp"
+#include "ctbmd/fileio.hpp"
 #include "ctbmd/levels.hpp"
 #include "ctbmd/stages.hpp"
 #include "ctbmd/stats.hpp"
@@ -43,16 +45,31 @@ json ContrastPhase::toJson() const {
   return j;
 }
 
-ContrastPhase ContrastPhase::fromJson(const json& j) {
+ContrastPhase ContrastPhase::fromJson(const json& j, const std::string& file) {
+  const std::string where = file.empty() ? std::string("the contrast estimate") : "'" + file + "': contrast";
   ContrastPhase c;
-  c.phase = j.value("phase", std::string("unknown"));
-  c.confidence = j.value("confidence", 0.0);
-  c.enhanced = j.value("enhanced", false);
-  c.basis = j.value("basis", std::string());
-  c.aorta_hu = numOpt(j, "aorta_hu");
-  c.ivc_hu = numOpt(j, "ivc_hu");
-  if (j.contains("kidneys") && j["kidneys"].is_object()) c.kidneys = j["kidneys"];
-  c.dicom_agent = j.value("dicom_contrast_agent", std::string());
+  try {
+    if (!j.is_object()) throw InputError(where + " is not an object");
+    c.phase = j.value("phase", std::string("unknown"));
+    c.confidence = j.value("confidence", 0.0);
+    c.enhanced = j.value("enhanced", false);
+    c.basis = j.value("basis", std::string());
+    c.aorta_hu = numOpt(j, "aorta_hu");
+    c.ivc_hu = numOpt(j, "ivc_hu");
+    if (j.contains("kidneys") && j["kidneys"].is_object()) c.kidneys = j["kidneys"];
+    c.dicom_agent = j.value("dicom_contrast_agent", std::string());
+  } catch (const json::exception& e) {
+    throw InputError(where + " has a field of the wrong type (" + jsonProblem(e) +
+                     "); run ctbmd-localize again");
+  }
+  static const char* const kPhases[] = {"native",  "arterial", "portal-venous",
+                                        "delayed", "enhanced", "unknown"};
+  if (std::find(std::begin(kPhases), std::end(kPhases), c.phase) == std::end(kPhases))
+    throw InputError(
+        where + ": unknown phase '" + c.phase +
+        "' (native, arterial, portal-venous, delayed, enhanced, unknown); run ctbmd-localize again");
+  if (!(c.confidence >= 0 && c.confidence <= 1))
+    throw InputError(where + ": confidence " + std::to_string(c.confidence) + " is outside 0-1");
   return c;
 }
 

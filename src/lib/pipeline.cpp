@@ -208,8 +208,8 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
       if (l.status != LevelStatus::Missing)
         cr.level_confidence[l.name] = l.confidence;  // none for a missing level
     if (loc.status != SpineStatus::NoSpine) {
-      loc.contrast = estimateContrastPhase(scan, loc).toJson();
-      cr.contrast = ContrastPhase::fromJson(loc.contrast);
+      loc.contrast = estimateContrastPhase(scan, loc);
+      cr.contrast = loc.contrast;
     }
     cr.localize_method = loc.method;
     cr.anchors = loc.anchors.value("used", "");

@@ -35,7 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 0:
         ctbmd::checkStageFile(j, file, "ctbmd.localize", 1, "", "");
         (void)ctbmd::LocalizeResult::fromJson(j);
-        if (j.contains("contrast")) (void)ctbmd::ContrastPhase::fromJson(j["contrast"]);
+        if (j.contains("contrast")) (void)ctbmd::ContrastPhase::fromJson(j["contrast"], file);
         break;
       case 1:
         ctbmd::checkStageFile(j, file, "ctbmd.roi", 1, "", "");

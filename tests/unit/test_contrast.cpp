@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "ctbmd/contrast.hpp"
+#include "ctbmd/errors.hpp"
 
 namespace ctbmd {
 namespace {
@@ -67,6 +68,24 @@ TEST(ContrastPhase, DecisionTable) {
     EXPECT_EQ(back.ivc_hu.has_value(), r.ivc_hu.has_value());
     EXPECT_EQ(back.kidneys.value("excretion_seen", false), c.m.excretion_mm2 >= 20) << c.what;
   }
+}
+
+// localize.json's "contrast" is checked on read, naming the file.
+TEST(ContrastPhase, FromJsonRefusesWhatLocalizeCannotHaveWritten) {
+  auto j = decideContrastPhase(M(140, 136, 537, 9), "").toJson();
+  EXPECT_EQ(ContrastPhase::fromJson(j, "case/localize.json").phase, "delayed");
+  for (const auto& [key, bad] : std::vector<std::pair<std::string, nlohmann::json>>{
+           {"phase", "venous"}, {"confidence", 1.5}, {"confidence", "high"}, {"enhanced", "yes"}}) {
+    auto b = j;
+    b[key] = bad;
+    try {
+      (void)ContrastPhase::fromJson(b, "case/localize.json");
+      ADD_FAILURE() << key << " = " << bad.dump() << " accepted";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("case/localize.json"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(ContrastPhase::fromJson(nlohmann::json::array()), InputError);
 }
 
 }  // namespace

@@ -152,10 +152,10 @@ constexpr const char* kContrastBias =
 
 // The rules defined on unenhanced CT: an enhanced scan gets `contrast_enhanced`, never
 // silently treated as native.
-void flagContrast(ClassifyResult& r, const json& detected) {
-  if (detected.empty()) return;
-  const auto c = ContrastPhase::fromJson(detected);
-  r.inputs["contrast"] = detected;
+void flagContrast(ClassifyResult& r, const std::optional<ContrastPhase>& detected) {
+  if (!detected) return;
+  const ContrastPhase& c = *detected;
+  r.inputs["contrast"] = c.toJson();
   if (!c.enhanced) return;
   r.flags.push_back("contrast_enhanced");
   r.details["contrast_note"] = std::string("the scan is contrast-enhanced (") + c.phase + "; " + c.basis +
@@ -232,9 +232,9 @@ ClassifyResult classifyRule(const BmdResult& bmd, const ClassifyParams& p) {
   // ts-median: the phase given, else the one estimated from the scan, else native (with a note)
   std::string phase = p.contrast_phase;
   std::string phase_from = "given (--contrast-phase)";
-  if (phase.empty() && !p.detected_contrast.empty()) {
-    const auto c = ContrastPhase::fromJson(p.detected_contrast);
-    r.inputs["contrast"] = p.detected_contrast;
+  if (phase.empty() && p.detected_contrast) {
+    const ContrastPhase& c = *p.detected_contrast;
+    r.inputs["contrast"] = c.toJson();
     if (c.phase == "native" && !c.enhanced) {
       phase = "native";
     } else if (c.phase == "arterial" || c.phase == "portal-venous") {
@@ -262,7 +262,7 @@ ClassifyResult classifyRule(const BmdResult& bmd, const ClassifyParams& p) {
               {"threshold_hu", thr},
               {"roi_protocol", bmd.protocol}};
   r.inputs["contrast_phase_source"] = phase_from;
-  if (p.contrast_phase.empty() && p.detected_contrast.empty())
+  if (p.contrast_phase.empty() && !p.detected_contrast)
     r.details["note"] = "contrast phase not given: the native threshold is used (--contrast-phase)";
   if (bmd.protocol != "erode-4mm")
     r.details["note_roi"] = "threshold defined on the erode-4mm ROI; this ROI: " + bmd.protocol;

@@ -53,10 +53,17 @@ json LocalizeResult::toJson() const {
     }
     lv[l.name] = e;
   }
-  json j = {{"method", method},   {"status", status},       {"reason", reason},
-            {"column", column},   {"contrast", contrast},   {"levels", lv},
-            {"anchors", anchors}, {"vertebrae", vertebrae}, {"centerline_mm", centerline},
-            {"flags", flags},     {"warnings", warnings}};
+  json j = {{"method", method},
+            {"status", status},
+            {"reason", reason},
+            {"column", column},
+            {"contrast", contrast ? contrast->toJson() : json::object()},
+            {"levels", lv},
+            {"anchors", anchors},
+            {"vertebrae", vertebrae},
+            {"centerline_mm", centerline},
+            {"flags", flags},
+            {"warnings", warnings}};
   if (!model.empty()) j["model"] = model;
   return j;
 }
@@ -68,7 +75,8 @@ LocalizeResult LocalizeResult::fromJson(const json& j, const std::string& file) 
     r.status = parseSpineStatus(j.value("status", std::string("named")), file);
     r.reason = j.value("reason", std::string());
     r.column = j.value("column", json::object());
-    r.contrast = j.value("contrast", json::object());
+    if (j.contains("contrast") && !j["contrast"].empty())
+      r.contrast = ContrastPhase::fromJson(j["contrast"], file);
     for (int label : kReportedLevels) {
       LevelLocation l;
       l.label = label;
