@@ -87,7 +87,7 @@ struct CaseRecord {
   std::string input_sha256;   // inputSha256() of the input ("" when it could not be read)
   std::string params_sha256;  // parametersSha256(pipelineParameters(...))
   std::string version;        // ctbmd version that wrote it
-  std::string status;         // ok | no_spine | levels_not_named | error
+  CaseStatus status = CaseStatus::Ok;
   int exit_code = 0;
   nlohmann::json results = nlohmann::json::object();  // results.csv column -> value
   nlohmann::json levels = nlohmann::json::array();    // levels.csv rows, column -> value

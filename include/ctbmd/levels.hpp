@@ -38,4 +38,16 @@ SpineStatus parseSpineStatus(const std::string& s, const std::string& file = "")
 void to_json(nlohmann::json& j, SpineStatus s);
 std::ostream& operator<<(std::ostream& o, SpineStatus s);
 
+/// How a case of ctbmd-run ended (results.csv `status`): ok (levels named; BMD when the levels
+/// allow), no_spine and levels_not_named (as SpineStatus, with the reason), error (the case
+/// failed; `error` says why). One string table: toString / parseCaseStatus.
+enum class CaseStatus { Ok, NoSpine, LevelsNotNamed, Error };
+std::string toString(CaseStatus s);
+/// The status named `s`; throws InputError naming `file` (a case record) for any other text.
+CaseStatus parseCaseStatus(const std::string& s, const std::string& file = "");
+/// The case's status once localize has concluded `s`.
+CaseStatus caseStatusOf(SpineStatus s);
+void to_json(nlohmann::json& j, CaseStatus s);
+std::ostream& operator<<(std::ostream& o, CaseStatus s);
+
 }  // namespace ctbmd

@@ -64,8 +64,7 @@ struct PipelineOptions {
 struct CaseResult {
   std::string case_id;
   fs::path input;
-  // ok | no_spine (no vertebral column in view) | levels_not_named (a column, no anchor) | error
-  std::string status = "ok";
+  CaseStatus status = CaseStatus::Ok;
   std::string reason;  // why, for no_spine and levels_not_named
   std::string error;
   ScanInfo scan;                                   // what the scan's header says (kVp, kernel, UIDs; DICOM)

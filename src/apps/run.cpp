@@ -13,8 +13,8 @@ namespace {
 bool table = false;
 
 void printTable(const ctbmd::CaseResult& r) {
-  if (table && !r.bmd && r.status != "error") {
-    std::printf("%s\n%s: %s\n\n", r.case_id.c_str(), r.status.c_str(), r.reason.c_str());
+  if (table && !r.bmd && r.status != ctbmd::CaseStatus::Error) {
+    std::printf("%s\n%s: %s\n\n", r.case_id.c_str(), ctbmd::toString(r.status).c_str(), r.reason.c_str());
     std::fflush(stdout);
   }
   if (!table || !r.bmd) return;

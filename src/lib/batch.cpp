@@ -375,7 +375,7 @@ CaseRecord CaseRecord::fromJson(const json& j, const std::string& file) {
     r.input = j.at("input").get<std::string>();
     r.input_sha256 = j.at("input_sha256").get<std::string>();
     r.params_sha256 = j.at("params_sha256").get<std::string>();
-    r.status = j.at("status").get<std::string>();
+    r.status = parseCaseStatus(j.at("status").get<std::string>(), file);
     r.exit_code = j.value("exit_code", 0);
     r.results = j.at("results");
     r.levels = j.at("levels");
@@ -421,7 +421,7 @@ std::string staleReason(const CaseRecord& rec, const std::string& input_sha256,
   if (rec.params_sha256 != params_sha256) return "the parameters differ from the record's";
   if (rec.version != versionString())
     return "it was made by ctbmd " + rec.version + ", this is " + versionString();
-  if (retry_errors && rec.status == "error") return "it failed (--retry-errors)";
+  if (retry_errors && rec.status == CaseStatus::Error) return "it failed (--retry-errors)";
   return "";
 }
 
@@ -575,7 +575,7 @@ CaseRecord failedRecord(const CaseInput& c, const std::string& failure, double s
   CaseResult r;
   r.case_id = c.id;
   r.input = c.path;
-  r.status = "error";
+  r.status = CaseStatus::Error;
   r.error = "'" + c.path.string() + "': the case's worker " + failure;
   r.exit_code = static_cast<int>(ExitCode::Processing);
   r.seconds = seconds;
@@ -655,8 +655,8 @@ BatchSummary runBatch(const std::vector<CaseInput>& all_cases, const BatchOption
       writeRecord(o.out / rec.case_id, rec);  // the case's last file: from here on it is complete
       ++s.ran;
     }
-    if (rec.status == "error") ++s.failed;
-    if (rec.status == "no_spine" || rec.status == "levels_not_named") ++s.unnamed;
+    if (rec.status == CaseStatus::Error) ++s.failed;
+    if (rec.status == CaseStatus::NoSpine || rec.status == CaseStatus::LevelsNotNamed) ++s.unnamed;
     part << rowsOf(rec, false) << std::flush;
     lpart << rowsOf(rec, true) << std::flush;
     prog.set(static_cast<long>(++finished));
@@ -754,7 +754,7 @@ MergeSummary mergeOutputs(const std::vector<fs::path>& dirs, const fs::path& out
   std::set<std::string> have;
   for (const auto& r : recs) {
     have.insert(r.case_id);
-    if (r.status == "error") ++m.failed;
+    if (r.status == CaseStatus::Error) ++m.failed;
   }
   // Every shard manifest found: the cases each part owned, and whether the parts are all there.
   std::map<std::string, std::string> expected;  // id -> manifest

@@ -81,4 +81,41 @@ void to_json(nlohmann::json& j, SpineStatus s) { j = toString(s); }
 
 std::ostream& operator<<(std::ostream& o, SpineStatus s) { return o << toString(s); }
 
+std::string toString(CaseStatus s) {
+  switch (s) {
+    case CaseStatus::Ok:
+      return "ok";
+    case CaseStatus::NoSpine:
+      return "no_spine";
+    case CaseStatus::LevelsNotNamed:
+      return "levels_not_named";
+    case CaseStatus::Error:
+      break;
+  }
+  return "error";
+}
+
+CaseStatus parseCaseStatus(const std::string& s, const std::string& file) {
+  for (auto v : {CaseStatus::Ok, CaseStatus::NoSpine, CaseStatus::LevelsNotNamed, CaseStatus::Error})
+    if (s == toString(v)) return v;
+  throw InputError("case record " + (file.empty() ? std::string() : "'" + file + "' ") + ": status '" + s +
+                   "' is not one of ok, no_spine, levels_not_named, error; was it written by ctbmd-run?");
+}
+
+CaseStatus caseStatusOf(SpineStatus s) {
+  switch (s) {
+    case SpineStatus::Named:
+      return CaseStatus::Ok;
+    case SpineStatus::LevelsNotNamed:
+      return CaseStatus::LevelsNotNamed;
+    case SpineStatus::NoSpine:
+      break;
+  }
+  return CaseStatus::NoSpine;
+}
+
+void to_json(nlohmann::json& j, CaseStatus s) { j = toString(s); }
+
+std::ostream& operator<<(std::ostream& o, CaseStatus s) { return o << toString(s); }
+
 }  // namespace ctbmd

@@ -222,7 +222,7 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
     }
     lap("localize");
     if (loc.status != SpineStatus::Named) {
-      cr.status = toString(loc.status);
+      cr.status = caseStatusOf(loc.status);
       cr.reason = loc.reason;
     }
     // No column: nothing to segment or measure; the case ends here with its reason.
@@ -299,15 +299,15 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
             std::find(cr.flags.begin(), cr.flags.end(), l.name + ":" + f) == cr.flags.end())
           cr.flags.push_back(l.name + ":" + f);
   } catch (const Error& e) {
-    cr.status = "error";
+    cr.status = CaseStatus::Error;
     cr.error = e.what();
     cr.exit_code = static_cast<int>(e.code());
   } catch (const itk::ExceptionObject& e) {
-    cr.status = "error";
+    cr.status = CaseStatus::Error;
     cr.error = "'" + input.string() + "': ITK: " + e.GetDescription();
     cr.exit_code = static_cast<int>(ExitCode::Processing);
   } catch (const std::bad_alloc&) {
-    cr.status = "error";
+    cr.status = CaseStatus::Error;
     cr.error = "'" + input.string() +
                "': ran out of memory (ctbmd-run's --case-memory limit, or the machine's); give the case "
                "more memory or run it alone";
@@ -316,7 +316,7 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
     // a thread whose stack cannot be mapped: the address-space limit, as for bad_alloc
     const bool memory =
         e.code() == std::errc::resource_unavailable_try_again || e.code() == std::errc::not_enough_memory;
-    cr.status = "error";
+    cr.status = CaseStatus::Error;
     cr.error =
         "'" + input.string() + "': " +
         (memory ? std::string("ran out of memory starting a thread (ctbmd-run's --case-memory limit, or "
@@ -324,7 +324,7 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
                 : std::string(e.what()));
     cr.exit_code = static_cast<int>(ExitCode::Processing);
   } catch (const std::exception& e) {
-    cr.status = "error";
+    cr.status = CaseStatus::Error;
     cr.error = "'" + input.string() + "': " + e.what();
     cr.exit_code = static_cast<int>(ExitCode::Processing);
   }
@@ -474,12 +474,12 @@ std::string joined(const std::vector<std::string>& v, const char* sep) {
 }  // namespace
 
 std::string resultsCsvRow(const CaseResult& r) {
-  std::string row = csvField(r.case_id) + "," + csvField(r.input.string()) + "," + r.status + "," +
+  std::string row = csvField(r.case_id) + "," + csvField(r.input.string()) + "," + toString(r.status) + "," +
                     csvField(r.reason) + "," + csvField(r.error);
   for (int l : kReportedLevels) {
     const LevelBmd* b = r.bmd ? r.bmd->find(l) : nullptr;
-    row += "," +
-           (b ? csvField(levelValidity(*b)) : (r.status == "error" ? std::string() : std::string("missing")));
+    row += "," + (b ? csvField(levelValidity(*b))
+                    : (r.status == CaseStatus::Error ? std::string() : std::string("missing")));
   }
   // HU and BMD of a level that is not usable stay in bmd.json, never in the table.
   for (int l : kReportedLevels) {
@@ -493,7 +493,7 @@ std::string resultsCsvRow(const CaseResult& r) {
   row += "," + (r.bmd && r.bmd->bmd_l1l2 ? num(*r.bmd->bmd_l1l2) : std::string());
   row += "," + (r.bmd && r.bmd->bmd_l1l2_se ? num(*r.bmd->bmd_l1l2_se) : std::string());
   // a category only for a case whose levels were named (never for no_spine / levels_not_named)
-  row += "," + (r.classification && r.status == "ok" ? r.classification->category : std::string());
+  row += "," + (r.classification && r.status == CaseStatus::Ok ? r.classification->category : std::string());
   std::string dropped;
   if (r.bmd && r.bmd->calibration.calibrated && r.bmd->calibration.raw.contains("points"))
     for (const auto& pt : r.bmd->calibration.raw["points"])
@@ -528,7 +528,7 @@ std::string levelsCsvRows(const CaseResult& r) {
     const LevelBmd* b = r.bmd ? r.bmd->find(label) : nullptr;
     const bool usable = b && b->usable;
     std::string row = csvField(r.case_id) + "," + levelName(label) + ",";
-    if (r.status == "error") {
+    if (r.status == CaseStatus::Error) {
       row += "error,false,,,,,,,,,,,,,,";
     } else {
       const auto c = r.level_confidence.find(levelName(label));
@@ -553,11 +553,11 @@ void logSummary(const CaseResult& r) {
   for (auto it = r.stage_seconds.begin(); it != r.stage_seconds.end(); ++it)
     st += " " + it.key() + " " + num(it.value().get<double>()) + " s";
   spdlog::debug("{}: stage times:{} (total {:.2f} s)", r.case_id, st, r.seconds);
-  if (r.status == "error") {
+  if (r.status == CaseStatus::Error) {
     spdlog::error("{}: {}", r.case_id, r.error);
     return;
   }
-  if (r.status != "ok") spdlog::warn("{}: {}: {}", r.case_id, r.status, r.reason);
+  if (r.status != CaseStatus::Ok) spdlog::warn("{}: {}: {}", r.case_id, toString(r.status), r.reason);
   if (!r.bmd) return;
   for (const auto& l : r.bmd->levels) {
     if (l.hu == 0 && !l.usable) {

@@ -333,7 +333,7 @@ json status(const fs::path& out_given) {
   // cases: the records, and each shard manifest's share of them
   size_t unreadable = 0;
   const auto recs = batch::collectRecords({out}, &unreadable);
-  std::map<std::string, std::string> status_of;
+  std::map<std::string, CaseStatus> status_of;
   for (const auto& r : recs) status_of[r.case_id] = r.status;
   const auto list = batch::readCaseList(slurmDir(out) / "cases.tsv");
   size_t ok = 0, failed = 0, unnamed = 0, pending = 0;
@@ -341,9 +341,9 @@ json status(const fs::path& out_given) {
     const auto it = status_of.find(c.id);
     if (it == status_of.end())
       ++pending;
-    else if (it->second == "error")
+    else if (it->second == CaseStatus::Error)
       ++failed;
-    else if (it->second == "ok")
+    else if (it->second == CaseStatus::Ok)
       ++ok;
     else
       ++unnamed;
@@ -375,7 +375,7 @@ json status(const fs::path& out_given) {
       const auto it = status_of.find(c.id);
       if (it == status_of.end())
         ++missing;
-      else if (it->second == "error")
+      else if (it->second == CaseStatus::Error)
         ++errs;
     }
     if (missing) incomplete.push_back({{"task", i}, {"cases_not_recorded", missing}, {"cases", part.size()}});

@@ -552,12 +552,14 @@ namespace {
 // Blood pools in trackSpine: a coarse cell at least this full of > 100 HU voxels, with their
 // mean at least kPoolMinHu (enhanced blood in the arterial phase; portal-venous blood, 150-200
 // HU, does not mislead the track) and their spread at most kPoolMaxSd (pixel noise of a
-// uniform region: 45 HU, or twice the scan's pixel noise on noisy scans; cortex against marrow
+// uniform region: twice the scan's pixel noise, within 45-90 HU; cortex against marrow
 // spreads by > 200 HU), counts kPoolWeight of bone.
 constexpr double kPoolFill = 0.9;
 constexpr double kPoolMinHu = 230;
+constexpr double kPoolMaxHu = 900;  // denser is metal (>= 2500 HU) or cortex, never blood
 constexpr double kPoolMinSd = 45;
 constexpr double kPoolNoiseFactor = 2.0;
+constexpr double kPoolMaxSd = 90;  // low-dose scans (noise 60-100 HU): cortex cells stay bone
 constexpr float kPoolWeight = 0.15f;
 }  // namespace
 
@@ -574,7 +576,7 @@ std::vector<TrackPoint> trackSpine(const Volume& v) {
   int step = std::max(1, slab / 3);
   // Per cell: samples, and of them the dense ones (> 100 HU) with their sum and sum of squares.
   std::vector<double> n_all(g.size()), n_dense(g.size()), s1(g.size()), s2(g.size());
-  const double pool_max_sd = std::max(kPoolMinSd, kPoolNoiseFactor * noiseLevel(v));
+  const double pool_max_sd = std::clamp(kPoolNoiseFactor * noiseLevel(v), kPoolMinSd, kPoolMaxSd);
   for (int s = 0; s < ns; ++s) {
     double bsx = 0, bsy = 0;
     long bn = 0;
@@ -615,7 +617,7 @@ std::vector<TrackPoint> trackSpine(const Volume& v) {
       if (n_dense[c] < kPoolFill * n_all[c] || n_dense[c] < 4) continue;
       const double mean = s1[c] / n_dense[c];
       const double sd = std::sqrt(std::max(0.0, s2[c] / n_dense[c] - mean * mean));
-      if (mean >= kPoolMinHu && sd <= pool_max_sd) m[c] *= kPoolWeight;
+      if (mean >= kPoolMinHu && mean <= kPoolMaxHu && sd <= pool_max_sd) m[c] *= kPoolWeight;
     }
     r2::binomialBlur(g, m, 3);
   }

@@ -185,7 +185,7 @@ CaseResult someResult(const std::string& id, const std::string& status) {
   CaseResult r;
   r.case_id = id;
   r.input = "/d/" + id + ".nii.gz";
-  r.status = status;
+  r.status = parseCaseStatus(status);
   if (status == "error") r.error = "'x': broken, \"quoted\", with commas";
   r.seconds = 1.25;
   r.stage_seconds["read"] = 0.5;
@@ -205,7 +205,7 @@ TEST(CaseRecord, RoundTripsAndRebuildsTheRowsExactly) {
     const auto back = readRecord(t.path / id);
     ASSERT_TRUE(back);
     EXPECT_EQ(back->case_id, id);
-    EXPECT_EQ(back->status, st);
+    EXPECT_EQ(toString(back->status), st);
     EXPECT_EQ(back->params_sha256, parametersSha256(params));
     EXPECT_EQ(back->version, versionString());
     EXPECT_DOUBLE_EQ(back->seconds, 1.25);
@@ -245,7 +245,7 @@ TEST(CaseRecord, StaleWhenInputParametersOrVersionDiffer) {
   rec.version = "0.0.1";
   EXPECT_NE(staleReason(rec, "h1", ps, false).find("0.0.1"), std::string::npos);
   rec.version = versionString();
-  rec.status = "error";
+  rec.status = CaseStatus::Error;
   EXPECT_EQ(staleReason(rec, "h1", ps, false), "");
   EXPECT_NE(staleReason(rec, "h1", ps, true), "");
 }

@@ -87,6 +87,12 @@ TEST(LevelStatusTable, RoundTripsAndRefusesOtherTextNamingTheFile) {
     EXPECT_NE(std::string(e.what()).find("case/localize.json"), std::string::npos) << e.what();
   }
   EXPECT_THROW(parseSpineStatus("ok"), InputError);
+  for (auto s : {CaseStatus::Ok, CaseStatus::NoSpine, CaseStatus::LevelsNotNamed, CaseStatus::Error})
+    EXPECT_EQ(parseCaseStatus(toString(s)), s);
+  EXPECT_EQ(caseStatusOf(SpineStatus::Named), CaseStatus::Ok);
+  EXPECT_EQ(caseStatusOf(SpineStatus::NoSpine), CaseStatus::NoSpine);
+  EXPECT_EQ(caseStatusOf(SpineStatus::LevelsNotNamed), CaseStatus::LevelsNotNamed);
+  EXPECT_THROW(parseCaseStatus("named", "out/a/case.json"), InputError);
 }
 
 // classify() decides by the same function as evaluate: at each ACR boundary and either side.
