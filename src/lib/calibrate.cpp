@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <map>
 
 #include "ctbmd/canonical.hpp"
@@ -548,19 +549,24 @@ CalibrationFit calibratePaired(const std::vector<PairedRow>& rows, const std::st
   return out;
 }
 
-// The aorta in one canonical slice `s`: the most disk-like round, uniform region (radius 8-12
-// mm, -20..700 HU, brighter than its ring) 15-80 mm in front of the spine centre (ci, cj),
-// from 35 mm right to 55 mm left of it. Appends the HU of its inner 5 mm disk to `vals`.
-bool aortaInSlice(const Vol& V, const int16_t* s, double ci, double cj, std::vector<double>& vals, double& bi,
-                  double& bj) {
+// A vessel in canonical slice `s`: the most disk-like uniform region of one of `radii` (mm),
+// -20..700 HU and brighter than its ring, centred in the box [i0, i1] x [j0, j1] (pixels,
+// clipped). Appends the HU of its inner 5 mm disk to `vals`; false when the box is empty or
+// holds no such region.
+bool vesselInBox(const Vol& V, const int16_t* s, int i0, int i1, int j0, int j1,
+                 std::initializer_list<double> radii, std::vector<double>& vals, double& bi, double& bj) {
+  i0 = std::max(i0, 0);
+  j0 = std::max(j0, 0);
+  i1 = std::min(i1, V.nx - 1);
+  j1 = std::min(j1, V.ny - 1);
+  if (i1 < i0 || j1 < j0) return false;
   const size_t n2 = static_cast<size_t>(V.nx) * V.ny;
   std::vector<float> img(s, s + n2);
   std::vector<uint8_t> allowed(n2, 0);
-  for (int j = static_cast<int>(cj - 80 / V.sy); j <= static_cast<int>(cj - 15 / V.sy); ++j)
-    for (int i = static_cast<int>(ci - 35 / V.sx); i <= static_cast<int>(ci + 55 / V.sx); ++i)
-      if (i >= 0 && j >= 0 && i < V.nx && j < V.ny) allowed[static_cast<size_t>(j) * V.nx + i] = 1;
+  for (int j = j0; j <= j1; ++j)
+    for (int i = i0; i <= i1; ++i) allowed[static_cast<size_t>(j) * V.nx + i] = 1;
   std::vector<Disk> best;
-  for (double rad : {8.0, 10.0, 12.0}) {
+  for (double rad : radii) {
     auto d = findDisks(img, V.nx, V.ny, V.sx, V.sy, rad, 25.0, 40.0, &allowed, -20, 700, 1e9);
     for (const auto& x : d)
       if (x.inner > x.ring) best.push_back(x);
@@ -578,37 +584,23 @@ bool aortaInSlice(const Vol& V, const int16_t* s, double ci, double cj, std::vec
   return true;
 }
 
-// The inferior vena cava in canonical slice `s`: the most disk-like uniform region (radius 7-10
-// mm, -20..700 HU, brighter than its ring: fat around it) 15-50 mm to the patient's right of
-// the aorta centre (ai, aj), from 20 mm in front of it to 25 mm behind. Appends the HU of its
-// inner 5 mm disk to `vals`. In the arterial phase the infrarenal IVC is still unenhanced.
+// The aorta in one canonical slice: a vessel of radius 8-12 mm 15-80 mm in front of the spine
+// centre (ci, cj), from 35 mm right to 55 mm left of it.
+bool aortaInSlice(const Vol& V, const int16_t* s, double ci, double cj, std::vector<double>& vals, double& bi,
+                  double& bj) {
+  return vesselInBox(V, s, static_cast<int>(ci - 35 / V.sx), static_cast<int>(ci + 55 / V.sx),
+                     static_cast<int>(cj - 80 / V.sy), static_cast<int>(cj - 15 / V.sy), {8.0, 10.0, 12.0},
+                     vals, bi, bj);
+}
+
+// The inferior vena cava: a vessel of radius 7-10 mm (fat around it) 15-50 mm to the patient's
+// right of the aorta centre (ai, aj), from 20 mm in front of it to 25 mm behind. In the arterial
+// phase the infrarenal IVC is still unenhanced.
 bool ivcInSlice(const Vol& V, const int16_t* s, double ai, double aj, std::vector<double>& vals) {
-  const size_t n2 = static_cast<size_t>(V.nx) * V.ny;
-  std::vector<float> img(s, s + n2);
-  std::vector<uint8_t> allowed(n2, 0);
-  bool any = false;
-  for (int j = static_cast<int>(aj - 20 / V.sy); j <= static_cast<int>(aj + 25 / V.sy); ++j)
-    for (int i = static_cast<int>(ai - 50 / V.sx); i <= static_cast<int>(ai - 15 / V.sx); ++i)
-      if (i >= 0 && j >= 0 && i < V.nx && j < V.ny) {
-        allowed[static_cast<size_t>(j) * V.nx + i] = 1;
-        any = true;
-      }
-  if (!any) return false;
-  std::vector<Disk> best;
-  for (double rad : {7.0, 8.5, 10.0}) {
-    auto d = findDisks(img, V.nx, V.ny, V.sx, V.sy, rad, 25.0, 40.0, &allowed, -20, 700, 1e9);
-    for (const auto& x : d)
-      if (x.inner > x.ring) best.push_back(x);
-  }
-  if (best.empty()) return false;
-  auto b = *std::max_element(best.begin(), best.end(),
-                             [](const Disk& u, const Disk& v) { return u.score < v.score; });
-  for (int j = static_cast<int>(b.j - 5 / V.sy); j <= static_cast<int>(b.j + 5 / V.sy); ++j)
-    for (int i = static_cast<int>(b.i - 5 / V.sx); i <= static_cast<int>(b.i + 5 / V.sx); ++i)
-      if (i >= 0 && j >= 0 && i < V.nx && j < V.ny &&
-          std::pow((i - b.i) * V.sx, 2) + std::pow((j - b.j) * V.sy, 2) <= 25.0)
-        vals.push_back(s[V.at(i, j, 0)]);
-  return true;
+  double bi = 0, bj = 0;
+  return vesselInBox(V, s, static_cast<int>(ai - 50 / V.sx), static_cast<int>(ai - 15 / V.sx),
+                     static_cast<int>(aj - 20 / V.sy), static_cast<int>(aj + 25 / V.sy), {7.0, 8.5, 10.0},
+                     vals, bi, bj);
 }
 
 AortaMeasure measureAorta(const Scan& scan, const LocalizeResult& loc) {
