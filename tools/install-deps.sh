@@ -14,6 +14,7 @@ packages=(
   libpng-dev zlib1g-dev
   libssl-dev                    # SHA-256 from OpenSSL's libcrypto
   libdeflate-dev                # fast whole-buffer inflate for .nii.gz input
+  libqhull-dev                  # convex hulls for the radiomics morphology features
   time util-linux               # /usr/bin/time and prlimit: the bad-input tests' memory bounds
   gnuplot-nox                   # ctbmd-evaluate's plots (PNG and SVG through cairo)
   clang-14 libclang-rt-14-dev   # fuzzing the parsers: libFuzzer, ASan, UBSan (tools/fuzz.sh)
@@ -23,6 +24,7 @@ packages=(
   # test oracles: SciPy checks ctbmd-evaluate; python3-torch checks the LibTorch plugin and
   # exports TorchScript models (tools/export_torchscript.py)
   python3 python3-numpy python3-nibabel python3-scipy python3-torch
+  python3-pywt python3-sklearn  # radiomics oracles: wavelet sub-bands, LASSO, forests
 )
 
 missing=()

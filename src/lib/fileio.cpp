@@ -314,6 +314,8 @@ CsvTable readCsv(const fs::path& path) {
   long n = 0;
   while (std::getline(in, line)) {
     ++n;
+    // A UTF-8 byte-order mark (spreadsheet exports) is not part of the first column's name.
+    if (n == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
     if (line.find_first_not_of(" \t\r") == std::string::npos || line[0] == '#') continue;
     if (t.header.empty()) {
       t.header = splitCsvLine(line);

@@ -1,0 +1,178 @@
+#pragma once
+// Radiomics features to the Image Biomarker Standardisation Initiative (IBSI 1, reference
+// manual v11, arXiv:1612.07003): morphology, local intensity, intensity statistics, intensity
+// histogram, intensity-volume histogram, and the texture matrices GLCM, GLRLM, GLSZM, GLDZM,
+// NGTDM and NGLDM with IBSI's 2-D, 2.5-D and 3-D aggregation variants. Feature names are IBSI's
+// submission tags (e.g. `cm_joint_max_3D_avg`); docs/radiomics.md lists them with their units.
+//
+// The feature functions are pure: they take a patch of image already interpolated, re-segmented
+// and discretised (preprocess() does that in IBSI's order) and return named values. Slices for
+// the 2-D and 2.5-D variants are the patch's z planes (axial for an LPS-ordered CT).
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "ctbmd/image.hpp"
+
+namespace ctbmd::radiomics {
+
+// A box of voxels, x fastest. Spacing in mm.
+struct Grid {
+  int nx = 0, ny = 0, nz = 0;
+  std::array<double, 3> spacing{1.0, 1.0, 1.0};
+  std::size_t size() const { return std::size_t(nx) * std::size_t(ny) * std::size_t(nz); }
+  std::size_t index(int x, int y, int z) const {
+    return (std::size_t(z) * std::size_t(ny) + std::size_t(y)) * std::size_t(nx) + std::size_t(x);
+  }
+  bool inside(int x, int y, int z) const {
+    return x >= 0 && y >= 0 && z >= 0 && x < nx && y < ny && z < nz;
+  }
+};
+
+// The image patch the features are computed on (IBSI 1 section 2: the "ROI intensity mask" may
+// be smaller than the "ROI morphological mask" after re-segmentation).
+struct RoiImage {
+  Grid grid;
+  std::vector<double> intensity;    // grid.size() values (HU), also outside the masks
+  std::vector<uint8_t> morph_mask;  // 1 = in the morphological mask
+  std::vector<uint8_t> int_mask;    // 1 = in the intensity mask (morph mask after re-segmentation)
+};
+
+// Discretised grey levels 1..levels inside the intensity mask, 0 outside it.
+struct LevelImage {
+  Grid grid;
+  std::vector<int> level;
+  std::vector<uint8_t> morph_mask;  // for the distance-zone matrix's distance map
+  int levels = 0;                   // N_g: the number of grey levels (the matrices' size)
+  // Level g stands for intensity lowest + (g - 1) * width (the bin's lower edge): the
+  // intensity-volume histogram's intensities.
+  double lowest = 1.0, width = 1.0;
+};
+
+struct Feature {
+  std::string tag;  // IBSI submission tag
+  double value = std::numeric_limits<double>::quiet_NaN();
+};
+using FeatureList = std::vector<Feature>;
+
+// ---- Processing (IBSI 1 chapter 2) -------------------------------------------------------
+enum class Discretisation {
+  none,              // intensities are integer grey levels already (e.g. the IBSI digital phantom)
+  fixed_bin_size,    // bins of `bin_width` HU from the lower bound (re-segmentation minimum)
+  fixed_bin_number,  // `bin_count` bins spanning the ROI's intensity range
+};
+const char* toString(Discretisation d);
+Discretisation discretisationFromString(const std::string& s);  // throws std::invalid_argument
+
+struct Settings {
+  Discretisation discretisation = Discretisation::fixed_bin_size;
+  // Bin width, HU. 25 HU is the seed method's setting (issue 19, hip radiomics).
+  double bin_width = 25.0;
+  // Bin count for fixed_bin_number; IBSI configurations use 16 or 32.
+  int bin_count = 32;
+  // Re-segmentation range, HU (IBSI 2.4): voxels outside it leave the intensity mask. NaN = open.
+  // For bone a lower bound of -1000 HU keeps air out of the bins of a fixed-bin-size scheme.
+  double reseg_min = std::numeric_limits<double>::quiet_NaN();
+  double reseg_max = std::numeric_limits<double>::quiet_NaN();
+  // Outlier filtering (IBSI 2.4): drop intensity-mask voxels beyond mean +/- n sigma. 0 = off.
+  double outlier_sigma = 0.0;
+  // Intensity-volume histogram: discretised levels are used (IBSI 4.4 for CT with a fixed bin
+  // size: the bins' lower edges) so that IVH features follow the same grid as the texture.
+  // Moran's I and Geary's C are O(N^2) in the voxel count; above this many voxels they are
+  // computed on a deterministic regular subsample and the output says so.
+  std::size_t moran_max_voxels = 20000;
+};
+
+// The stride of the regular subsample Moran's I and Geary's C use for `voxels` voxels (1 = all).
+std::size_t moranStride(std::size_t voxels, const Settings& s);
+
+// Apply re-segmentation and outlier filtering in IBSI's order; returns the voxel count left.
+std::size_t resegment(RoiImage& roi, const Settings& s);
+// Discretise the intensity mask's voxels into grey levels 1..N_g.
+LevelImage discretise(const RoiImage& roi, const Settings& s);
+
+// ---- Feature families -------------------------------------------------------------------
+FeatureList morphologyFeatures(const RoiImage& roi, const Settings& s);
+FeatureList localIntensityFeatures(const RoiImage& roi);
+FeatureList statisticsFeatures(const RoiImage& roi);
+// Intensity histogram and intensity-volume histogram, on the discretised levels.
+FeatureList histogramFeatures(const LevelImage& img);
+FeatureList ivhFeatures(const LevelImage& img);
+FeatureList glcmFeatures(const LevelImage& img);   // 6 aggregations x 25 features
+FeatureList glrlmFeatures(const LevelImage& img);  // 6 aggregations x 16 features
+FeatureList glszmFeatures(const LevelImage& img);  // 2D, 2.5D, 3D x 16 features
+FeatureList gldzmFeatures(const LevelImage& img);  // 2D, 2.5D, 3D x 16 features
+FeatureList ngtdmFeatures(const LevelImage& img);  // 2D, 2.5D, 3D x 5 features
+FeatureList ngldmFeatures(const LevelImage& img);  // 2D, 2.5D, 3D x 17 features
+
+// Every family above in IBSI's order, after resegment() and discretise() on a copy of `roi`.
+FeatureList computeAll(const RoiImage& roi, const Settings& s);
+
+}  // namespace ctbmd::radiomics
+
+namespace ctbmd::radiomics {
+
+// ---- From the chain's images -------------------------------------------------------------
+// The patch of `image` around the voxels of `labels` whose value is one of `values` (any
+// non-zero value when `values` is empty), in canonical LPS order (z = axial slices), with
+// `margin_mm` of surrounding image kept for the local-intensity sphere (IBSI 3.2 uses the
+// voxels around the ROI too). Both masks are set from the labels. Throws InputError when the
+// grids differ or no voxel carries a requested label.
+RoiImage cropRoi(const CtImage* image, const LabelImage* labels, const std::vector<int>& values,
+                 double margin_mm = 7.0);
+RoiImage cropRoi(const FloatImage* image, const LabelImage* labels, const std::vector<int>& values,
+                 double margin_mm = 7.0);
+
+}  // namespace ctbmd::radiomics
+
+// ---- Feature tables ------------------------------------------------------------------------
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+namespace ctbmd::radiomics {
+
+// One ROI's features: the row of features.csv.
+struct FeatureRow {
+  std::string case_id;
+  int label = 0;          // the label value, 0 when several labels form one ROI
+  std::string roi;        // e.g. "L1" (VerSe numbering), "20", or "19+20+21"
+  std::size_t voxels = 0;  // in the morphological mask
+  std::size_t moran_stride = 1;
+  FeatureList features;
+};
+
+// Which ROIs of a label map to compute.
+struct RoiRequest {
+  std::vector<int> labels;   // empty: every label present
+  bool merged = false;       // their union as one ROI instead of one ROI per label
+  bool verse_names = false;  // name labels by VerSe numbering (20 = "L1"), else by number
+  std::string case_id;
+};
+
+// Features of each requested label as its own ROI (or of their union). Requested labels absent
+// from the map are skipped; none present is an InputError.
+std::vector<FeatureRow> extractFeatures(const CtImage* image, const LabelImage* labels, const RoiRequest& req,
+                                        const Settings& s);
+
+// The settings as recorded in features.json and as CSV columns (IBSI's reporting items).
+nlohmann::json settingsJson(const Settings& s);
+// features.csv: case_id, roi, label, voxels, the settings, then one column per feature tag in
+// the order computeAll() gives. Written atomically; rows of different tags are refused.
+void writeFeatureCsv(const std::filesystem::path& path, const std::vector<FeatureRow>& rows, const Settings& s,
+                     bool force);
+
+}  // namespace ctbmd::radiomics
+
+namespace ctbmd {
+struct Scan;
+}
+namespace ctbmd::radiomics {
+// features.csv and features.json (<stem>.json beside it: schema ctbmd.radiomics, provenance of
+// the CT and the label map, the settings, one entry per ROI).
+void saveFeatures(const std::filesystem::path& csv_path, const std::vector<FeatureRow>& rows, const Scan& scan,
+                  const std::filesystem::path& mask_path, const RoiRequest& req, const Settings& s, bool force);
+std::filesystem::path featuresJsonPath(const std::filesystem::path& csv_path);
+}  // namespace ctbmd::radiomics

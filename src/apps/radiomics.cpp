@@ -1,0 +1,65 @@
+// ctbmd-radiomics: IBSI 1 radiomics features of the ROIs of a label map.
+#include <cmath>
+
+#include "app_common.hpp"
+#include "ctbmd/radiomics.hpp"
+
+int main(int argc, char** argv) {
+  ctbmd::cli::Tool tool(
+      "ctbmd-radiomics",
+      "Radiomics features (IBSI 1: morphology, local intensity, statistics, histograms, GLCM, GLRLM, "
+      "GLSZM, GLDZM, NGTDM, NGLDM in 2D/2.5D/3D aggregations) of each ROI of a label map on the CT's grid; "
+      "one CSV row per ROI, columns named by IBSI feature tags");
+  namespace rad = ctbmd::radiomics;
+  std::string input, mask, output, series, discretisation = "fixed-bin-size";
+  rad::RoiRequest req;
+  rad::Settings s;
+  double reseg_min = NAN, reseg_max = NAN;
+  auto& app = tool.app();
+  app.add_option("input", input, "CT: NIfTI, NRRD, MetaImage file or DICOM series folder")->required();
+  app.add_option("-m,--labels-image", mask,
+                 "Label map on the CT's grid (segmentation.nii.gz, roi.nii.gz, any mask)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  app.add_option("-o,--output", output, "features.csv to write; features.json goes beside it")->required();
+  app.add_option("-l,--label", req.labels, "Label value(s) to compute, e.g. -l 20,21 (default: every label)")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 255));
+  app.add_flag("--merge", req.merged, "One ROI of all the labels together instead of one per label");
+  app.add_flag("--verse-names", req.verse_names, "Name ROIs by VerSe numbering (20 = L1) in the roi column");
+  app.add_option("--case-id", req.case_id, "Case id for the table's first column (default: the CT's file stem)");
+  app.add_option("--series", series, "DICOM series UID (folder with several series)");
+  app.add_option("--discretisation", discretisation, "Grey-level discretisation (IBSI 2.5)")
+      ->check(ctbmd::cli::oneOf({"fixed-bin-size", "fixed-bin-number", "none"}))
+      ->capture_default_str();
+  app.add_option("--bin-width", s.bin_width, "Bin width for fixed-bin-size, HU")
+      ->check(CLI::Range(0.001, 10000.0))
+      ->capture_default_str();
+  app.add_option("--bin-count", s.bin_count, "Bin count for fixed-bin-number")
+      ->check(CLI::Range(2, 4096))
+      ->capture_default_str();
+  app.add_option("--reseg-min", reseg_min, "Re-segmentation lower bound, HU (voxels below leave the intensity mask)");
+  app.add_option("--reseg-max", reseg_max, "Re-segmentation upper bound, HU");
+  app.add_option("--outlier-sigma", s.outlier_sigma,
+                 "Outlier filter: drop voxels beyond mean +/- n SD after re-segmentation (0 = off)")
+      ->check(CLI::Range(0.0, 100.0))
+      ->capture_default_str();
+  return tool.main(argc, argv, [&] {
+    s.discretisation = rad::discretisationFromString(discretisation);
+    s.reseg_min = reseg_min;
+    s.reseg_max = reseg_max;
+    if (!std::isnan(reseg_min) && !std::isnan(reseg_max) && reseg_min >= reseg_max)
+      throw ctbmd::UsageError("--reseg-min must be below --reseg-max");
+    const bool force = tool.common().force;
+    ctbmd::checkWritable(output, force);
+    ctbmd::checkWritable(rad::featuresJsonPath(output), force);
+    auto scan = ctbmd::readScan(input, {series});
+    if (req.case_id.empty()) req.case_id = ctbmd::imageStem(scan.info.path);
+    auto labels = ctbmd::readLabels(mask, scan.image.GetPointer());
+    const auto rows = rad::extractFeatures(scan.image.GetPointer(), labels.GetPointer(), req, s);
+    rad::saveFeatures(output, rows, scan, mask, req, s, force);
+    for (const auto& r : rows)
+      spdlog::info("{}: {} voxels, {} features", r.roi, r.voxels, r.features.size());
+    return 0;
+  });
+}

@@ -1,0 +1,148 @@
+// Feature rows of a scan's label map, and the features.csv table.
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <sstream>
+
+#include "ctbmd/errors.hpp"
+#include "ctbmd/fileio.hpp"
+#include "ctbmd/levels.hpp"
+#include "ctbmd/radiomics.hpp"
+
+namespace ctbmd::radiomics {
+
+namespace {
+std::string roiName(int label, bool verse) {
+  if (!verse) return std::to_string(label);
+  try {
+    return levelName(label);
+  } catch (const std::invalid_argument&) {
+    return std::to_string(label);
+  }
+}
+
+std::string number(double v) {
+  if (std::isnan(v)) return "";
+  std::ostringstream o;
+  o.precision(10);
+  o << v;
+  return o.str();
+}
+}  // namespace
+
+std::vector<FeatureRow> extractFeatures(const CtImage* image, const LabelImage* labels, const RoiRequest& req,
+                                        const Settings& s) {
+  const std::vector<int>& values = req.labels;
+  std::set<int> present;
+  const uint8_t* lab = labels->GetBufferPointer();
+  const std::size_t n = labels->GetLargestPossibleRegion().GetNumberOfPixels();
+  for (std::size_t k = 0; k < n; ++k)
+    if (lab[k]) present.insert(lab[k]);
+  std::vector<int> wanted;
+  for (int v : values.empty() ? std::vector<int>(present.begin(), present.end()) : values)
+    if (present.count(v)) wanted.push_back(v);
+  if (wanted.empty())
+    throw InputError(values.empty() ? "the label map is empty: no ROI to compute features of"
+                                    : "none of the requested labels is in the label map");
+  auto row = [&](const std::vector<int>& ls, int label, const std::string& name) {
+    FeatureRow r;
+    r.case_id = req.case_id;
+    r.label = label;
+    r.roi = name;
+    const RoiImage roi = cropRoi(image, labels, ls);
+    for (uint8_t m : roi.morph_mask) r.voxels += m;
+    RoiImage probe = roi;
+    r.moran_stride = moranStride(resegment(probe, s), s);
+    r.features = computeAll(roi, s);
+    return r;
+  };
+  std::vector<FeatureRow> rows;
+  if (req.merged) {
+    std::string name;
+    for (int v : wanted) name += (name.empty() ? "" : "+") + roiName(v, req.verse_names);
+    rows.push_back(row(wanted, 0, name));
+  } else {
+    for (int v : wanted) rows.push_back(row({v}, v, roiName(v, req.verse_names)));
+  }
+  return rows;
+}
+
+nlohmann::json settingsJson(const Settings& s) {
+  auto orNull = [](double v) { return std::isnan(v) ? nlohmann::json() : nlohmann::json(v); };
+  return {{"standard", "IBSI 1 (reference manual v11)"},
+          {"interpolation", "none (the image's own grid)"},
+          {"discretisation", toString(s.discretisation)},
+          {"bin_width_hu", s.discretisation == Discretisation::fixed_bin_size ? nlohmann::json(s.bin_width) : nlohmann::json()},
+          {"bin_count", s.discretisation == Discretisation::fixed_bin_number ? nlohmann::json(s.bin_count) : nlohmann::json()},
+          {"resegmentation_hu", {orNull(s.reseg_min), orNull(s.reseg_max)}},
+          {"outlier_sigma", s.outlier_sigma > 0 ? nlohmann::json(s.outlier_sigma) : nlohmann::json()},
+          {"texture_distance", "Chebyshev 1; GLCM symmetric; NGLDM alpha 0"},
+          {"slices_2d", "axial (canonical LPS z)"},
+          {"moran_max_voxels", s.moran_max_voxels}};
+}
+
+void writeFeatureCsv(const std::filesystem::path& path, const std::vector<FeatureRow>& rows, const Settings& s,
+                     bool force) {
+  if (rows.empty()) throw InputError("no feature rows to write to '" + path.string() + "'");
+  std::ostringstream o;
+  o << "case_id,roi,label,voxels,discretisation,bin_width_hu,bin_count,reseg_min_hu,reseg_max_hu,moran_stride";
+  for (const auto& f : rows.front().features) o << ',' << f.tag;
+  o << '\n';
+  for (const auto& r : rows) {
+    if (r.features.size() != rows.front().features.size())
+      throw std::logic_error("feature rows with different feature sets");
+    o << csvField(r.case_id) << ',' << csvField(r.roi) << ',' << r.label << ',' << r.voxels << ','
+      << toString(s.discretisation) << ','
+      << (s.discretisation == Discretisation::fixed_bin_size ? number(s.bin_width) : "") << ','
+      << (s.discretisation == Discretisation::fixed_bin_number ? std::to_string(s.bin_count) : "") << ','
+      << number(s.reseg_min) << ',' << number(s.reseg_max) << ',' << r.moran_stride;
+    for (std::size_t k = 0; k < r.features.size(); ++k) {
+      if (r.features[k].tag != rows.front().features[k].tag)
+        throw std::logic_error("feature rows with different feature orders");
+      o << ',' << number(r.features[k].value);
+    }
+    o << '\n';
+  }
+  writeTextFile(path, o.str(), force);
+}
+
+}  // namespace ctbmd::radiomics
+
+#include "ctbmd/pipeline.hpp"
+#include "ctbmd/provenance.hpp"
+
+namespace ctbmd::radiomics {
+
+std::filesystem::path featuresJsonPath(const std::filesystem::path& csv_path) {
+  auto p = csv_path;
+  return p.replace_extension(".json");
+}
+
+void saveFeatures(const std::filesystem::path& csv_path, const std::vector<FeatureRow>& rows, const Scan& scan,
+                  const std::filesystem::path& mask_path, const RoiRequest& req, const Settings& s, bool force) {
+  const auto jp = featuresJsonPath(csv_path);
+  checkWritable(csv_path, force);
+  checkWritable(jp, force);
+  writeFeatureCsv(csv_path, rows, s, force);
+  nlohmann::json inputs = scanInputs(scan);
+  inputs["labels"] = fileInput(mask_path);
+  nlohmann::json rois = nlohmann::json::array();
+  for (const auto& r : rows) {
+    std::size_t defined = 0;
+    for (const auto& f : r.features) defined += std::isnan(f.value) ? 0 : 1;
+    rois.push_back({{"roi", r.roi},
+                    {"label", r.label},
+                    {"voxels", r.voxels},
+                    {"features", r.features.size()},
+                    {"features_undefined", r.features.size() - defined},
+                    {"moran_stride", r.moran_stride}});
+  }
+  nlohmann::json body = {{"case_id", req.case_id},
+                         {"table", csv_path.filename().string()},
+                         {"settings", settingsJson(s)},
+                         {"rois", rois}};
+  nlohmann::json params = {{"labels", req.labels}, {"merged", req.merged}, {"verse_names", req.verse_names}};
+  writeStageJson(jp, body, "ctbmd.radiomics", inputs, params, force);
+}
+
+}  // namespace ctbmd::radiomics
