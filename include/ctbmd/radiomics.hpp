@@ -11,6 +11,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <limits>
 #include <string>
 #include <vector>
@@ -27,9 +28,7 @@ struct Grid {
   std::size_t index(int x, int y, int z) const {
     return (std::size_t(z) * std::size_t(ny) + std::size_t(y)) * std::size_t(nx) + std::size_t(x);
   }
-  bool inside(int x, int y, int z) const {
-    return x >= 0 && y >= 0 && z >= 0 && x < nx && y < ny && z < nz;
-  }
+  bool inside(int x, int y, int z) const { return x >= 0 && y >= 0 && z >= 0 && x < nx && y < ny && z < nz; }
 };
 
 // The image patch the features are computed on (IBSI 1 section 2: the "ROI intensity mask" may
@@ -39,6 +38,10 @@ struct RoiImage {
   std::vector<double> intensity;    // grid.size() values (HU), also outside the masks
   std::vector<uint8_t> morph_mask;  // 1 = in the morphological mask
   std::vector<uint8_t> int_mask;    // 1 = in the intensity mask (morph mask after re-segmentation)
+  // World (LPS, mm) position of voxel (0, 0, 0) and the axes' directions (columns), for writing
+  // the patch out; the features use only the grid.
+  std::array<double, 3> origin{0.0, 0.0, 0.0};
+  std::array<double, 9> direction{1, 0, 0, 0, 1, 0, 0, 0, 1};
 };
 
 // Discretised grey levels 1..levels inside the intensity mask, 0 outside it.
@@ -59,6 +62,29 @@ struct Feature {
 using FeatureList = std::vector<Feature>;
 
 // ---- Processing (IBSI 1 chapter 2) -------------------------------------------------------
+enum class Interpolation {
+  trilinear,  // IBSI configurations B-D
+  bspline,    // cubic B-spline with its prefilter ("tricubic spline", IBSI configuration E; the
+              // hip seed's "B-spline interpolation")
+  nearest,
+};
+const char* toString(Interpolation i);
+Interpolation interpolationFromString(const std::string& s);  // throws std::invalid_argument
+
+// Interpolation to a set voxel size (IBSI 2.3): the new grid's centre on the image's centre
+// ("align grid centres"), n_new = ceil(n s / s_new) per axis; the mask interpolated
+// trilinearly and kept where >= the partial-volume threshold; values beyond the image edge
+// are those of the nearest edge voxel.
+struct Resampling {
+  // New voxel size, mm; 0 on an axis keeps that axis (0, 0, 0: no interpolation; x, y with z 0:
+  // the in-plane interpolation of IBSI's 2-D configurations).
+  std::array<double, 3> voxel_mm{0.0, 0.0, 0.0};
+  Interpolation image = Interpolation::trilinear;
+  double mask_threshold = 0.5;    // IBSI's partial-volume threshold
+  bool round_intensities = true;  // CT: interpolated HU rounded to integers (IBSI 2.3)
+  bool active() const { return voxel_mm[0] > 0 || voxel_mm[1] > 0 || voxel_mm[2] > 0; }
+};
+
 enum class Discretisation {
   none,              // intensities are integer grey levels already (e.g. the IBSI digital phantom)
   fixed_bin_size,    // bins of `bin_width` HU from the lower bound (re-segmentation minimum)
@@ -79,6 +105,7 @@ struct Settings {
   double reseg_max = std::numeric_limits<double>::quiet_NaN();
   // Outlier filtering (IBSI 2.4): drop intensity-mask voxels beyond mean +/- n sigma. 0 = off.
   double outlier_sigma = 0.0;
+  Resampling resampling;
   // Intensity-volume histogram: discretised levels are used (IBSI 4.4 for CT with a fixed bin
   // size: the bins' lower edges) so that IVH features follow the same grid as the texture.
   // Moran's I and Geary's C are O(N^2) in the voxel count; above this many voxels they are
@@ -119,12 +146,17 @@ namespace ctbmd::radiomics {
 // The patch of `image` around the voxels of `labels` whose value is one of `values` (any
 // non-zero value when `values` is empty), in canonical LPS order (z = axial slices), with
 // `margin_mm` of surrounding image kept for the local-intensity sphere (IBSI 3.2 uses the
-// voxels around the ROI too). Both masks are set from the labels. Throws InputError when the
-// grids differ or no voxel carries a requested label.
+// voxels around the ROI too), interpolated as `r` says (IBSI 2.3) on the whole image's
+// aligned grid. Both masks are set from the labels. Throws InputError when the grids differ or
+// no voxel carries a requested label.
 RoiImage cropRoi(const CtImage* image, const LabelImage* labels, const std::vector<int>& values,
-                 double margin_mm = 7.0);
+                 const Resampling& r = {}, double margin_mm = 7.0);
 RoiImage cropRoi(const FloatImage* image, const LabelImage* labels, const std::vector<int>& values,
-                 double margin_mm = 7.0);
+                 const Resampling& r = {}, double margin_mm = 7.0);
+// Writes the patch's intensities (float) and its masks (label 1 morphological mask voxels,
+// 2 where they also are in the intensity mask) as NIfTI, for checking the preprocessing.
+void writeRoiImages(const RoiImage& roi, const std::filesystem::path& image_path,
+                    const std::filesystem::path& mask_path, bool force);
 
 }  // namespace ctbmd::radiomics
 
@@ -137,8 +169,8 @@ namespace ctbmd::radiomics {
 // One ROI's features: the row of features.csv.
 struct FeatureRow {
   std::string case_id;
-  int label = 0;          // the label value, 0 when several labels form one ROI
-  std::string roi;        // e.g. "L1" (VerSe numbering), "20", or "19+20+21"
+  int label = 0;           // the label value, 0 when several labels form one ROI
+  std::string roi;         // e.g. "L1" (VerSe numbering), "20", or "19+20+21"
   std::size_t voxels = 0;  // in the morphological mask
   std::size_t moran_stride = 1;
   FeatureList features;
@@ -159,10 +191,11 @@ std::vector<FeatureRow> extractFeatures(const CtImage* image, const LabelImage* 
 
 // The settings as recorded in features.json and as CSV columns (IBSI's reporting items).
 nlohmann::json settingsJson(const Settings& s);
+nlohmann::json interpolationJson(const Resampling& r);
 // features.csv: case_id, roi, label, voxels, the settings, then one column per feature tag in
 // the order computeAll() gives. Written atomically; rows of different tags are refused.
-void writeFeatureCsv(const std::filesystem::path& path, const std::vector<FeatureRow>& rows, const Settings& s,
-                     bool force);
+void writeFeatureCsv(const std::filesystem::path& path, const std::vector<FeatureRow>& rows,
+                     const Settings& s, bool force);
 
 }  // namespace ctbmd::radiomics
 
@@ -172,7 +205,8 @@ struct Scan;
 namespace ctbmd::radiomics {
 // features.csv and features.json (<stem>.json beside it: schema ctbmd.radiomics, provenance of
 // the CT and the label map, the settings, one entry per ROI).
-void saveFeatures(const std::filesystem::path& csv_path, const std::vector<FeatureRow>& rows, const Scan& scan,
-                  const std::filesystem::path& mask_path, const RoiRequest& req, const Settings& s, bool force);
+void saveFeatures(const std::filesystem::path& csv_path, const std::vector<FeatureRow>& rows,
+                  const Scan& scan, const std::filesystem::path& mask_path, const RoiRequest& req,
+                  const Settings& s, bool force);
 std::filesystem::path featuresJsonPath(const std::filesystem::path& csv_path);
 }  // namespace ctbmd::radiomics

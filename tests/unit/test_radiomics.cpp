@@ -63,5 +63,6 @@ TEST(Radiomics, IbsiDigitalPhantomReferenceValues) {
     ++checked;
   }
   EXPECT_GE(checked, 400) << "the reference table lost rows";
-  std::printf("IBSI digital phantom: %d standardised features checked, %d outside tolerance\n", checked, missed);
+  std::printf("IBSI digital phantom: %d standardised features checked, %d outside tolerance\n", checked,
+              missed);
 }

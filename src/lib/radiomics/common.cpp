@@ -107,10 +107,9 @@ std::vector<double> zoneLikeFeatures(const CountMatrix& m, double voxels, bool w
       var_i += (r + 1 - mu_i) * (r + 1 - mu_i) * p;
       var_j += (c + 1 - mu_j) * (c + 1 - mu_j) * p;
     }
-  std::vector<double> out{se / ns,          le / ns,          lg / ns,         hg / ns,
-                          slg / ns,         shg / ns,         llg / ns,        lhg / ns,
-                          glnu / ns,        glnu / (ns * ns), jnu / ns,        jnu / (ns * ns),
-                          ns / voxels,      var_i,            var_j,           entropy};
+  std::vector<double> out{se / ns,     le / ns,  lg / ns,   hg / ns,          slg / ns, shg / ns,
+                          llg / ns,    lhg / ns, glnu / ns, glnu / (ns * ns), jnu / ns, jnu / (ns * ns),
+                          ns / voxels, var_i,    var_j,     entropy};
   if (with_energy) out.push_back(energy);
   return out;
 }

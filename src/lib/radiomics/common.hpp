@@ -19,8 +19,8 @@ inline const std::vector<Offset>& planeDirections() {
   return d;
 }
 inline const std::vector<Offset>& volumeDirections() {
-  static const std::vector<Offset> d{{1, 0, 0},  {1, 1, 0},  {0, 1, 0},  {-1, 1, 0}, {0, 0, 1},
-                                     {1, 0, 1},  {1, 1, 1},  {0, 1, 1},  {-1, 1, 1}, {-1, 0, 1},
+  static const std::vector<Offset> d{{1, 0, 0},   {1, 1, 0},  {0, 1, 0}, {-1, 1, 0}, {0, 0, 1},
+                                     {1, 0, 1},   {1, 1, 1},  {0, 1, 1}, {-1, 1, 1}, {-1, 0, 1},
                                      {-1, -1, 1}, {0, -1, 1}, {1, -1, 1}};
   return d;
 }

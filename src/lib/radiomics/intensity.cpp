@@ -6,12 +6,16 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "ctbmd/errors.hpp"
 #include "radiomics/common.hpp"
 
 namespace ctbmd::radiomics {
 
 namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// Grey levels the texture matrices may have: the dense matrices cost N_g^2 per slice and
+// direction (a 1024-level co-occurrence matrix is 8 MiB); IBSI configurations use 16-60.
+constexpr int kMaxLevels = 1024;
 
 std::vector<double> maskedValues(const RoiImage& roi) {
   std::vector<double> v;
@@ -32,8 +36,7 @@ double quantileSorted(const std::vector<double>& s, double q) {
 // The statistics shared by the intensity statistics (raw values) and the intensity histogram
 // (discretised levels): IBSI 3.3.1-3.3.17.
 struct Moments {
-  double mean, var, skew, kurt, median, min, p10, p90, max, iqr, range, mad, rmad, medad, cov,
-      qcod;
+  double mean, var, skew, kurt, median, min, p10, p90, max, iqr, range, mad, rmad, medad, cov, qcod;
 };
 
 Moments moments(std::vector<double> v) {
@@ -102,9 +105,12 @@ void appendMoments(FeatureList& out, const std::string& p, const Moments& m) {
 
 const char* toString(Discretisation d) {
   switch (d) {
-    case Discretisation::none: return "none";
-    case Discretisation::fixed_bin_size: return "fixed-bin-size";
-    case Discretisation::fixed_bin_number: return "fixed-bin-number";
+    case Discretisation::none:
+      return "none";
+    case Discretisation::fixed_bin_size:
+      return "fixed-bin-size";
+    case Discretisation::fixed_bin_number:
+      return "fixed-bin-number";
   }
   return "?";
 }
@@ -122,8 +128,7 @@ std::size_t resegment(RoiImage& roi, const Settings& s) {
   for (std::size_t k = 0; k < roi.intensity.size(); ++k) {
     if (!roi.int_mask[k]) continue;
     const double x = roi.intensity[k];
-    if ((!std::isnan(s.reseg_min) && x < s.reseg_min) ||
-        (!std::isnan(s.reseg_max) && x > s.reseg_max))
+    if ((!std::isnan(s.reseg_min) && x < s.reseg_min) || (!std::isnan(s.reseg_max) && x > s.reseg_max))
       roi.int_mask[k] = 0;
   }
   if (s.outlier_sigma > 0) {
@@ -134,8 +139,7 @@ std::size_t resegment(RoiImage& roi, const Settings& s) {
       for (double x : v) var += (x - mean) * (x - mean);
       const double sd = std::sqrt(var / double(v.size()));
       for (std::size_t k = 0; k < roi.intensity.size(); ++k)
-        if (roi.int_mask[k] && std::fabs(roi.intensity[k] - mean) > s.outlier_sigma * sd)
-          roi.int_mask[k] = 0;
+        if (roi.int_mask[k] && std::fabs(roi.intensity[k] - mean) > s.outlier_sigma * sd) roi.int_mask[k] = 0;
     }
   }
   for (uint8_t m : roi.int_mask) left += m ? 1 : 0;
@@ -165,9 +169,8 @@ LevelImage discretise(const RoiImage& roi, const Settings& s) {
         out.lowest = 1.0;
         out.width = 1.0;
         if (g < 1 || std::fabs(x - g) > 1e-6)
-          throw std::invalid_argument(
-              "discretisation 'none' needs integer grey levels >= 1 inside the ROI; found " +
-              std::to_string(x));
+          throw InputError("discretisation 'none' needs integer grey levels >= 1 inside the ROI (found " +
+                           std::to_string(x) + "); for CT use fixed-bin-size or fixed-bin-number");
         break;
       case Discretisation::fixed_bin_size: {
         const double base = std::isnan(s.reseg_min) ? lo : s.reseg_min;
@@ -187,6 +190,11 @@ LevelImage discretise(const RoiImage& roi, const Settings& s) {
     max_level = std::max(max_level, g);
   }
   out.levels = s.discretisation == Discretisation::fixed_bin_number ? s.bin_count : max_level;
+  if (out.levels > kMaxLevels)
+    throw InputError(
+        std::to_string(out.levels) + " grey levels after discretisation (at most " +
+        std::to_string(kMaxLevels) +
+        "): the texture matrices would not fit; use a wider --bin-width or a re-segmentation range");
   return out;
 }
 
@@ -221,8 +229,8 @@ FeatureList localIntensityFeatures(const RoiImage& roi) {
   for (int dz = -rz; dz <= rz; ++dz)
     for (int dy = -ry; dy <= ry; ++dy)
       for (int dx = -rx; dx <= rx; ++dx) {
-        const double d2 = std::pow(dx * g.spacing[0], 2) + std::pow(dy * g.spacing[1], 2) +
-                          std::pow(dz * g.spacing[2], 2);
+        const double d2 =
+            std::pow(dx * g.spacing[0], 2) + std::pow(dy * g.spacing[1], 2) + std::pow(dz * g.spacing[2], 2);
         if (d2 <= radius * radius + 1e-9) sphere.push_back({dx, dy, dz});
       }
   auto sphereMean = [&](int x, int y, int z) {
@@ -269,8 +277,7 @@ FeatureList histogramFeatures(const LevelImage& img) {
   int mode = 1;
   for (int i = 1; i <= img.levels; ++i)
     if (hist[std::size_t(i)] > hist[std::size_t(mode)] ||
-        (hist[std::size_t(i)] == hist[std::size_t(mode)] &&
-         std::fabs(i - m.mean) < std::fabs(mode - m.mean)))
+        (hist[std::size_t(i)] == hist[std::size_t(mode)] && std::fabs(i - m.mean) < std::fabs(mode - m.mean)))
       mode = i;
   out.push_back({"ih_mode", double(mode)});
   out.push_back({"ih_iqr", m.iqr});
@@ -326,7 +333,8 @@ FeatureList ivhFeatures(const LevelImage& img) {
   if (n == 0) return {};
   // nu[g]: fraction of the volume at level >= g.
   std::vector<double> nu(std::size_t(img.levels) + 2, 0.0);
-  for (int g = img.levels; g >= 1; --g) nu[std::size_t(g)] = nu[std::size_t(g) + 1] + counts[std::size_t(g)] / n;
+  for (int g = img.levels; g >= 1; --g)
+    nu[std::size_t(g)] = nu[std::size_t(g) + 1] + counts[std::size_t(g)] / n;
   auto intensityOf = [&](int g) { return lowest + (g - 1) * width; };
   const double imin = intensityOf(gmin), imax = intensityOf(gmax);
   auto volumeAtFraction = [&](double gamma) {  // V_x: fraction with intensity fraction >= gamma
@@ -343,9 +351,12 @@ FeatureList ivhFeatures(const LevelImage& img) {
   };
   const double v10 = volumeAtFraction(0.10), v90 = volumeAtFraction(0.90);
   const double i10 = intensityAtVolume(0.10), i90 = intensityAtVolume(0.90);
-  return {{"ivh_v10", v10},          {"ivh_v90", v90},
-          {"ivh_i10", i10},          {"ivh_i90", i90},
-          {"ivh_diff_v10_v90", v10 - v90}, {"ivh_diff_i10_i90", i10 - i90}};
+  return {{"ivh_v10", v10},
+          {"ivh_v90", v90},
+          {"ivh_i10", i10},
+          {"ivh_i90", i90},
+          {"ivh_diff_v10_v90", v10 - v90},
+          {"ivh_diff_i10_i90", i10 - i90}};
 }
 
 }  // namespace ctbmd::radiomics

@@ -236,7 +236,8 @@ FeatureList morphologyFeatures(const RoiImage& roi, const Settings& s) {
   out.push_back({"morph_vol_dens_aabb", volume / (ext[0] * ext[1] * ext[2])});
   out.push_back({"morph_area_dens_aabb", area / (2 * (ext[0] * ext[1] + ext[0] * ext[2] + ext[1] * ext[2]))});
   // Approximate enclosing ellipsoid: semi-axes 2 sqrt(lambda).
-  const double ea = 2 * std::sqrt(l_major), eb = 2 * std::sqrt(l_minor), ec = 2 * std::sqrt(std::max(0.0, l_least));
+  const double ea = 2 * std::sqrt(l_major), eb = 2 * std::sqrt(l_minor),
+               ec = 2 * std::sqrt(std::max(0.0, l_least));
   out.push_back({"morph_vol_dens_aee", volume / (4 * M_PI / 3 * ea * eb * ec)});
   out.push_back({"morph_area_dens_aee", area / ellipsoidArea(ea, eb, ec)});
   out.push_back({"morph_vol_dens_conv_hull", volume / hull.volume});

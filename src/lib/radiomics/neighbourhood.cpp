@@ -136,9 +136,9 @@ FeatureList ngtdmFeatures(const LevelImage& img) {
 FeatureList ngldmFeatures(const LevelImage& img) {
   FeatureList out;
   if (img.levels <= 0) return out;
-  static const std::vector<std::string> names{"lde",    "hde",    "lgce",      "hgce",   "ldlge",    "ldhge",
-                                              "hdlge",  "hdhge",  "glnu",      "glnu_norm", "dcnu", "dcnu_norm",
-                                              "dc_perc", "gl_var", "dc_var",   "dc_entr", "dc_energy"};
+  static const std::vector<std::string> names{
+      "lde",       "hde",  "lgce",      "hgce",    "ldlge",  "ldhge",  "hdlge",   "hdhge",    "glnu",
+      "glnu_norm", "dcnu", "dcnu_norm", "dc_perc", "gl_var", "dc_var", "dc_entr", "dc_energy"};
   const auto nb2 = detail::neighbourhood(false), nb3 = detail::neighbourhood(true);
   detail::Averager avg;
   CountMatrix merged;
@@ -152,11 +152,12 @@ FeatureList ngldmFeatures(const LevelImage& img) {
     nv_all += nv;
   }
   detail::appendNamed(out, "ngl_", names, "_2D", avg.mean(names.size()));
-  detail::appendNamed(out, "ngl_", names, "_2_5D",
-                      nv_all > 0 ? detail::zoneLikeFeatures(merged, nv_all, true)
-                                 : std::vector<double>(names.size(), kNaN));
-  detail::appendNamed(out, "ngl_", names, "_3D",
-                      detail::zoneLikeFeatures(ngldm(img, nb3, 0, img.grid.nz), roiCount(img, 0, img.grid.nz), true));
+  detail::appendNamed(
+      out, "ngl_", names, "_2_5D",
+      nv_all > 0 ? detail::zoneLikeFeatures(merged, nv_all, true) : std::vector<double>(names.size(), kNaN));
+  detail::appendNamed(
+      out, "ngl_", names, "_3D",
+      detail::zoneLikeFeatures(ngldm(img, nb3, 0, img.grid.nz), roiCount(img, 0, img.grid.nz), true));
   return out;
 }
 

@@ -49,7 +49,7 @@ std::vector<FeatureRow> extractFeatures(const CtImage* image, const LabelImage* 
     r.case_id = req.case_id;
     r.label = label;
     r.roi = name;
-    const RoiImage roi = cropRoi(image, labels, ls);
+    const RoiImage roi = cropRoi(image, labels, ls, s.resampling);
     for (uint8_t m : roi.morph_mask) r.voxels += m;
     RoiImage probe = roi;
     r.moran_stride = moranStride(resegment(probe, s), s);
@@ -67,13 +67,26 @@ std::vector<FeatureRow> extractFeatures(const CtImage* image, const LabelImage* 
   return rows;
 }
 
+nlohmann::json interpolationJson(const Resampling& r) {
+  if (!r.active()) return "none (the image's own grid)";
+  return {{"voxel_mm", r.voxel_mm},
+          {"image", toString(r.image)},
+          {"mask", "trilinear"},
+          {"mask_threshold", r.mask_threshold},
+          {"round_intensities", r.round_intensities},
+          {"grid", "centres aligned (IBSI 2.3)"},
+          {"beyond_edge", "nearest edge voxel"}};
+}
+
 nlohmann::json settingsJson(const Settings& s) {
   auto orNull = [](double v) { return std::isnan(v) ? nlohmann::json() : nlohmann::json(v); };
   return {{"standard", "IBSI 1 (reference manual v11)"},
-          {"interpolation", "none (the image's own grid)"},
+          {"interpolation", interpolationJson(s.resampling)},
           {"discretisation", toString(s.discretisation)},
-          {"bin_width_hu", s.discretisation == Discretisation::fixed_bin_size ? nlohmann::json(s.bin_width) : nlohmann::json()},
-          {"bin_count", s.discretisation == Discretisation::fixed_bin_number ? nlohmann::json(s.bin_count) : nlohmann::json()},
+          {"bin_width_hu", s.discretisation == Discretisation::fixed_bin_size ? nlohmann::json(s.bin_width)
+                                                                              : nlohmann::json()},
+          {"bin_count", s.discretisation == Discretisation::fixed_bin_number ? nlohmann::json(s.bin_count)
+                                                                             : nlohmann::json()},
           {"resegmentation_hu", {orNull(s.reseg_min), orNull(s.reseg_max)}},
           {"outlier_sigma", s.outlier_sigma > 0 ? nlohmann::json(s.outlier_sigma) : nlohmann::json()},
           {"texture_distance", "Chebyshev 1; GLCM symmetric; NGLDM alpha 0"},
@@ -81,11 +94,12 @@ nlohmann::json settingsJson(const Settings& s) {
           {"moran_max_voxels", s.moran_max_voxels}};
 }
 
-void writeFeatureCsv(const std::filesystem::path& path, const std::vector<FeatureRow>& rows, const Settings& s,
-                     bool force) {
+void writeFeatureCsv(const std::filesystem::path& path, const std::vector<FeatureRow>& rows,
+                     const Settings& s, bool force) {
   if (rows.empty()) throw InputError("no feature rows to write to '" + path.string() + "'");
   std::ostringstream o;
-  o << "case_id,roi,label,voxels,discretisation,bin_width_hu,bin_count,reseg_min_hu,reseg_max_hu,moran_stride";
+  o << "case_id,roi,label,voxels,discretisation,bin_width_hu,bin_count,reseg_min_hu,reseg_max_hu,moran_"
+       "stride";
   for (const auto& f : rows.front().features) o << ',' << f.tag;
   o << '\n';
   for (const auto& r : rows) {
@@ -118,8 +132,9 @@ std::filesystem::path featuresJsonPath(const std::filesystem::path& csv_path) {
   return p.replace_extension(".json");
 }
 
-void saveFeatures(const std::filesystem::path& csv_path, const std::vector<FeatureRow>& rows, const Scan& scan,
-                  const std::filesystem::path& mask_path, const RoiRequest& req, const Settings& s, bool force) {
+void saveFeatures(const std::filesystem::path& csv_path, const std::vector<FeatureRow>& rows,
+                  const Scan& scan, const std::filesystem::path& mask_path, const RoiRequest& req,
+                  const Settings& s, bool force) {
   const auto jp = featuresJsonPath(csv_path);
   checkWritable(csv_path, force);
   checkWritable(jp, force);

@@ -13,11 +13,11 @@ std::size_t moranStride(std::size_t voxels, const Settings& s) {
 FeatureList computeAll(const RoiImage& input, const Settings& s) {
   RoiImage roi = input;
   resegment(roi, s);
+  const LevelImage levels = discretise(roi, s);  // first: it refuses unusable settings
   FeatureList out = morphologyFeatures(roi, s);
   auto append = [&](FeatureList f) { out.insert(out.end(), f.begin(), f.end()); };
   append(localIntensityFeatures(roi));
   append(statisticsFeatures(roi));
-  const LevelImage levels = discretise(roi, s);
   append(histogramFeatures(levels));
   append(ivhFeatures(levels));
   append(glcmFeatures(levels));

@@ -18,18 +18,18 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 const std::vector<std::string>& glcmNames() {
   static const std::vector<std::string> n{
-      "joint_max",    "joint_avg",     "joint_var",    "joint_entr",        "diff_avg",
-      "diff_var",     "diff_entr",     "sum_avg",      "sum_var",           "sum_entr",
-      "energy",       "contrast",      "dissimilarity", "inv_diff",         "inv_diff_norm",
-      "inv_diff_mom", "inv_diff_mom_norm", "inv_var",  "corr",              "auto_corr",
-      "clust_tend",   "clust_shade",   "clust_prom",   "info_corr1",        "info_corr2"};
+      "joint_max",    "joint_avg",         "joint_var",     "joint_entr", "diff_avg",
+      "diff_var",     "diff_entr",         "sum_avg",       "sum_var",    "sum_entr",
+      "energy",       "contrast",          "dissimilarity", "inv_diff",   "inv_diff_norm",
+      "inv_diff_mom", "inv_diff_mom_norm", "inv_var",       "corr",       "auto_corr",
+      "clust_tend",   "clust_shade",       "clust_prom",    "info_corr1", "info_corr2"};
   return n;
 }
 
 const std::vector<std::string>& glrlmNames() {
-  static const std::vector<std::string> n{"sre",   "lre",       "lgre",   "hgre",     "srlge",  "srhge",
-                                          "lrlge", "lrhge",     "glnu",   "glnu_norm", "rlnu",  "rlnu_norm",
-                                          "r_perc", "gl_var",   "rl_var", "rl_entr"};
+  static const std::vector<std::string> n{"sre",    "lre",    "lgre",   "hgre",      "srlge", "srhge",
+                                          "lrlge",  "lrhge",  "glnu",   "glnu_norm", "rlnu",  "rlnu_norm",
+                                          "r_perc", "gl_var", "rl_var", "rl_entr"};
   return n;
 }
 
@@ -111,8 +111,8 @@ std::vector<double> glcmFromCounts(const CountMatrix& m) {
   const double hmax = std::max(hx, hy);
   const double ic1 = hmax > 0 ? (jent - hxy1) / hmax : kNaN;
   const double ic2 = std::sqrt(std::max(0.0, 1.0 - std::exp(-2.0 * (hxy2 - jent))));
-  return {jmax,  javg,   jvar, jent,   davg,  dvar,  dent,  savg, svar,  sent, energy, contrast, dissim,
-          idiff, idiffn, idm,  idmn,   ivar,  corr,  autoc, tend, shade, prom, ic1,    ic2};
+  return {jmax,  javg,   jvar, jent, davg, dvar, dent,  savg, svar,  sent, energy, contrast, dissim,
+          idiff, idiffn, idm,  idmn, ivar, corr, autoc, tend, shade, prom, ic1,    ic2};
 }
 
 bool inRoi(const LevelImage& img, int x, int y, int z) {
@@ -210,9 +210,9 @@ void sixVariants(const LevelImage& img, const std::string& prefix, const std::ve
   detail::appendNamed(out, prefix, names, "_2_5D_comb",
                       all25.total() > 0 ? features(all25, 4 * nv) : std::vector<double>(n, kNaN));
   detail::appendNamed(out, prefix, names, "_3D_avg", avg3d.mean(n));
-  detail::appendNamed(out, prefix, names, "_3D_comb",
-                      all3d.total() > 0 ? features(all3d, double(dirs.size()) * nv)
-                                        : std::vector<double>(n, kNaN));
+  detail::appendNamed(
+      out, prefix, names, "_3D_comb",
+      all3d.total() > 0 ? features(all3d, double(dirs.size()) * nv) : std::vector<double>(n, kNaN));
 }
 }  // namespace
 
@@ -220,8 +220,7 @@ FeatureList glcmFeatures(const LevelImage& img) {
   FeatureList out;
   if (img.levels <= 0) return out;
   sixVariants(
-      img, "cm_", glcmNames(),
-      [&](const Offset& d, int z0, int z1) { return cooccurrence(img, d, z0, z1); },
+      img, "cm_", glcmNames(), [&](const Offset& d, int z0, int z1) { return cooccurrence(img, d, z0, z1); },
       [](const CountMatrix& m, double) { return glcmFromCounts(m); }, out);
   return out;
 }
@@ -230,8 +229,7 @@ FeatureList glrlmFeatures(const LevelImage& img) {
   FeatureList out;
   if (img.levels <= 0) return out;
   sixVariants(
-      img, "rlm_", glrlmNames(),
-      [&](const Offset& d, int z0, int z1) { return runLengths(img, d, z0, z1); },
+      img, "rlm_", glrlmNames(), [&](const Offset& d, int z0, int z1) { return runLengths(img, d, z0, z1); },
       [](const CountMatrix& m, double nv) { return detail::zoneLikeFeatures(m, nv, false); }, out);
   return out;
 }

@@ -23,8 +23,7 @@ struct Zone {
 
 const std::vector<Offset>& faceNeighbours(bool volumetric) {
   static const std::vector<Offset> n2{{1, 0, 0}, {-1, 0, 0}, {0, 1, 0}, {0, -1, 0}};
-  static const std::vector<Offset> n3{{1, 0, 0},  {-1, 0, 0}, {0, 1, 0},
-                                      {0, -1, 0}, {0, 0, 1},  {0, 0, -1}};
+  static const std::vector<Offset> n3{{1, 0, 0}, {-1, 0, 0}, {0, 1, 0}, {0, -1, 0}, {0, 0, 1}, {0, 0, -1}};
   return volumetric ? n3 : n2;
 }
 
@@ -109,15 +108,15 @@ CountMatrix sizeMatrix(const std::vector<Zone>& zones, int levels, bool by_dista
 }
 
 const std::vector<std::string>& szmNames() {
-  static const std::vector<std::string> n{"sze",   "lze",       "lgze",   "hgze",      "szlge", "szhge",
-                                          "lzlge", "lzhge",     "glnu",   "glnu_norm", "zsnu",  "zsnu_norm",
-                                          "z_perc", "gl_var",   "zs_var", "zs_entr"};
+  static const std::vector<std::string> n{"sze",    "lze",    "lgze",   "hgze",      "szlge", "szhge",
+                                          "lzlge",  "lzhge",  "glnu",   "glnu_norm", "zsnu",  "zsnu_norm",
+                                          "z_perc", "gl_var", "zs_var", "zs_entr"};
   return n;
 }
 const std::vector<std::string>& dzmNames() {
-  static const std::vector<std::string> n{"sde",   "lde",       "lgze",   "hgze",      "sdlge", "sdhge",
-                                          "ldlge", "ldhge",     "glnu",   "glnu_norm", "zdnu",  "zdnu_norm",
-                                          "z_perc", "gl_var",   "zd_var", "zd_entr"};
+  static const std::vector<std::string> n{"sde",    "lde",    "lgze",   "hgze",      "sdlge", "sdhge",
+                                          "ldlge",  "ldhge",  "glnu",   "glnu_norm", "zdnu",  "zdnu_norm",
+                                          "z_perc", "gl_var", "zd_var", "zd_entr"};
   return n;
 }
 
@@ -144,17 +143,18 @@ FeatureList zoneFamily(const LevelImage& img, bool by_distance) {
     merged.add(m);
   }
   detail::appendNamed(out, prefix, names, "_2D", avg2d.mean(names.size()));
-  detail::appendNamed(out, prefix, names, "_2_5D",
-                      nv_all > 0 ? detail::zoneLikeFeatures(merged, nv_all, false)
-                                 : std::vector<double>(names.size(), kNaN));
+  detail::appendNamed(
+      out, prefix, names, "_2_5D",
+      nv_all > 0 ? detail::zoneLikeFeatures(merged, nv_all, false) : std::vector<double>(names.size(), kNaN));
   const std::vector<int> dist3 = by_distance ? edgeDistance(g, mask, true) : std::vector<int>(g.size(), 1);
   std::fill(seen.begin(), seen.end(), 0);
   const auto zones3 = findZones(img, dist3, true, 0, g.nz, seen);
   double nv3 = 0;
   for (const Zone& zz : zones3) nv3 += zz.size;
   detail::appendNamed(out, prefix, names, "_3D",
-                      nv3 > 0 ? detail::zoneLikeFeatures(sizeMatrix(zones3, img.levels, by_distance), nv3, false)
-                              : std::vector<double>(names.size(), kNaN));
+                      nv3 > 0
+                          ? detail::zoneLikeFeatures(sizeMatrix(zones3, img.levels, by_distance), nv3, false)
+                          : std::vector<double>(names.size(), kNaN));
   return out;
 }
 }  // namespace
