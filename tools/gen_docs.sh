@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 check=0
 if [[ ${1:-} == --check ]]; then check=1; shift; fi
 bin=${1:-build/src}
-tools=(localize segment roi-extract bmd-estimate classify calibrate run merge slurm evaluate phantom model train radiomics)
+tools=(localize segment roi-extract bmd-estimate classify calibrate run merge slurm evaluate phantom model train radiomics filter)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -136,7 +137,9 @@ FeatureList ngtdmFeatures(const LevelImage& img);  // 2D, 2.5D, 3D x 5 features
 FeatureList ngldmFeatures(const LevelImage& img);  // 2D, 2.5D, 3D x 17 features
 
 // Every family above in IBSI's order, after resegment() and discretise() on a copy of `roi`.
-FeatureList computeAll(const RoiImage& roi, const Settings& s);
+// `families` (prefixes as FeatureConfig::families; null = all) limits what is computed.
+FeatureList computeAll(const RoiImage& roi, const Settings& s,
+                       const std::vector<std::string>* families = nullptr);
 
 }  // namespace ctbmd::radiomics
 
@@ -160,10 +163,45 @@ void writeRoiImages(const RoiImage& roi, const std::filesystem::path& image_path
 
 }  // namespace ctbmd::radiomics
 
-// ---- Feature tables ------------------------------------------------------------------------
-#include <filesystem>
-#include <nlohmann/json.hpp>
+// ---- Convolutional filters (IBSI 2) --------------------------------------------------------
+namespace ctbmd::radiomics {
 
+// How a filter sees beyond the volume's edge (IBSI 2 padding names).
+enum class Boundary {
+  mirror,    // symmetric about the edge, the edge voxel repeated (d c b a | a b c d); scipy "reflect"
+  nearest,   // the edge voxel repeated (a a a | a b c d)
+  zero,      // zeros
+  periodic,  // wrapped (the stationary wavelet transform's own; pywt.swtn)
+};
+const char* toString(Boundary b);
+Boundary boundaryFromString(const std::string& s);  // throws std::invalid_argument
+
+struct Volume {
+  Grid grid;
+  std::vector<double> v;
+};
+
+// Laplacian of Gaussian with sigma in mm, per axis sigma / spacing voxels, each axis' second
+// derivative of a sampled Gaussian normalised to unit sum (as scipy.ndimage.gaussian_laplace),
+// truncated at `truncate` sigma (IBSI 2: 4), in HU / mm^2.
+Volume laplacianOfGaussian(const Volume& in, double sigma_mm, double truncate = 4.0,
+                           Boundary b = Boundary::mirror);
+
+// The wavelets offered, by pywt name: haar, db2, db3, db4, sym2, sym3, sym4, coif1, coif2.
+const std::vector<std::string>& waveletNames();
+// Undecimated separable wavelet decomposition (IBSI 2; pywt.swtn's stationary transform): the
+// eight sub-bands of `level` (1 or more, filters dilated a trous), named by the filter along x, y,
+// z ("LLH" = low-pass x and y, high-pass z). Sub-band output n = sum_j f[j] x[n + F/2 - j] with F
+// the dilated filter's length, as pywt; `level` > 1 decomposes the previous level's LLL.
+std::vector<std::pair<std::string, Volume>> waveletSubbands(const Volume& in, const std::string& wavelet,
+                                                            int level, Boundary b = Boundary::mirror);
+// Voxels of margin a filter needs around a ROI along an axis of `spacing_mm`.
+int logSupportVoxels(double sigma_mm, double spacing_mm, double truncate = 4.0);
+int waveletSupportVoxels(const std::string& wavelet, int level);
+
+}  // namespace ctbmd::radiomics
+
+// ---- Feature tables ------------------------------------------------------------------------
 namespace ctbmd::radiomics {
 
 // One ROI's features: the row of features.csv.
@@ -184,10 +222,43 @@ struct RoiRequest {
   std::string case_id;
 };
 
+// One image the features are computed on: the (interpolated) image itself or a filter's
+// response map of it (IBSI 2: interpolate, filter, then the masks of the original image).
+struct ImageSpec {
+  enum class Kind { original, log, wavelet } kind = Kind::original;
+  double sigma_mm = 0;         // log
+  std::string wavelet;         // wavelet: pywt name
+  int level = 1;               // wavelet decomposition level
+  std::string subband;         // wavelet: "LLH" ...
+  std::string prefix() const;  // column prefix: "", "log_s1.5_", "wav_coif1_l1_LLH_"
+};
+
+// A feature set: the images, the families and aggregations kept, and the processing. The
+// default is the original image with every family (482 features).
+struct FeatureConfig {
+  std::string name = "default";
+  std::vector<ImageSpec> images{ImageSpec{}};
+  // Family prefixes kept (morph loc stat ih ivh cm rlm szm dzm ngt ngl); empty = all. Morphology
+  // is computed on the original image only.
+  std::vector<std::string> families;
+  // Texture aggregations kept (2D_avg 2D_comb 2_5D_avg 2_5D_comb 3D_avg 3D_comb 2D 2_5D 3D);
+  // empty = all.
+  std::vector<std::string> aggregations;
+  Settings settings;           // the original image
+  Settings filtered_settings;  // response maps: its discretisation (no re-segmentation range)
+  Boundary boundary = Boundary::mirror;
+  bool keeps(const std::string& tag) const;
+  std::size_t marginVoxels(const std::array<double, 3>& spacing_mm, int axis) const;
+};
+// A feature-set file (JSON, schema "ctbmd.radiomics-config"); every key checked, errors name
+// the file and the key.
+FeatureConfig loadFeatureConfig(const std::filesystem::path& path);
+nlohmann::json toJson(const FeatureConfig& c);
+
 // Features of each requested label as its own ROI (or of their union). Requested labels absent
 // from the map are skipped; none present is an InputError.
 std::vector<FeatureRow> extractFeatures(const CtImage* image, const LabelImage* labels, const RoiRequest& req,
-                                        const Settings& s);
+                                        const FeatureConfig& cfg);
 
 // The settings as recorded in features.json and as CSV columns (IBSI's reporting items).
 nlohmann::json settingsJson(const Settings& s);
@@ -195,7 +266,7 @@ nlohmann::json interpolationJson(const Resampling& r);
 // features.csv: case_id, roi, label, voxels, the settings, then one column per feature tag in
 // the order computeAll() gives. Written atomically; rows of different tags are refused.
 void writeFeatureCsv(const std::filesystem::path& path, const std::vector<FeatureRow>& rows,
-                     const Settings& s, bool force);
+                     const FeatureConfig& cfg, bool force);
 
 }  // namespace ctbmd::radiomics
 
@@ -204,9 +275,15 @@ struct Scan;
 }
 namespace ctbmd::radiomics {
 // features.csv and features.json (<stem>.json beside it: schema ctbmd.radiomics, provenance of
-// the CT and the label map, the settings, one entry per ROI).
+// the CT and the label map, the feature set, one entry per ROI).
 void saveFeatures(const std::filesystem::path& csv_path, const std::vector<FeatureRow>& rows,
                   const Scan& scan, const std::filesystem::path& mask_path, const RoiRequest& req,
-                  const Settings& s, bool force);
+                  const FeatureConfig& cfg, bool force);
 std::filesystem::path featuresJsonPath(const std::filesystem::path& csv_path);
+}  // namespace ctbmd::radiomics
+
+namespace ctbmd::radiomics {
+// The canonical (LPS-ordered) voxels of an image as a Volume, and back onto an image's grid.
+Volume toVolume(const FloatImage* image);
+FloatImage::Pointer fromVolume(const Volume& v, const FloatImage* grid_of);
 }  // namespace ctbmd::radiomics

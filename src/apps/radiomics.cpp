@@ -14,7 +14,9 @@ int main(int argc, char** argv) {
   namespace rad = ctbmd::radiomics;
   std::string input, mask, output, series, discretisation = "fixed-bin-size";
   rad::RoiRequest req;
-  rad::Settings s;
+  rad::FeatureConfig cfg;
+  rad::Settings& s = cfg.settings;
+  std::string config_path;
   double reseg_min = NAN, reseg_max = NAN;
   auto& app = tool.app();
   app.add_option("input", input, "CT: NIfTI, NRRD, MetaImage file or DICOM series folder")->required();
@@ -47,6 +49,10 @@ int main(int argc, char** argv) {
                  "Outlier filter: drop voxels beyond mean +/- n SD after re-segmentation (0 = off)")
       ->check(CLI::Range(0.0, 100.0))
       ->capture_default_str();
+  app.add_option("--config", config_path,
+                 "Feature-set file (JSON, schema ctbmd.radiomics-config): images (original, LoG, wavelet "
+                 "sub-bands), families, aggregations and processing; replaces the processing options below")
+      ->check(CLI::ExistingFile);
   std::vector<double> voxel;
   std::string interpolation = "trilinear", write_roi;
   app.add_option(
@@ -71,14 +77,29 @@ int main(int argc, char** argv) {
       "Also write the preprocessed patch of each ROI: PREFIX<roi>_image.nii.gz and PREFIX<roi>_mask.nii.gz "
       "(1 morphological mask, 2 also intensity mask)");
   return tool.main(argc, argv, [&] {
+    if (!config_path.empty()) {
+      for (const char* o :
+           {"--discretisation", "--bin-width", "--bin-count", "--reseg-min", "--reseg-max", "--outlier-sigma",
+            "--voxel-size", "--interpolation", "--mask-threshold", "--no-round"})
+        if (app.count(o))
+          throw ctbmd::UsageError(std::string(o) + " cannot be combined with --config: set it in the file");
+      cfg = rad::loadFeatureConfig(config_path);
+    }
     if (voxel.size() == 1) voxel = {voxel[0], voxel[0], voxel[0]};
     if (voxel.size() == 2) throw ctbmd::UsageError("--voxel-size takes one value or three (x,y,z)");
-    if (voxel.size() == 3) s.resampling.voxel_mm = {voxel[0], voxel[1], voxel[2]};
-    s.resampling.image = rad::interpolationFromString(interpolation);
-    s.resampling.round_intensities = !no_round;
-    s.discretisation = rad::discretisationFromString(discretisation);
-    s.reseg_min = reseg_min;
-    s.reseg_max = reseg_max;
+    if (config_path.empty()) {
+      if (voxel.size() == 3) s.resampling.voxel_mm = {voxel[0], voxel[1], voxel[2]};
+      s.resampling.image = rad::interpolationFromString(interpolation);
+      s.resampling.round_intensities = !no_round;
+    }
+    if (config_path.empty()) {
+      s.discretisation = rad::discretisationFromString(discretisation);
+      s.reseg_min = reseg_min;
+      s.reseg_max = reseg_max;
+      cfg.filtered_settings = s;  // response maps: the same discretisation, no re-segmentation range
+      cfg.filtered_settings.reseg_min = cfg.filtered_settings.reseg_max = NAN;
+      cfg.filtered_settings.outlier_sigma = 0;
+    }
     if (!std::isnan(reseg_min) && !std::isnan(reseg_max) && reseg_min >= reseg_max)
       throw ctbmd::UsageError("--reseg-min must be below --reseg-max");
     const bool force = tool.common().force;
@@ -89,12 +110,12 @@ int main(int argc, char** argv) {
     auto labels = ctbmd::readLabels(mask, scan.image.GetPointer());
     std::vector<rad::FeatureRow> rows;
     try {
-      rows = rad::extractFeatures(scan.image.GetPointer(), labels.GetPointer(), req, s);
+      rows = rad::extractFeatures(scan.image.GetPointer(), labels.GetPointer(), req, cfg);
     } catch (const ctbmd::InputError& e) {
       throw ctbmd::InputError("case '" + req.case_id + "' (CT '" + input + "', labels '" + mask +
                               "'): " + e.what());
     }
-    rad::saveFeatures(output, rows, scan, mask, req, s, force);
+    rad::saveFeatures(output, rows, scan, mask, req, cfg, force);
     if (!write_roi.empty())
       for (const auto& r : rows) {
         const std::vector<int> ls = r.label ? std::vector<int>{r.label} : req.labels;

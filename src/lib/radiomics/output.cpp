@@ -1,6 +1,7 @@
 // Feature rows of a scan's label map, and the features.csv table.
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -8,6 +9,7 @@
 #include "ctbmd/fileio.hpp"
 #include "ctbmd/levels.hpp"
 #include "ctbmd/radiomics.hpp"
+#include "internal/parallel.hpp"
 
 namespace ctbmd::radiomics {
 
@@ -30,8 +32,78 @@ std::string number(double v) {
 }
 }  // namespace
 
+// The features of one ROI on every image of the feature set (IBSI 2 order: interpolate, filter
+// the interpolated patch, keep the original image's masks, discretise the response).
+FeatureList roiFeatures(const RoiImage& roi, const FeatureConfig& cfg) {
+  RoiImage masked = roi;
+  resegment(masked, cfg.settings);  // the intensity mask every response map uses
+  std::vector<std::string> response_families = cfg.families;
+  if (response_families.empty())
+    response_families = {"loc", "stat", "ih", "ivh", "cm", "rlm", "szm", "dzm", "ngt", "ngl"};
+  response_families.erase(std::remove(response_families.begin(), response_families.end(), "morph"),
+                          response_families.end());
+  const Volume vol{roi.grid, roi.intensity};
+  // 1. The response maps, one task per LoG sigma and per wavelet decomposition (which gives all
+  //    eight sub-bands at once).
+  std::vector<std::vector<double>> response(cfg.images.size());
+  std::vector<std::vector<std::size_t>> producers;  // image indices each task fills
+  std::map<std::pair<std::string, int>, std::size_t> wavelet_task;
+  for (std::size_t k = 0; k < cfg.images.size(); ++k) {
+    const ImageSpec& im = cfg.images[k];
+    if (im.kind == ImageSpec::Kind::original) continue;
+    if (im.kind == ImageSpec::Kind::wavelet) {
+      const auto key = std::make_pair(im.wavelet, im.level);
+      const auto it = wavelet_task.find(key);
+      if (it != wavelet_task.end()) {
+        producers[it->second].push_back(k);
+        continue;
+      }
+      wavelet_task[key] = producers.size();
+    }
+    producers.push_back({k});
+  }
+  parallelFor(int(producers.size()), [&](int t) {
+    const ImageSpec& first = cfg.images[producers[std::size_t(t)].front()];
+    if (first.kind == ImageSpec::Kind::log) {
+      response[producers[std::size_t(t)].front()] =
+          laplacianOfGaussian(vol, first.sigma_mm, 4.0, cfg.boundary).v;
+      return;
+    }
+    auto bands = waveletSubbands(vol, first.wavelet, first.level, cfg.boundary);
+    for (std::size_t k : producers[std::size_t(t)])
+      for (auto& [name, v] : bands)
+        if (name == cfg.images[k].subband) response[k] = v.v;
+  });
+  // 2. The features of every image, one task each (the original, with morphology, first).
+  std::vector<FeatureList> per_image(cfg.images.size());
+  parallelFor(int(cfg.images.size()), [&](int t) {
+    const ImageSpec& im = cfg.images[std::size_t(t)];
+    FeatureList f;
+    if (im.kind == ImageSpec::Kind::original) {
+      f = computeAll(roi, cfg.settings, cfg.families.empty() ? nullptr : &cfg.families);
+    } else {
+      RoiImage resp = masked;
+      resp.intensity = std::move(response[std::size_t(t)]);
+      f = computeAll(resp, cfg.filtered_settings, &response_families);
+    }
+    for (auto& x : f)
+      if (cfg.keeps(x.tag)) per_image[std::size_t(t)].push_back({im.prefix() + x.tag, x.value});
+  });
+  FeatureList out;
+  for (auto& f : per_image) out.insert(out.end(), f.begin(), f.end());
+  return out;
+}
+
 std::vector<FeatureRow> extractFeatures(const CtImage* image, const LabelImage* labels, const RoiRequest& req,
-                                        const Settings& s) {
+                                        const FeatureConfig& cfg) {
+  const Settings& s = cfg.settings;
+  std::array<double, 3> spacing;
+  for (unsigned a = 0; a < 3; ++a)
+    spacing[a] = s.resampling.voxel_mm[a] > 0 ? s.resampling.voxel_mm[a] : image->GetSpacing()[a];
+  double margin_mm = 7.0;
+  for (int a = 0; a < 3; ++a)
+    margin_mm = std::max(
+        margin_mm, double(cfg.marginVoxels(spacing, a)) * *std::max_element(spacing.begin(), spacing.end()));
   const std::vector<int>& values = req.labels;
   std::set<int> present;
   const uint8_t* lab = labels->GetBufferPointer();
@@ -49,11 +121,11 @@ std::vector<FeatureRow> extractFeatures(const CtImage* image, const LabelImage* 
     r.case_id = req.case_id;
     r.label = label;
     r.roi = name;
-    const RoiImage roi = cropRoi(image, labels, ls, s.resampling);
+    const RoiImage roi = cropRoi(image, labels, ls, s.resampling, margin_mm);
     for (uint8_t m : roi.morph_mask) r.voxels += m;
     RoiImage probe = roi;
     r.moran_stride = moranStride(resegment(probe, s), s);
-    r.features = computeAll(roi, s);
+    r.features = roiFeatures(roi, cfg);
     return r;
   };
   std::vector<FeatureRow> rows;
@@ -95,7 +167,8 @@ nlohmann::json settingsJson(const Settings& s) {
 }
 
 void writeFeatureCsv(const std::filesystem::path& path, const std::vector<FeatureRow>& rows,
-                     const Settings& s, bool force) {
+                     const FeatureConfig& cfg, bool force) {
+  const Settings& s = cfg.settings;
   if (rows.empty()) throw InputError("no feature rows to write to '" + path.string() + "'");
   std::ostringstream o;
   o << "case_id,roi,label,voxels,discretisation,bin_width_hu,bin_count,reseg_min_hu,reseg_max_hu,moran_"
@@ -134,11 +207,11 @@ std::filesystem::path featuresJsonPath(const std::filesystem::path& csv_path) {
 
 void saveFeatures(const std::filesystem::path& csv_path, const std::vector<FeatureRow>& rows,
                   const Scan& scan, const std::filesystem::path& mask_path, const RoiRequest& req,
-                  const Settings& s, bool force) {
+                  const FeatureConfig& cfg, bool force) {
   const auto jp = featuresJsonPath(csv_path);
   checkWritable(csv_path, force);
   checkWritable(jp, force);
-  writeFeatureCsv(csv_path, rows, s, force);
+  writeFeatureCsv(csv_path, rows, cfg, force);
   nlohmann::json inputs = scanInputs(scan);
   inputs["labels"] = fileInput(mask_path);
   nlohmann::json rois = nlohmann::json::array();
@@ -154,7 +227,8 @@ void saveFeatures(const std::filesystem::path& csv_path, const std::vector<Featu
   }
   nlohmann::json body = {{"case_id", req.case_id},
                          {"table", csv_path.filename().string()},
-                         {"settings", settingsJson(s)},
+                         {"settings", settingsJson(cfg.settings)},
+                         {"feature_set", toJson(cfg)},
                          {"rois", rois}};
   nlohmann::json params = {{"labels", req.labels}, {"merged", req.merged}, {"verse_names", req.verse_names}};
   writeStageJson(jp, body, "ctbmd.radiomics", inputs, params, force);

@@ -10,22 +10,26 @@ std::size_t moranStride(std::size_t voxels, const Settings& s) {
   return std::max<std::size_t>(1, (voxels + cap - 1) / cap);
 }
 
-FeatureList computeAll(const RoiImage& input, const Settings& s) {
+FeatureList computeAll(const RoiImage& input, const Settings& s, const std::vector<std::string>* families) {
+  auto on = [&](const char* f) {
+    return families == nullptr || std::find(families->begin(), families->end(), f) != families->end();
+  };
   RoiImage roi = input;
   resegment(roi, s);
   const LevelImage levels = discretise(roi, s);  // first: it refuses unusable settings
-  FeatureList out = morphologyFeatures(roi, s);
+  FeatureList out;
   auto append = [&](FeatureList f) { out.insert(out.end(), f.begin(), f.end()); };
-  append(localIntensityFeatures(roi));
-  append(statisticsFeatures(roi));
-  append(histogramFeatures(levels));
-  append(ivhFeatures(levels));
-  append(glcmFeatures(levels));
-  append(glrlmFeatures(levels));
-  append(glszmFeatures(levels));
-  append(gldzmFeatures(levels));
-  append(ngtdmFeatures(levels));
-  append(ngldmFeatures(levels));
+  if (on("morph")) append(morphologyFeatures(roi, s));
+  if (on("loc")) append(localIntensityFeatures(roi));
+  if (on("stat")) append(statisticsFeatures(roi));
+  if (on("ih")) append(histogramFeatures(levels));
+  if (on("ivh")) append(ivhFeatures(levels));
+  if (on("cm")) append(glcmFeatures(levels));
+  if (on("rlm")) append(glrlmFeatures(levels));
+  if (on("szm")) append(glszmFeatures(levels));
+  if (on("dzm")) append(gldzmFeatures(levels));
+  if (on("ngt")) append(ngtdmFeatures(levels));
+  if (on("ngl")) append(ngldmFeatures(levels));
   return out;
 }
 

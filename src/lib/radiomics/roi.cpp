@@ -293,3 +293,29 @@ void writeRoiImages(const RoiImage& roi, const std::filesystem::path& image_path
 }
 
 }  // namespace ctbmd::radiomics
+
+namespace ctbmd::radiomics {
+
+Volume toVolume(const FloatImage* image) {
+  const auto c = toCanonicalView<float>(image, canonicalAxisMap(image));
+  const auto size = c->GetLargestPossibleRegion().GetSize();
+  Volume v;
+  v.grid.nx = int(size[0]);
+  v.grid.ny = int(size[1]);
+  v.grid.nz = int(size[2]);
+  for (unsigned a = 0; a < 3; ++a) v.grid.spacing[a] = c->GetSpacing()[a];
+  v.v.assign(c->GetBufferPointer(), c->GetBufferPointer() + v.grid.size());
+  return v;
+}
+
+FloatImage::Pointer fromVolume(const Volume& v, const FloatImage* grid_of) {
+  const AxisMap m = canonicalAxisMap(grid_of);
+  const auto c = toCanonical<float>(grid_of, m);  // the canonical grid, to fill
+  float* p = c->GetBufferPointer();
+  if (c->GetLargestPossibleRegion().GetNumberOfPixels() != v.v.size())
+    throw std::logic_error("fromVolume: sizes differ");
+  for (std::size_t k = 0; k < v.v.size(); ++k) p[k] = float(v.v[k]);
+  return fromCanonical<float>(c.GetPointer(), m);
+}
+
+}  // namespace ctbmd::radiomics
