@@ -15,6 +15,7 @@ packages=(
   libssl-dev                    # SHA-256 from OpenSSL's libcrypto
   libdeflate-dev                # fast whole-buffer inflate for .nii.gz input
   libqhull-dev                  # convex hulls for the radiomics morphology features
+  libopencv-ml-dev              # the radiomics random forest (OpenCV ml::RTrees)
   time util-linux               # /usr/bin/time and prlimit: the bad-input tests' memory bounds
   gnuplot-nox                   # ctbmd-evaluate's plots (PNG and SVG through cairo)
   clang-14 libclang-rt-14-dev   # fuzzing the parsers: libFuzzer, ASan, UBSan (tools/fuzz.sh)

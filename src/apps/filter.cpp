@@ -6,19 +6,23 @@
 #include "ctbmd/radiomics.hpp"
 
 int main(int argc, char** argv) {
-  ctbmd::cli::Tool tool("ctbmd-filter",
-                        "Filter response maps as IBSI 2 defines them, on the image's own grid (float NIfTI): "
-                        "Laplacian of Gaussian (sigma in mm) or the eight sub-bands of an undecimated separable "
-                        "wavelet (axes in LPS order: LLH = low-pass x and y, high-pass z)");
+  ctbmd::cli::Tool tool(
+      "ctbmd-filter",
+      "Filter response maps as IBSI 2 defines them, on the image's own grid (float NIfTI): "
+      "Laplacian of Gaussian (sigma in mm) or the eight sub-bands of an undecimated separable "
+      "wavelet (axes in LPS order: LLH = low-pass x and y, high-pass z)");
   namespace rad = ctbmd::radiomics;
   std::string input, output, wavelet, subband, boundary = "mirror";
   double sigma = 0, truncate = 4.0;
   int level = 1;
   auto& app = tool.app();
-  app.add_option("input", input, "Image: NIfTI, NRRD or MetaImage file")->required()->check(CLI::ExistingFile);
-  app.add_option("-o,--output", output,
-                 "Response map to write (.nii.gz); for all eight wavelet sub-bands, the sub-band's name is put "
-                 "before the extension (out_LLH.nii.gz)")
+  app.add_option("input", input, "Image: NIfTI, NRRD or MetaImage file")
+      ->required()
+      ->check(CLI::ExistingFile);
+  app.add_option(
+         "-o,--output", output,
+         "Response map to write (.nii.gz); for all eight wavelet sub-bands, the sub-band's name is put "
+         "before the extension (out_LLH.nii.gz)")
       ->required();
   auto* log_opt = app.add_option("--log", sigma, "Laplacian of Gaussian with this sigma, mm")
                       ->check(CLI::Range(0.01, 100.0));
@@ -27,7 +31,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   auto* wav_opt = app.add_option("--wavelet", wavelet, "Undecimated wavelet (pywt names)")
                       ->check(ctbmd::cli::oneOf(rad::waveletNames()));
-  app.add_option("--level", level, "Wavelet decomposition level")->check(CLI::Range(1, 4))->capture_default_str();
+  app.add_option("--level", level, "Wavelet decomposition level")
+      ->check(CLI::Range(1, 4))
+      ->capture_default_str();
   app.add_option("--subband", subband, "One sub-band (e.g. LLH; default: all eight)")
       ->check(ctbmd::cli::oneOf({"LLL", "LLH", "LHL", "LHH", "HLL", "HLH", "HHL", "HHH"}));
   app.add_option("--boundary", boundary, "Padding beyond the image edge")

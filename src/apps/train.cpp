@@ -3,24 +3,63 @@
 //   regress | classify: images (2-D or 3-D NIfTI) listed in a CSV with their targets.
 //   segment:            vertebral bodies from a VerSe-layout dataset (unet2d, dense-unet3d).
 //   localize:           the two-stage MIP localizer from a VerSe-layout dataset.
+//   radiomics:          feature selection (RFE, mRMR, LASSO) and a random forest on features.csv.
 #include "ctbmd/train.hpp"
 
+#include <sstream>
+
 #include "app_common.hpp"
+#include "ctbmd/radiomics_model.hpp"
 
 int main(int argc, char** argv) {
   ctbmd::cli::Tool tool(
       "ctbmd-train",
       "Train a network (LibTorch plugin) and write a model folder: weights.pt (best validation loss), "
       "checkpoint.pt (resumable), train_log.csv, model.json. Tasks: regress/classify (images in a CSV), "
-      "segment (vertebral bodies, VerSe-layout dataset), localize (MIP localizer, VerSe-layout dataset)");
+      "segment (vertebral bodies, VerSe-layout dataset), localize (MIP localizer, VerSe-layout dataset), "
+      "radiomics (RFE, mRMR, LASSO and a random forest on ctbmd-radiomics features; forest.yml + "
+      "model.json)");
   auto& app = tool.app();
   ctbmd::training::TrainOptions o;
   std::string out;
   app.add_option("task", o.task,
                  "regress (targets, e.g. BMD) | classify (class names) | segment (VerSe dataset) | "
-                 "localize (VerSe dataset, MIP localizer)")
+                 "localize (VerSe dataset, MIP localizer) | radiomics (features.csv, random forest)")
       ->required()
-      ->check(CLI::IsMember({"regress", "classify", "segment", "localize"}));
+      ->check(CLI::IsMember({"regress", "classify", "segment", "localize", "radiomics"}));
+  ctbmd::radiomics::TrainRadiomicsParams rp;
+  std::vector<std::string> rad_features;
+  std::string rad_reference;
+  auto* rg = app.add_option_group("radiomics", "ctbmd-train radiomics");
+  rg->add_option("--features", rad_features,
+                 "radiomics: features.csv file(s) from ctbmd-radiomics (one feature set)")
+      ->check(CLI::ExistingFile);
+  rg->add_option("--reference", rad_reference,
+                 "radiomics: CSV with case_id, optional roi, and the class column")
+      ->check(CLI::ExistingFile);
+  rg->add_option("--label-column", rp.label_column, "radiomics: the reference's class column")
+      ->capture_default_str();
+  rg->add_option("--test-fraction", rp.test_fraction, "radiomics: fraction of the cases held out")
+      ->check(CLI::Range(0.0, 0.9))
+      ->capture_default_str();
+  rg->add_option("--rfe-keep", rp.rfe_keep, "radiomics: features left by RFE")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  rg->add_option("--rfe-step", rp.rfe_step, "radiomics: features dropped per RFE round")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  rg->add_option("--mrmr-keep", rp.mrmr_keep, "radiomics: features left by mRMR")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  rg->add_option("--lasso-folds", rp.lasso_folds, "radiomics: LassoCV folds")
+      ->check(CLI::Range(2, 50))
+      ->capture_default_str();
+  rg->add_option("--trees", rp.trees, "radiomics: trees in the forest")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  rg->add_option("--max-depth", rp.max_depth, "radiomics: depth of each tree")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   app.add_option("--csv", o.csv,
                  "regress/classify: CSV with columns image,target (paths relative to the CSV; 2-D or 3-D "
                  "NIfTI)");
@@ -84,6 +123,24 @@ int main(int argc, char** argv) {
   app.add_flag("--resume", o.resume,
                "Continue from <output>/checkpoint.pt (identical to an uninterrupted run)");
   return tool.main(argc, argv, [&] {
+    if (o.task == "radiomics") {
+      if (rad_features.empty() || rad_reference.empty())
+        throw ctbmd::UsageError("ctbmd-train radiomics needs --features and --reference");
+      rp.seed = uint64_t(o.seed);
+      if (!o.classes.empty()) {
+        std::stringstream in(o.classes);
+        for (std::string c; std::getline(in, c, ',');)
+          if (!c.empty()) rp.classes.push_back(c);
+      }
+      std::vector<std::filesystem::path> files(rad_features.begin(), rad_features.end());
+      const auto res = ctbmd::radiomics::trainRadiomics(files, rad_reference, rp, out, tool.common().force);
+      const auto& kept = res.card["input"]["features"];
+      spdlog::info(
+          "{} features kept of {}; test accuracy {}", kept.size(),
+          res.card["selection"]["candidates"].get<int>(),
+          res.card["metrics"].contains("test") ? res.card["metrics"]["test"]["accuracy"].dump() : "n/a");
+      return 0;
+    }
     o.out = out;
     o.force = tool.common().force;
     ctbmd::training::trainModel(o);

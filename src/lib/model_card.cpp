@@ -13,7 +13,8 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 const std::vector<std::string>& modelTasks() {
-  static const std::vector<std::string> t = {"localize", "segment", "bmd-regress", "classify"};
+  static const std::vector<std::string> t = {"localize", "segment", "bmd-regress", "classify",
+                                             "radiomics-classify"};
   return t;
 }
 
@@ -67,13 +68,14 @@ ModelCard ModelCard::load(const fs::path& folder, const std::string& task, bool 
   const auto& tasks = modelTasks();
   if (std::find(tasks.begin(), tasks.end(), c.task) == tasks.end())
     throw InputError("model card '" + card_path.string() + "': unknown task '" + c.task +
-                     "' (localize, segment, bmd-regress, classify)");
+                     "' (localize, segment, bmd-regress, classify, radiomics-classify)");
   if (!task.empty() && c.task != task)
     throw InputError("model '" + where + "' is a " + c.task + " model; this stage needs a " + task +
                      " model");
-  if (c.format != "torchscript" && c.format != "ctbmd-state")
-    throw InputError("model card '" + card_path.string() +
-                     "': weights.format must be torchscript or ctbmd-state");
+  const bool forest = c.task == "radiomics-classify";
+  if (forest ? c.format != "opencv-yml" : (c.format != "torchscript" && c.format != "ctbmd-state"))
+    throw InputError("model card '" + card_path.string() + "': weights.format must be " +
+                     (forest ? "opencv-yml for a radiomics-classify model" : "torchscript or ctbmd-state"));
   if (c.normalisation != "none" && c.normalisation != "minmax" && c.normalisation != "zscore")
     throw InputError("model card '" + card_path.string() +
                      "': input.normalisation must be none, minmax or zscore");

@@ -15,13 +15,13 @@ namespace {
 using json = nlohmann::json;
 
 const std::vector<std::string>& familyNames() {
-  static const std::vector<std::string> f{"morph", "loc", "stat", "ih", "ivh", "cm",
+  static const std::vector<std::string> f{"morph", "loc", "stat", "ih",  "ivh", "cm",
                                           "rlm",   "szm", "dzm",  "ngt", "ngl"};
   return f;
 }
 const std::vector<std::string>& aggregationNames() {
-  static const std::vector<std::string> a{"2D_avg", "2D_comb", "2_5D_avg", "2_5D_comb", "3D_avg",
-                                          "3D_comb", "2D", "2_5D", "3D"};
+  static const std::vector<std::string> a{"2D_avg",  "2D_comb", "2_5D_avg", "2_5D_comb", "3D_avg",
+                                          "3D_comb", "2D",      "2_5D",     "3D"};
   return a;
 }
 const std::vector<std::string>& subbandNames() {
@@ -35,7 +35,8 @@ std::string aggregationOf(const std::string& tag) {
   bool is_texture = false;
   for (const char* t : texture) is_texture = is_texture || tag.rfind(t, 0) == 0;
   if (!is_texture) return "";
-  for (const char* suffix : {"_2_5D_avg", "_2_5D_comb", "_2D_avg", "_2D_comb", "_3D_avg", "_3D_comb", "_2_5D", "_2D", "_3D"}) {
+  for (const char* suffix :
+       {"_2_5D_avg", "_2_5D_comb", "_2D_avg", "_2D_comb", "_3D_avg", "_3D_comb", "_2_5D", "_2D", "_3D"}) {
     const std::string s(suffix);
     if (tag.size() > s.size() && tag.compare(tag.size() - s.size(), s.size(), s) == 0) return s.substr(1);
   }
@@ -62,7 +63,8 @@ struct Reader {
   double number(const json& j, const std::string& key, double lo, double hi) const {
     if (!j.is_number()) fail(key, "must be a number");
     const double v = j.get<double>();
-    if (!(v >= lo && v <= hi)) fail(key, "must lie in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    if (!(v >= lo && v <= hi))
+      fail(key, "must lie in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
     return v;
   }
   std::string oneOf(const json& j, const std::string& key, const std::vector<std::string>& allowed) const {
@@ -75,16 +77,19 @@ struct Reader {
     }
     return v;
   }
-  std::vector<std::string> list(const json& j, const std::string& key, const std::vector<std::string>& allowed) const {
+  std::vector<std::string> list(const json& j, const std::string& key,
+                                const std::vector<std::string>& allowed) const {
     if (!j.is_array()) fail(key, "must be a list");
     std::vector<std::string> out;
-    for (std::size_t k = 0; k < j.size(); ++k) out.push_back(oneOf(j[k], key + "[" + std::to_string(k) + "]", allowed));
+    for (std::size_t k = 0; k < j.size(); ++k)
+      out.push_back(oneOf(j[k], key + "[" + std::to_string(k) + "]", allowed));
     return out;
   }
   void discretisation(const json& j, const std::string& key, Settings& s) const {
     onlyKeys(j, key, {"method", "bin_width", "bin_count"});
     if (j.contains("method"))
-      s.discretisation = discretisationFromString(oneOf(j["method"], key + ".method", {"fixed-bin-size", "fixed-bin-number", "none"}));
+      s.discretisation = discretisationFromString(
+          oneOf(j["method"], key + ".method", {"fixed-bin-size", "fixed-bin-number", "none"}));
     if (j.contains("bin_width")) s.bin_width = number(j["bin_width"], key + ".bin_width", 1e-3, 1e4);
     if (j.contains("bin_count")) s.bin_count = int(number(j["bin_count"], key + ".bin_count", 2, 4096));
   }
@@ -99,9 +104,12 @@ std::string fmt(double v) {
 
 std::string ImageSpec::prefix() const {
   switch (kind) {
-    case Kind::original: return "";
-    case Kind::log: return "log_s" + fmt(sigma_mm) + "_";
-    case Kind::wavelet: return "wav_" + wavelet + "_l" + std::to_string(level) + "_" + subband + "_";
+    case Kind::original:
+      return "";
+    case Kind::log:
+      return "log_s" + fmt(sigma_mm) + "_";
+    case Kind::wavelet:
+      return "wav_" + wavelet + "_l" + std::to_string(level) + "_" + subband + "_";
   }
   return "";
 }
@@ -115,7 +123,8 @@ bool FeatureConfig::keeps(const std::string& tag) const {
 std::size_t FeatureConfig::marginVoxels(const std::array<double, 3>& spacing_mm, int axis) const {
   int m = int(std::ceil(7.0 / spacing_mm[std::size_t(axis)]));  // the local-intensity sphere
   for (const auto& im : images) {
-    if (im.kind == ImageSpec::Kind::log) m = std::max(m, logSupportVoxels(im.sigma_mm, spacing_mm[std::size_t(axis)]) + 1);
+    if (im.kind == ImageSpec::Kind::log)
+      m = std::max(m, logSupportVoxels(im.sigma_mm, spacing_mm[std::size_t(axis)]) + 1);
     if (im.kind == ImageSpec::Kind::wavelet) m = std::max(m, waveletSupportVoxels(im.wavelet, im.level) + 1);
   }
   return std::size_t(m);
@@ -131,8 +140,9 @@ FeatureConfig loadFeatureConfig(const std::filesystem::path& path) {
   } catch (const std::exception& e) {
     throw InputError("feature-set file '" + path.string() + "' is not valid JSON: " + jsonProblem(e));
   }
-  r.onlyKeys(j, "", {"schema", "name", "description", "interpolation", "resegmentation", "discretisation",
-                     "filtered_discretisation", "boundary", "images", "families", "aggregations"});
+  r.onlyKeys(j, "",
+             {"schema", "name", "description", "interpolation", "resegmentation", "discretisation",
+              "filtered_discretisation", "boundary", "images", "families", "aggregations"});
   if (!j.contains("schema") || j["schema"] != "ctbmd.radiomics-config")
     r.fail("schema", "must be \"ctbmd.radiomics-config\"");
   FeatureConfig c;
@@ -146,12 +156,16 @@ FeatureConfig loadFeatureConfig(const std::filesystem::path& path) {
     r.onlyKeys(in, "interpolation", {"voxel_mm", "image", "mask_threshold", "round"});
     if (in.contains("voxel_mm")) {
       const json& v = in["voxel_mm"];
-      if (!v.is_array() || v.size() != 3) r.fail("interpolation.voxel_mm", "must be [x, y, z] (0 keeps an axis)");
-      for (std::size_t a = 0; a < 3; ++a) s.resampling.voxel_mm[a] = r.number(v[a], "interpolation.voxel_mm", 0, 50);
+      if (!v.is_array() || v.size() != 3)
+        r.fail("interpolation.voxel_mm", "must be [x, y, z] (0 keeps an axis)");
+      for (std::size_t a = 0; a < 3; ++a)
+        s.resampling.voxel_mm[a] = r.number(v[a], "interpolation.voxel_mm", 0, 50);
     }
     if (in.contains("image"))
-      s.resampling.image = interpolationFromString(r.oneOf(in["image"], "interpolation.image", {"trilinear", "bspline", "nearest"}));
-    if (in.contains("mask_threshold")) s.resampling.mask_threshold = r.number(in["mask_threshold"], "interpolation.mask_threshold", 0.01, 1);
+      s.resampling.image = interpolationFromString(
+          r.oneOf(in["image"], "interpolation.image", {"trilinear", "bspline", "nearest"}));
+    if (in.contains("mask_threshold"))
+      s.resampling.mask_threshold = r.number(in["mask_threshold"], "interpolation.mask_threshold", 0.01, 1);
     if (in.contains("round")) {
       if (!in["round"].is_boolean()) r.fail("interpolation.round", "must be true or false");
       s.resampling.round_intensities = in["round"].get<bool>();
@@ -160,9 +174,12 @@ FeatureConfig loadFeatureConfig(const std::filesystem::path& path) {
   if (j.contains("resegmentation")) {
     const json& rs = j["resegmentation"];
     r.onlyKeys(rs, "resegmentation", {"min_hu", "max_hu", "outlier_sigma"});
-    if (rs.contains("min_hu") && !rs["min_hu"].is_null()) s.reseg_min = r.number(rs["min_hu"], "resegmentation.min_hu", -1e5, 1e5);
-    if (rs.contains("max_hu") && !rs["max_hu"].is_null()) s.reseg_max = r.number(rs["max_hu"], "resegmentation.max_hu", -1e5, 1e5);
-    if (rs.contains("outlier_sigma")) s.outlier_sigma = r.number(rs["outlier_sigma"], "resegmentation.outlier_sigma", 0, 100);
+    if (rs.contains("min_hu") && !rs["min_hu"].is_null())
+      s.reseg_min = r.number(rs["min_hu"], "resegmentation.min_hu", -1e5, 1e5);
+    if (rs.contains("max_hu") && !rs["max_hu"].is_null())
+      s.reseg_max = r.number(rs["max_hu"], "resegmentation.max_hu", -1e5, 1e5);
+    if (rs.contains("outlier_sigma"))
+      s.outlier_sigma = r.number(rs["outlier_sigma"], "resegmentation.outlier_sigma", 0, 100);
     if (!std::isnan(s.reseg_min) && !std::isnan(s.reseg_max) && s.reseg_min >= s.reseg_max)
       r.fail("resegmentation", "min_hu must be below max_hu");
   }
@@ -175,7 +192,8 @@ FeatureConfig loadFeatureConfig(const std::filesystem::path& path) {
   if (j.contains("boundary"))
     c.boundary = boundaryFromString(r.oneOf(j["boundary"], "boundary", {"mirror", "nearest", "zero"}));
   if (j.contains("families")) c.families = r.list(j["families"], "families", familyNames());
-  if (j.contains("aggregations")) c.aggregations = r.list(j["aggregations"], "aggregations", aggregationNames());
+  if (j.contains("aggregations"))
+    c.aggregations = r.list(j["aggregations"], "aggregations", aggregationNames());
   if (j.contains("images")) {
     const json& ims = j["images"];
     if (!ims.is_array() || ims.empty()) r.fail("images", "must be a non-empty list");
@@ -202,7 +220,8 @@ FeatureConfig loadFeatureConfig(const std::filesystem::path& path) {
         const std::string w = r.oneOf(im["wavelet"], key + ".wavelet", waveletNames());
         const int level = im.contains("level") ? int(r.number(im["level"], key + ".level", 1, 4)) : 1;
         std::vector<std::string> bands = subbandNames();
-        if (im.contains("subbands") && im["subbands"] != "all") bands = r.list(im["subbands"], key + ".subbands", subbandNames());
+        if (im.contains("subbands") && im["subbands"] != "all")
+          bands = r.list(im["subbands"], key + ".subbands", subbandNames());
         for (const auto& b : bands) {
           ImageSpec spec;
           spec.kind = ImageSpec::Kind::wavelet;
@@ -221,10 +240,15 @@ nlohmann::json toJson(const FeatureConfig& c) {
   json images = json::array();
   for (const auto& im : c.images) {
     switch (im.kind) {
-      case ImageSpec::Kind::original: images.push_back({{"type", "original"}}); break;
-      case ImageSpec::Kind::log: images.push_back({{"type", "log"}, {"sigma_mm", im.sigma_mm}}); break;
+      case ImageSpec::Kind::original:
+        images.push_back({{"type", "original"}});
+        break;
+      case ImageSpec::Kind::log:
+        images.push_back({{"type", "log"}, {"sigma_mm", im.sigma_mm}});
+        break;
       case ImageSpec::Kind::wavelet:
-        images.push_back({{"type", "wavelet"}, {"wavelet", im.wavelet}, {"level", im.level}, {"subband", im.subband}});
+        images.push_back(
+            {{"type", "wavelet"}, {"wavelet", im.wavelet}, {"level", im.level}, {"subband", im.subband}});
         break;
     }
   }
@@ -233,11 +257,12 @@ nlohmann::json toJson(const FeatureConfig& c) {
           {"families", c.families.empty() ? json("all") : json(c.families)},
           {"aggregations", c.aggregations.empty() ? json("all") : json(c.aggregations)},
           {"original", settingsJson(c.settings)},
-          {"response_maps", {{"discretisation", toString(c.filtered_settings.discretisation)},
-                             {"bin_width", c.filtered_settings.bin_width},
-                             {"bin_count", c.filtered_settings.bin_count},
-                             {"masks", "the original image's morphological and intensity masks (IBSI 2)"},
-                             {"boundary", toString(c.boundary)}}}};
+          {"response_maps",
+           {{"discretisation", toString(c.filtered_settings.discretisation)},
+            {"bin_width", c.filtered_settings.bin_width},
+            {"bin_count", c.filtered_settings.bin_count},
+            {"masks", "the original image's morphological and intensity masks (IBSI 2)"},
+            {"boundary", toString(c.boundary)}}}};
 }
 
 }  // namespace ctbmd::radiomics

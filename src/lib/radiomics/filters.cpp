@@ -11,10 +11,14 @@ namespace ctbmd::radiomics {
 
 const char* toString(Boundary b) {
   switch (b) {
-    case Boundary::mirror: return "mirror";
-    case Boundary::nearest: return "nearest";
-    case Boundary::zero: return "zero";
-    case Boundary::periodic: return "periodic";
+    case Boundary::mirror:
+      return "mirror";
+    case Boundary::nearest:
+      return "nearest";
+    case Boundary::zero:
+      return "zero";
+    case Boundary::periodic:
+      return "periodic";
   }
   return "?";
 }
@@ -33,9 +37,12 @@ namespace {
 long mapIndex(long i, long n, Boundary b) {
   if (i >= 0 && i < n) return i;
   switch (b) {
-    case Boundary::zero: return -1;
-    case Boundary::nearest: return i < 0 ? 0 : n - 1;
-    case Boundary::periodic: return ((i % n) + n) % n;
+    case Boundary::zero:
+      return -1;
+    case Boundary::nearest:
+      return i < 0 ? 0 : n - 1;
+    case Boundary::periodic:
+      return ((i % n) + n) % n;
     case Boundary::mirror: {
       const long period = 2 * n;
       long k = ((i % period) + period) % period;
@@ -80,7 +87,8 @@ Volume filterAxis(const Volume& in, int axis, const std::vector<double>& kernel,
 std::vector<double> gaussianKernel(double sigma, int radius, int order) {
   std::vector<double> k(std::size_t(2 * radius + 1));
   double sum = 0;
-  for (int x = -radius; x <= radius; ++x) sum += k[std::size_t(x + radius)] = std::exp(-0.5 * x * x / (sigma * sigma));
+  for (int x = -radius; x <= radius; ++x)
+    sum += k[std::size_t(x + radius)] = std::exp(-0.5 * x * x / (sigma * sigma));
   for (auto& v : k) v /= sum;
   if (order == 2)
     for (int x = -radius; x <= radius; ++x)
@@ -97,25 +105,25 @@ const std::map<std::string, std::vector<double>>& lowPass() {
       {"haar", {0.7071067811865476, 0.7071067811865476}},
       {"db2", {-0.12940952255126037, 0.2241438680420134, 0.8365163037378079, 0.48296291314453416}},
       {"db3",
-       {0.03522629188570953, -0.08544127388202666, -0.13501102001025458, 0.45987750211849154, 0.8068915093110925,
-        0.33267055295008263}},
+       {0.03522629188570953, -0.08544127388202666, -0.13501102001025458, 0.45987750211849154,
+        0.8068915093110925, 0.33267055295008263}},
       {"db4",
        {-0.010597401785069032, 0.0328830116668852, 0.030841381835560764, -0.18703481171909309,
         -0.027983769416859854, 0.6308807679298589, 0.7148465705529157, 0.2303778133088965}},
       {"sym2", {-0.12940952255092145, 0.22414386804185735, 0.836516303737469, 0.48296291314469025}},
       {"sym3",
-       {0.035226291882100656, -0.08544127388224149, -0.13501102001039084, 0.4598775021193313, 0.8068915093133388,
-        0.3326705529509569}},
+       {0.035226291882100656, -0.08544127388224149, -0.13501102001039084, 0.4598775021193313,
+        0.8068915093133388, 0.3326705529509569}},
       {"sym4",
-       {-0.07576571478927333, -0.02963552764599851, 0.49761866763201545, 0.8037387518059161, 0.29785779560527736,
-        -0.09921954357684722, -0.012603967262037833, 0.0322231006040427}},
+       {-0.07576571478927333, -0.02963552764599851, 0.49761866763201545, 0.8037387518059161,
+        0.29785779560527736, -0.09921954357684722, -0.012603967262037833, 0.0322231006040427}},
       {"coif1",
-       {-0.015655728135791993, -0.07273261951252645, 0.3848648468648578, 0.8525720202116004, 0.3378976624574818,
-        -0.07273261951252645}},
+       {-0.015655728135791993, -0.07273261951252645, 0.3848648468648578, 0.8525720202116004,
+        0.3378976624574818, -0.07273261951252645}},
       {"coif2",
        {-0.000720549445520347, -0.0018232088709110323, 0.005611434819368834, 0.02368017194684777,
-        -0.05943441864643109, -0.07648859907828076, 0.4170051844232391, 0.8127236354494135, 0.3861100668227629,
-        -0.0673725547237256, -0.04146493678687178, 0.01638733646320364}},
+        -0.05943441864643109, -0.07648859907828076, 0.4170051844232391, 0.8127236354494135,
+        0.3861100668227629, -0.0673725547237256, -0.04146493678687178, 0.01638733646320364}},
   };
   return w;
 }
@@ -200,8 +208,8 @@ const std::vector<std::string>& waveletNames() {
   return n;
 }
 
-std::vector<std::pair<std::string, Volume>> waveletSubbands(const Volume& in, const std::string& wavelet, int level,
-                                                             Boundary b) {
+std::vector<std::pair<std::string, Volume>> waveletSubbands(const Volume& in, const std::string& wavelet,
+                                                            int level, Boundary b) {
   if (level < 1 || level > 4) throw std::invalid_argument("wavelet level must be 1-4");
   // Beyond the edge the *image* is extended once (by the whole support of all levels), so a
   // level's input near the edge is the decomposition of the extended image, not an extension of
