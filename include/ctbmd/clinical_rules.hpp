@@ -18,7 +18,7 @@ std::optional<Category> parseCategory(const std::string& s);
 const std::vector<std::string>& threeClasses();
 
 /// The classification rules (ctbmd-classify --rule). One string table (toString / parseRule).
-enum class Rule { AcrQct, WhoTscore, L1Hu, TsMedian, BccNet };
+enum class Rule { AcrQct, WhoTscore, L1Hu, TsMedian, BccNet, RadiomicsRf };
 std::string toString(Rule r);
 /// The rule named `s`; nullopt for an unknown name.
 std::optional<Rule> parseRule(const std::string& s);

@@ -253,6 +253,9 @@ struct FeatureConfig {
 // A feature-set file (JSON, schema "ctbmd.radiomics-config"); every key checked, errors name
 // the file and the key.
 FeatureConfig loadFeatureConfig(const std::filesystem::path& path);
+FeatureConfig featureConfigFromJson(const nlohmann::json& j, const std::string& where);
+// The feature set as a file featureConfigFromJson() reads back to the same set (features.json
+// records it; a model folder keeps it as feature_set.json).
 nlohmann::json toJson(const FeatureConfig& c);
 
 // Features of each requested label as its own ROI (or of their union). Requested labels absent
@@ -286,4 +289,10 @@ namespace ctbmd::radiomics {
 // The canonical (LPS-ordered) voxels of an image as a Volume, and back onto an image's grid.
 Volume toVolume(const FloatImage* image);
 FloatImage::Pointer fromVolume(const Volume& v, const FloatImage* grid_of);
+}  // namespace ctbmd::radiomics
+
+namespace ctbmd::radiomics {
+// features.csv back as rows (features: the columns after moran_stride; an empty cell is NaN).
+// InputError naming the file when it is not a ctbmd-radiomics table.
+std::vector<FeatureRow> readFeatureCsv(const std::filesystem::path& path);
 }  // namespace ctbmd::radiomics

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "ctbmd/model_card.hpp"
+#include "ctbmd/radiomics.hpp"
 #include "ctbmd/radiomics_selection.hpp"
 
 namespace ctbmd::radiomics {
@@ -25,13 +26,13 @@ struct TrainRadiomicsParams {
   uint64_t seed = 1;                      // the split and the forest
   int rfe_keep = 100;                     // features after RFE (the seed's first, coarse step)
   int rfe_step = 10;                      // features dropped per RFE round
-  double ridge_alpha = 1.0;               // RFE's estimator: RidgeClassifier(alpha = 1), scikit-learn's default
-  int mrmr_keep = 20;                     // features after mRMR
-  int mrmr_bins = 10;                     // equal-width bins per feature for the MI estimate
-  int lasso_folds = 5;                    // LassoCV folds over the training rows
-  int trees = 500;                        // forest size
-  int max_depth = 12;                     // per tree; the training rows are few
-  int min_samples = 2;                    // per split
+  double ridge_alpha = 1.0;  // RFE's estimator: RidgeClassifier(alpha = 1), scikit-learn's default
+  int mrmr_keep = 20;        // features after mRMR
+  int mrmr_bins = 10;        // equal-width bins per feature for the MI estimate
+  int lasso_folds = 5;       // LassoCV folds over the training rows
+  int trees = 500;           // forest size
+  int max_depth = 12;        // per tree; the training rows are few
+  int min_samples = 2;       // per split
 };
 
 struct TrainRadiomicsResult {
@@ -46,7 +47,7 @@ TrainRadiomicsResult trainRadiomics(const std::vector<std::filesystem::path>& fe
                                     const std::filesystem::path& out_folder, bool force);
 
 struct RadiomicsPrediction {
-  std::string label;                   // the most probable class
+  std::string label;                          // the most probable class
   std::map<std::string, double> probability;  // votes / trees, per class
 };
 
@@ -56,6 +57,9 @@ class RadiomicsModel {
   const ModelCard& card() const { return card_; }
   const std::vector<std::string>& features() const { return features_; }
   const std::vector<std::string>& classes() const { return classes_; }
+  // The feature set and ROI the forest was trained on (feature_set.json, input.roi).
+  const FeatureConfig& featureConfig() const { return config_; }
+  const RoiRequest& roi() const { return roi_; }
   // Probabilities for one ROI's features (tag -> value); a missing or undefined feature the
   // model uses is an InputError naming it.
   RadiomicsPrediction predict(const std::map<std::string, double>& row) const;
@@ -69,7 +73,27 @@ class RadiomicsModel {
   ModelCard card_;
   std::vector<std::string> features_, classes_;
   Scaler scaler_;
+  FeatureConfig config_;
+  RoiRequest roi_;
   std::unique_ptr<Forest> forest_;
 };
 
+}  // namespace ctbmd::radiomics
+
+namespace ctbmd {
+struct Scan;
+struct ClassifyParams;
+struct ClassifyResult;
+}  // namespace ctbmd
+
+namespace ctbmd::radiomics {
+// Rule radiomics-rf on one scan: the features of the model's ROI (input.roi) of `labels` with
+// the model's feature set, then the forest. A ROI the segmentation lacks, or a feature undefined
+// on it, gives category "unavailable" with the reason (never an exception for a case's data).
+ClassifyResult classifyRadiomics(const Scan& scan, const LabelImage* labels, const ClassifyParams& p);
+// The same from rows already computed (ctbmd-classify --features): one result per row.
+std::vector<ClassifyResult> classifyFeatureRows(const RadiomicsModel& model,
+                                                const std::vector<FeatureRow>& rows);
+// Registers classifyRadiomics as the library's radiomics-rf rule (ctbmd-run, ctbmd-classify).
+void registerRadiomicsRule();
 }  // namespace ctbmd::radiomics

@@ -11,7 +11,7 @@
 namespace ctbmd::radiomics {
 
 struct Scaler {
-  Eigen::VectorXd mean, sd;  // per feature; sd 0 (a constant feature) scales by 1
+  Eigen::VectorXd mean, sd;                     // per feature; sd 0 (a constant feature) scales by 1
   static Scaler fit(const Eigen::MatrixXd& x);  // population SD (ddof 0, as StandardScaler)
   Eigen::MatrixXd apply(const Eigen::MatrixXd& x) const;
 };
@@ -19,7 +19,8 @@ struct Scaler {
 // Ridge classifier coefficients as scikit-learn's RidgeClassifier(alpha): targets +1/-1 per
 // class (one column for two classes), X and targets centred, (Xc'Xc + alpha I) W = Xc'Yc.
 // Returns W (features x target columns).
-Eigen::MatrixXd ridgeClassifierCoef(const Eigen::MatrixXd& x, const std::vector<int>& y, int classes, double alpha);
+Eigen::MatrixXd ridgeClassifierCoef(const Eigen::MatrixXd& x, const std::vector<int>& y, int classes,
+                                    double alpha);
 
 // RFE as scikit-learn's RFE(RidgeClassifier(alpha), n_features_to_select=keep, step): refit on
 // the surviving columns, drop the `step` with the smallest sum of squared coefficients, until

@@ -2,6 +2,7 @@
 // The five stages, callable in-process. Each result converts to and from the JSON file
 // that the stage's executable writes, so a shell pipeline and ctbmd-run see the same data.
 #include <array>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -260,5 +261,13 @@ struct ClassifyResult {
 
 /// `roi` (with its mosaics) is needed by the learned rule bccnet only.
 ClassifyResult classify(const BmdResult& bmd, const ClassifyParams& p = {}, const RoiResult* roi = nullptr);
+
+/// Rule radiomics-rf: features of the scan's label map (the model's ROI), then its forest. The
+/// classifier lives in the radiomics model library (ctbmd/radiomics_model.hpp), which the
+/// executables that apply it register here; without it the rule is a UsageError.
+using RadiomicsClassifier =
+    std::function<ClassifyResult(const Scan& scan, const LabelImage* labels, const ClassifyParams& p)>;
+void setRadiomicsClassifier(RadiomicsClassifier c);
+ClassifyResult classifyRadiomicsRule(const Scan& scan, const LabelImage* labels, const ClassifyParams& p);
 
 }  // namespace ctbmd

@@ -2,6 +2,7 @@
 #include "app_common.hpp"
 #include "ctbmd/provenance.hpp"
 #include "ctbmd/qc.hpp"
+#include "ctbmd/radiomics_model.hpp"
 
 int main(int argc, char** argv) {
   ctbmd::cli::Tool tool("ctbmd-classify", "Classify bone status from bmd.json by a published rule");
@@ -15,7 +16,12 @@ int main(int argc, char** argv) {
         throw CLI::Success();
       },
       "Print the rules, their thresholds and sources (a Markdown table) and exit");
-  app.add_option("bmd", bmd_json, "bmd.json from ctbmd-bmd-estimate")->required();
+  app.add_option("bmd", bmd_json, "bmd.json from ctbmd-bmd-estimate (every rule but radiomics-rf)");
+  std::string features_csv;
+  app.add_option("--features", features_csv,
+                 "radiomics-rf: features.csv from ctbmd-radiomics, computed with the model's feature set "
+                 "(--config MODEL/feature_set.json); one result per row")
+      ->check(CLI::ExistingFile);
   app.add_option("-o,--output", output, "classification.json to write")->required();
   ctbmd::cli::addClassifyOptions(app, p);
   std::string roi_json, qc;
@@ -34,6 +40,40 @@ int main(int argc, char** argv) {
   return tool.main(argc, argv, [&] {
     bool force = tool.common().force;
     ctbmd::checkWritable(output, force);
+    if (p.rule == "radiomics-rf") {
+      if (features_csv.empty() || p.model.empty())
+        throw ctbmd::UsageError(
+            "--rule radiomics-rf needs --features features.csv and --classify-model FOLDER");
+      if (!bmd_json.empty()) throw ctbmd::UsageError("--rule radiomics-rf reads --features, not bmd.json");
+      namespace rad = ctbmd::radiomics;
+      const auto model = rad::RadiomicsModel::load(p.model);
+      const auto side = rad::featuresJsonPath(features_csv);
+      if (!std::filesystem::exists(side))
+        throw ctbmd::InputError("'" + features_csv + "' has no " + side.filename().string() +
+                                " beside it: its feature set cannot be checked against the model's");
+      const auto sj = ctbmd::readJsonFile(side);
+      ctbmd::checkStageFile(sj, side.string(), "ctbmd.radiomics", 1, "", "");
+      if (sj.value("feature_set", nlohmann::json()) != rad::toJson(model.featureConfig()))
+        throw ctbmd::InputError("'" + features_csv + "' was computed with another feature set than model '" +
+                                p.model + "' was trained on: run ctbmd-radiomics --config " +
+                                (std::filesystem::path(p.model) / "feature_set.json").string());
+      const auto rows = rad::readFeatureCsv(features_csv);
+      const auto results = rad::classifyFeatureRows(model, rows);
+      nlohmann::json list = nlohmann::json::array();
+      for (std::size_t i = 0; i < rows.size(); ++i) {
+        nlohmann::json e = results[i].toJson();
+        e["case_id"] = rows[i].case_id;
+        e["roi"] = rows[i].roi;
+        list.push_back(e);
+        spdlog::info("{} {}: {}", rows[i].case_id, rows[i].roi, results[i].category);
+      }
+      nlohmann::json inputs = {{"features", ctbmd::fileInput(features_csv)}};
+      ctbmd::writeStageJson(
+          output, {{"rule", "radiomics-rf"}, {"model", model.card().provenance()}, {"rois", list}},
+          "ctbmd.radiomics-classification", inputs, {{"rule", p.rule}, {"model", p.model}}, force);
+      return 0;
+    }
+    if (bmd_json.empty()) throw ctbmd::UsageError("bmd.json (from ctbmd-bmd-estimate) is required");
     std::filesystem::path out(output);
     const bool learned = p.rule == "bccnet";
     if (qc.empty()) qc = (out.parent_path() / (out.stem().string() + "_qc.png")).string();

@@ -7,6 +7,7 @@
 #include "ctbmd/batch.hpp"
 #include "ctbmd/model_card.hpp"
 #include "ctbmd/provenance.hpp"
+#include "ctbmd/radiomics_model.hpp"
 
 namespace {
 
@@ -39,6 +40,7 @@ void printTable(const ctbmd::CaseResult& r) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ctbmd::radiomics::registerRadiomicsRule();
   ctbmd::cli::Tool tool("ctbmd-run",
                         "Run localize -> segment -> roi-extract -> bmd-estimate -> classify on CT scans");
   std::vector<std::string> inputs, exclude;
@@ -196,7 +198,14 @@ int main(int argc, char** argv) {
     // Model cards are checked before the batch, so a wrong folder fails once, not per case.
     if (!o.segment.model.empty()) ctbmd::ModelCard::load(o.segment.model, "segment");
     if (!o.bmd.model.empty()) ctbmd::ModelCard::load(o.bmd.model, "bmd-regress");
-    if (!o.classify.model.empty()) ctbmd::ModelCard::load(o.classify.model, "classify");
+    const bool radiomics_rule = o.classify.rule == "radiomics-rf";
+    if (radiomics_rule && o.classify.model.empty())
+      throw ctbmd::UsageError(
+          "--rule radiomics-rf needs --classify-model FOLDER (from ctbmd-train radiomics)");
+    if (radiomics_rule)
+      ctbmd::radiomics::RadiomicsModel::load(o.classify.model);  // card, forest and feature set, once
+    else if (!o.classify.model.empty())
+      ctbmd::ModelCard::load(o.classify.model, "classify");
     if (!o.localize.model.empty())
       for (const char* st : {"stage1", "stage2"})
         ctbmd::ModelCard::load(std::filesystem::path(o.localize.model) / st, "localize");
@@ -212,7 +221,7 @@ int main(int argc, char** argv) {
     }
     b.limits.timeout_s = case_timeout;
     const bool network = o.localize.method != "classical" || o.segment.method != "classical" ||
-                         o.bmd.method != "calibration" || !o.classify.model.empty();
+                         o.bmd.method != "calibration" || (!o.classify.model.empty() && !radiomics_rule);
     b.supervised = supervise == "on" || (supervise == "auto" && !network);
     if (jobs == 0) {  // auto: the threads, bounded by memory (4 GiB a case) and the cases
       const uint64_t per_case = uint64_t(4) << 30;

@@ -304,7 +304,9 @@ json pipelineParameters(const PipelineOptions& o) {
   }
   if (!o.segment.model.empty()) p["segment"]["model"] = modelOf(o.segment.model, "segment");
   if (!o.bmd.model.empty()) p["bmd"]["model"] = modelOf(o.bmd.model, "bmd-regress");
-  if (!o.classify.model.empty()) p["classify"]["model"] = modelOf(o.classify.model, "classify");
+  if (!o.classify.model.empty())
+    p["classify"]["model"] =
+        modelOf(o.classify.model, o.classify.rule == "radiomics-rf" ? "radiomics-classify" : "classify");
   if (o.calibration)
     p["calibration"] = {{"path", o.calibration->string()}, {"sha256", fileSha(*o.calibration)}};
   if (o.calibrate == "rods") {

@@ -17,12 +17,13 @@ constexpr std::array<std::pair<Category, const char*>, 6> kCategoryNames = {{
     {Category::NoOsteoporosis, "no_osteoporosis"},
     {Category::Unavailable, "unavailable"},
 }};
-constexpr std::array<std::pair<Rule, const char*>, 5> kRuleNames = {{
+constexpr std::array<std::pair<Rule, const char*>, 6> kRuleNames = {{
     {Rule::AcrQct, "acr-qct"},
     {Rule::WhoTscore, "who-tscore"},
     {Rule::L1Hu, "l1-hu"},
     {Rule::TsMedian, "ts-median"},
     {Rule::BccNet, "bccnet"},
+    {Rule::RadiomicsRf, "radiomics-rf"},
 }};
 }  // namespace
 

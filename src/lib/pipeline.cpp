@@ -265,7 +265,9 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
     saveBmd(dir / "bmd.json", bmd, dir / "roi.json", cal_path, opt.bmd, force);
     ClassifyParams cp = opt.classify;
     cp.detected_contrast = loc.contrast;
-    auto cls = classify(bmd, cp, &roi);
+    auto cls = rules::parseRule(cp.rule) == rules::Rule::RadiomicsRf
+                   ? classifyRadiomicsRule(scan, seg.labels.GetPointer(), cp)
+                   : classify(bmd, cp, &roi);
     for (const auto& f : cls.flags)
       if (std::find(cr.flags.begin(), cr.flags.end(), f) == cr.flags.end()) cr.flags.push_back(f);
     saveClassification(dir / "classification.json", cls, dir / "bmd.json", opt.classify, force);

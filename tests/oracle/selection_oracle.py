@@ -7,8 +7,10 @@ check MODEL_DIR   reads model.json (its training.features CSVs in order, referen
   RFE           sklearn RFE(RidgeClassifier(alpha), step, keep)    -> the same kept set
   mRMR          a direct implementation of the card's definition   -> the same features, same order
   LASSO         sklearn LassoCV(alphas = the card's grid, KFold)   -> alpha 1e-9 relative; coefficients 1e-6
-  forest        sklearn RandomForestClassifier on the kept features (500 trees, sqrt features) ->
-                accuracy on the held-out cases within 2 cases of OpenCV's (different randomness)
+  forest        sklearn RandomForestClassifier on the kept features (same trees, depth, sqrt features)
+                with 20 seeds -> OpenCV's held-out accuracy within the range scikit-learn's own
+                seeds give, widened by one case (the two libraries draw differently; on a few
+                held-out cases one library's seeds alone span tens of percent)
 """
 import csv, json, math, sys
 
@@ -108,13 +110,17 @@ def check(model):
         fi = [unames.index(n) for n in final]
         xt = ((np.array([[x[i] for i in usable] for _, x in test]) - mu) / sd)[:, fi]
         yt = np.array([classes.index(ref[c]) for c, _ in test])
-        rf = RandomForestClassifier(n_estimators=card["architecture"]["hyper_parameters"]["trees"],
-                                    max_depth=card["architecture"]["hyper_parameters"]["max_depth"],
-                                    max_features="sqrt", random_state=1).fit(xs[:, fi], y)
-        acc_sk = float((rf.predict(xt) == yt).mean())
+        hp = card["architecture"]["hyper_parameters"]
+        accs = []
+        for seed in range(20):
+            rf = RandomForestClassifier(n_estimators=hp["trees"], max_depth=hp["max_depth"], max_features="sqrt",
+                                        random_state=seed).fit(xs[:, fi], y)
+            accs.append(float((rf.predict(xt) == yt).mean()))
         acc_cv = card["metrics"]["test"]["accuracy"]
-        assert abs(acc_sk - acc_cv) <= 2.0 / len(yt) + 1e-9, f"forest accuracy {acc_cv} vs scikit-learn {acc_sk}"
-        msg += f"; held-out accuracy OpenCV {acc_cv:.3f}, scikit-learn {acc_sk:.3f} (n = {len(yt)})"
+        lo, hi = min(accs) - 1.0 / len(yt), max(accs) + 1.0 / len(yt)
+        assert lo - 1e-9 <= acc_cv <= hi + 1e-9, f"forest accuracy {acc_cv} outside scikit-learn's seed range {min(accs)}-{max(accs)}"
+        msg += (f"; held-out accuracy OpenCV {acc_cv:.3f}, scikit-learn {np.mean(accs):.3f} "
+                f"(seeds {min(accs):.3f}-{max(accs):.3f}, n = {len(yt)})")
     print(msg)
 
 

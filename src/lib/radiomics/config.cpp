@@ -131,7 +131,6 @@ std::size_t FeatureConfig::marginVoxels(const std::array<double, 3>& spacing_mm,
 }
 
 FeatureConfig loadFeatureConfig(const std::filesystem::path& path) {
-  const Reader r{path.string()};
   json j;
   try {
     j = readJsonFile(path);
@@ -140,6 +139,11 @@ FeatureConfig loadFeatureConfig(const std::filesystem::path& path) {
   } catch (const std::exception& e) {
     throw InputError("feature-set file '" + path.string() + "' is not valid JSON: " + jsonProblem(e));
   }
+  return featureConfigFromJson(j, path.string());
+}
+
+FeatureConfig featureConfigFromJson(const nlohmann::json& j, const std::string& where) {
+  const Reader r{where};
   r.onlyKeys(j, "",
              {"schema", "name", "description", "interpolation", "resegmentation", "discretisation",
               "filtered_discretisation", "boundary", "images", "families", "aggregations"});
@@ -237,6 +241,14 @@ FeatureConfig loadFeatureConfig(const std::filesystem::path& path) {
 }
 
 nlohmann::json toJson(const FeatureConfig& c) {
+  auto orNull = [](double v) { return std::isnan(v) ? json() : json(v); };
+  auto disc = [](const Settings& s) {
+    json d = {{"method", toString(s.discretisation)}};
+    if (s.discretisation == Discretisation::fixed_bin_size) d["bin_width"] = s.bin_width;
+    if (s.discretisation == Discretisation::fixed_bin_number) d["bin_count"] = s.bin_count;
+    return d;
+  };
+  const Settings& s = c.settings;
   json images = json::array();
   for (const auto& im : c.images) {
     switch (im.kind) {
@@ -248,21 +260,28 @@ nlohmann::json toJson(const FeatureConfig& c) {
         break;
       case ImageSpec::Kind::wavelet:
         images.push_back(
-            {{"type", "wavelet"}, {"wavelet", im.wavelet}, {"level", im.level}, {"subband", im.subband}});
+            {{"type", "wavelet"}, {"wavelet", im.wavelet}, {"level", im.level}, {"subbands", {im.subband}}});
         break;
     }
   }
-  return {{"name", c.name},
-          {"images", images},
-          {"families", c.families.empty() ? json("all") : json(c.families)},
-          {"aggregations", c.aggregations.empty() ? json("all") : json(c.aggregations)},
-          {"original", settingsJson(c.settings)},
-          {"response_maps",
-           {{"discretisation", toString(c.filtered_settings.discretisation)},
-            {"bin_width", c.filtered_settings.bin_width},
-            {"bin_count", c.filtered_settings.bin_count},
-            {"masks", "the original image's morphological and intensity masks (IBSI 2)"},
-            {"boundary", toString(c.boundary)}}}};
+  json out = {{"schema", "ctbmd.radiomics-config"},
+              {"name", c.name},
+              {"interpolation",
+               {{"voxel_mm", s.resampling.voxel_mm},
+                {"image", toString(s.resampling.image)},
+                {"mask_threshold", s.resampling.mask_threshold},
+                {"round", s.resampling.round_intensities}}},
+              {"resegmentation",
+               {{"min_hu", orNull(s.reseg_min)},
+                {"max_hu", orNull(s.reseg_max)},
+                {"outlier_sigma", s.outlier_sigma}}},
+              {"discretisation", disc(s)},
+              {"filtered_discretisation", disc(c.filtered_settings)},
+              {"boundary", toString(c.boundary)},
+              {"images", images}};
+  if (!c.families.empty()) out["families"] = c.families;
+  if (!c.aggregations.empty()) out["aggregations"] = c.aggregations;
+  return out;
 }
 
 }  // namespace ctbmd::radiomics

@@ -1,18 +1,18 @@
 // The radiomics classifier: training pipeline (split, z-score, RFE, mRMR, LASSO, random forest)
 // and the model folder's typed loader. OpenCV's ml::RTrees is the forest.
-#include <opencv2/core.hpp>
-#include <opencv2/ml.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <numeric>
+#include <opencv2/core.hpp>
+#include <opencv2/ml.hpp>
 #include <random>
 #include <set>
 
 #include "ctbmd/errors.hpp"
 #include "ctbmd/fileio.hpp"
 #include "ctbmd/provenance.hpp"
+#include "ctbmd/radiomics.hpp"
 #include "ctbmd/radiomics_model.hpp"
 #include "ctbmd/stats.hpp"
 
@@ -83,7 +83,8 @@ Eigen::MatrixXd votes(const cv::ml::RTrees& f, const Eigen::MatrixXd& x, int cla
   return p;
 }
 
-json evaluateSplit(const Eigen::MatrixXd& prob, const std::vector<int>& y, const std::vector<std::string>& classes) {
+json evaluateSplit(const Eigen::MatrixXd& prob, const std::vector<int>& y,
+                   const std::vector<std::string>& classes) {
   const int k = int(classes.size());
   std::vector<std::vector<long>> confusion(std::size_t(k), std::vector<long>(std::size_t(k), 0));
   long correct = 0;
@@ -104,8 +105,10 @@ json evaluateSplit(const Eigen::MatrixXd& prob, const std::vector<int>& y, const
     for (std::size_t i = 0; i < y.size(); ++i) {
       score.push_back(prob(Eigen::Index(i), c));
       pos.push_back(y[i] == c);
-      if (y[i] == c) (pred[i] == c ? tp : fn) += 1;
-      else (pred[i] == c ? fp : tn) += 1;
+      if (y[i] == c)
+        (pred[i] == c ? tp : fn) += 1;
+      else
+        (pred[i] == c ? fp : tn) += 1;
     }
     json e = {{"n_positive", tp + fn}, {"n_negative", tn + fp}};
     if (tp + fn > 0 && tn + fp > 0) {
@@ -128,7 +131,8 @@ json evaluateSplit(const Eigen::MatrixXd& prob, const std::vector<int>& y, const
   return {{"n", y.size()},
           {"accuracy", acc.value},
           {"accuracy_ci95", acc.ci95},
-          {"confusion", {{"rows", "reference"}, {"columns", "predicted"}, {"classes", classes}, {"counts", confusion}}},
+          {"confusion",
+           {{"rows", "reference"}, {"columns", "predicted"}, {"classes", classes}, {"counts", confusion}}},
           {"per_class", per_class}};
 }
 
@@ -143,34 +147,63 @@ TrainRadiomicsResult trainRadiomics(const std::vector<fs::path>& feature_csvs, c
                                     const TrainRadiomicsParams& p, const fs::path& out_folder, bool force) {
   const std::vector<std::string> classes = p.classes.empty() ? kSeedClasses : p.classes;
   if (fs::exists(out_folder / "model.json") && !force)
-    throw UsageError("model folder '" + out_folder.string() + "' already holds a model; use --force to replace it");
+    throw UsageError("model folder '" + out_folder.string() +
+                     "' already holds a model; use --force to replace it");
   // 1. The feature rows.
   std::vector<std::string> names;
   std::vector<Row> rows;
   json inputs = json::array();
+  json feature_set, roi_spec;
   for (const auto& f : feature_csvs) {
+    // The feature set and ROI each table was computed with (its features.json): one for all, kept
+    // in the model so that a case is classified from the same features.
+    const fs::path side = featuresJsonPath(f);
+    if (!fs::exists(side))
+      throw InputError("'" + f.string() + "' has no " + side.filename().string() +
+                       " beside it (the feature set it was computed with): use ctbmd-radiomics' outputs");
+    const json sj = readJsonFile(side);
+    checkStageFile(sj, side.string(), "ctbmd.radiomics", 1, "", "");
+    const json fs_j = sj.at("feature_set");
+    const json roi_j = {{"labels", sj.at("provenance").at("parameters").at("labels")},
+                        {"merged", sj.at("provenance").at("parameters").at("merged")}};
+    if (feature_set.is_null()) {
+      feature_set = fs_j;
+      roi_spec = roi_j;
+    }
+    if (fs_j != feature_set)
+      throw InputError("'" + side.string() + "' records another feature set than '" +
+                       featuresJsonPath(feature_csvs.front()).string() +
+                       "': compute every case with the same --config");
+    if (roi_j != roi_spec)
+      throw InputError("'" + side.string() + "' was computed for other labels (-l/--merge) than '" +
+                       featuresJsonPath(feature_csvs.front()).string() + "'");
     const CsvTable t = readCsv(f);
-    const int c_case = t.column({"case_id"}), c_roi = t.column({"roi"}), c_first = t.column({kFirstFeatureAfter});
+    const int c_case = t.column({"case_id"}), c_roi = t.column({"roi"}),
+              c_first = t.column({kFirstFeatureAfter});
     if (c_case < 0 || c_roi < 0 || c_first < 0)
       throw InputError("'" + f.string() + "' is not a ctbmd-radiomics features.csv (needs case_id, roi, " +
                        kFirstFeatureAfter + " and feature columns)");
     std::vector<std::string> these(t.header.begin() + c_first + 1, t.header.end());
     if (names.empty()) names = these;
     if (these != names)
-      throw InputError("'" + f.string() + "' has other feature columns than '" + feature_csvs.front().string() +
+      throw InputError("'" + f.string() + "' has other feature columns than '" +
+                       feature_csvs.front().string() +
                        "': compute every case with the same feature set (--config)");
     for (std::size_t r = 0; r < t.rows.size(); ++r) {
       Row row{t.cell(r, c_case), t.cell(r, c_roi), {}, -1};
-      for (std::size_t k = 0; k < names.size(); ++k) row.x.push_back(parseCell(t.cell(r, int(c_first + 1 + k))));
+      for (std::size_t k = 0; k < names.size(); ++k)
+        row.x.push_back(parseCell(t.cell(r, int(c_first + 1 + k))));
       rows.push_back(std::move(row));
     }
     inputs.push_back({{"path", f.string()}, {"sha256", sha256File(f)}});
   }
   // 2. Their classes from the reference.
   const CsvTable ref = readCsv(reference_csv);
-  const int r_case = ref.column({"case_id"}), r_roi = ref.column({"roi"}), r_label = ref.column({p.label_column.c_str()});
+  const int r_case = ref.column({"case_id"}), r_roi = ref.column({"roi"}),
+            r_label = ref.column({p.label_column.c_str()});
   if (r_case < 0 || r_label < 0)
-    throw InputError("reference '" + reference_csv.string() + "' needs columns case_id and " + p.label_column);
+    throw InputError("reference '" + reference_csv.string() + "' needs columns case_id and " +
+                     p.label_column);
   std::map<std::string, std::string> by_case, by_roi;
   for (std::size_t r = 0; r < ref.rows.size(); ++r) {
     const std::string label = ref.cell(r, r_label);
@@ -184,16 +217,18 @@ TrainRadiomicsResult trainRadiomics(const std::vector<fs::path>& feature_csvs, c
   for (auto& row : rows) {
     auto it = by_roi.find(row.case_id + "\t" + row.roi);
     std::string label;
-    if (it != by_roi.end()) label = it->second;
-    else if (by_case.count(row.case_id)) label = by_case[row.case_id];
+    if (it != by_roi.end())
+      label = it->second;
+    else if (by_case.count(row.case_id))
+      label = by_case[row.case_id];
     if (label.empty()) {
       ++unmatched;
       continue;
     }
     const auto c = std::find(classes.begin(), classes.end(), label);
     if (c == classes.end())
-      throw InputError("reference '" + reference_csv.string() + "': class '" + label + "' of case " + row.case_id +
-                       " is not one of the classes (" + classes.front() + ", ...)");
+      throw InputError("reference '" + reference_csv.string() + "': class '" + label + "' of case " +
+                       row.case_id + " is not one of the classes (" + classes.front() + ", ...)");
     row.y = int(c - classes.begin());
     labelled.push_back(row);
   }
@@ -202,7 +237,9 @@ TrainRadiomicsResult trainRadiomics(const std::vector<fs::path>& feature_csvs, c
   for (const auto& r : labelled) cases.push_back(r.case_id);
   std::sort(cases.begin(), cases.end());
   cases.erase(std::unique(cases.begin(), cases.end()), cases.end());
-  if (cases.size() < 4) throw InputError("radiomics training needs at least 4 labelled cases; found " + std::to_string(cases.size()));
+  if (cases.size() < 4)
+    throw InputError("radiomics training needs at least 4 labelled cases; found " +
+                     std::to_string(cases.size()));
   portableShuffle(cases, p.seed);
   const std::size_t n_test = std::size_t(std::lround(p.test_fraction * double(cases.size())));
   const std::set<std::string> test_cases(cases.begin(), cases.begin() + long(n_test));
@@ -235,7 +272,8 @@ TrainRadiomicsResult trainRadiomics(const std::vector<fs::path>& feature_csvs, c
   auto matrix = [&](const std::vector<Row>& rs, const std::vector<int>& cols) {
     Eigen::MatrixXd m(Eigen::Index(rs.size()), Eigen::Index(cols.size()));
     for (std::size_t i = 0; i < rs.size(); ++i)
-      for (std::size_t j = 0; j < cols.size(); ++j) m(Eigen::Index(i), Eigen::Index(j)) = rs[i].x[std::size_t(cols[j])];
+      for (std::size_t j = 0; j < cols.size(); ++j)
+        m(Eigen::Index(i), Eigen::Index(j)) = rs[i].x[std::size_t(cols[j])];
     return m;
   };
   std::vector<int> ytr, yte;
@@ -247,7 +285,8 @@ TrainRadiomicsResult trainRadiomics(const std::vector<fs::path>& feature_csvs, c
   const Eigen::MatrixXd xtr = scaler.apply(xtr_raw);
   // 5. RFE -> mRMR -> LASSO, each on the survivors of the previous step.
   const int k = int(classes.size());
-  const std::vector<int> rfe = recursiveFeatureElimination(xtr, ytr, k, std::min(p.rfe_keep, int(xtr.cols())), p.rfe_step, p.ridge_alpha);
+  const std::vector<int> rfe = recursiveFeatureElimination(xtr, ytr, k, std::min(p.rfe_keep, int(xtr.cols())),
+                                                           p.rfe_step, p.ridge_alpha);
   auto columns = [](const Eigen::MatrixXd& x, const std::vector<int>& idx) {
     Eigen::MatrixXd m(x.rows(), Eigen::Index(idx.size()));
     for (std::size_t j = 0; j < idx.size(); ++j) m.col(Eigen::Index(j)) = x.col(idx[j]);
@@ -297,6 +336,8 @@ TrainRadiomicsResult trainRadiomics(const std::vector<fs::path>& feature_csvs, c
   fs::create_directories(out_folder);
   const fs::path forest_path = out_folder / "forest.yml";
   atomicWrite(forest_path, true, [&](const fs::path& tmp) { forest->save(tmp.string()); });
+  const fs::path set_path = out_folder / "feature_set.json";
+  writeJsonFile(set_path, feature_set, true);
   std::vector<double> mean, sd;
   for (int c : final_cols) {
     const auto it = std::find(usable.begin(), usable.end(), usable[std::size_t(c)]);
@@ -311,57 +352,72 @@ TrainRadiomicsResult trainRadiomics(const std::vector<fs::path>& feature_csvs, c
   json card = {
       {"name", out_folder.filename().string()},
       {"task", "radiomics-classify"},
-      {"architecture", {{"name", "random-forest"},
-                        {"hyper_parameters", {{"library", "OpenCV " CV_VERSION " ml::RTrees"},
-                                              {"trees", p.trees},
-                                              {"max_depth", p.max_depth},
-                                              {"min_samples", p.min_samples},
-                                              {"features_per_split", "sqrt(features)"},
-                                              {"randomness", "OpenCV's fixed internal seed"}}}}},
+      {"architecture",
+       {{"name", "random-forest"},
+        {"hyper_parameters",
+         {{"library", "OpenCV " CV_VERSION " ml::RTrees"},
+          {"trees", p.trees},
+          {"max_depth", p.max_depth},
+          {"min_samples", p.min_samples},
+          {"features_per_split", "sqrt(features)"},
+          {"randomness", "OpenCV's fixed internal seed"}}}}},
       {"weights", {{"format", "opencv-yml"}, {"file", "forest.yml"}, {"sha256", sha256File(forest_path)}}},
-      {"input", {{"normalisation", "zscore"},
-                 {"features", final_names},
-                 {"scaler", {{"mean", mean}, {"sd", sd}, {"fitted_on", "training split only (population SD)"}}}}},
+      {"input",
+       {{"normalisation", "zscore"},
+        {"feature_set", {{"file", "feature_set.json"}, {"sha256", sha256File(set_path)}}},
+        {"roi", roi_spec},
+        {"features", final_names},
+        {"scaler", {{"mean", mean}, {"sd", sd}, {"fitted_on", "training split only (population SD)"}}}}},
       {"labels", classes},
       {"selection",
        {{"candidates", names.size()},
         {"dropped_undefined", undefined},
         {"dropped_constant", constant},
-        {"rfe", {{"estimator", "ridge classifier (scikit-learn RidgeClassifier semantics)"},
-                 {"alpha", p.ridge_alpha},
-                 {"step", p.rfe_step},
-                 {"importance", "sum over classes of squared coefficients"},
-                 {"kept", pick(usable_names, rfe)}}},
-        {"mrmr", {{"form", "MID: relevance - mean redundancy"},
-                  {"mutual_information", "nats, joint histogram"},
-                  {"bins", p.mrmr_bins},
-                  {"kept_in_order", [&] {
-                     std::vector<std::string> v;
-                     for (int j : mr) v.push_back(usable_names[std::size_t(rfe[std::size_t(j)])]);
-                     return v;
-                   }()}}},
-        {"lasso", {{"target", "class index (ordinal: " + classes.front() + " = 0)"},
-                   {"folds", p.lasso_folds},
-                   {"alpha", lasso.alpha},
-                   {"alphas", lasso.alphas},
-                   {"cv_mse", lasso.cv_mse},
-                   {"coefficients", lasso_coef},
-                   {"intercept", lasso.intercept},
-                   {"kept", final_names}}},
+        {"rfe",
+         {{"estimator", "ridge classifier (scikit-learn RidgeClassifier semantics)"},
+          {"alpha", p.ridge_alpha},
+          {"step", p.rfe_step},
+          {"importance", "sum over classes of squared coefficients"},
+          {"kept", pick(usable_names, rfe)}}},
+        {"mrmr",
+         {{"form", "MID: relevance - mean redundancy"},
+          {"mutual_information", "nats, joint histogram"},
+          {"bins", p.mrmr_bins},
+          {"kept_in_order",
+           [&] {
+             std::vector<std::string> v;
+             for (int j : mr) v.push_back(usable_names[std::size_t(rfe[std::size_t(j)])]);
+             return v;
+           }()}}},
+        {"lasso",
+         {{"target", "class index (ordinal: " + classes.front() + " = 0)"},
+          {"folds", p.lasso_folds},
+          {"alpha", lasso.alpha},
+          {"alphas", lasso.alphas},
+          {"cv_mse", lasso.cv_mse},
+          {"coefficients", lasso_coef},
+          {"intercept", lasso.intercept},
+          {"kept", final_names}}},
         {"forest_importance", importance}}},
-      {"training", {{"features", inputs},
-                    {"reference", {{"path", reference_csv.string()}, {"sha256", sha256File(reference_csv)}}},
-                    {"label_column", p.label_column},
-                    {"rows_without_reference", unmatched},
-                    {"split", {{"by", "case"}, {"test_fraction", p.test_fraction}, {"seed", p.seed},
-                               {"train_cases", train_cases}, {"test_cases", test_list}}},
-                    {"rows", {{"train", train.size()}, {"test", test.size()}}},
-                    {"command", runContext().command_line},
-                    {"ctbmd_version", versionString()}}},
+      {"training",
+       {{"features", inputs},
+        {"reference", {{"path", reference_csv.string()}, {"sha256", sha256File(reference_csv)}}},
+        {"label_column", p.label_column},
+        {"rows_without_reference", unmatched},
+        {"split",
+         {{"by", "case"},
+          {"test_fraction", p.test_fraction},
+          {"seed", p.seed},
+          {"train_cases", train_cases},
+          {"test_cases", test_list}}},
+        {"rows", {{"train", train.size()}, {"test", test.size()}}},
+        {"command", runContext().command_line},
+        {"ctbmd_version", versionString()}}},
       {"metrics", metrics},
       {"intended_use",
        "Research: bone-status classes from radiomics of the ROIs this model was trained on. Trained on the "
-       "data named under training; a phantom's texture is not bone's, so a phantom-trained model says nothing "
+       "data named under training; a phantom's texture is not bone's, so a phantom-trained model says "
+       "nothing "
        "about patients."}};
   writeJsonFile(out_folder / "model.json", card, true);
   return {out_folder, card};
@@ -384,11 +440,25 @@ RadiomicsModel RadiomicsModel::load(const fs::path& folder) {
     const auto mean = in.at("scaler").at("mean").get<std::vector<double>>();
     const auto sd = in.at("scaler").at("sd").get<std::vector<double>>();
     if (m.features_.empty() || mean.size() != m.features_.size() || sd.size() != m.features_.size())
-      throw InputError(where + ": input.features and input.scaler mean/sd must be non-empty and of one length");
+      throw InputError(where +
+                       ": input.features and input.scaler mean/sd must be non-empty and of one length");
     m.scaler_.mean = Eigen::Map<const Eigen::VectorXd>(mean.data(), Eigen::Index(mean.size()));
     m.scaler_.sd = Eigen::Map<const Eigen::VectorXd>(sd.data(), Eigen::Index(sd.size()));
     for (double s : sd)
       if (!(s > 0)) throw InputError(where + ": input.scaler.sd must be positive");
+    const json& fsj = in.at("feature_set");
+    const fs::path set_path = m.card_.folder / fsj.at("file").get<std::string>();
+    if (!fs::exists(set_path))
+      throw InputError(where + ": its feature set '" + set_path.string() + "' is missing");
+    if (sha256File(set_path) != fsj.at("sha256").get<std::string>())
+      throw InputError(
+          "model '" + folder.string() +
+          "': feature_set.json does not match the card's sha256: the "
+          "feature set was changed; refusing to classify with features the forest was not trained on");
+    m.config_ = featureConfigFromJson(readJsonFile(set_path), set_path.string());
+    const json& roi = in.at("roi");
+    m.roi_.labels = roi.at("labels").get<std::vector<int>>();
+    m.roi_.merged = roi.at("merged").get<bool>();
   } catch (const json::exception& e) {
     throw InputError(where + ": " + jsonProblem(e));
   }
@@ -412,10 +482,12 @@ RadiomicsPrediction RadiomicsModel::predict(const std::map<std::string, double>&
   for (std::size_t j = 0; j < features_.size(); ++j) {
     const auto it = row.find(features_[j]);
     if (it == row.end())
-      throw InputError("the features lack '" + features_[j] + "', which the model uses: compute them with the "
+      throw InputError("the features lack '" + features_[j] +
+                       "', which the model uses: compute them with the "
                        "model's feature set");
     if (!std::isfinite(it->second))
-      throw InputError("feature '" + features_[j] + "' is undefined for this ROI; the model cannot classify it");
+      throw InputError("feature '" + features_[j] +
+                       "' is undefined for this ROI; the model cannot classify it");
     x(0, Eigen::Index(j)) = it->second;
   }
   const Eigen::MatrixXd p = votes(*forest_->trees, scaler_.apply(x), int(classes_.size()));
@@ -426,5 +498,81 @@ RadiomicsPrediction RadiomicsModel::predict(const std::map<std::string, double>&
   for (std::size_t c = 0; c < classes_.size(); ++c) out.probability[classes_[c]] = p(0, Eigen::Index(c));
   return out;
 }
+
+}  // namespace ctbmd::radiomics
+
+#include "ctbmd/stages.hpp"
+
+namespace ctbmd::radiomics {
+
+namespace {
+ClassifyResult unavailable(const std::string& why, const RadiomicsModel* m) {
+  ClassifyResult r;
+  r.rule = "radiomics-rf";
+  r.category = "unavailable";
+  r.details["reason"] = why;
+  if (m) r.details["model"] = m->card().provenance();
+  return r;
+}
+
+ClassifyResult fromRow(const RadiomicsModel& model, const FeatureRow& row) {
+  std::map<std::string, double> values;
+  for (const auto& f : row.features) values[f.tag] = f.value;
+  try {
+    const RadiomicsPrediction pr = model.predict(values);
+    ClassifyResult r;
+    r.rule = "radiomics-rf";
+    r.category = pr.label;
+    for (const auto& [c, p] : pr.probability) r.probabilities[c] = p;
+    r.details = {{"roi", row.roi},
+                 {"voxels", row.voxels},
+                 {"features_used", model.features().size()},
+                 {"model", model.card().provenance()}};
+    return r;
+  } catch (const InputError& e) {
+    auto r = unavailable(e.what(), &model);
+    r.details["roi"] = row.roi;
+    return r;
+  }
+}
+}  // namespace
+
+std::vector<ClassifyResult> classifyFeatureRows(const RadiomicsModel& model,
+                                                const std::vector<FeatureRow>& rows) {
+  std::vector<ClassifyResult> out;
+  for (const auto& r : rows) out.push_back(fromRow(model, r));
+  return out;
+}
+
+ClassifyResult classifyRadiomics(const Scan& scan, const LabelImage* labels, const ClassifyParams& p) {
+  if (p.model.empty())
+    throw UsageError("rule radiomics-rf needs --classify-model (a ctbmd-train radiomics model folder)");
+  const RadiomicsModel model = RadiomicsModel::load(p.model);
+  RoiRequest req = model.roi();
+  req.case_id = "";
+  // A merged ROI missing one of its labels is another ROI than the model was trained on.
+  std::set<int> present;
+  const uint8_t* lab = labels->GetBufferPointer();
+  for (std::size_t k = 0, n = labels->GetLargestPossibleRegion().GetNumberOfPixels(); k < n; ++k)
+    if (lab[k]) present.insert(lab[k]);
+  std::string missing;
+  for (int l : req.labels)
+    if (!present.count(l)) missing += (missing.empty() ? "" : ", ") + std::to_string(l);
+  if (!missing.empty())
+    return unavailable("the segmentation lacks label(s) " + missing + " of the model's ROI", &model);
+  try {
+    const auto rows = extractFeatures(scan.image.GetPointer(), labels, req, model.featureConfig());
+    if (rows.size() != 1)
+      return unavailable("the model's ROI gives " + std::to_string(rows.size()) +
+                             " rows; rule radiomics-rf in "
+                             "ctbmd-run classifies one ROI per case (train with --merge or one label)",
+                         &model);
+    return fromRow(model, rows.front());
+  } catch (const InputError& e) {
+    return unavailable(std::string("radiomics features: ") + e.what(), &model);
+  }
+}
+
+void registerRadiomicsRule() { setRadiomicsClassifier(classifyRadiomics); }
 
 }  // namespace ctbmd::radiomics

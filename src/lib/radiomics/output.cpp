@@ -235,3 +235,48 @@ void saveFeatures(const std::filesystem::path& csv_path, const std::vector<Featu
 }
 
 }  // namespace ctbmd::radiomics
+
+namespace ctbmd::radiomics {
+
+std::vector<FeatureRow> readFeatureCsv(const std::filesystem::path& path) {
+  const CsvTable t = readCsv(path);
+  const int c_case = t.column({"case_id"}), c_roi = t.column({"roi"}), c_label = t.column({"label"}),
+            c_vox = t.column({"voxels"}), c_stride = t.column({"moran_stride"});
+  if (c_case < 0 || c_roi < 0 || c_label < 0 || c_vox < 0 || c_stride < 0)
+    throw InputError("'" + path.string() +
+                     "' is not a ctbmd-radiomics features.csv (needs case_id, roi, label, "
+                     "voxels, moran_stride and feature columns)");
+  std::vector<FeatureRow> rows;
+  for (std::size_t r = 0; r < t.rows.size(); ++r) {
+    FeatureRow row;
+    row.case_id = t.cell(r, c_case);
+    row.roi = t.cell(r, c_roi);
+    try {
+      row.label = std::stoi(t.cell(r, c_label));
+      row.voxels = std::stoul(t.cell(r, c_vox));
+      row.moran_stride = std::stoul(t.cell(r, c_stride));
+    } catch (const std::exception&) {
+      throw InputError("'" + path.string() + "' line " + std::to_string(t.line_numbers[r]) +
+                       ": label, voxels and moran_stride must be whole numbers");
+    }
+    for (std::size_t c = std::size_t(c_stride) + 1; c < t.header.size(); ++c) {
+      const std::string& cell = t.cell(r, int(c));
+      double v = std::numeric_limits<double>::quiet_NaN();
+      if (!cell.empty()) {
+        try {
+          std::size_t used = 0;
+          v = std::stod(cell, &used);
+          if (used != cell.size()) throw std::invalid_argument(cell);
+        } catch (const std::exception&) {
+          throw InputError("'" + path.string() + "' line " + std::to_string(t.line_numbers[r]) + ": " +
+                           t.header[c] + " = '" + cell + "' is not a number");
+        }
+      }
+      row.features.push_back({t.header[c], v});
+    }
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+}  // namespace ctbmd::radiomics

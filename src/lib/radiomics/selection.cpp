@@ -1,10 +1,10 @@
 // Feature selection: z-score, RFE with a ridge classifier, mRMR, LASSO with cross-validated lambda.
-#include "ctbmd/radiomics_selection.hpp"
-
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <stdexcept>
+
+#include "ctbmd/radiomics_selection.hpp"
 
 namespace ctbmd::radiomics {
 
@@ -25,7 +25,8 @@ Eigen::MatrixXd Scaler::apply(const Eigen::MatrixXd& x) const {
   return out;
 }
 
-Eigen::MatrixXd ridgeClassifierCoef(const Eigen::MatrixXd& x, const std::vector<int>& y, int classes, double alpha) {
+Eigen::MatrixXd ridgeClassifierCoef(const Eigen::MatrixXd& x, const std::vector<int>& y, int classes,
+                                    double alpha) {
   const Eigen::Index n = x.rows();
   const int cols = classes == 2 ? 1 : classes;
   Eigen::MatrixXd t = Eigen::MatrixXd::Constant(n, cols, -1.0);
@@ -61,7 +62,8 @@ std::vector<int> recursiveFeatureElimination(const Eigen::MatrixXd& x, const std
     for (std::size_t j = 0; j < alive.size(); ++j) importance[j] = w.row(Eigen::Index(j)).squaredNorm();
     std::vector<std::size_t> order(alive.size());
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return importance[a] < importance[b]; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return importance[a] < importance[b]; });
     const int drop = std::min(step, int(alive.size()) - keep);
     std::vector<bool> gone(alive.size(), false);
     for (int k = 0; k < drop; ++k) gone[order[std::size_t(k)]] = true;
@@ -84,7 +86,8 @@ std::vector<int> binned(const Eigen::VectorXd& v, int bins) {
 }
 
 double mutualInformation(const std::vector<int>& a, int na, const std::vector<int>& b, int nb) {
-  std::vector<double> joint(std::size_t(na) * std::size_t(nb), 0.0), pa(std::size_t(na), 0.0), pb(std::size_t(nb), 0.0);
+  std::vector<double> joint(std::size_t(na) * std::size_t(nb), 0.0), pa(std::size_t(na), 0.0),
+      pb(std::size_t(nb), 0.0);
   const double n = double(a.size());
   for (std::size_t i = 0; i < a.size(); ++i) {
     joint[std::size_t(a[i]) * std::size_t(nb) + std::size_t(b[i])] += 1 / n;
@@ -107,7 +110,8 @@ std::vector<int> mrmr(const Eigen::MatrixXd& x, const std::vector<int>& y, int c
   std::vector<std::vector<int>> b(static_cast<std::size_t>(p));
   for (int j = 0; j < p; ++j) b[std::size_t(j)] = binned(x.col(j), bins);
   std::vector<double> relevance(static_cast<std::size_t>(p));
-  for (int j = 0; j < p; ++j) relevance[std::size_t(j)] = mutualInformation(b[std::size_t(j)], bins, y, classes);
+  for (int j = 0; j < p; ++j)
+    relevance[std::size_t(j)] = mutualInformation(b[std::size_t(j)], bins, y, classes);
   std::vector<int> chosen;
   std::vector<double> redundancy(static_cast<std::size_t>(p), 0.0);  // sum of MI with the chosen
   std::vector<bool> taken(static_cast<std::size_t>(p), false);
@@ -116,8 +120,8 @@ std::vector<int> mrmr(const Eigen::MatrixXd& x, const std::vector<int>& y, int c
     double best_score = -std::numeric_limits<double>::infinity();
     for (int j = 0; j < p; ++j) {
       if (taken[std::size_t(j)]) continue;
-      const double score =
-          relevance[std::size_t(j)] - (chosen.empty() ? 0.0 : redundancy[std::size_t(j)] / double(chosen.size()));
+      const double score = relevance[std::size_t(j)] -
+                           (chosen.empty() ? 0.0 : redundancy[std::size_t(j)] / double(chosen.size()));
       if (score > best_score + 1e-12) {
         best_score = score;
         best = j;
@@ -126,13 +130,14 @@ std::vector<int> mrmr(const Eigen::MatrixXd& x, const std::vector<int>& y, int c
     chosen.push_back(best);
     taken[std::size_t(best)] = true;
     for (int j = 0; j < p; ++j)
-      if (!taken[std::size_t(j)]) redundancy[std::size_t(j)] += mutualInformation(b[std::size_t(j)], bins, b[std::size_t(best)], bins);
+      if (!taken[std::size_t(j)])
+        redundancy[std::size_t(j)] += mutualInformation(b[std::size_t(j)], bins, b[std::size_t(best)], bins);
   }
   return chosen;
 }
 
-Eigen::VectorXd lassoFit(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, double alpha, const Eigen::VectorXd* warm,
-                         double tol, int max_iter) {
+Eigen::VectorXd lassoFit(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, double alpha,
+                         const Eigen::VectorXd* warm, double tol, int max_iter) {
   const Eigen::Index n = x.rows(), p = x.cols();
   const Eigen::MatrixXd xc = x.rowwise() - x.colwise().mean();
   const Eigen::VectorXd yc = y.array() - y.mean();
@@ -159,9 +164,11 @@ Eigen::VectorXd lassoFit(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, dou
   return w;
 }
 
-LassoCvResult lassoCv(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, int folds, int n_alphas, double eps) {
+LassoCvResult lassoCv(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, int folds, int n_alphas,
+                      double eps) {
   const Eigen::Index n = x.rows();
-  if (folds < 2 || n < folds) throw std::invalid_argument("LASSO CV needs at least as many rows as folds (>= 2)");
+  if (folds < 2 || n < folds)
+    throw std::invalid_argument("LASSO CV needs at least as many rows as folds (>= 2)");
   LassoCvResult res;
   const Eigen::MatrixXd xc = x.rowwise() - x.colwise().mean();
   const Eigen::VectorXd yc = y.array() - y.mean();

@@ -91,6 +91,16 @@ json classifyRules() {
         {"classes",
          {{"normal", "argmax"}, {"osteopenia", "argmax (low bone mass)"}, {"osteoporosis", "argmax"}}},
         {"source", "learned; see the model card (--classify-model) for its training data and metrics"}}},
+      {toString(Rule::RadiomicsRf),
+       {{"measure",
+         "random-forest class probabilities on IBSI radiomics features of the ROI the model names (its "
+         "card's "
+         "input.roi and feature_set.json), after the model's own selection (RFE, mRMR, LASSO); category = "
+         "most "
+         "probable class"},
+        {"classes", {{"normal", "argmax"}, {"osteopenia", "argmax"}, {"osteoporosis", "argmax"}}},
+        {"source",
+         "learned (ctbmd-train radiomics); see the model card (--classify-model) for its data and metrics"}}},
       {toString(Rule::TsMedian),
        {{"measure", "median HU of L1 (erode-4mm ROI, the spine-report convention)"},
         {"classes", {{"osteoporosis", "< threshold"}, {"no_osteoporosis", ">= threshold"}}},
@@ -163,9 +173,30 @@ void flagContrast(ClassifyResult& r, const std::optional<ContrastPhase>& detecte
 }
 }  // namespace
 
+namespace {
+RadiomicsClassifier& radiomicsHook() {
+  static RadiomicsClassifier h;
+  return h;
+}
+}  // namespace
+
+void setRadiomicsClassifier(RadiomicsClassifier c) { radiomicsHook() = std::move(c); }
+
+ClassifyResult classifyRadiomicsRule(const Scan& scan, const LabelImage* labels, const ClassifyParams& p) {
+  if (!radiomicsHook())
+    throw UsageError(
+        "rule radiomics-rf is applied by ctbmd-run and ctbmd-classify (which carry the random "
+        "forest); this program does not");
+  return radiomicsHook()(scan, labels, p);
+}
+
 ClassifyResult classify(const BmdResult& bmd, const ClassifyParams& p, const RoiResult* roi) {
   const auto rule = rules::parseRule(p.rule);
   if (rule == rules::Rule::BccNet) return classifyLearned(bmd, p, roi);
+  if (rule == rules::Rule::RadiomicsRf)
+    throw UsageError(
+        "rule radiomics-rf classifies from the scan's radiomics features, not from bmd.json: "
+        "ctbmd-classify --rule radiomics-rf --features features.csv, or ctbmd-run --rule radiomics-rf");
   ClassifyResult r = classifyRule(bmd, p);
   if (rule && rules::ruleAssumesUnenhanced(*rule)) flagContrast(r, p.detected_contrast);
   return r;
