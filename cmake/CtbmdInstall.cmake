@@ -13,6 +13,7 @@ if(TARGET ctbmd-torch)
   install(TARGETS ctbmd-torch LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/ctbmd)
 endif()
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/models/ DESTINATION ${CMAKE_INSTALL_DATADIR}/ctbmd/models)
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/tools/radiomics/ DESTINATION ${CMAKE_INSTALL_DATADIR}/ctbmd/radiomics)
 install(EXPORT ctbmdTargets NAMESPACE ctbmd:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/ctbmd)
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/ctbmdConfig.cmake.in
   ${PROJECT_BINARY_DIR}/ctbmdConfig.cmake INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/ctbmd)

@@ -30,6 +30,8 @@ struct EvalCase {
   std::filesystem::path pred_labels;
   std::optional<double> pred_cal_slope, pred_cal_intercept;  // the case's calibration.json, if any
   std::string pred_cal_source;
+  // Learned rules (bccnet, radiomics-rf): the class probabilities of classification.json.
+  std::map<std::string, double> pred_probability;
 };
 
 struct EvaluateOptions {

@@ -144,6 +144,13 @@ std::vector<EvalCase> loadEvaluationCases(const fs::path& predictions, const fs:
       c.pred_cal_intercept = cj.value("intercept", 0.0);
       c.pred_cal_source = cj.value("source_kind", "");
     }
+    fs::path clsj = dir.empty() ? fs::path() : dir / "classification.json";
+    if (!clsj.empty() && fs::exists(clsj)) {
+      const json cj = readJsonFile(clsj);
+      if (cj.contains("probabilities") && cj["probabilities"].is_object())
+        for (auto it = cj["probabilities"].begin(); it != cj["probabilities"].end(); ++it)
+          if (it.value().is_number()) c.pred_probability[it.key()] = it.value().get<double>();
+    }
     fs::path seg = dir.empty() ? fs::path() : dir / "segmentation.nii.gz";
     if (!seg.empty() && fs::exists(seg)) c.pred_labels = seg;
     if (by_id.count(c.case_id))
@@ -397,6 +404,51 @@ json confusion(const std::vector<EvalCase>& cases) {
           {"accuracy", propJson(stats::proportion(agree, total))}};
 }
 
+// Learned rules' class probabilities: per class one-vs-rest ROC AUC (DeLong 95 % CI) and the
+// sensitivity and specificity of the most probable class (Wilson 95 % CI), as the radiomics
+// seed reports them; null when no case has probabilities.
+json classProbabilities(const std::vector<EvalCase>& cases) {
+  std::vector<const EvalCase*> with;
+  for (const auto& c : cases)
+    if (c.pred_ok && !c.pred_probability.empty() && !refClass(c).empty()) with.push_back(&c);
+  if (with.empty()) return nullptr;
+  json per = json::object();
+  for (const auto& cls : kClasses) {
+    std::vector<double> score;
+    std::vector<bool> pos;
+    long tp = 0, fn = 0, tn = 0, fp = 0;
+    for (const auto* c : with) {
+      const auto it = c->pred_probability.find(cls);
+      const double p = it == c->pred_probability.end() ? 0.0 : it->second;
+      std::string best;
+      double best_p = -1;
+      for (const auto& [k, v] : c->pred_probability)
+        if (v > best_p) best_p = v, best = k;
+      const bool is = refClass(*c) == cls, said = best == cls;
+      score.push_back(p);
+      pos.push_back(is);
+      if (is)
+        (said ? tp : fn) += 1;
+      else
+        (said ? fp : tn) += 1;
+    }
+    json e = {{"n_positive", tp + fn}, {"n_negative", tn + fp}};
+    if (tp + fn > 0 && tn + fp > 0) {
+      const auto r = stats::roc(score, pos);
+      e["auc"] = r.auc;
+      e["auc_ci95"] = r.auc_ci95;
+    }
+    e["sensitivity"] = propJson(stats::proportion(tp, tp + fn));
+    e["specificity"] = propJson(stats::proportion(tn, tn + fp));
+    per[cls] = e;
+  }
+  return {
+      {"cases", with.size()},
+      {"per_class", per},
+      {"definition",
+       "one-vs-rest ROC of each class's probability; sensitivity/specificity of the most probable class"}};
+}
+
 // Calibration recovery (phantom references know the scanner's line); null when none has one.
 json calibrationRecovery(const std::vector<EvalCase>& cases) {
   std::vector<double> slope_rel, icpt_abs, bmd_err;
@@ -534,6 +586,7 @@ json evaluate(const std::vector<EvalCase>& cases, const EvaluateOptions& opt) {
   ev["level_bmd"] = levelBmdAgreement(cases);
   ev["diagnosis"] = diagnosis(cases);
   ev["confusion"] = confusion(cases);
+  if (json cp = classProbabilities(cases); !cp.is_null()) ev["class_probabilities"] = cp;
   if (json cal = calibrationRecovery(cases); !cal.is_null()) ev["calibration"] = cal;
   if (opt.dice) ev["segmentation"] = segmentationScores(cases);
   return ev;
@@ -638,6 +691,21 @@ std::string evaluationMarkdown(const json& ev, const std::string& title) {
     o << " |\n";
   }
   o << "\nAccuracy (3 classes): " << pct(ev["confusion"]["accuracy"]) << "\n\n";
+  if (ev.contains("class_probabilities")) {
+    o << "Class probabilities (learned rule, " << ev["class_probabilities"]["cases"]
+      << " cases; one-vs-rest):\n\n"
+      << "| class | AUC (95 % CI) | sensitivity | specificity |\n|---|---|---|---|\n";
+    for (auto it = ev["class_probabilities"]["per_class"].begin();
+         it != ev["class_probabilities"]["per_class"].end(); ++it) {
+      const json& e = it.value();
+      o << "| " << it.key() << " | "
+        << (e.contains("auc")
+                ? f1(e["auc"], 3) + " (" + f1(e["auc_ci95"][0], 3) + "-" + f1(e["auc_ci95"][1], 3) + ")"
+                : std::string("n/a"))
+        << " | " << pct(e["sensitivity"]) << " | " << pct(e["specificity"]) << " |\n";
+    }
+    o << "\n";
+  }
   if (ev.contains("segmentation") && ev["segmentation"]["cases"].get<long>() > 0) {
     const auto& s = ev["segmentation"];
     o << "## Segmentation (" << s["cases"]

@@ -56,6 +56,56 @@ assert abs(sum(j["probabilities"].values()) - 1) < 1e-9
 print(f"ctbmd-run radiomics-rf: {j['category']} {j['probabilities']}")
 PY
 
+# Evaluation as the seed reports it: ctbmd-evaluate's one-vs-rest AUCs of the class
+# probabilities against scikit-learn's roc_auc_score on the same cases.
+mkdir -p "$WORK/cohort_cts" "$WORK/truth"
+for id in ph001 ph003 ph005 ph007 ph009 ph011; do
+  cp "$c/cases/$id.nii.gz" "$WORK/cohort_cts/"
+  cp "$c/cases/${id}_truth.json" "$WORK/truth/"
+done
+"$CTBMD_BIN/ctbmd-run" -q "$WORK/cohort_cts" -o "$WORK/run6" --rule radiomics-rf --classify-model "$c/model"
+"$CTBMD_BIN/ctbmd-evaluate" -q -p "$WORK/run6" -r "$WORK/truth" -o "$WORK/eval" --no-plots --no-dice
+py - "$WORK/eval/evaluation.json" "$WORK/run6" "$WORK/truth" <<'PY'
+import glob, json, os, sys
+from sklearn.metrics import roc_auc_score
+ev = json.load(open(sys.argv[1]))
+cp = ev["class_probabilities"]
+ids = sorted(os.path.basename(p)[:5] for p in glob.glob(f"{sys.argv[3]}/ph*_truth.json"))
+probs = {i: json.load(open(f"{sys.argv[2]}/{i}/classification.json"))["probabilities"] for i in ids}
+ref = {i: json.load(open(f"{sys.argv[3]}/{i}_truth.json"))["category"] for i in ids}
+assert cp["cases"] == len(ids), cp["cases"]
+for cls, e in cp["per_class"].items():
+    y = [ref[i] == cls for i in ids]
+    if "auc" in e:
+        want = roc_auc_score(y, [probs[i][cls] for i in ids])
+        assert abs(e["auc"] - want) < 1e-12, (cls, e["auc"], want)
+print("ctbmd-evaluate class-probability AUCs equal scikit-learn's:", {k: v.get("auc") for k, v in cp["per_class"].items()})
+PY
+grep -q "Class probabilities" "$WORK/eval/evaluation.md" || fail "evaluation.md lacks the class-probability table"
+
+# The shipped phantom model (models/radiomics-rf-phantom): its card, forest and feature set load
+# and it classifies phantoms it never saw (seeds 9201-9203), one per population.
+ship="$CTBMD_SRC/models/radiomics-rf-phantom"
+"$CTBMD_BIN/ctbmd-model" -q check "$ship"
+mkdir -p "$WORK/unseen"
+k=0
+for pop in normal osteopenia osteoporosis; do
+  k=$((k + 1))
+  "$CTBMD_BIN/ctbmd-phantom" -q -o "$WORK/unseen/u$k.nii.gz" --size 256x256 --pixel 1.2 --slice 1.5 --levels T12-L3 \
+    --seed $((9200 + k)) --population "$pop"
+  rm "$WORK/unseen/u${k}_seg.nii.gz"
+done
+"$CTBMD_BIN/ctbmd-run" -q "$WORK/unseen" -o "$WORK/unseen_run" --rule radiomics-rf --classify-model "$ship"
+py - "$WORK/unseen_run/results.csv" "$WORK/unseen" <<'PY'
+import csv, json, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert len(rows) == 3 and all(r["status"] == "ok" for r in rows), [(r["case_id"], r["status"], r["reason"]) for r in rows]
+for r in rows:
+    assert r["category"] in ("normal", "osteopenia", "osteoporosis"), r["category"]
+    truth = json.load(open(f"{sys.argv[2]}/{r['case_id']}_truth.json"))["category"]
+    print(f"  {r['case_id']}: shipped model says {r['category']}, truth {truth}")
+PY
+
 # Refusals.
 expect_rc 1 "$CTBMD_BIN/ctbmd-run" "$c/cases/ph002.nii.gz" -o "$WORK/run2" --rule radiomics-rf
 grep -q "needs --classify-model" "$WORK/last.out" || fail "unclear: $(cat "$WORK/last.out")"
