@@ -33,8 +33,14 @@ struct PhantomParams {
   std::map<std::string, double> bmd;  // per level override, mg/cm3 (e.g. {"L1", 95})
   double cal_intercept_hu = -5.0;     // scanner calibration HU = a + b * BMD(HA)
   double cal_slope_hu = 1.25;
-  double noise_sd = 15.0;              // HU
-  double texture_sd = 20.0;            // HU, trabecular texture amplitude
+  double noise_sd = 15.0;    // HU
+  double texture_sd = 20.0;  // HU, trabecular texture amplitude
+  // "uniform": one texture for every density. "density": a stylised loss of trabecular
+  // microarchitecture with density (thinner, sparser trabeculae: bone loss widens the spacing and
+  // raises the marrow-bone contrast): a level of BMD b has its texture's length scale and
+  // amplitude times clamp(1 + (150 - b) / 150, 0.6, 2) (1 at 150 mg/cm3, 1.5 at 75, 2 at 0) —
+  // for radiomics cohorts whose texture must change with density (issue 19). Not bone.
+  std::string texture_model = "uniform";
   int rib_pairs = 12;                  // 11, 12 or 13 (13: an extra rib-bearing T13)
   bool lumbar6 = false;                // lumbosacral transitional vertebra: six lumbar
   double lumbar_rib_mm = 0;            // > 0: a rib pair of this length on L1 (13 pairs, 12 thoracic)

@@ -107,6 +107,14 @@ struct Settings {
   // Outlier filtering (IBSI 2.4): drop intensity-mask voxels beyond mean +/- n sigma. 0 = off.
   double outlier_sigma = 0.0;
   Resampling resampling;
+  // The intensity-volume histogram's own discretisation (IBSI's CT configurations name one: the
+  // intensities themselves, bins of 2.5 HU, or 1000 bins); off: the texture's levels.
+  struct Ivh {
+    bool own = false;
+    Discretisation method = Discretisation::none;  // none: each integer HU its own level
+    double bin_width = 2.5;
+    int bin_count = 1000;
+  } ivh;
   // Intensity-volume histogram: discretised levels are used (IBSI 4.4 for CT with a fixed bin
   // size: the bins' lower edges) so that IVH features follow the same grid as the texture.
   // Moran's I and Geary's C are O(N^2) in the voxel count; above this many voxels they are
@@ -119,8 +127,10 @@ std::size_t moranStride(std::size_t voxels, const Settings& s);
 
 // Apply re-segmentation and outlier filtering in IBSI's order; returns the voxel count left.
 std::size_t resegment(RoiImage& roi, const Settings& s);
-// Discretise the intensity mask's voxels into grey levels 1..N_g.
-LevelImage discretise(const RoiImage& roi, const Settings& s);
+// Discretise the intensity mask's voxels into grey levels 1..N_g (at most `max_levels`).
+LevelImage discretise(const RoiImage& roi, const Settings& s, int max_levels = 1024);
+// The levels the intensity-volume histogram uses (Settings::ivh), no level cap.
+LevelImage ivhLevels(const RoiImage& roi, const Settings& s);
 
 // ---- Feature families -------------------------------------------------------------------
 FeatureList morphologyFeatures(const RoiImage& roi, const Settings& s);

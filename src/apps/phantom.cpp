@@ -105,6 +105,12 @@ int main(int argc, char** argv) {
   app.add_option("--cal-slope", p.cal_slope_hu, "Scanner calibration: HU per mg/cm3")->capture_default_str();
   app.add_option("--noise", p.noise_sd, "Image noise SD, HU")->capture_default_str();
   app.add_option("--texture", p.texture_sd, "Trabecular texture amplitude, HU")->capture_default_str();
+  app.add_option(
+         "--texture-model", p.texture_model,
+         "uniform (one texture for all densities) | density (coarser, higher-contrast texture as BMD "
+         "falls: scale and amplitude x clamp(1 + (150 - BMD) / 150, 0.6, 2); a stylised model, not bone)")
+      ->check(ctbmd::cli::oneOf({"uniform", "density"}))
+      ->capture_default_str();
   app.add_option("--ribs", p.rib_pairs, "Rib pairs: 11, 12 or 13 (13 adds a rib-bearing T13)")
       ->capture_default_str();
   app.add_flag("--lstv", p.lumbar6, "Lumbosacral transitional vertebra: six lumbar vertebrae");

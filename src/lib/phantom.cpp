@@ -393,10 +393,16 @@ void ellipse(const Grid& g, double cx, double cy, double ra, double rb, F&& f) {
   });
 }
 
-double texture(const Model& m, double x, double y, double z) {
+// The texture's scale factor for a level of this BMD (PhantomParams::texture_model).
+double textureScale(const Model& m, double bmd) {
+  if (m.p.texture_model != "density") return 1.0;
+  return std::clamp(1.0 + (150.0 - bmd) / 150.0, 0.6, 2.0);
+}
+
+double texture(const Model& m, double x, double y, double z, double scale = 1.0) {
   double s = 0;
-  for (const auto& t : m.tex) s += std::sin(t[0] * x + t[1] * y + t[2] * z + t[3]);
-  return m.p.texture_sd * s / std::sqrt(0.5 * m.tex.size());
+  for (const auto& t : m.tex) s += std::sin((t[0] * x + t[1] * y + t[2] * z) / scale + t[3]);
+  return scale * m.p.texture_sd * s / std::sqrt(0.5 * m.tex.size());
 }
 
 // Paints one axial plane at height z into hu (and lab, when not null).
@@ -524,7 +530,8 @@ void paintPlane(const Model& m, const Grid& g, double z, float* hu, uint8_t* lab
       double r = bodyR(q.u, q.v, v.a, v.b);
       if (r <= 1.0 && std::abs(q.w) <= hv / 2) {
         double edge = std::min((1 - r) * std::min(v.a, v.b), hv / 2 - std::abs(q.w));
-        double val = edge < v.cortex_mm ? v.hu_cortex : v.hu_trab + texture(m, x, y, z);
+        double val =
+            edge < v.cortex_mm ? v.hu_cortex : v.hu_trab + texture(m, x, y, z, textureScale(m, v.bmd));
         set(k, val, body);
         return;
       }
@@ -921,6 +928,7 @@ PhantomResult makePhantom(const PhantomParams& p) {
     res.labels = fromCanonical<uint8_t>(lab.GetPointer(), am);
   }
   res.truth = truth;
+  if (p.texture_model != "uniform") res.truth["texture_model"] = p.texture_model;
   return res;
 }
 

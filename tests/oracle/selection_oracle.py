@@ -3,6 +3,7 @@
 
 check MODEL_DIR   reads model.json (its training.features CSVs in order, reference, split) and
                   recomputes every step on the training rows:
+  duplicates    a feature equal (1e-9 relative) on every training row to an earlier one is dropped
   z-score       StandardScaler (population SD)                     -> card's scaler, 1e-9 relative
   RFE           sklearn RFE(RidgeClassifier(alpha), step, keep)    -> the same kept set
   mRMR          a direct implementation of the card's definition   -> the same features, same order
@@ -72,8 +73,18 @@ def check(model):
     sel = card["selection"]
     split = card["training"]["split"]
     train_cases = set(split["train_cases"])
-    usable = [i for i, n in enumerate(names) if n not in sel["dropped_undefined"] and n not in sel["dropped_constant"]]
     train = [(c, x) for c, roi, x in rows if c in train_cases and c in ref]
+    xall = np.array([x for _, x in train])
+    usable = []
+    dup = []
+    for i, n in enumerate(names):
+        if n in sel["dropped_undefined"] or n in sel["dropped_constant"]:
+            continue
+        if any(np.all(np.abs(xall[:, i] - xall[:, d]) <= 1e-9 * (np.abs(xall[:, d]) + 1)) for d in usable):
+            dup.append(n)
+            continue
+        usable.append(i)
+    assert dup == sel["dropped_duplicate"], f"duplicates differ: {set(dup) ^ set(sel['dropped_duplicate'])}"
     x = np.array([[x[i] for i in usable] for _, x in train])
     y = np.array([classes.index(ref[c]) for c, _ in train])
     unames = [names[i] for i in usable]

@@ -63,7 +63,7 @@ TEST(ClinicalRules, StringTablesRoundTripAndRefuseNearMisses) {
   EXPECT_FALSE(rules::parseCategory("Normal"));
   EXPECT_FALSE(rules::parseCategory("low_bone_mass"));
   const auto names = rules::ruleNames();
-  ASSERT_EQ(names.size(), 5u);
+  ASSERT_EQ(names.size(), 6u);  // acr-qct who-tscore l1-hu ts-median bccnet radiomics-rf
   for (const auto& n : names) EXPECT_EQ(rules::toString(*rules::parseRule(n)), n);
   EXPECT_FALSE(rules::parseRule("acr"));
   EXPECT_EQ(rules::threeClasses(), (std::vector<std::string>{"normal", "osteopenia", "osteoporosis"}));

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A radiomics cohort from the digital phantom and the radiomics random forest trained on it
 # (issue 19): N phantoms whose population cycles normal / osteopenia / osteoporosis with scanner
-# calibration, noise, texture and slice thickness varied per case; features of the L1+L2 bodies
+# calibration, noise, texture amplitude and slice thickness varied per case and a trabecular
+# texture that coarsens as density falls (ctbmd-phantom --texture-model density); features of the L1+L2 bodies
 # (truth masks, one ROI per case) with a feature set; the reference class is the phantom's own
 # ACR category of its true L1-L2 BMD; then ctbmd-train radiomics.
 # Usage: tools/train/radiomics_phantom.sh BIN_DIR OUT_DIR [N] [CONFIG] [TRAIN OPTIONS...]
@@ -26,7 +27,8 @@ print(round(r.uniform(1.1, 1.4), 3), round(r.uniform(-15, 5), 1), round(r.unifor
       round(r.uniform(10, 30), 1), r.choice([1.0, 1.5, 2.0, 2.5]))")
   ct="$out/cases/$id.nii.gz"
   [[ -f $ct ]] || "$bin/ctbmd-phantom" -q -o "$ct" --size 256x256 --pixel 1.2 --slice "$slice" --levels T12-L3 \
-    --seed "$i" --population "$pop" --cal-slope "$slope" --cal-intercept "$icpt" --noise "$noise" --texture "$tex"
+    --seed "$i" --population "$pop" --cal-slope "$slope" --cal-intercept "$icpt" --noise "$noise" --texture "$tex" \
+    --texture-model density
   cat=$(/usr/bin/python3 -c "import json; print(json.load(open('$out/cases/${id}_truth.json'))['category'])")
   echo "$id,$cat" >> "$out/reference.csv"
   [[ -f $out/features/$id.csv ]] || "$bin/ctbmd-radiomics" -q "$ct" -m "$out/cases/${id}_seg.nii.gz" -l 20,21 --merge \

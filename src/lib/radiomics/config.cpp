@@ -144,9 +144,10 @@ FeatureConfig loadFeatureConfig(const std::filesystem::path& path) {
 
 FeatureConfig featureConfigFromJson(const nlohmann::json& j, const std::string& where) {
   const Reader r{where};
-  r.onlyKeys(j, "",
-             {"schema", "name", "description", "interpolation", "resegmentation", "discretisation",
-              "filtered_discretisation", "boundary", "images", "families", "aggregations"});
+  r.onlyKeys(
+      j, "",
+      {"schema", "name", "description", "interpolation", "resegmentation", "discretisation",
+       "filtered_discretisation", "ivh_discretisation", "boundary", "images", "families", "aggregations"});
   if (!j.contains("schema") || j["schema"] != "ctbmd.radiomics-config")
     r.fail("schema", "must be \"ctbmd.radiomics-config\"");
   FeatureConfig c;
@@ -188,6 +189,17 @@ FeatureConfig featureConfigFromJson(const nlohmann::json& j, const std::string& 
       r.fail("resegmentation", "min_hu must be below max_hu");
   }
   if (j.contains("discretisation")) r.discretisation(j["discretisation"], "discretisation", s);
+  if (j.contains("ivh_discretisation")) {
+    Settings t;
+    t.discretisation = Discretisation::none;
+    t.bin_width = s.ivh.bin_width;
+    t.bin_count = s.ivh.bin_count;
+    r.discretisation(j["ivh_discretisation"], "ivh_discretisation", t);
+    s.ivh.own = true;
+    s.ivh.method = t.discretisation;
+    s.ivh.bin_width = t.bin_width;
+    s.ivh.bin_count = t.bin_count;
+  }
   c.filtered_settings = s;
   c.filtered_settings.reseg_min = c.filtered_settings.reseg_max = std::numeric_limits<double>::quiet_NaN();
   c.filtered_settings.outlier_sigma = 0;
@@ -279,6 +291,13 @@ nlohmann::json toJson(const FeatureConfig& c) {
               {"filtered_discretisation", disc(c.filtered_settings)},
               {"boundary", toString(c.boundary)},
               {"images", images}};
+  if (s.ivh.own) {
+    Settings t;
+    t.discretisation = s.ivh.method;
+    t.bin_width = s.ivh.bin_width;
+    t.bin_count = s.ivh.bin_count;
+    out["ivh_discretisation"] = disc(t);
+  }
   if (!c.families.empty()) out["families"] = c.families;
   if (!c.aggregations.empty()) out["aggregations"] = c.aggregations;
   return out;

@@ -276,6 +276,33 @@ TrainRadiomicsResult trainRadiomics(const std::vector<fs::path>& feature_csvs, c
         m(Eigen::Index(i), Eigen::Index(j)) = rs[i].x[std::size_t(cols[j])];
     return m;
   };
+  // Features equal on every training row to an earlier one (IBSI's cluster tendency and sum
+  // variance are one quantity by two formulas) tie in every ranking: only the first is kept.
+  std::vector<std::string> duplicate;
+  {
+    std::vector<int> distinct;
+    for (int k : usable) {
+      bool dup = false;
+      for (int d : distinct) {
+        bool same = true;
+        for (const auto& r : train)
+          if (std::fabs(r.x[std::size_t(k)] - r.x[std::size_t(d)]) >
+              1e-9 * (std::fabs(r.x[std::size_t(d)]) + 1.0)) {
+            same = false;
+            break;
+          }
+        if (same) {
+          dup = true;
+          break;
+        }
+      }
+      if (dup)
+        duplicate.push_back(names[std::size_t(k)]);
+      else
+        distinct.push_back(k);
+    }
+    usable.swap(distinct);
+  }
   std::vector<int> ytr, yte;
   for (const auto& r : train) ytr.push_back(r.y);
   for (const auto& r : test) yte.push_back(r.y);
@@ -373,6 +400,7 @@ TrainRadiomicsResult trainRadiomics(const std::vector<fs::path>& feature_csvs, c
        {{"candidates", names.size()},
         {"dropped_undefined", undefined},
         {"dropped_constant", constant},
+        {"dropped_duplicate", duplicate},
         {"rfe",
          {{"estimator", "ridge classifier (scikit-learn RidgeClassifier semantics)"},
           {"alpha", p.ridge_alpha},

@@ -13,9 +13,8 @@ namespace ctbmd::radiomics {
 
 namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-// Grey levels the texture matrices may have: the dense matrices cost N_g^2 per slice and
-// direction (a 1024-level co-occurrence matrix is 8 MiB); IBSI configurations use 16-60.
-constexpr int kMaxLevels = 1024;
+// Levels of an intensity-volume histogram: it is a cumulative count, not a matrix.
+constexpr int kMaxIvhLevels = 1 << 20;
 
 std::vector<double> maskedValues(const RoiImage& roi) {
   std::vector<double> v;
@@ -146,7 +145,7 @@ std::size_t resegment(RoiImage& roi, const Settings& s) {
   return left;
 }
 
-LevelImage discretise(const RoiImage& roi, const Settings& s) {
+LevelImage discretise(const RoiImage& roi, const Settings& s, int max_levels) {
   LevelImage out;
   out.grid = roi.grid;
   out.morph_mask = roi.morph_mask;
@@ -190,10 +189,10 @@ LevelImage discretise(const RoiImage& roi, const Settings& s) {
     max_level = std::max(max_level, g);
   }
   out.levels = s.discretisation == Discretisation::fixed_bin_number ? s.bin_count : max_level;
-  if (out.levels > kMaxLevels)
+  if (out.levels > max_levels)
     throw InputError(
         std::to_string(out.levels) + " grey levels after discretisation (at most " +
-        std::to_string(kMaxLevels) +
+        std::to_string(max_levels) +
         "): the texture matrices would not fit; use a wider --bin-width or a re-segmentation range");
   return out;
 }
@@ -314,6 +313,41 @@ FeatureList histogramFeatures(const LevelImage& img) {
   out.push_back({"ih_max_grad_g", double(gmax)});
   out.push_back({"ih_min_grad", grad(gmin)});
   out.push_back({"ih_min_grad_g", double(gmin)});
+  return out;
+}
+
+LevelImage ivhLevels(const RoiImage& roi, const Settings& s) {
+  if (!s.ivh.own) return discretise(roi, s, kMaxIvhLevels);
+  if (s.ivh.method != Discretisation::none) {
+    Settings t = s;
+    t.discretisation = s.ivh.method;
+    t.bin_width = s.ivh.bin_width;
+    t.bin_count = s.ivh.bin_count;
+    return discretise(roi, t, kMaxIvhLevels);
+  }
+  // 'none': every integer intensity its own level, from the lowest present.
+  LevelImage out;
+  out.grid = roi.grid;
+  out.morph_mask = roi.morph_mask;
+  out.level.assign(roi.grid.size(), 0);
+  double lo = std::numeric_limits<double>::infinity();
+  for (std::size_t k = 0; k < roi.intensity.size(); ++k)
+    if (roi.int_mask[k]) lo = std::min(lo, roi.intensity[k]);
+  if (!std::isfinite(lo)) return out;
+  const long base = std::lround(lo);
+  for (std::size_t k = 0; k < roi.intensity.size(); ++k) {
+    if (!roi.int_mask[k]) continue;
+    const double x = roi.intensity[k];
+    if (std::fabs(x - std::round(x)) > 1e-6)
+      throw InputError("IVH discretisation 'none' needs integer intensities (found " + std::to_string(x) +
+                       "); interpolated HU are rounded unless --no-round");
+    const long g = std::lround(x) - base + 1;
+    if (g > kMaxIvhLevels) throw InputError("the ROI's intensities span more than 2^20 levels");
+    out.level[k] = int(g);
+    out.levels = std::max(out.levels, int(g));
+  }
+  out.lowest = double(base);
+  out.width = 1.0;
   return out;
 }
 

@@ -23,7 +23,7 @@ FeatureList computeAll(const RoiImage& input, const Settings& s, const std::vect
   if (on("loc")) append(localIntensityFeatures(roi));
   if (on("stat")) append(statisticsFeatures(roi));
   if (on("ih")) append(histogramFeatures(levels));
-  if (on("ivh")) append(ivhFeatures(levels));
+  if (on("ivh")) append(ivhFeatures(s.ivh.own ? ivhLevels(roi, s) : levels));
   if (on("cm")) append(glcmFeatures(levels));
   if (on("rlm")) append(glrlmFeatures(levels));
   if (on("szm")) append(glszmFeatures(levels));
