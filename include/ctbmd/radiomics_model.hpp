@@ -49,6 +49,9 @@ TrainRadiomicsResult trainRadiomics(const std::vector<std::filesystem::path>& fe
 struct RadiomicsPrediction {
   std::string label;                          // the most probable class
   std::map<std::string, double> probability;  // votes / trees, per class
+  // Kept features beyond the training rows' range (card input.training_range): the prediction
+  // is an extrapolation and rule radiomics-rf does not report it.
+  std::vector<std::string> outside_training;
 };
 
 class RadiomicsModel {
@@ -60,6 +63,9 @@ class RadiomicsModel {
   // The feature set and ROI the forest was trained on (feature_set.json, input.roi).
   const FeatureConfig& featureConfig() const { return config_; }
   const RoiRequest& roi() const { return roi_; }
+  // Kept features beyond the training range (card input.training_range) that make a case
+  // "outside" the model.
+  int minFeaturesOutside() const { return min_outside_; }
   // Probabilities for one ROI's features (tag -> value); a missing or undefined feature the
   // model uses is an InputError naming it.
   RadiomicsPrediction predict(const std::map<std::string, double>& row) const;
@@ -73,6 +79,9 @@ class RadiomicsModel {
   ModelCard card_;
   std::vector<std::string> features_, classes_;
   Scaler scaler_;
+  std::vector<double> range_lo_, range_hi_;
+  double range_margin_ = 0.5;
+  int min_outside_ = 2;
   FeatureConfig config_;
   RoiRequest roi_;
   std::unique_ptr<Forest> forest_;

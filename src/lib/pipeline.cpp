@@ -295,6 +295,9 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
           case_id, cr.scan.kvp);
     }
     if (!bmd.bmd_l1l2 && cr.reason.empty()) cr.reason = "no L1-L2 BMD: " + bmd.levels_reason;
+    if (cls.category == "unavailable" && cr.reason.empty() && cls.details.contains("reason") &&
+        cls.details["reason"].is_string())
+      cr.reason = "no category (" + cls.rule + "): " + cls.details["reason"].get<std::string>();
     for (const auto& l : bmd.levels)
       for (const auto& f : l.flags)
         if (f != "missing" && f != "uncalibrated" &&

@@ -71,9 +71,13 @@ from sklearn.metrics import roc_auc_score
 ev = json.load(open(sys.argv[1]))
 cp = ev["class_probabilities"]
 ids = sorted(os.path.basename(p)[:5] for p in glob.glob(f"{sys.argv[3]}/ph*_truth.json"))
-probs = {i: json.load(open(f"{sys.argv[2]}/{i}/classification.json"))["probabilities"] for i in ids}
+cls = {i: json.load(open(f"{sys.argv[2]}/{i}/classification.json")) for i in ids}
+# a case beyond the model's training range is unavailable and has no probabilities
+ids = [i for i in ids if cls[i].get("probabilities")]
+assert len(ids) >= 3, "too few classified cases to compare AUCs"
+probs = {i: cls[i]["probabilities"] for i in ids}
 ref = {i: json.load(open(f"{sys.argv[3]}/{i}_truth.json"))["category"] for i in ids}
-assert cp["cases"] == len(ids), cp["cases"]
+assert cp["cases"] == len(ids), (cp["cases"], len(ids))
 for cls, e in cp["per_class"].items():
     y = [ref[i] == cls for i in ids]
     if "auc" in e:
@@ -92,7 +96,7 @@ k=0
 for pop in normal osteopenia osteoporosis; do
   k=$((k + 1))
   "$CTBMD_BIN/ctbmd-phantom" -q -o "$WORK/unseen/u$k.nii.gz" --size 256x256 --pixel 1.2 --slice 1.5 --levels T12-L3 \
-    --seed $((9200 + k)) --population "$pop"
+    --seed $((9200 + k)) --population "$pop" --texture-model density
   rm "$WORK/unseen/u${k}_seg.nii.gz"
 done
 "$CTBMD_BIN/ctbmd-run" -q "$WORK/unseen" -o "$WORK/unseen_run" --rule radiomics-rf --classify-model "$ship"
@@ -105,6 +109,21 @@ for r in rows:
     truth = json.load(open(f"{sys.argv[2]}/{r['case_id']}_truth.json"))["category"]
     print(f"  {r['case_id']}: shipped model says {r['category']}, truth {truth}")
 PY
+
+# A real scan is not a phantom: the shipped phantom model must not answer for example_ct (its
+# features lie outside the training range), and says so in the table's reason and flags.
+if have_ref; then
+  "$CTBMD_BIN/ctbmd-run" -q "$CTBMD_REF/totalsegmentator/example_ct.nii.gz" -o "$WORK/real" --rule radiomics-rf \
+    --classify-model "$ship"
+  py - "$WORK/real/results.csv" <<'PY'
+import csv, sys
+r = next(csv.DictReader(open(sys.argv[1])))
+assert r["category"] == "unavailable", f"phantom model classified a real CT: {r['category']}"
+assert "outside_training_range" in r["flags"].split(";"), r["flags"]
+assert "outside what it was trained on" in r["reason"], r["reason"]
+print("example_ct with the phantom model: unavailable,", r["reason"][:90], "...")
+PY
+fi
 
 # Refusals.
 expect_rc 1 "$CTBMD_BIN/ctbmd-run" "$c/cases/ph002.nii.gz" -o "$WORK/run2" --rule radiomics-rf

@@ -29,6 +29,15 @@ namespace {
 
 const std::vector<std::string> kSeedClasses = {"normal", "osteopenia", "osteoporosis"};
 constexpr const char* kFirstFeatureAfter = "moran_stride";  // features.csv: feature columns follow it
+// How far beyond the training rows' range (as a fraction of it) a feature may lie before the
+// case is outside what the forest has seen. Measured with models/radiomics-rf-phantom: unseen
+// phantoms (seeds 9201-9206) lie at most 0.17 of the range beyond it; the real example_ct and
+// CRLM-CT-1004 6.9 and 3.1 (tools/train/radiomics_phantom.sh, docs/radiomics.md).
+constexpr double kRangeMargin = 0.5;
+// Features beyond it before the case counts as outside: one heavy-tailed feature (NGTDM
+// busyness reached 8x its training maximum on an unseen phantom) is not a different scan; two
+// independent excursions are (the real CTs above: 5 and 2 features).
+constexpr int kMinFeaturesOutside = 2;
 
 struct Row {
   std::string case_id, roi;
@@ -365,6 +374,18 @@ TrainRadiomicsResult trainRadiomics(const std::vector<fs::path>& feature_csvs, c
   atomicWrite(forest_path, true, [&](const fs::path& tmp) { forest->save(tmp.string()); });
   const fs::path set_path = out_folder / "feature_set.json";
   writeJsonFile(set_path, feature_set, true);
+  // The training rows' range of each kept feature: a case outside it is not classified (the
+  // forest would extrapolate with confidence it has not earned).
+  std::vector<double> range_lo, range_hi;
+  for (int c : final_cols) {
+    double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+    for (const auto& r : train) {
+      lo = std::min(lo, r.x[std::size_t(usable[std::size_t(c)])]);
+      hi = std::max(hi, r.x[std::size_t(usable[std::size_t(c)])]);
+    }
+    range_lo.push_back(lo);
+    range_hi.push_back(hi);
+  }
   std::vector<double> mean, sd;
   for (int c : final_cols) {
     const auto it = std::find(usable.begin(), usable.end(), usable[std::size_t(c)]);
@@ -394,7 +415,15 @@ TrainRadiomicsResult trainRadiomics(const std::vector<fs::path>& feature_csvs, c
         {"feature_set", {{"file", "feature_set.json"}, {"sha256", sha256File(set_path)}}},
         {"roi", roi_spec},
         {"features", final_names},
-        {"scaler", {{"mean", mean}, {"sd", sd}, {"fitted_on", "training split only (population SD)"}}}}},
+        {"scaler", {{"mean", mean}, {"sd", sd}, {"fitted_on", "training split only (population SD)"}}},
+        {"training_range",
+         {{"min", range_lo},
+          {"max", range_hi},
+          {"margin", kRangeMargin},
+          {"min_features_outside", kMinFeaturesOutside},
+          {"rule",
+           "a case with min_features_outside or more kept features beyond [min - margin (max - min), max + "
+           "margin (max - min)] is not classified"}}}}},
       {"labels", classes},
       {"selection",
        {{"candidates", names.size()},
@@ -474,6 +503,14 @@ RadiomicsModel RadiomicsModel::load(const fs::path& folder) {
     m.scaler_.sd = Eigen::Map<const Eigen::VectorXd>(sd.data(), Eigen::Index(sd.size()));
     for (double s : sd)
       if (!(s > 0)) throw InputError(where + ": input.scaler.sd must be positive");
+    if (in.contains("training_range")) {
+      m.range_lo_ = in["training_range"].at("min").get<std::vector<double>>();
+      m.range_hi_ = in["training_range"].at("max").get<std::vector<double>>();
+      m.range_margin_ = in["training_range"].value("margin", kRangeMargin);
+      m.min_outside_ = in["training_range"].value("min_features_outside", kMinFeaturesOutside);
+      if (m.range_lo_.size() != m.features_.size() || m.range_hi_.size() != m.features_.size())
+        throw InputError(where + ": input.training_range min/max must have one value per feature");
+    }
     const json& fsj = in.at("feature_set");
     const fs::path set_path = m.card_.folder / fsj.at("file").get<std::string>();
     if (!fs::exists(set_path))
@@ -518,8 +555,16 @@ RadiomicsPrediction RadiomicsModel::predict(const std::map<std::string, double>&
                        "' is undefined for this ROI; the model cannot classify it");
     x(0, Eigen::Index(j)) = it->second;
   }
-  const Eigen::MatrixXd p = votes(*forest_->trees, scaler_.apply(x), int(classes_.size()));
   RadiomicsPrediction out;
+  for (std::size_t j = 0; j < range_lo_.size(); ++j) {
+    const double span = range_hi_[j] - range_lo_[j];
+    const double v = x(0, Eigen::Index(j));
+    if (v < range_lo_[j] - range_margin_ * span || v > range_hi_[j] + range_margin_ * span)
+      out.outside_training.push_back(features_[j] + " = " + std::to_string(v) + " (training " +
+                                     std::to_string(range_lo_[j]) + " to " + std::to_string(range_hi_[j]) +
+                                     ")");
+  }
+  const Eigen::MatrixXd p = votes(*forest_->trees, scaler_.apply(x), int(classes_.size()));
   Eigen::Index best = 0;
   p.row(0).maxCoeff(&best);
   out.label = classes_[std::size_t(best)];
@@ -548,6 +593,23 @@ ClassifyResult fromRow(const RadiomicsModel& model, const FeatureRow& row) {
   for (const auto& f : row.features) values[f.tag] = f.value;
   try {
     const RadiomicsPrediction pr = model.predict(values);
+    const std::size_t needed =
+        std::min<std::size_t>(std::size_t(std::max(1, model.minFeaturesOutside())), model.features().size());
+    if (pr.outside_training.size() >= needed) {
+      auto r = unavailable(
+          std::to_string(pr.outside_training.size()) + " of the model's " +
+              std::to_string(model.features().size()) +
+              " features lie outside what it was trained on (first: " + pr.outside_training.front() +
+              "): the forest would extrapolate; this scan is not like its training data",
+          &model);
+      r.flags.push_back("outside_training_range");
+      r.details["roi"] = row.roi;
+      r.details["outside_training_range"] = pr.outside_training;
+      json unused = json::object();
+      for (const auto& [c, p] : pr.probability) unused[c] = p;
+      r.details["forest_probabilities_not_used"] = unused;
+      return r;
+    }
     ClassifyResult r;
     r.rule = "radiomics-rf";
     r.category = pr.label;
