@@ -31,6 +31,17 @@ struct ContrastBands {
   // Excreted contrast: at least this bright area (mm^2, summed over the slices searched) in a
   // renal collecting system is the delayed (excretory) phase; kidneys excrete from ~3 min on.
   double excretion_min_mm2 = 20;
+  // The nephrogram: corticomedullary when the medulla lags the cortex by at least this (HU)
+  // over at least cmd_min_fraction of the sections' area, on both sides where both were found,
+  // in at least cmd_min_sections sections; homogeneous when the medulla is under
+  // homogeneous_max_fraction of that area over as many sections. The corticomedullary phase
+  // shows cortex 150-250 HU against medulla 60-110 HU; by the nephrographic phase (80-120 s)
+  // the parenchyma is uniform (Yuh & Cohan, AJR 1999, "Different phases of renal enhancement"; Sheth et al.,
+  // RadioGraphics 2001;21:S237-S254).
+  double cmd_min_gap_hu = 60;
+  double cmd_min_fraction = 0.08;
+  double homogeneous_max_fraction = 0.02;
+  int cmd_min_sections = 3;
 };
 
 /// What was measured on the image (none: not measured).
@@ -43,7 +54,21 @@ struct ContrastMeasures {
   int excretion_slices = 0;
   std::optional<double> excretion_hu;  // its median HU
   std::optional<double> renal_hu;      // enhanced parenchyma around it (median HU)
+  // The nephrogram: kidney sections (enhanced parenchyma >= 130 HU ringing a closed outline)
+  // per side, and the medulla inside them (measureContrast; docs/methods.md "Contrast phase").
+  int nephro_sections_right = 0, nephro_sections_left = 0;
+  int nephro_cmd_right = 0, nephro_cmd_left = 0;  // sections of those with a lagging medulla
+  std::optional<double> cortex_hu;                // median HU of the sections' parenchyma
+  std::optional<double> medulla_hu;               // median HU of their medulla (when any)
+  double medulla_fraction = 0;                    // medulla area / filled section area
 };
+
+/// The pattern of renal enhancement: `corticomedullary` (cortex bright, medulla lagging: about
+/// 25-70 s after injection), `homogeneous` (nephrographic or later, or unenhanced kidneys
+/// that were found because they are bright), `indeterminate` (sections found, evidence mixed
+/// or one-sided), `not_seen` (no kidney section found), `not_searched` (no named level
+/// says where the kidneys are).
+std::string nephrogramPattern(const ContrastMeasures& m, const ContrastBands& b = {});
 
 struct ContrastPhase {
   std::string phase = "unknown";  // native | arterial | portal-venous | delayed | enhanced | unknown

@@ -7,6 +7,8 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "ctbmd/calibrate.hpp"
 #include "ctbmd/canonical.hpp"
@@ -75,10 +77,31 @@ ContrastPhase ContrastPhase::fromJson(const json& j, const std::string& file) {
 
 namespace {
 
-json kidneyJson(const ContrastMeasures& m, bool excreted) {
-  return {{"slices_searched", m.kidney_slices},     {"excretion_mm2", m.excretion_mm2},
-          {"excretion_slices", m.excretion_slices}, {"excretion_hu", optNum(m.excretion_hu)},
-          {"parenchyma_hu", optNum(m.renal_hu)},    {"excretion_seen", excreted}};
+json kidneyJson(const ContrastMeasures& m, bool excreted, const std::string& pattern) {
+  return {{"slices_searched", m.kidney_slices},
+          {"excretion_mm2", m.excretion_mm2},
+          {"excretion_slices", m.excretion_slices},
+          {"excretion_hu", optNum(m.excretion_hu)},
+          {"parenchyma_hu", optNum(m.renal_hu)},
+          {"excretion_seen", excreted},
+          {"nephrogram",
+           {{"pattern", pattern},
+            {"sections_right", m.nephro_sections_right},
+            {"sections_left", m.nephro_sections_left},
+            {"lagging_medulla_sections_right", m.nephro_cmd_right},
+            {"lagging_medulla_sections_left", m.nephro_cmd_left},
+            {"cortex_hu", optNum(m.cortex_hu)},
+            {"medulla_hu", optNum(m.medulla_hu)},
+            {"medulla_fraction", m.medulla_fraction}}}};
+}
+
+std::string nephrogramWords(const ContrastMeasures& m, const std::string& pattern) {
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "renal parenchyma %s, medulla %s over %.0f %% of %d kidney section%s (%s)",
+                m.cortex_hu ? hu(*m.cortex_hu).c_str() : "?", m.medulla_hu ? hu(*m.medulla_hu).c_str() : "-",
+                100 * m.medulla_fraction, m.nephro_sections_right + m.nephro_sections_left,
+                m.nephro_sections_right + m.nephro_sections_left == 1 ? "" : "s", pattern.c_str());
+  return buf;
 }
 
 // The band of the aorta alone (enhanced scans): phase and how far inside its band (0-1).
@@ -99,7 +122,9 @@ ContrastPhase decideContrastPhase(const ContrastMeasures& m, const std::string& 
   c.dicom_agent = dicom_agent;
   const bool agent = !dicom_agent.empty();
   const bool excreted = m.excretion_mm2 >= b.excretion_min_mm2 && m.excretion_slices > 0;
-  c.kidneys = kidneyJson(m, excreted);
+  const std::string pattern = nephrogramPattern(m, b);
+  c.kidneys = kidneyJson(m, excreted, pattern);
+  const bool cmd = pattern == "corticomedullary", uniform = pattern == "homogeneous";
   std::string excretion_words;
   if (excreted) {
     char buf[160];
@@ -126,6 +151,12 @@ ContrastPhase decideContrastPhase(const ContrastMeasures& m, const std::string& 
       c.enhanced = true;
       c.confidence = 0.6;
       c.basis = "aorta not found; " + excretion_words + agent_words;
+    } else if (cmd) {
+      c.phase = "arterial";
+      c.enhanced = true;
+      c.confidence = 0.6;
+      c.basis = "aorta not found; " + nephrogramWords(m, pattern) + ": arterial (corticomedullary) phase" +
+                agent_words;
     } else {
       c.phase = agent ? "enhanced" : "unknown";
       c.enhanced = agent;
@@ -159,16 +190,28 @@ ContrastPhase decideContrastPhase(const ContrastMeasures& m, const std::string& 
     c.phase = "delayed";
     c.confidence = m.excretion_slices >= 2 ? 0.85 : 0.7;
     c.basis += "; " + excretion_words + ": delayed (excretory) phase" + agent_words;
+  } else if (cmd) {
+    // the renal cortex enhances before the medulla: ~25-70 s after injection
+    const bool lag = m.ivc_hu && a - *m.ivc_hu >= b.arterial_gap;
+    c.phase = "arterial";
+    c.confidence = lag ? 0.9 : 0.75;
+    c.basis += "; " + nephrogramWords(m, pattern) + (lag ? "; the IVC lags the aorta" : std::string()) +
+               ": arterial (corticomedullary) phase" + agent_words;
   } else if (m.ivc_hu && a - *m.ivc_hu >= b.arterial_gap && a >= b.arterial_min_aorta) {
     c.phase = "arterial";
-    c.confidence = 0.8;
-    c.basis += ": the IVC lags the aorta (contrast has not yet returned): arterial phase" + agent_words;
+    c.confidence = uniform ? 0.65 : 0.8;
+    c.basis += ": the IVC lags the aorta (contrast has not yet returned): arterial phase";
+    if (uniform)
+      c.basis += "; but " + nephrogramWords(m, pattern) + ": a late arterial or early portal scan?";
+    c.basis += agent_words;
   } else if (m.ivc_hu && std::abs(a - *m.ivc_hu) <= b.equilibrium_within) {
     // aorta and IVC mixed: portal-venous, or delayed once the aorta has fallen below its band
     c.phase = a >= b.delayed_below ? "portal-venous" : "delayed";
-    c.confidence = 0.7;
+    c.confidence = uniform ? 0.8 : 0.7;
     c.basis += ": aorta and IVC in equilibrium, no excreted contrast seen" +
-               std::string(m.kidney_slices ? "" : " (kidneys not searched)") + ": " + c.phase + agent_words;
+               std::string(m.kidney_slices ? "" : " (kidneys not searched)");
+    if (uniform) c.basis += "; " + nephrogramWords(m, pattern);
+    c.basis += ": " + c.phase + agent_words;
   } else {
     const auto [phase, inside] = aorticBand(a, b);
     c.phase = phase;
@@ -332,7 +375,151 @@ void excretionInBox(const int16_t* s, int nx, int ny, double sx, double sy, int 
     }
 }
 
+// Kidney sections for the nephrogram, in a wider box than the collecting-system search (the
+// whole kidney, 20-130 mm lateral, within 70 mm in front or behind): closed components of
+// enhanced parenchyma (3x3 mean >= 130 HU, <= 400 HU) of 300-5000 mm^2 that do not touch the
+// box's edge (a liver or spleen the box cuts does), and the holes they enclose. Medulla: hole
+// pixels whose whole 5x5 neighbourhood (3x3 means) lies from 0 HU to the section's median
+// minus the gap — renal-sinus fat is below 0 HU, excreted contrast above, and the partial-volume
+// band between fat and parenchyma (1-2 pixels) is too thin to pass the neighbourhood test.
+constexpr double kNephroLateralMinMm = 20, kNephroLateralMaxMm = 130, kNephroApMm = 70;
+constexpr double kCortexMinHu = 130, kCortexMaxHu = 400;
+constexpr double kSectionMinMm2 = 300, kSectionMaxMm2 = 5000;
+constexpr double kMedullaMinHu = 0;
+
+struct Nephrogram {
+  int sections = 0, cmd_sections = 0;
+  double filled_mm2 = 0, medulla_mm2 = 0;
+  std::vector<double> cortex, medulla;
+};
+
+void nephrogramInBox(const int16_t* s, int nx, int ny, double sx, double sy, int i0, int i1, int j0, int j1,
+                     const ContrastBands& b, Nephrogram& out) {
+  i0 = std::max(i0, 0);
+  j0 = std::max(j0, 0);
+  i1 = std::min(i1, nx - 1);
+  j1 = std::min(j1, ny - 1);
+  if (i1 - i0 < 4 || j1 - j0 < 4) return;
+  const int bw = i1 - i0 + 1, bh = j1 - j0 + 1;
+  auto at = [&](int x, int y) { return static_cast<size_t>(y) * bw + x; };
+  std::vector<float> mean(static_cast<size_t>(bw) * bh);
+  for (int y = 0; y < bh; ++y)
+    for (int x = 0; x < bw; ++x) {
+      double sum = 0;
+      int n = 0;
+      for (int dy = -1; dy <= 1; ++dy)
+        for (int dx = -1; dx <= 1; ++dx) {
+          const int u = std::clamp(x + dx, 0, bw - 1), v = std::clamp(y + dy, 0, bh - 1);
+          sum += s[static_cast<size_t>(j0 + v) * nx + i0 + u];
+          ++n;
+        }
+      mean[at(x, y)] = static_cast<float>(sum / n);
+    }
+  auto parenchyma = [&](size_t q) { return mean[q] >= kCortexMinHu && mean[q] <= kCortexMaxHu; };
+  std::vector<int> comp(mean.size(), -1);
+  std::vector<std::pair<int, int>> stack, pix;
+  int next = 0;
+  for (int y0 = 0; y0 < bh; ++y0)
+    for (int x0 = 0; x0 < bw; ++x0) {
+      if (comp[at(x0, y0)] >= 0 || !parenchyma(at(x0, y0))) continue;
+      const int id = next++;
+      pix.clear();
+      stack.assign(1, {x0, y0});
+      comp[at(x0, y0)] = id;
+      bool touches = false;
+      int xa = bw, xb = -1, ya = bh, yb = -1;
+      while (!stack.empty()) {
+        auto [x, y] = stack.back();
+        stack.pop_back();
+        pix.push_back({x, y});
+        touches = touches || x == 0 || y == 0 || x == bw - 1 || y == bh - 1;
+        xa = std::min(xa, x), xb = std::max(xb, x), ya = std::min(ya, y), yb = std::max(yb, y);
+        const int nb[4][2] = {{1, 0}, {-1, 0}, {0, 1}, {0, -1}};
+        for (const auto& d : nb) {
+          const int u = x + d[0], v = y + d[1];
+          if (u < 0 || v < 0 || u >= bw || v >= bh || comp[at(u, v)] >= 0 || !parenchyma(at(u, v))) continue;
+          comp[at(u, v)] = id;
+          stack.push_back({u, v});
+        }
+      }
+      const double area = pix.size() * sx * sy;
+      if (touches || area < kSectionMinMm2 || area > kSectionMaxMm2) continue;
+      // holes: pixels of the bounding box not in the section that a flood from its rim misses
+      const int w = xb - xa + 3, h = yb - ya + 3;  // one pixel of margin all round
+      std::vector<uint8_t> outside(static_cast<size_t>(w) * h, 0);
+      auto mine = [&](int u, int v) {  // u, v in the margin box
+        const int x = xa - 1 + u, y = ya - 1 + v;
+        return x >= 0 && y >= 0 && x < bw && y < bh && comp[at(x, y)] == id;
+      };
+      stack.assign(1, {0, 0});
+      outside[0] = 1;
+      while (!stack.empty()) {
+        auto [u, v] = stack.back();
+        stack.pop_back();
+        const int nb[4][2] = {{1, 0}, {-1, 0}, {0, 1}, {0, -1}};
+        for (const auto& d : nb) {
+          const int a = u + d[0], c = v + d[1];
+          if (a < 0 || c < 0 || a >= w || c >= h) continue;
+          const size_t q = static_cast<size_t>(c) * w + a;
+          if (outside[q] || mine(a, c)) continue;
+          outside[q] = 1;
+          stack.push_back({a, c});
+        }
+      }
+      std::vector<double> cortex;
+      for (auto [x, y] : pix) cortex.push_back(s[static_cast<size_t>(j0 + y) * nx + i0 + x]);
+      const double c_med = stats::median(cortex);
+      const double med_hi = c_med - b.cmd_min_gap_hu;
+      auto medullaLike = [&](int x, int y) {
+        if (x < 0 || y < 0 || x >= bw || y >= bh) return false;
+        const float v = mean[at(x, y)];
+        return v >= kMedullaMinHu && v <= med_hi && comp[at(x, y)] != id;
+      };
+      int holes = 0;
+      std::vector<double> medulla;
+      for (int v = 1; v + 1 < h; ++v)
+        for (int u = 1; u + 1 < w; ++u) {
+          if (outside[static_cast<size_t>(v) * w + u] || mine(u, v)) continue;
+          ++holes;
+          const int x = xa - 1 + u, y = ya - 1 + v;
+          bool thick = true;
+          for (int dy = -2; dy <= 2 && thick; ++dy)
+            for (int dx = -2; dx <= 2 && thick; ++dx) thick = medullaLike(x + dx, y + dy);
+          if (thick) medulla.push_back(s[static_cast<size_t>(j0 + y) * nx + i0 + x]);
+        }
+      const double filled = (pix.size() + holes) * sx * sy, med_mm2 = medulla.size() * sx * sy;
+      spdlog::debug(
+          "contrast: kidney section {:.0f} mm2 (filled {:.0f}) at ({}, {}), parenchyma {:.0f} HU, "
+          "medulla {:.0f} mm2{}",
+          area, filled, i0 + (xa + xb) / 2, j0 + (ya + yb) / 2, c_med, med_mm2,
+          medulla.empty() ? std::string() : fmt::format(" at {:.0f} HU", stats::median(medulla)));
+      ++out.sections;
+      if (med_mm2 >= b.cmd_min_fraction * filled) ++out.cmd_sections;
+      out.filled_mm2 += filled;
+      out.medulla_mm2 += med_mm2;
+      out.cortex.insert(out.cortex.end(), cortex.begin(), cortex.end());
+      out.medulla.insert(out.medulla.end(), medulla.begin(), medulla.end());
+    }
+}
+
 }  // namespace
+
+std::string nephrogramPattern(const ContrastMeasures& m, const ContrastBands& b) {
+  const int sections = m.nephro_sections_right + m.nephro_sections_left;
+  if (m.kidney_slices == 0) return "not_searched";
+  if (sections == 0) return "not_seen";
+  if (sections < b.cmd_min_sections) return "indeterminate";
+  const bool gap = m.cortex_hu && m.medulla_hu && *m.cortex_hu - *m.medulla_hu >= b.cmd_min_gap_hu;
+  // both kidneys, where both were found: one lagging section beside a liver lesion is not a phase
+  const bool both = m.nephro_sections_right > 0 && m.nephro_sections_left > 0;
+  const bool sides =
+      both ? m.nephro_cmd_right > 0 && m.nephro_cmd_left > 0 : m.nephro_cmd_right + m.nephro_cmd_left > 0;
+  if (gap && sides && m.medulla_fraction >= b.cmd_min_fraction &&
+      m.nephro_cmd_right + m.nephro_cmd_left >= b.cmd_min_sections)
+    return "corticomedullary";
+  if (m.medulla_fraction < b.homogeneous_max_fraction) return "homogeneous";
+  return "indeterminate";
+}
 
 ContrastMeasures measureContrast(const Scan& scan, const LocalizeResult& loc) {
   ContrastMeasures m;
@@ -355,6 +542,8 @@ ContrastMeasures measureContrast(const Scan& scan, const LocalizeResult& loc) {
   const int kb = std::min(nz - 1, static_cast<int>(std::floor(khi + margin)));
   const int step = std::max(1, static_cast<int>(std::lround(5.0 / sp[2])));
   Excretion ex;
+  Nephrogram right, left;
+  const ContrastBands bands;
   for (int k = ka; k <= kb; k += step) {
     double ci = 0, cj = 0;
     if (!track.at(k, sp[2], 6, ci, cj)) continue;
@@ -368,7 +557,24 @@ ContrastMeasures measureContrast(const Scan& scan, const LocalizeResult& loc) {
     excretionInBox(s, nx, ny, sp[0], sp[1], ic - hi, ic - lo, j0, j1, ex);  // patient's right
     excretionInBox(s, nx, ny, sp[0], sp[1], ic + lo, ic + hi, j0, j1, ex);  // patient's left
     if (ex.area_mm2 > before) ++m.excretion_slices;
+    const int nj0 = static_cast<int>(cj - kNephroApMm / sp[1]),
+              nj1 = static_cast<int>(cj + kNephroApMm / sp[1]);
+    const int nlo = static_cast<int>(kNephroLateralMinMm / sp[0]),
+              nhi = static_cast<int>(kNephroLateralMaxMm / sp[0]);
+    nephrogramInBox(s, nx, ny, sp[0], sp[1], ic - nhi, ic - nlo, nj0, nj1, bands, right);
+    nephrogramInBox(s, nx, ny, sp[0], sp[1], ic + nlo, ic + nhi, nj0, nj1, bands, left);
   }
+  m.nephro_sections_right = right.sections;
+  m.nephro_sections_left = left.sections;
+  m.nephro_cmd_right = right.cmd_sections;
+  m.nephro_cmd_left = left.cmd_sections;
+  std::vector<double> cortex = right.cortex, medulla = right.medulla;
+  cortex.insert(cortex.end(), left.cortex.begin(), left.cortex.end());
+  medulla.insert(medulla.end(), left.medulla.begin(), left.medulla.end());
+  if (!cortex.empty()) m.cortex_hu = stats::median(cortex);
+  if (!medulla.empty()) m.medulla_hu = stats::median(medulla);
+  const double filled = right.filled_mm2 + left.filled_mm2;
+  if (filled > 0) m.medulla_fraction = (right.medulla_mm2 + left.medulla_mm2) / filled;
   m.excretion_mm2 = ex.area_mm2;
   if (!ex.values.empty()) m.excretion_hu = stats::median(ex.values);
   if (!ex.ring.empty()) m.renal_hu = stats::median(ex.ring);

@@ -88,6 +88,7 @@ struct Model {
   double z_t12 = 0, z_l2 = 0, z_l4 = 0, z_l5 = 0, z_crest = 0;
   double z_apex = 1e9;  // lung apices: just above T1's body
   double hu_aorta = 40, hu_ivc = 38, hu_liver = 58, hu_kidney = 32, hu_spleen = 50;
+  double hu_medulla = 32;  // the renal medulla: as the cortex unless the phase separates them
   // Reference tissues follow the scanner line HU = a + b * (equivalent density) with the
   // densities of ctbmd's internal-calibration table, so internal calibration can be tested.
   double hu_air = -1000, hu_fat = -100, hu_muscle = 50, hu_muscle_wall = 45, hu_housing = 15;
@@ -334,13 +335,15 @@ Model buildModel(const PhantomParams& p) {
     m.hu_aorta = 320;
     m.hu_ivc = 90;
     m.hu_liver = 75;
-    m.hu_kidney = 170;
+    m.hu_kidney = 170;  // corticomedullary nephrogram: cortex bright, medulla lagging
+    m.hu_medulla = 85;
     m.hu_spleen = 110;
   } else if (p.contrast == "portal-venous") {
     m.hu_aorta = 170;
     m.hu_ivc = 160;
     m.hu_liver = 115;
-    m.hu_kidney = 155;
+    m.hu_kidney = 155;  // nephrographic: homogeneous parenchyma
+    m.hu_medulla = 150;
     m.hu_spleen = 120;
   } else if (p.contrast != "none") {
     throw UsageError("--contrast must be none, arterial or portal-venous");
@@ -448,7 +451,11 @@ void paintPlane(const Model& m, const Grid& g, double z, float* hu, uint8_t* lab
   };
   ellipsoid(-0.42 * vi_a, -0.1 * vi_b, m.z_t12 + 35, 0.5 * vi_a, 0.62 * vi_b, 95, m.hu_liver);
   ellipsoid(0.55 * vi_a, 0.25 * vi_b, m.z_t12 + 25, 0.22 * vi_a, 0.35 * vi_b, 55, m.hu_spleen);
-  for (int side : {-1, 1}) ellipsoid(side * 72, ys + 2, m.z_l2 + 8, 28, 22, 55, m.hu_kidney);
+  for (int side : {-1, 1}) {
+    ellipsoid(side * 72, ys + 2, m.z_l2 + 8, 28, 22, 55, m.hu_kidney);
+    if (m.hu_medulla != m.hu_kidney)  // the medulla inside the cortex (a 7-10 mm shell)
+      ellipsoid(side * 70, ys + 2, m.z_l2 + 8, 18, 13, 40, m.hu_medulla);
+  }
   for (const auto& gp : m.gas) {
     double t = (z - gp[2]) / gp[3];
     if (std::abs(t) < 1) {

@@ -452,7 +452,8 @@ std::string resultsCsvHeader() {
   for (int l : kReportedLevels) h += "," + levelName(l) + "_bmd";
   h += ",bmd_l1l2,bmd_l1l2_se,category,rule,statistic,calibration,calibration_source,calibration_dropped,"
        "levels_used,anchors,flags,protocol,"
-       "contrast_phase,contrast_confidence,aorta_hu,ivc_hu,renal_excretion_mm2,kvp,kernel,slice_thickness_mm,"
+       "contrast_phase,contrast_confidence,aorta_hu,ivc_hu,renal_excretion_mm2,renal_nephrogram,kvp,kernel,"
+       "slice_thickness_mm,"
        "series_instance_uid,"
        "study_instance_uid,contrast_agent,ctbmd_version,"
        "seconds";
@@ -515,6 +516,11 @@ std::string resultsCsvRow(const CaseResult& r) {
          (r.contrast && r.contrast->ivc_hu ? num(*r.contrast->ivc_hu) : std::string()) + "," +
          (r.contrast && r.contrast->kidneys.value("slices_searched", 0) > 0
               ? num(r.contrast->kidneys.value("excretion_mm2", 0.0))
+              : std::string()) +
+         "," +
+         (r.contrast && r.contrast->kidneys.value("slices_searched", 0) > 0 &&
+                  r.contrast->kidneys.contains("nephrogram")
+              ? r.contrast->kidneys["nephrogram"].value("pattern", std::string())
               : std::string());
   row += "," + csvField(r.scan.kvp) + "," + csvField(r.scan.kernel) + "," + csvField(r.scan.slice_thickness) +
          "," + csvField(r.scan.series_instance_uid) + "," + csvField(r.scan.study_instance_uid) + "," +

@@ -287,32 +287,29 @@ RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtra
     cv.text(x, y, "HU WINDOW -250..1000", kGrey, scale);
   }
   const int top = header;
-  // ---- coronal and sagittal slabs through the column (not projections) ----
-  // Each is the maximum over +-4 mm around the column's centre at that height: thin enough to
-  // keep ribs and the pelvis from hiding the discs, thick enough for a curved spine.
-  const int half_x = std::max(1, static_cast<int>(std::lround(4.0 / F.sx)));
-  const int half_y = std::max(1, static_cast<int>(std::lround(4.0 / F.sy)));
+  // ---- a coronal and a sagittal slice through the column (not projections) ----
+  // Curved planar reformats: at each height the plane passes through the column's centre in that
+  // slice (linear interpolation across it), so a curved or scoliotic spine stays in view and
+  // nothing in front of or behind the plane (ribs, the pelvis, bowel) is drawn over the discs.
   const LabelImage* seg = extra.segmentation;
+  auto lerp = [](int a, int b, double t) { return static_cast<int>(std::lround(a + (b - a) * t)); };
   for (int py = 0; py < vh; ++py) {
     const int k = std::clamp(static_cast<int>((vh - 1 - py) * mm / F.sz), 0, F.nz - 1);
-    const int ic = static_cast<int>(std::lround(cxk[k])), jc = static_cast<int>(std::lround(cyk[k]));
+    const double yc = std::clamp(cyk[k], 0.0, F.ny - 1.0), xc = std::clamp(cxk[k], 0.0, F.nx - 1.0);
+    const int j0 = static_cast<int>(std::floor(yc)), i0 = static_cast<int>(std::floor(xc));
     for (int px = 0; px < cw; ++px) {
       const int i = std::clamp(static_cast<int>(px * mm / F.sx), 0, F.nx - 1);
-      int v = -1024;
-      for (int j = jc - half_y; j <= jc + half_y; ++j) v = std::max<int>(v, F.hu(i, j, k));
-      const uint8_t g = greyOf(v);
+      const uint8_t g = greyOf(lerp(F.hu(i, j0, k), F.hu(i, j0 + 1, k), yc - j0));
       cv.px(px, top + py, {g, g, g});
     }
     for (int px = 0; px < sw; ++px) {
       const int j = std::clamp(static_cast<int>(px * mm / F.sy), 0, F.ny - 1);
-      int v = -1024;
-      for (int i = ic - half_x; i <= ic + half_x; ++i) v = std::max<int>(v, F.hu(i, j, k));
-      const uint8_t g = greyOf(v);
+      const uint8_t g = greyOf(lerp(F.hu(i0, j, k), F.hu(i0 + 1, j, k), xc - i0));
       cv.px(cw + 12 + px, top + py, {g, g, g});
     }
   }
   // Body outlines from the segmentation, in each level's colour: boundary pixels of the label in
-  // the slab's central plane.
+  // the same plane.
   std::map<int, Rgb> colour_of;
   for (const auto& l : loc.levels) colour_of[l.label] = levelView(l, extra.bmd).colour;
   if (seg) {
@@ -410,8 +407,8 @@ RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtra
   cv.text(cw - 16, top + 4, "L", kGrey, scale);
   cv.text(cw + 16, top + 4, "A", kGrey, scale);
   cv.text(cw + sw, top + 4, "P", kGrey, scale);
-  cv.text(4, top + vh - 20, "CORONAL SLAB", kGrey, scale);
-  cv.text(cw + 16, top + vh - 20, "SAGITTAL SLAB", kGrey, scale);
+  cv.text(4, top + vh - 20, "CORONAL SLICE", kGrey, scale);
+  cv.text(cw + 16, top + vh - 20, "SAGITTAL SLICE", kGrey, scale);
   // ---- one axial panel per level through its centre: body and ROI outlines, HU, BMD ----
   int n_panel = 0;
   for (const auto& l : loc.levels) {

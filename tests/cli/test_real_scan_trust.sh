@@ -40,6 +40,14 @@ assert float(a["aorta_hu"]) > 280 and float(a["aorta_hu"]) - float(a["ivc_hu"]) 
 assert a["anchors"] == n["anchors"] == "sacrum+ribs" and "rib_unpaired" not in a["flags"], (a["anchors"], a["flags"])
 assert abs(float(a["L1_hu"]) - float(n["L1_hu"])) < 10, (a["L1_hu"], n["L1_hu"])
 assert float(n["contrast_confidence"]) >= 0.9 and float(a["contrast_confidence"]) >= 0.75
+# the nephrogram: the arterial phantom's cortex 170 / medulla 85 HU, the portal-venous one uniform
+# (155 / 150), unenhanced kidneys not found; confidences as the decision table gives them
+assert (n["renal_nephrogram"], p["renal_nephrogram"], a["renal_nephrogram"]) == (
+    "not_seen", "homogeneous", "corticomedullary"), (n["renal_nephrogram"], p["renal_nephrogram"], a["renal_nephrogram"])
+an = json.load(open(f"{out}/art/localize.json"))["contrast"]["kidneys"]["nephrogram"]
+assert an["sections_right"] >= 5 and an["sections_left"] >= 5 and an["medulla_fraction"] >= 0.08, an
+assert 150 <= an["cortex_hu"] <= 190 and 70 <= an["medulla_hu"] <= 100, an
+assert float(a["contrast_confidence"]) >= 0.85 and float(p["contrast_confidence"]) >= 0.75, (a, p)
 pc = json.load(open(f"{out}/pv/classification.json"))
 assert "contrast_enhanced" in pc["flags"] and "Pickhardt" in pc["details"]["contrast_note"], pc
 nc = json.load(open(f"{out}/nat/classification.json"))
@@ -85,6 +93,11 @@ assert abs(float(c["aorta_hu"]) - float(c["ivc_hu"])) < 35, (c["aorta_hu"], c["i
 ck = json.load(open(f"{out}/CRLM-CT-1004/localize.json"))["contrast"]["kidneys"]
 assert ck["excretion_seen"] and ck["excretion_slices"] >= 3 and ck["excretion_hu"] > 350, ck
 assert 100 <= ck["parenchyma_hu"] <= 350, ck
+# its kidneys, excreting, are uniformly enhanced: no corticomedullary pattern (measured 16 + 24
+# sections, parenchyma 192 HU, medulla 0.005 % of their area)
+cn = ck["nephrogram"]
+assert c["renal_nephrogram"] == "homogeneous" and cn["medulla_fraction"] < 0.02, cn
+assert cn["sections_right"] >= 3 and cn["sections_left"] >= 3 and 130 <= cn["cortex_hu"] <= 300, cn
 
 # example_ct: named from the sacrum and the ribs, no L6 on S1, BMD as before
 e = rows["example_ct"]
@@ -94,6 +107,7 @@ assert [e[f"{l}_status"] for l in levels] == ["partial", "found", "found", "foun
 assert e["T12_bmd"] == "" and float(e["L1_bmd"]) > 0 and float(e["bmd_l1l2"]) > 0, e
 assert e["category"] in ("normal", "osteopenia", "osteoporosis") and e["rule"] == "acr-qct", e
 assert e["contrast_phase"] == "native" and "contrast_enhanced" not in e["flags"], e
+assert e["renal_nephrogram"] == "not_seen", e["renal_nephrogram"]
 assert e["statistic"] == "mean" and e["calibration_source"] == "nominal" and e["slice_thickness_mm"] == "3", e
 eloc = json.load(open(f"{out}/example_ct/localize.json"))
 assert "L6" not in [v["name"] for v in eloc["vertebrae"]], [v["name"] for v in eloc["vertebrae"]]
