@@ -45,18 +45,93 @@ struct LocalizeParams {
   std::string level_hint;
 };
 
+/// A point in physical LPS millimetres (ITK convention).
+using PointMm = std::array<double, 3>;
+
+/// The anatomy gate's evidence for one segment (a candidate vertebra) of the traced column.
+struct SegmentEvidence {
+  bool sacral = false;
+  double canal_enclosure = 0;  // best fraction of rays closed by bone, over the segment's slices
+  double canal_radius_mm = 0;  // median ray length to bone at that point
+  double canal_depth_mm = 0;   // how far behind the body centre the canal centre lies
+  double canal_x = 0, canal_y = 0, canal_z = 0;  // where (canonical mm)
+  int canal_slices = 0;                          // slices where it is closed, at one place
+  int holes_in_marrow = 0;                       // closed holes refused: inside the body's own filled outline
+  double posterior_bone_mm = 0;                  // most bone behind a closed canal (laminae, spinous process)
+  int holes_without_arch = 0;                    // closed holes refused: no posterior elements behind them
+  bool canal = false;                            // a canal by ColumnParams' bounds
+  std::optional<double> midline_offset;          // |x - body centre| / half-width; none if the body is cut
+};
+
+/// The anatomy gate's verdict: is the traced chain of bone a vertebral column?
+struct ColumnVerdict {
+  bool seen = false;
+  std::string reason;  // for people: why it is, or is not, a column
+  int segments = 0, with_canal = 0, midline_known = 0, off_midline = 0;
+};
+
+/// localize.json "column": the gate's verdict and its evidence per segment, top to bottom
+/// (absent when the gate did not run: no chain found, or a learned localizer).
+struct ColumnAssessment {
+  ColumnVerdict verdict;
+  std::vector<SegmentEvidence> segments;
+};
+
+/// localize.json "vertebrae": one body found along the column, top to bottom.
+struct VertebraFound {
+  int index = 0;     // 0 = topmost segment
+  std::string name;  // "T12", "L1", ..., "S1"; empty when unnamed
+  int label = 0;     // VerSe label (0: unnamed; 26: sacrum)
+  PointMm center_mm{0, 0, 0};
+  double length_mm = 0;               // along the centreline, disc to disc
+  bool partial = false;               // cut by the field of view
+  int ribs_left = 0, ribs_right = 0;  // rib heads attached
+  double row_width_mm = 0;            // bone width across the body's row (sacral alae are wide)
+  double ala_reach_mm = 0;            // lateral reach of bone beside the body (sacral alae)
+  bool sacral = false;
+};
+
+/// The rib and sacrum anchors the classical namer used (indices into `vertebrae`; -1: none).
+struct NamingAnchors {
+  int last_rib_bearing_index = -1, first_rib_index = -1, sacrum_index = -1;
+  bool first_rib_in_view = false, sacrum_seen = false;
+  double dense_bone_threshold_hu = 0;  // HU: the slice analysis's trabecular threshold
+  double noise_hu = 0;                 // HU: measured pixel noise
+  int slices_averaged = 0;             // slices in the analysis's z average
+  long slices_traced_radially = 0;
+  std::optional<int> rib_pairs_counted;  // when the first rib pair is in view
+  std::optional<std::string> rib_pairs_counted_from;
+  int rib_components_left = 0, rib_components_right = 0;
+  std::optional<int> vertebrae_t1_to_sacrum;
+  int ribs_found = 0;
+  std::string note, rib_count_note;  // empty: none
+  nlohmann::json naming_input;       // the namer's input, for replaying the naming
+};
+
+/// localize.json "anchors": what named the levels.
+struct Anchors {
+  std::string used;                       // sacrum+ribs | first-rib | ... | none; empty: learned
+  std::optional<NamingAnchors> naming;    // classical namer's evidence
+  std::vector<std::string> metal_levels;  // levels beside metal (>= 2500 HU)
+  std::string level_hint;                 // --level-hint as given
+  std::string method;                     // learned localizers: what placed the levels
+  std::optional<double> l1_top_mm;        // learned localizers: world z of L1's top
+  nlohmann::json toJson() const;
+  static Anchors fromJson(const nlohmann::json& j);
+};
+
 struct LocalizeResult {
   std::string method;
   SpineStatus status = SpineStatus::Named;
-  std::string reason;                                // why, for people (empty when named)
-  nlohmann::json column = nlohmann::json::object();  // the anatomy gate's evidence per segment
-  std::optional<ContrastPhase> contrast;             // when measured (ctbmd/contrast.hpp)
-  nlohmann::json model = nlohmann::json::array();    // learned methods: the models' provenance
-  std::vector<LevelLocation> levels;                 // always T12, L1 ... L5 in this order
-  nlohmann::json anchors = nlohmann::json::object();
-  nlohmann::json vertebrae = nlohmann::json::array();   // every body found, top to bottom
-  nlohmann::json centerline = nlohmann::json::array();  // spine centre every 2 mm (LPS mm)
-  std::vector<std::string> flags;                       // e.g. "anchors_disagree"
+  std::string reason;                              // why, for people (empty when named)
+  std::optional<ColumnAssessment> column;          // the anatomy gate's verdict and evidence
+  std::optional<ContrastPhase> contrast;           // when measured (ctbmd/contrast.hpp)
+  nlohmann::json model = nlohmann::json::array();  // learned methods: the models' provenance
+  std::vector<LevelLocation> levels;               // always T12, L1 ... L5 in this order
+  Anchors anchors;
+  std::vector<VertebraFound> vertebrae;  // every body found, top to bottom
+  std::vector<PointMm> centerline;       // spine centre every 2 mm (LPS mm)
+  std::vector<std::string> flags;        // e.g. "anchors_disagree"
   std::vector<std::string> warnings;
   nlohmann::json toJson() const;
   static LocalizeResult fromJson(const nlohmann::json& j, const std::string& file = "");

@@ -607,7 +607,7 @@ AortaMeasure measureAorta(const Scan& scan, const LocalizeResult& loc) {
   AortaMeasure out;
   Vol V = volOf(scan);
   std::vector<std::array<double, 3>> cl;
-  for (const auto& pnt : loc.centerline) cl.push_back(V.index(pnt.get<std::array<double, 3>>()));
+  for (const auto& pnt : loc.centerline) cl.push_back(V.index(pnt));
   if (cl.empty()) return out;
   double klo = -1e9, khi = 1e9;  // L1..L3 when named: the aorta runs straight in front of them
   const LevelLocation* l1 = loc.find(kL1);
@@ -670,7 +670,7 @@ CalibrationFit calibrateInternal(const Scan& scan, const LocalizeResult& loc, co
   kmax = std::clamp(kmax, 0, V.nz - 1);
   // Spine centre per slice from the centreline (canonical index).
   std::vector<std::array<double, 3>> cl;
-  for (const auto& pnt : loc.centerline) cl.push_back(V.index(pnt.get<std::array<double, 3>>()));
+  for (const auto& pnt : loc.centerline) cl.push_back(V.index(pnt));
   auto spineAt = [&](int k, double& ci, double& cj) {
     double best = 1e30;
     bool ok = false;

@@ -272,7 +272,7 @@ SpineTrack spineTrack(const CtImage* img, const LocalizeResult& loc, double& klo
   t.named = t.pts.size() >= 2;
   if (!t.named) {
     t.pts.clear();
-    for (const auto& p : loc.centerline) t.pts.push_back(index(p.get<std::array<double, 3>>()));
+    for (const auto& p : loc.centerline) t.pts.push_back(index(p));
   }
   std::sort(t.pts.begin(), t.pts.end(), [](const auto& a, const auto& b) { return a[2] < b[2]; });
   return t;

@@ -212,7 +212,7 @@ CaseResult runCase(const fs::path& input, const std::string& case_id, const fs::
       cr.contrast = loc.contrast;
     }
     cr.localize_method = loc.method;
-    cr.anchors = loc.anchors.value("used", "");
+    cr.anchors = loc.anchors.used;
     cr.flags = loc.flags;
     saveLocalize(dir / "localize.json", loc, scan, opt.localize, force);
     {

@@ -219,7 +219,7 @@ RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtra
   std::vector<double> cxk(F.nz, (F.nx - 1) / 2.0), cyk(F.nz, (F.ny - 1) / 2.0);
   {
     std::vector<std::array<double, 3>> cl;
-    for (const auto& p : loc.centerline) cl.push_back(F.index(p.get<std::array<double, 3>>()));
+    for (const auto& p : loc.centerline) cl.push_back(F.index(p));
     if (!cl.empty())
       for (int k = 0; k < F.nz; ++k) {
         double best = 1e30;
@@ -268,7 +268,8 @@ RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtra
   // ---- header: case, status, anchors, flags, legend (or why nothing is named) ----
   cv.text(8, 8,
           (extra.case_id.empty() ? scan.info.path.filename().string() : extra.case_id) + "   STATUS " +
-              toString(loc.status) + "   ANCHORS " + loc.anchors.value("used", std::string("none")),
+              toString(loc.status) + "   ANCHORS " +
+              (loc.anchors.used.empty() ? std::string("none") : loc.anchors.used),
           kWhite, scale);
   int y = 8 + line_h;
   y = cv.wrapped(8, y, why_or_flags, loc.status != SpineStatus::Named ? kUnusable : kWhite, scale, cols);
@@ -374,30 +375,28 @@ RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtra
   }
   // Anchors: the last rib-bearing vertebra, the sacrum, T1 when the rib pairs were counted;
   // a T13 or L6 only when a count from T1 named it.
-  auto vertebraAt = [&](int idx) -> const nlohmann::json* {
+  auto vertebraAt = [&](int idx) -> const VertebraFound* {
     for (const auto& v : loc.vertebrae)
-      if (v.value("index", -1) == idx) return &v;
+      if (v.index == idx) return &v;
     return nullptr;
   };
   auto anchorMark = [&](int idx, const std::string& what) {
-    const nlohmann::json* v = idx >= 0 ? vertebraAt(idx) : nullptr;
+    const VertebraFound* v = idx >= 0 ? vertebraAt(idx) : nullptr;
     if (!v) return;
-    const auto p = toView(v->at("center_mm").get<std::array<double, 3>>(), false);
+    const auto p = toView(v->center_mm, false);
     cv.text(static_cast<int>(p[0]) - 12 - static_cast<int>(what.size()) * 6 * scale,
             static_cast<int>(p[1]) - 6, what, kAnchor, scale);
   };
-  if (loc.status == SpineStatus::Named) {
-    const std::string used = loc.anchors.value("used", std::string());
-    if (used.find("rib") != std::string::npos)
-      anchorMark(loc.anchors.value("last_rib_bearing_index", -1), "LAST RIB");
-    if (loc.anchors.value("sacrum_seen", false)) anchorMark(loc.anchors.value("sacrum_index", -1), "SACRUM");
-    if (loc.anchors.value("first_rib_in_view", false))
-      anchorMark(loc.anchors.value("first_rib_index", -1), "T1");
-    const bool counted = loc.anchors.value("first_rib_in_view", false);
+  if (loc.status == SpineStatus::Named && loc.anchors.naming) {
+    const auto& n = *loc.anchors.naming;
+    if (loc.anchors.used.find("rib") != std::string::npos) anchorMark(n.last_rib_bearing_index, "LAST RIB");
+    if (n.sacrum_seen) anchorMark(n.sacrum_index, "SACRUM");
+    if (n.first_rib_in_view) anchorMark(n.first_rib_index, "T1");
+    const bool counted = n.first_rib_in_view;
     for (const auto& v : loc.vertebrae) {
-      const int label = v.value("label", 0);
+      const int label = v.label;
       if (counted && (label == kT13 || label == kL6)) {
-        const auto p = toView(v.at("center_mm").get<std::array<double, 3>>(), false);
+        const auto p = toView(v.center_mm, false);
         cv.cross(static_cast<int>(p[0]), static_cast<int>(p[1]), 4, kAnchor);
         cv.text(static_cast<int>(p[0]) + 30, static_cast<int>(p[1]) - 6, levelName(label), kAnchor, scale);
       }

@@ -188,7 +188,8 @@ TEST(PhantomPipelineHard, ContrastEnhancedOrgansAreNotTakenForBone) {
     auto ph = makePhantom(p);
     Scan s = asScan(ph);
     auto loc = localize(s);
-    EXPECT_GT(loc.anchors["dense_bone_threshold_hu"].get<double>(), 120.0);
+    ASSERT_TRUE(loc.anchors.naming);
+    EXPECT_GT(loc.anchors.naming->dense_bone_threshold_hu, 120.0);
     EXPECT_TRUE(loc.flags.empty()) << "seed " << seed;
     for (int l : kReportedLevels) {
       const auto* lv = loc.find(l);
@@ -209,7 +210,7 @@ TEST(PhantomPipelineHard, CutOutIsNamedOnlyFromALevelHint) {
   auto ph = makePhantom(p);
   Scan s = asScan(ph);
   auto plain = localize(s);
-  EXPECT_EQ(plain.anchors["used"], "none");
+  EXPECT_EQ(plain.anchors.used, "none");
   for (const auto& l : plain.levels) EXPECT_EQ(l.status, LevelStatus::Missing) << l.name;
   auto at = [&](const std::string& name) { return ph.truth["levels"][name]["centroid_mm"]; };
   auto off = [&](const LevelLocation* lv, const std::string& name) {
@@ -222,7 +223,7 @@ TEST(PhantomPipelineHard, CutOutIsNamedOnlyFromALevelHint) {
     LocalizeParams lp;
     lp.level_hint = hint;
     auto loc = localize(s, lp);
-    EXPECT_EQ(loc.anchors["used"], "user-hint") << hint;
+    EXPECT_EQ(loc.anchors.used, "user-hint") << hint;
     const auto* l3 = loc.find(kL3);
     ASSERT_NE(l3->status, LevelStatus::Missing) << hint;
     EXPECT_LT(off(l3, "L3"), 6.0) << hint;
@@ -309,9 +310,10 @@ TEST_P(RibCount, VariantsAreNamedFromT1AndFlagged) {
   p.lumbar6 = six_lumbar;
   auto ph = makePhantom(p);
   auto loc = localize(asScan(ph));
-  EXPECT_EQ(loc.anchors.value("used", ""), "first-rib+sacrum");
-  EXPECT_EQ(loc.anchors.value("rib_pairs_counted", 0), pairs + (lumbar_rib > 0 ? 1 : 0));
-  EXPECT_EQ(loc.anchors.value("vertebrae_t1_to_sacrum", 0), total);
+  EXPECT_EQ(loc.anchors.used, "first-rib+sacrum");
+  ASSERT_TRUE(loc.anchors.naming);
+  EXPECT_EQ(loc.anchors.naming->rib_pairs_counted.value_or(0), pairs + (lumbar_rib > 0 ? 1 : 0));
+  EXPECT_EQ(loc.anchors.naming->vertebrae_t1_to_sacrum.value_or(0), total);
   if (flag.empty())
     EXPECT_TRUE(loc.flags.empty()) << loc.flags.front();
   else
@@ -328,17 +330,16 @@ TEST_P(RibCount, VariantsAreNamedFromT1AndFlagged) {
         << levelName(l);
   }
   for (const auto& v : loc.vertebrae) {
-    const std::string name = v["name"];
+    const std::string name = v.name;
     if (name.empty() || name == "S1" || !ph.truth["levels"].contains(name)) continue;
     auto c = ph.truth["levels"][name]["centroid_mm"];
-    auto m = v["center_mm"];
-    EXPECT_LT(std::hypot(m[0].get<double>() - c[0].get<double>(), m[1].get<double>() - c[1].get<double>(),
-                         m[2].get<double>() - c[2].get<double>()),
+    const auto& m = v.center_mm;
+    EXPECT_LT(std::hypot(m[0] - c[0].get<double>(), m[1] - c[1].get<double>(), m[2] - c[2].get<double>()),
               10.0)
         << "vertebra named " << name;
   }
   const bool t13_named = std::any_of(loc.vertebrae.begin(), loc.vertebrae.end(),
-                                     [](const nlohmann::json& v) { return v["label"] == kT13; });
+                                     [](const VertebraFound& v) { return v.label == kT13; });
   EXPECT_EQ(t13_named, pairs == 13);
   // Bodies: T12 and L1 are not neighbours when a T13 lies between them (segment must not
   // grow them into it).
@@ -370,9 +371,10 @@ TEST(PhantomPipelineHard, RibCountIsNotClaimedWithoutTheFirstRibPair) {
   auto p = test::smallPhantom(11);
   p.rib_pairs = 13;
   auto loc = localize(asScan(makePhantom(p)));
-  EXPECT_FALSE(loc.anchors.value("first_rib_in_view", true));
-  EXPECT_TRUE(loc.anchors["rib_pairs_counted"].is_null());
-  EXPECT_TRUE(loc.anchors.contains("rib_count_note"));
+  ASSERT_TRUE(loc.anchors.naming);
+  EXPECT_FALSE(loc.anchors.naming->first_rib_in_view);
+  EXPECT_FALSE(loc.anchors.naming->rib_pairs_counted);
+  EXPECT_FALSE(loc.anchors.naming->rib_count_note.empty());
 }
 
 TEST(PhantomPipelineHard, OsteoporoticBodiesWithThinCortexAreSegmentedWhole) {
@@ -496,8 +498,9 @@ TEST(PhantomPipelineHard, LowDoseScanKeepsLabelsAndBodies) {
   auto ph = makePhantom(p);
   Scan s = asScan(ph);
   auto loc = localize(s);
-  EXPECT_GT(loc.anchors["noise_hu"].get<double>(), 50.0);
-  EXPECT_GT(loc.anchors["slices_traced_radially"].get<int>(), 0);
+  ASSERT_TRUE(loc.anchors.naming);
+  EXPECT_GT(loc.anchors.naming->noise_hu, 50.0);
+  EXPECT_GT(loc.anchors.naming->slices_traced_radially, 0);
   for (int l : kReportedLevels) {
     const auto* lv = loc.find(l);
     ASSERT_EQ(lv->status, LevelStatus::Found) << levelName(l);

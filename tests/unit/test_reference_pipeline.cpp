@@ -85,7 +85,7 @@ TEST(ReferenceCt, CutOutWithoutAnchorsNamesNothing) {
   Scan s = readScan(test::reference("tptbox/sub-ct_label-22_ct.nii.gz"));
   auto loc = localize(s);
   for (const auto& l : loc.levels) EXPECT_NE(l.status, LevelStatus::Found) << l.name;
-  EXPECT_EQ(loc.anchors["used"], "none");
+  EXPECT_EQ(loc.anchors.used, "none");
 }
 
 TEST(ReferenceCt, NoisyCutOutWithLevelHintSegmentsL3) {

@@ -9,9 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "ctbmd/stages.hpp"
 #include "internal/spine.hpp"
 
 namespace ctbmd::spine {
+
+// The evidence and verdict types are part of the stage contract (ctbmd/stages.hpp).
+using ctbmd::ColumnVerdict;
+using ctbmd::SegmentEvidence;
 
 /// Parameters of the canal and midline checks, each with its unit and reason.
 struct ColumnParams {
@@ -42,21 +47,6 @@ struct ColumnParams {
   double skin_hu = -300;            // HU: skin and fat above, air below
 };
 
-/// What one segment (a candidate vertebra) shows.
-struct SegmentEvidence {
-  bool sacral = false;
-  double canal_enclosure = 0;  // best fraction of rays closed by bone, over the segment's slices
-  double canal_radius_mm = 0;  // median ray length to bone at that point
-  double canal_depth_mm = 0;   // how far behind the body centre the canal centre lies
-  double canal_x = 0, canal_y = 0, canal_z = 0;  // where (canonical mm)
-  int canal_slices = 0;                          // slices where it is closed, at one place
-  int holes_in_marrow = 0;                       // closed holes refused: inside the body's own filled outline
-  double posterior_bone_mm = 0;                  // most bone behind a closed canal (laminae, spinous process)
-  int holes_without_arch = 0;                    // closed holes refused: no posterior elements behind them
-  bool canal = false;                            // a canal by ColumnParams' bounds
-  std::optional<double> midline_offset;          // |x - body centre| / half-width; none if the body is cut
-};
-
 /// Canal evidence behind a body at (cx, cy) of inscribed radius body_r_mm in slice k.
 struct CanalProbe {
   double enclosure = 0, radius_mm = 0, depth_mm = 0;
@@ -69,12 +59,6 @@ CanalProbe probeCanal(const Volume& v, int k, double cx, double cy, double body_
 /// |cx - centre of the body outline| / its half-width on the row through cy in slice k, or
 /// none when the outline reaches the image edge on that row (the field of view cuts the body).
 std::optional<double> midlineOffset(const Volume& v, int k, double cx, double cy, const ColumnParams& p);
-
-struct ColumnVerdict {
-  bool seen = false;
-  std::string reason;  // for people: why it is, or is not, a column
-  int segments = 0, with_canal = 0, midline_known = 0, off_midline = 0;
-};
 
 /// A column is seen when at least half of the non-sacral segments (and at least one) show a
 /// canal behind them, and the segments whose midline is known are not mostly off it.

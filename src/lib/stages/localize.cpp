@@ -35,6 +35,163 @@ constexpr double kLocalizePixelMm = 1.6;
 }  // namespace
 
 // ---- JSON -----------------------------------------------------------------------------------
+namespace {
+json columnJson(const ColumnAssessment& c) {
+  json segj = json::array();
+  for (const auto& e : c.segments)
+    segj.push_back({{"canal", e.canal},
+                    {"canal_enclosure", e.canal_enclosure},
+                    {"canal_radius_mm", e.canal_radius_mm},
+                    {"canal_slices", e.canal_slices},
+                    {"holes_in_marrow", e.holes_in_marrow},
+                    {"posterior_bone_mm", e.posterior_bone_mm},
+                    {"holes_without_arch", e.holes_without_arch},
+                    {"canal_depth_mm", e.canal_depth_mm},
+                    {"canal_at", {e.canal_x, e.canal_y, e.canal_z}},
+                    {"midline_offset", e.midline_offset ? json(*e.midline_offset) : json(nullptr)},
+                    {"sacral", e.sacral}});
+  const auto& v = c.verdict;
+  return {{"seen", v.seen},
+          {"reason", v.reason},
+          {"segments", v.segments},
+          {"with_canal", v.with_canal},
+          {"midline_known", v.midline_known},
+          {"off_midline", v.off_midline},
+          {"evidence", segj}};
+}
+
+ColumnAssessment columnFromJson(const json& j) {
+  ColumnAssessment c;
+  c.verdict.seen = j.at("seen").get<bool>();
+  c.verdict.reason = j.at("reason").get<std::string>();
+  c.verdict.segments = j.at("segments").get<int>();
+  c.verdict.with_canal = j.at("with_canal").get<int>();
+  c.verdict.midline_known = j.at("midline_known").get<int>();
+  c.verdict.off_midline = j.at("off_midline").get<int>();
+  for (const auto& s : j.at("evidence")) {
+    SegmentEvidence e;
+    e.canal = s.at("canal").get<bool>();
+    e.canal_enclosure = s.at("canal_enclosure").get<double>();
+    e.canal_radius_mm = s.at("canal_radius_mm").get<double>();
+    e.canal_slices = s.at("canal_slices").get<int>();
+    e.holes_in_marrow = s.at("holes_in_marrow").get<int>();
+    e.posterior_bone_mm = s.at("posterior_bone_mm").get<double>();
+    e.holes_without_arch = s.at("holes_without_arch").get<int>();
+    e.canal_depth_mm = s.at("canal_depth_mm").get<double>();
+    const auto at = s.at("canal_at").get<std::array<double, 3>>();
+    e.canal_x = at[0];
+    e.canal_y = at[1];
+    e.canal_z = at[2];
+    if (!s.at("midline_offset").is_null()) e.midline_offset = s["midline_offset"].get<double>();
+    e.sacral = s.at("sacral").get<bool>();
+    c.segments.push_back(e);
+  }
+  return c;
+}
+
+json vertebraJson(const VertebraFound& v) {
+  return {{"index", v.index},
+          {"name", v.name},
+          {"label", v.label},
+          {"center_mm", v.center_mm},
+          {"length_mm", v.length_mm},
+          {"partial", v.partial},
+          {"ribs_left", v.ribs_left},
+          {"ribs_right", v.ribs_right},
+          {"row_width_mm", v.row_width_mm},
+          {"ala_reach_mm", v.ala_reach_mm},
+          {"sacral", v.sacral}};
+}
+
+VertebraFound vertebraFromJson(const json& j) {
+  VertebraFound v;
+  v.index = j.at("index").get<int>();
+  v.name = j.at("name").get<std::string>();
+  v.label = j.at("label").get<int>();
+  v.center_mm = j.at("center_mm").get<PointMm>();
+  v.length_mm = j.at("length_mm").get<double>();
+  v.partial = j.at("partial").get<bool>();
+  v.ribs_left = j.at("ribs_left").get<int>();
+  v.ribs_right = j.at("ribs_right").get<int>();
+  v.row_width_mm = j.at("row_width_mm").get<double>();
+  v.ala_reach_mm = j.at("ala_reach_mm").get<double>();
+  v.sacral = j.at("sacral").get<bool>();
+  return v;
+}
+
+template <class T>
+json orNull(const std::optional<T>& v) {
+  return v ? json(*v) : json(nullptr);
+}
+template <class T>
+std::optional<T> nullOr(const json& j, const char* key) {
+  if (j.at(key).is_null()) return std::nullopt;
+  return j[key].get<T>();
+}
+}  // namespace
+
+json Anchors::toJson() const {
+  json a = json::object();
+  if (!method.empty()) a["method"] = method;
+  if (l1_top_mm) a["l1_top_mm"] = *l1_top_mm;
+  if (!used.empty()) a["used"] = used;
+  if (naming) {
+    const auto& n = *naming;
+    a["dense_bone_threshold_hu"] = n.dense_bone_threshold_hu;
+    a["noise_hu"] = n.noise_hu;
+    a["slices_averaged"] = n.slices_averaged;
+    a["slices_traced_radially"] = n.slices_traced_radially;
+    a["last_rib_bearing_index"] = n.last_rib_bearing_index;
+    a["first_rib_index"] = n.first_rib_index;
+    a["first_rib_in_view"] = n.first_rib_in_view;
+    a["rib_pairs_counted"] = orNull(n.rib_pairs_counted);
+    a["rib_pairs_counted_from"] = orNull(n.rib_pairs_counted_from);
+    a["rib_components"] = {{"left", n.rib_components_left}, {"right", n.rib_components_right}};
+    a["vertebrae_t1_to_sacrum"] = orNull(n.vertebrae_t1_to_sacrum);
+    a["sacrum_index"] = n.sacrum_index;
+    a["ribs_found"] = n.ribs_found;
+    a["sacrum_seen"] = n.sacrum_seen;
+    a["naming_input"] = n.naming_input;
+    if (!n.note.empty()) a["note"] = n.note;
+    if (!n.rib_count_note.empty()) a["rib_count_note"] = n.rib_count_note;
+  }
+  if (!metal_levels.empty()) a["metal_levels"] = metal_levels;
+  if (!level_hint.empty()) a["level_hint"] = level_hint;
+  return a;
+}
+
+Anchors Anchors::fromJson(const json& j) {
+  Anchors a;
+  a.method = j.value("method", std::string());
+  if (j.contains("l1_top_mm")) a.l1_top_mm = j["l1_top_mm"].get<double>();
+  a.used = j.value("used", std::string());
+  if (j.contains("naming_input")) {
+    NamingAnchors n;
+    n.dense_bone_threshold_hu = j.at("dense_bone_threshold_hu").get<double>();
+    n.noise_hu = j.at("noise_hu").get<double>();
+    n.slices_averaged = j.at("slices_averaged").get<int>();
+    n.slices_traced_radially = j.at("slices_traced_radially").get<long>();
+    n.last_rib_bearing_index = j.at("last_rib_bearing_index").get<int>();
+    n.first_rib_index = j.at("first_rib_index").get<int>();
+    n.first_rib_in_view = j.at("first_rib_in_view").get<bool>();
+    n.rib_pairs_counted = nullOr<int>(j, "rib_pairs_counted");
+    n.rib_pairs_counted_from = nullOr<std::string>(j, "rib_pairs_counted_from");
+    n.rib_components_left = j.at("rib_components").at("left").get<int>();
+    n.rib_components_right = j.at("rib_components").at("right").get<int>();
+    n.vertebrae_t1_to_sacrum = nullOr<int>(j, "vertebrae_t1_to_sacrum");
+    n.sacrum_index = j.at("sacrum_index").get<int>();
+    n.ribs_found = j.at("ribs_found").get<int>();
+    n.sacrum_seen = j.at("sacrum_seen").get<bool>();
+    n.naming_input = j.at("naming_input");
+    n.note = j.value("note", std::string());
+    n.rib_count_note = j.value("rib_count_note", std::string());
+    a.naming = n;
+  }
+  a.metal_levels = j.value("metal_levels", std::vector<std::string>{});
+  a.level_hint = j.value("level_hint", std::string());
+  return a;
+}
+
 json LocalizeResult::toJson() const {
   json lv = json::object();
   for (const auto& l : levels) {
@@ -53,14 +210,16 @@ json LocalizeResult::toJson() const {
     }
     lv[l.name] = e;
   }
+  json vj = json::array();
+  for (const auto& v : vertebrae) vj.push_back(vertebraJson(v));
   json j = {{"method", method},
             {"status", status},
             {"reason", reason},
-            {"column", column},
+            {"column", column ? columnJson(*column) : json::object()},
             {"contrast", contrast ? contrast->toJson() : json::object()},
             {"levels", lv},
-            {"anchors", anchors},
-            {"vertebrae", vertebrae},
+            {"anchors", anchors.toJson()},
+            {"vertebrae", vj},
             {"centerline_mm", centerline},
             {"flags", flags},
             {"warnings", warnings}};
@@ -74,7 +233,7 @@ LocalizeResult LocalizeResult::fromJson(const json& j, const std::string& file) 
     r.method = j.at("method").get<std::string>();
     r.status = parseSpineStatus(j.value("status", std::string("named")), file);
     r.reason = j.value("reason", std::string());
-    r.column = j.value("column", json::object());
+    if (j.contains("column") && !j["column"].empty()) r.column = columnFromJson(j["column"]);
     if (j.contains("contrast") && !j["contrast"].empty())
       r.contrast = ContrastPhase::fromJson(j["contrast"], file);
     for (int label : kReportedLevels) {
@@ -98,9 +257,9 @@ LocalizeResult LocalizeResult::fromJson(const json& j, const std::string& file) 
       }
       r.levels.push_back(l);
     }
-    r.anchors = j.value("anchors", json::object());
-    r.vertebrae = j.value("vertebrae", json::array());
-    r.centerline = j.value("centerline_mm", json::array());
+    r.anchors = Anchors::fromJson(j.value("anchors", json::object()));
+    for (const auto& v : j.value("vertebrae", json::array())) r.vertebrae.push_back(vertebraFromJson(v));
+    r.centerline = j.value("centerline_mm", std::vector<PointMm>{});
     r.model = j.value("model", json::array());
     r.flags = j.value("flags", std::vector<std::string>{});
     r.warnings = j.value("warnings", std::vector<std::string>{});
@@ -203,7 +362,7 @@ void flagMetalLevels(LocalizeResult& res, const CtImage* can) {
       std::string names;
       for (const auto& m : metal_levels) names += (names.empty() ? "" : ", ") + m;
       res.flags.push_back("metal");
-      res.anchors["metal_levels"] = metal_levels;
+      res.anchors.metal_levels = metal_levels;
       res.warnings.push_back(
           "metal (>= 2500 HU) beside " + names +
           ": level positions, bodies and HU there are unreliable; those levels are not used for BMD");
@@ -266,11 +425,9 @@ bool insideMask(const spine::Volume& v, const spine::SliceBody& b, double x, dou
 // The anatomy gate's evidence for each segment and its verdict (internal/column.hpp): per
 // slice of the segment the canal behind the body found there (or behind the centreline),
 // the best one kept; the midline offset at the segment's middle slice.
-std::pair<spine::ColumnVerdict, json> assessColumn(const spine::Volume& v,
-                                                   const std::vector<spine::CurvePoint>& curve,
-                                                   const std::vector<spine::SliceBody>& sb,
-                                                   const std::vector<Seg>& segs,
-                                                   const spine::SliceParams& sp) {
+ColumnAssessment assessColumn(const spine::Volume& v, const std::vector<spine::CurvePoint>& curve,
+                              const std::vector<spine::SliceBody>& sb, const std::vector<Seg>& segs,
+                              const spine::SliceParams& sp) {
   const spine::ColumnParams cp;
   std::vector<spine::SegmentEvidence> ev(segs.size());
   parallelFor(static_cast<int>(segs.size()), [&](int t) {
@@ -332,34 +489,17 @@ std::pair<spine::ColumnVerdict, json> assessColumn(const spine::Volume& v,
     const int km = std::clamp(static_cast<int>(std::lround((m.z - v.oz) / v.sz)), 0, v.nz - 1);
     e.midline_offset = spine::midlineOffset(v, km, m.x, m.y, cp);
   });
-  const auto verdict = spine::judgeColumn(ev, cp);
-  json segj = json::array();
+  ColumnAssessment out;
+  out.verdict = spine::judgeColumn(ev, cp);
   for (size_t t = segs.size(); t-- > 0;) {  // top to bottom, as "vertebrae"
     const auto& e = ev[t];
-    segj.push_back({{"canal", e.canal},
-                    {"canal_enclosure", e.canal_enclosure},
-                    {"canal_radius_mm", e.canal_radius_mm},
-                    {"canal_slices", e.canal_slices},
-                    {"holes_in_marrow", e.holes_in_marrow},
-                    {"posterior_bone_mm", e.posterior_bone_mm},
-                    {"holes_without_arch", e.holes_without_arch},
-                    {"canal_depth_mm", e.canal_depth_mm},
-                    {"canal_at", {e.canal_x, e.canal_y, e.canal_z}},
-                    {"midline_offset", e.midline_offset ? json(*e.midline_offset) : json(nullptr)},
-                    {"sacral", e.sacral}});
+    out.segments.push_back(e);
     spdlog::debug(
         "column segment {}: canal {} ({:.2f} enclosed, radius {:.1f} mm, {:.1f} mm behind), midline {}",
         segs.size() - 1 - t, e.canal, e.canal_enclosure, e.canal_radius_mm, e.canal_depth_mm,
         e.midline_offset ? fmt::format("{:.2f}", *e.midline_offset) : std::string("cut"));
   }
-  json j = {{"seen", verdict.seen},
-            {"reason", verdict.reason},
-            {"segments", verdict.segments},
-            {"with_canal", verdict.with_canal},
-            {"midline_known", verdict.midline_known},
-            {"off_midline", verdict.off_midline},
-            {"evidence", segj}};
-  return {verdict, j};
+  return out;
 }
 
 // Lung (< -500 HU) in the paravertebral gutters beside a segment's middle slice (mm^2):
@@ -439,28 +579,33 @@ naming::LevelHint hintedSegment(const spine::Volume& vol, const CtImage* can,
 }
 
 // localize.json's "anchors": what the naming rested on, and its input (for replaying it).
-json anchorsJson(const naming::NamingResult& r, const naming::ColumnInput& in, const spine::SliceParams& sp,
-                 const std::vector<spine::SliceBody>& sb) {
-  json a = {
-      {"used", r.used},
-      {"dense_bone_threshold_hu", sp.trabecular_hu},
-      {"noise_hu", sp.noise_hu},
-      {"slices_averaged", 2 * sp.z_half + 1},
-      {"slices_traced_radially",
-       std::count_if(sb.begin(), sb.end(), [](const spine::SliceBody& b) { return b.valid && b.radial; })},
-      {"last_rib_bearing_index", r.last_rib_bearing},
-      {"first_rib_index", r.first_rib},
-      {"first_rib_in_view", r.first_rib_in_view},
-      {"rib_pairs_counted", r.first_rib_in_view ? json(r.rib_pairs) : json(nullptr)},
-      {"rib_pairs_counted_from", r.first_rib_in_view ? json(r.rib_count_from) : json(nullptr)},
-      {"rib_components", {{"left", r.rib_components_left}, {"right", r.rib_components_right}}},
-      {"vertebrae_t1_to_sacrum", r.t1_to_sacrum > 0 ? json(r.t1_to_sacrum) : json(nullptr)},
-      {"sacrum_index", r.sacrum},
-      {"ribs_found", static_cast<int>(in.ribs.size())},
-      {"sacrum_seen", r.sacrum > 0},
-      {"naming_input", in.toJson()}};
-  if (!r.note.empty()) a["note"] = r.note;
-  if (!r.rib_count_note.empty()) a["rib_count_note"] = r.rib_count_note;
+Anchors anchorsOf(const naming::NamingResult& r, const naming::ColumnInput& in, const spine::SliceParams& sp,
+                  const std::vector<spine::SliceBody>& sb) {
+  NamingAnchors n;
+  n.dense_bone_threshold_hu = sp.trabecular_hu;
+  n.noise_hu = sp.noise_hu;
+  n.slices_averaged = 2 * sp.z_half + 1;
+  n.slices_traced_radially =
+      std::count_if(sb.begin(), sb.end(), [](const spine::SliceBody& b) { return b.valid && b.radial; });
+  n.last_rib_bearing_index = r.last_rib_bearing;
+  n.first_rib_index = r.first_rib;
+  n.first_rib_in_view = r.first_rib_in_view;
+  if (r.first_rib_in_view) {
+    n.rib_pairs_counted = r.rib_pairs;
+    n.rib_pairs_counted_from = r.rib_count_from;
+  }
+  n.rib_components_left = r.rib_components_left;
+  n.rib_components_right = r.rib_components_right;
+  if (r.t1_to_sacrum > 0) n.vertebrae_t1_to_sacrum = r.t1_to_sacrum;
+  n.sacrum_index = r.sacrum;
+  n.ribs_found = static_cast<int>(in.ribs.size());
+  n.sacrum_seen = r.sacrum > 0;
+  n.naming_input = in.toJson();
+  n.note = r.note;
+  n.rib_count_note = r.rib_count_note;
+  Anchors a;
+  a.used = r.used;
+  a.naming = n;
   return a;
 }
 
@@ -656,24 +801,24 @@ void writeLocations(LocalizeResult& res, const spine::Volume& vol, const CtImage
                                  D[2][0] * x + D[2][1] * y + D[2][2] * z};
   };
   auto origK = [&](int k) { return am.flip[2] ? static_cast<int>(am.orig_size[am.perm[2]]) - 1 - k : k; };
-  json cl = json::array();
+  res.centerline.clear();
   for (size_t i = 0; i < curve.size(); i += 2)
-    if (curve[i].supported) cl.push_back(phys(curve[i].x, curve[i].y, curve[i].z));
-  res.centerline = cl;
+    if (curve[i].supported) res.centerline.push_back(phys(curve[i].x, curve[i].y, curve[i].z));
   for (int i = 0; i < n; ++i) {
     const Seg& g = segs[i];
     const auto& m = curve[(g.a + g.b) / 2];
-    json v = {{"index", i},
-              {"name", label_of[i] ? (label_of[i] == kSacrum ? "S1" : levelName(label_of[i])) : ""},
-              {"label", label_of[i]},
-              {"center_mm", phys(m.x, m.y, m.z)},
-              {"length_mm", g.length},
-              {"partial", g.partial},
-              {"ribs_left", named.ribs_left[i]},
-              {"ribs_right", named.ribs_right[i]},
-              {"row_width_mm", g.row_width},
-              {"ala_reach_mm", g.ala_reach},
-              {"sacral", g.sacral}};
+    VertebraFound v;
+    v.index = i;
+    v.name = label_of[i] ? (label_of[i] == kSacrum ? "S1" : levelName(label_of[i])) : "";
+    v.label = label_of[i];
+    v.center_mm = phys(m.x, m.y, m.z);
+    v.length_mm = g.length;
+    v.partial = g.partial;
+    v.ribs_left = named.ribs_left[i];
+    v.ribs_right = named.ribs_right[i];
+    v.row_width_mm = g.row_width;
+    v.ala_reach_mm = g.ala_reach;
+    v.sacral = g.sacral;
     res.vertebrae.push_back(v);
   }
   for (int label : kReportedLevels) {
@@ -794,7 +939,7 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
     res.reason = "no chain of vertebral bodies was found: the scan may not include the spine";
     res.warnings.push_back(res.reason);
     reportAllMissing(res);
-    res.anchors = {{"used", "none"}};
+    res.anchors.used = "none";
     return res;
   }
   auto prof = spine::coreProfile(lv, curve);
@@ -812,14 +957,14 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   lap("curve, discs, segments");
   // The anatomy gate: a chain of bodies each in front of a spinal canal, on the midline.
   {
-    const auto verdict = assessColumn(lv, curve, sb, segs, sp);
-    res.column = verdict.second;
-    if (!verdict.first.seen) {
+    res.column = assessColumn(lv, curve, sb, segs, sp);
+    const auto& verdict = res.column->verdict;
+    if (!verdict.seen) {
       res.status = SpineStatus::NoSpine;
-      res.reason = verdict.first.reason;
-      res.warnings.push_back("no vertebral column in view: " + verdict.first.reason + "; no level is named");
+      res.reason = verdict.reason;
+      res.warnings.push_back("no vertebral column in view: " + verdict.reason + "; no level is named");
       reportAllMissing(res);
-      res.anchors = {{"used", "none"}};
+      res.anchors.used = "none";
       return res;
     }
   }
@@ -841,8 +986,8 @@ LocalizeResult localize(const Scan& scan, const LocalizeParams& p) {
   res.reason = named.reason;
   res.flags.insert(res.flags.end(), named.flags.begin(), named.flags.end());
   res.warnings.insert(res.warnings.end(), named.warnings.begin(), named.warnings.end());
-  res.anchors = anchorsJson(named, input, sp, sb);
-  if (!p.level_hint.empty()) res.anchors["level_hint"] = p.level_hint;
+  res.anchors = anchorsOf(named, input, sp, sb);
+  res.anchors.level_hint = p.level_hint;
 
   writeLocations(res, vol, can.GetPointer(), am, curve, segs, sb, named);
   lap("naming, locations");

@@ -97,8 +97,8 @@ LocalizeResult localizeLearned(const Scan& scan, const LocalizeParams& p) {
   res.model = {m1->card.provenance(), m2->card.provenance()};
   res.model[0]["device"] = m1->net->device();
   res.model[1]["device"] = m2->net->device();
-  res.anchors = {{"method", "learned regression (two-stage MIP localizer); no anatomical anchor check"},
-                 {"l1_top_mm", phys(c[0][0], c[0][1], z_l1_top)[2]}};
+  res.anchors.method = "learned regression (two-stage MIP localizer); no anatomical anchor check";
+  res.anchors.l1_top_mm = phys(c[0][0], c[0][1], z_l1_top)[2];
   res.warnings.push_back(
       "mip-localizer locates L1-L4 only (the published two-stage method): T12 and L5 are reported missing");
   // Disc planes: L1's top from stage 1, midpoints between centres, and L4's bottom half a
@@ -154,7 +154,7 @@ LocalizeResult localizeLearned(const Scan& scan, const LocalizeParams& p) {
     res.levels.push_back(l);
   }
   // Centreline: the polyline through the centres, every 2 mm.
-  nlohmann::json cl = nlohmann::json::array();
+  std::vector<PointMm> cl;
   for (int i = 0; i < 3; ++i) {
     const auto &a = c[static_cast<size_t>(i)], &b = c[static_cast<size_t>(i + 1)];
     double len = std::hypot(b[0] - a[0], b[1] - a[1], b[2] - a[2]);

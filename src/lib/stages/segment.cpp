@@ -460,9 +460,8 @@ LevelSegmentation levelEntry(const LevelLocation& l, const LocalizeResult& loc) 
   ls.label = l.label;
   ls.name = l.name;
   ls.status = l.status;
-  if (loc.anchors.contains("metal_levels"))
-    for (const auto& m : loc.anchors["metal_levels"])
-      if (m.get<std::string>() == l.name) ls.metal = true;
+  for (const auto& m : loc.anchors.metal_levels)
+    if (m == l.name) ls.metal = true;
   for (const auto& f : l.flags) {
     if (f == "suspected_merge") {
       ls.suspected_merge = true;
@@ -580,7 +579,7 @@ std::map<int, ColumnBounds> endplateBounds(const spine::Volume& vol, const CtIma
   // T12 and L1), else consecutive labels.
   auto position = [&](int label) {
     for (size_t i = 0; i < loc.vertebrae.size(); ++i)
-      if (loc.vertebrae[i].value("label", 0) == label) return static_cast<int>(i);
+      if (loc.vertebrae[i].label == label) return static_cast<int>(i);
     return -1;
   };
   auto adjacent = [&](int lower, int upper) {
@@ -1024,7 +1023,7 @@ SegmentResult segment(const Scan& scan, const LocalizeResult& loc, const Segment
   // Centreline (physical) -> canonical index-space mm, for the window centre per slice.
   auto toCan = [&](const std::array<double, 3>& w) { return toCanonicalFrame(can.GetPointer(), vol, w); };
   CentreLine cl;
-  for (const auto& q : loc.centerline) cl.pts.push_back(toCan(q.get<std::array<double, 3>>()));
+  for (const auto& q : loc.centerline) cl.pts.push_back(toCan(q));
   const int extra = static_cast<int>(std::ceil(kDiscReachMm / vol.sz));
   // Pass 1: each level's body traced slice by slice, over its slab plus the discs beside it.
   std::vector<std::pair<int, int>> ranges;  // per non-missing level, in loc.levels order

@@ -97,7 +97,7 @@ SegmentResult segmentLearned(const Scan& scan, const LocalizeResult& loc, const 
   auto toCan = [&](const std::array<double, 3>& w) { return toCanonicalFrame(can.GetPointer(), v, w); };
   // Spine centre per canonical z: the centreline (or the level centres) interpolated.
   std::vector<std::array<double, 3>> cl;
-  for (const auto& q : loc.centerline) cl.push_back(toCan(q.get<std::array<double, 3>>()));
+  for (const auto& q : loc.centerline) cl.push_back(toCan(q));
   for (const auto& l : loc.levels)
     if (l.status != LevelStatus::Missing && cl.empty()) cl.push_back(toCan(l.center_mm));
   if (cl.empty()) {
