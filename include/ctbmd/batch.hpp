@@ -171,6 +171,43 @@ struct BatchSummary {
 /// results.csv and levels.csv from every record in OUT, so rows of cases run earlier stay.
 BatchSummary runBatch(const std::vector<CaseInput>& all_cases, const BatchOptions& o);
 
+/// What ctbmd-run was asked, before it is checked and resolved into a batch.
+struct RunRequest {
+  std::vector<std::string> inputs;   // files and folders
+  fs::path out;                      // -o: the output folder
+  std::string case_list;             // --case-list FILE
+  std::vector<std::string> exclude;  // globs
+  bool default_excludes = true;      // skip label maps and ctbmd outputs
+  std::string calibration;           // --calibration FILE
+  std::string shard;                 // "I/N" or ""
+  bool force = false, resume = false, retry_errors = false;
+  std::string supervise = "auto";  // on | off | auto (on unless a network runs)
+  int jobs = 0;                    // 0: as many as threads, memory (4 GiB a case) and cases allow
+  double case_timeout_s = 1800;
+  double case_memory_gib = -1;  // < 0: 80 % of memory over the jobs when no network runs
+  PipelineOptions pipeline;
+};
+
+/// The globs skipped unless --no-default-excludes: label maps and ctbmd's own outputs.
+const std::vector<std::string>& defaultExcludes();
+
+/// Whether the pipeline's options run a network (a learned method or model).
+bool runsNetwork(const PipelineOptions& o);
+
+/// Checks that the pipeline's options go together (a learned method has its model, the
+/// mosaic readers their protocol) and loads every model card once, so a wrong folder fails
+/// before the batch rather than in every case (UsageError / InputError).
+void checkPipelineOptions(PipelineOptions& o);
+
+struct PreparedRun {
+  std::vector<CaseInput> cases;
+  BatchOptions options;  // on_case left empty
+};
+
+/// ctbmd-run's request checked and resolved: the cases (discovered, listed, ids unique), the
+/// calibration read, supervision, jobs and per-case limits decided.
+PreparedRun prepareRun(RunRequest r);
+
 /// ctbmd-merge: the records under `dirs` as one results.csv / levels.csv in `out` (and
 /// merge.json: counts, the cases missing from the shard manifests found, per folder figures).
 struct MergeSummary {

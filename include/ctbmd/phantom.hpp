@@ -29,7 +29,7 @@ struct PhantomParams {
   std::string orientation = "LPS";
   std::string top = "T11", bottom = "S1";  // covered levels (with nz: centre of the field)
   uint64_t seed = 1;
-  std::string population = "random";  // normal, osteopenia, osteoporosis, random
+  std::string population = "random";  // normal, osteopenia, osteoporosis, cohort, random
   std::map<std::string, double> bmd;  // per level override, mg/cm3 (e.g. {"L1", 95})
   double cal_intercept_hu = -5.0;     // scanner calibration HU = a + b * BMD(HA)
   double cal_slope_hu = 1.25;

@@ -343,6 +343,11 @@ ClassifyResult classify(const BmdResult& bmd, const ClassifyParams& p = {}, cons
 using RadiomicsClassifier =
     std::function<ClassifyResult(const Scan& scan, const LabelImage* labels, const ClassifyParams& p)>;
 void setRadiomicsClassifier(RadiomicsClassifier c);
+/// Loads a radiomics-rf model folder once (card, forest, feature set), so a wrong folder fails
+/// before a batch; registered beside the classifier. Without it: UsageError, as the rule.
+using RadiomicsModelCheck = std::function<void(const std::string& folder)>;
+void setRadiomicsModelCheck(RadiomicsModelCheck c);
+void checkRadiomicsModel(const std::string& folder);
 ClassifyResult classifyRadiomicsRule(const Scan& scan, const LabelImage* labels, const ClassifyParams& p);
 
 }  // namespace ctbmd

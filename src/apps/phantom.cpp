@@ -97,7 +97,10 @@ int main(int argc, char** argv) {
                  "pair in view)")
       ->capture_default_str();
   app.add_option("--seed", p.seed, "Random seed (same seed, same scan)")->capture_default_str();
-  app.add_option("--population", p.population, "normal | osteopenia | osteoporosis | random")
+  app.add_option(
+         "--population", p.population,
+         "normal | osteopenia | osteoporosis (L1-L2 mean inside the class, away from its thresholds) | "
+         "cohort (drawn across the thresholds: mean 110, SD 35 mg/cm3) | random (one of the three classes)")
       ->capture_default_str();
   app.add_option("--bmd", bmd_list, "Per-level BMD overrides, e.g. L1=95,L2=88 (mg/cm3 HA)");
   app.add_option("--cal-intercept", p.cal_intercept_hu, "Scanner calibration: HU at 0 mg/cm3")

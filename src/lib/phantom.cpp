@@ -20,6 +20,8 @@
 #include "ctbmd/clinical_rules.hpp"
 #include "ctbmd/errors.hpp"
 #include "ctbmd/levels.hpp"
+#include "ctbmd/random.hpp"
+#include "internal/tissue_physics.hpp"
 
 namespace ctbmd {
 namespace {
@@ -92,8 +94,9 @@ struct Model {
   // Reference tissues follow the scanner line HU = a + b * (equivalent density) with the
   // densities of ctbmd's internal-calibration table, so internal calibration can be tested.
   double hu_air = -1000, hu_fat = -100, hu_muscle = 50, hu_muscle_wall = 45, hu_housing = 15;
-  std::array<std::array<double, 4>, 12> tex{};  // texture waves: kx, ky, kz, phase
-  std::vector<std::array<double, 4>> gas;       // bowel gas pockets x, y, z, r
+  double e_eff_kev = 0, rho_fat = 0, rho_muscle = 0, rho_blood = 0;  // the scanner and tissue model
+  std::array<std::array<double, 4>, 12> tex{};                       // texture waves: kx, ky, kz, phase
+  std::vector<std::array<double, 4>> gas;                            // bowel gas pockets x, y, z, r
   double spineY(double z) const;
 };
 
@@ -105,20 +108,21 @@ double Model::spineY(double z) const {
   return y_spine0 + lord + kyph;
 }
 
-Model buildModel(const PhantomParams& p) {
-  Model m;
-  m.p = p;
-  std::mt19937_64 rng(p.seed * 0x9E3779B97F4A7C15ULL + 17);
-  std::normal_distribution<double> N(0.0, 1.0);
-  std::uniform_real_distribution<double> U(0.0, 1.0);
-
+// Phase: the torso's half axes and subcutaneous fat; returns the skeleton's size factor.
+double torsoShape(Model& m, PortableRandom& rng) {
+  auto N = [](PortableRandom& r) { return r.normal(); };
+  auto U = [](PortableRandom& r) { return r.uniform01(); };
   m.At = 150 + 30 * U(rng);
   m.Bt = 105 + 25 * U(rng);
   m.fat = 12 + 25 * U(rng);
   m.y_spine0 = m.Bt - m.fat - 62;
-  double scale = 1.0 + 0.04 * N(rng);
+  return 1.0 + 0.04 * N(rng);  // the skeleton's size factor
+}
 
-  // Vertebral column from T1 down to the last lumbar vertebra.
+// Phase: T1 to the last lumbar vertebra: heights from the sacrum up, rotations, ribs,
+// the landmarks' heights, and the curve (lordosis, kyphosis).
+void buildColumn(Model& m, const PhantomParams& p, PortableRandom& rng, double scale) {
+  auto N = [](PortableRandom& r) { return r.normal(); };
   std::vector<int> labels;
   for (int t = 8; t <= 19; ++t) labels.push_back(t);
   if (p.rib_pairs == 13) labels.push_back(kT13);
@@ -181,12 +185,17 @@ Model buildModel(const PhantomParams& p) {
     v.cx = p.rotations ? 2.0 * std::sin(v.cz / 90.0 + p.seed) : 0.0;
     v.tilt = std::atan(slope);
   }
+}
 
-  // Bone density per level: the population sets the L1-L2 mean inside its class.
+// Phase: bone density per level (the population sets the L1-L2 mean), its HU on the
+// scanner line, cortex, fracture and metal.
+void levelDensities(Model& m, const PhantomParams& p, PortableRandom& rng) {
+  auto N = [](PortableRandom& r) { return r.normal(); };
+  auto U = [](PortableRandom& r) { return r.uniform01(); };
   std::string pop = p.population;
   if (pop == "random") {
     const char* pops[] = {"normal", "osteopenia", "osteoporosis"};
-    pop = pops[std::uniform_int_distribution<int>(0, 2)(rng)];
+    pop = pops[rng.uniformInt(0, 2)];
   }
   double mean;
   if (pop == "normal")
@@ -195,8 +204,12 @@ Model buildModel(const PhantomParams& p) {
     mean = 84 + 32 * U(rng);
   else if (pop == "osteoporosis")
     mean = 35 + 40 * U(rng);
+  else if (pop == "cohort")
+    // A screening cohort aged ~50-80: L1-L2 QCT mean ~110 mg/cm3, SD ~35, so the ACR
+    // thresholds (80, 120) fall inside it and cases lie on both sides of each, close to it.
+    mean = std::clamp(110 + 35 * N(rng), 30.0, 210.0);
   else
-    throw UsageError("--population must be normal, osteopenia, osteoporosis or random");
+    throw UsageError("--population must be normal, osteopenia, osteoporosis, cohort or random");
   m.p.population = pop;
   double l1 = 0, l2 = 0;
   for (auto& v : m.vb) {
@@ -226,71 +239,73 @@ Model buildModel(const PhantomParams& p) {
   if (!p.metal_level.empty() &&
       std::none_of(m.vb.begin(), m.vb.end(), [](const Vertebra& v) { return v.metal; }))
     throw UsageError("--metal names level '" + p.metal_level + "', which this phantom lacks");
+}
 
-  // Sacrum: S1 segment as a "vertebra" plus fused S2-S5 going posterior-inferior.
-  {
-    const Vertebra l5 = m.vb.back();  // a copy: m.vb grows below
-    double dir_y = std::sin(40 * kPi / 180), dir_z = -std::cos(40 * kPi / 180);
-    double y0 = m.spineY(0) + 4, z0 = 0;
-    double hs[5] = {26, 21, 17, 14, 11};
-    double along = 0;
-    for (int s = 0; s < 5; ++s) {
-      Vertebra v;
-      v.label = kSacrum;
-      v.name = "S" + std::to_string(s + 1);
-      v.sacrum = true;
-      v.h = hs[s] * scale;
-      v.a = (s == 0 ? l5.a * 1.05 : l5.a * (0.95 - 0.15 * s));
-      v.b = l5.b * (1.0 - 0.12 * s);
-      along += v.h / 2;
-      v.cx = l5.cx;
-      v.cy = y0 + dir_y * along;
-      v.cz = z0 + dir_z * along;
-      along += v.h / 2;  // fused: segments touch
-      v.tilt = -std::atan2(dir_y, -dir_z);
-      v.bmd = l5.bmd - 8;
-      v.hu_trab = p.cal_intercept_hu + p.cal_slope_hu * v.bmd;
-      v.hu_cortex = l5.hu_cortex;
-      v.cortex_mm = l5.cortex_mm;
-      if (s == 0)
-        m.vb.push_back(v);
-      else
-        m.sacral.push_back(v);
-    }
+// Phase: the sacrum: S1 as a "vertebra" plus fused S2-S5 going posterior-inferior.
+void addSacrum(Model& m, const PhantomParams& p, double scale) {
+  const Vertebra l5 = m.vb.back();  // a copy: m.vb grows below
+  double dir_y = std::sin(40 * kPi / 180), dir_z = -std::cos(40 * kPi / 180);
+  double y0 = m.spineY(0) + 4, z0 = 0;
+  double hs[5] = {26, 21, 17, 14, 11};
+  double along = 0;
+  for (int s = 0; s < 5; ++s) {
+    Vertebra v;
+    v.label = kSacrum;
+    v.name = "S" + std::to_string(s + 1);
+    v.sacrum = true;
+    v.h = hs[s] * scale;
+    v.a = (s == 0 ? l5.a * 1.05 : l5.a * (0.95 - 0.15 * s));
+    v.b = l5.b * (1.0 - 0.12 * s);
+    along += v.h / 2;
+    v.cx = l5.cx;
+    v.cy = y0 + dir_y * along;
+    v.cz = z0 + dir_z * along;
+    along += v.h / 2;  // fused: segments touch
+    v.tilt = -std::atan2(dir_y, -dir_z);
+    v.bmd = l5.bmd - 8;
+    v.hu_trab = p.cal_intercept_hu + p.cal_slope_hu * v.bmd;
+    v.hu_cortex = l5.hu_cortex;
+    v.cortex_mm = l5.cortex_mm;
+    if (s == 0)
+      m.vb.push_back(v);
+    else
+      m.sacral.push_back(v);
   }
+}
 
-  // Cervical vertebrae C7 and C6 above T1, without ribs: with them in a scan's field of view
-  // the first rib pair is recognisably in it too, so rib pairs can be counted from T1 down.
-  // Derived from T1 without random draws, so phantoms of other levels are unchanged.
-  {
-    const Vertebra t1 = m.vb.front();
-    double ztop = t1.cz + t1.h / 2;
-    std::vector<Vertebra> cervical;
-    for (int c = 7; c >= 6; --c) {
-      Vertebra v = t1;
-      v.label = c;
-      v.name = levelName(c);
-      v.ribs = v.fractured = v.metal = false;
-      v.loss = 0;
-      v.rib_arc = 0;
-      const double f = c == 7 ? 0.85 : 0.75;
-      v.h = t1.h * f;
-      v.disc_below = std::max(4.0, t1.disc_below * 0.9);
-      v.a = t1.a * f;
-      v.b = t1.b * f;
-      v.tp_len = 14 * scale;
-      ztop += v.disc_below;
-      v.cz = ztop + v.h / 2;
-      ztop += v.h;
-      v.cy = m.spineY(v.cz);
-      v.tilt = std::atan((m.spineY(v.cz + 1) - m.spineY(v.cz - 1)) / 2);
-      cervical.insert(cervical.begin(), v);  // top to bottom
-    }
-    m.vb.insert(m.vb.begin(), cervical.begin(), cervical.end());
-    m.z_apex = t1.cz + t1.h / 2 + 8;
+// Phase: cervical vertebrae C7 and C6 above T1, without ribs: with them in a scan's field of
+// view the first rib pair is recognisably in it too, so rib pairs can be counted from T1 down.
+// Derived from T1 without random draws, so phantoms of other levels are unchanged.
+void addCervical(Model& m, double scale) {
+  const Vertebra t1 = m.vb.front();
+  double ztop = t1.cz + t1.h / 2;
+  std::vector<Vertebra> cervical;
+  for (int c = 7; c >= 6; --c) {
+    Vertebra v = t1;
+    v.label = c;
+    v.name = levelName(c);
+    v.ribs = v.fractured = v.metal = false;
+    v.loss = 0;
+    v.rib_arc = 0;
+    const double f = c == 7 ? 0.85 : 0.75;
+    v.h = t1.h * f;
+    v.disc_below = std::max(4.0, t1.disc_below * 0.9);
+    v.a = t1.a * f;
+    v.b = t1.b * f;
+    v.tp_len = 14 * scale;
+    ztop += v.disc_below;
+    v.cz = ztop + v.h / 2;
+    ztop += v.h;
+    v.cy = m.spineY(v.cz);
+    v.tilt = std::atan((m.spineY(v.cz + 1) - m.spineY(v.cz - 1)) / 2);
+    cervical.insert(cervical.begin(), v);  // top to bottom
   }
+  m.vb.insert(m.vb.begin(), cervical.begin(), cervical.end());
+  m.z_apex = t1.cz + t1.h / 2 + 8;
+}
 
-  // Ribs: head at the vertebra, out past the transverse process, then around the body wall.
+// Phase: ribs: head at the vertebra, out past the transverse process, then around the body wall.
+void addRibs(Model& m) {
   for (const auto& v : m.vb) {
     if (!v.ribs) continue;
     for (int side : {-1, 1}) {
@@ -317,20 +332,32 @@ Model buildModel(const PhantomParams& p) {
       m.ribs.push_back(std::move(r));
     }
   }
+}
 
-  // Reference tissues on the scanner's line (equivalent HA densities: TissueTable::builtin()).
-  {
-    const auto tt = TissueTable::builtin();
-    auto H = [&](double rho) { return p.cal_intercept_hu + p.cal_slope_hu * rho; };
-    m.hu_air = H(tt.find("air")->density);
-    m.hu_fat = H(tt.find("fat")->density);
-    m.hu_muscle = H(tt.find("muscle")->density);
-    m.hu_muscle_wall = H(0.9 * tt.find("muscle")->density);
-    m.hu_aorta = H(tt.find("blood")->density);
-    m.hu_ivc = m.hu_aorta - 2;
-    m.hu_housing = H(0.0);  // water-equivalent resin
-  }
-  // Contrast phase.
+// Reference tissues from their own attenuation (internal/tissue_physics.hpp), not from the
+// internal calibrator's table: the scanner is monochromatic at the energy where
+// hydroxyapatite gives its slope; each subject's fat, muscle and blood densities vary (their
+// own generator, so the geometry's draws stay as they were). The scanner's water offset
+// (cal_intercept_hu) shifts every CT number alike.
+void referenceTissues(Model& m, const PhantomParams& p) {
+  using tissue::Material;
+  PortableRandom trng(p.seed * 0xD1B54A32D192ED03ULL + 29);
+  m.e_eff_kev = tissue::effectiveEnergyForSlope(p.cal_slope_hu);
+  m.rho_fat = trng.uniform(0.910, 0.940);     // subcutaneous fat, -85 to -120 HU at 120 kVp
+  m.rho_muscle = trng.uniform(1.040, 1.060);  // skeletal muscle (ICRU-44: 1.05)
+  m.rho_blood = trng.uniform(1.045, 1.060);   // whole blood, haematocrit ~35-50 %
+  auto H = [&](Material t, double rho) { return p.cal_intercept_hu + tissue::ctNumber(t, rho, m.e_eff_kev); };
+  m.hu_air = H(Material::Air, 0.001205);
+  m.hu_fat = H(Material::Adipose, m.rho_fat);
+  m.hu_muscle = H(Material::Muscle, m.rho_muscle);
+  m.hu_muscle_wall = 0.9 * m.hu_muscle + 0.1 * m.hu_fat;  // abdominal wall: some fat between fibres
+  m.hu_aorta = H(Material::Blood, m.rho_blood);
+  m.hu_ivc = m.hu_aorta - 2;
+  m.hu_housing = p.cal_intercept_hu;  // water-equivalent resin
+}
+
+// Phase: the contrast phase's blood and organ enhancement.
+void contrastPhase(Model& m, const PhantomParams& p) {
   if (p.contrast == "arterial") {
     m.hu_aorta = 320;
     m.hu_ivc = 90;
@@ -348,14 +375,20 @@ Model buildModel(const PhantomParams& p) {
   } else if (p.contrast != "none") {
     throw UsageError("--contrast must be none, arterial or portal-venous");
   }
+}
 
-  // Calibration rods under the patient (ESP-like block).
+// Phase: calibration rods under the patient (ESP-like block).
+void addRods(Model& m, const PhantomParams& p) {
   for (size_t i = 0; i < p.rods.size(); ++i) {
     double x = (static_cast<double>(i) - 0.5 * (p.rods.size() - 1)) * 45.0;
     double d = p.rods[i];
     m.rods.push_back({x, m.Bt + 22, 8.0, d, p.cal_intercept_hu + p.cal_slope_hu * d});
   }
+}
 
+// Phase: the trabecular texture's waves and the bowel gas pockets.
+void textureAndGas(Model& m, PortableRandom& rng) {
+  auto U = [](PortableRandom& r) { return r.uniform01(); };
   for (auto& t : m.tex) {
     double lam = 1.2 + 1.8 * U(rng);  // fine, so ROI-sized regions average it out
     double th = std::acos(2 * U(rng) - 1), ph = 2 * kPi * U(rng);
@@ -367,6 +400,23 @@ Model buildModel(const PhantomParams& p) {
     double zg = m.z_l2 - 60 + 200 * U(rng) - 100;
     m.gas.push_back({(U(rng) - 0.5) * 1.6 * (m.At - 50), -(m.Bt - 45) * U(rng) - 10, zg, 7 + 12 * U(rng)});
   }
+}
+
+Model buildModel(const PhantomParams& p) {
+  Model m;
+  m.p = p;
+  PortableRandom rng(p.seed * 0x9E3779B97F4A7C15ULL + 17);  // ctbmd/random.hpp: same on every library
+  // The phases draw from one generator in this order: reordering them changes every phantom.
+  const double scale = torsoShape(m, rng);
+  buildColumn(m, p, rng, scale);
+  levelDensities(m, p, rng);
+  addSacrum(m, p, scale);
+  addCervical(m, scale);
+  addRibs(m);
+  referenceTissues(m, p);
+  contrastPhase(m, p);
+  addRods(m, p);
+  textureAndGas(m, rng);
   return m;
 }
 
@@ -888,42 +938,49 @@ PhantomResult makePhantom(const PhantomParams& p) {
                     {"hu", m.rods[r].hu},
                     {"center_mm", {m.rods[r].x, m.rods[r].y}},
                     {"radius_mm", m.rods[r].r}});
-  nlohmann::json truth = {{"population", m.p.population},
-                          {"bmd_l1l2", l1l2},
-                          {"category", rules::toString(rules::acrCategory(l1l2))},
-                          {"calibration",
-                           {{"material", "hydroxyapatite"},
-                            {"intercept_hu", p.cal_intercept_hu},
-                            {"slope_hu_per_mg_cm3", p.cal_slope_hu},
-                            {"definition", "HU = intercept_hu + slope_hu_per_mg_cm3 * BMD"}}},
-                          {"levels", levels},
-                          {"anchors",
-                           {{"rib_pairs", p.rib_pairs + (p.lumbar_rib_mm > 0 ? 1 : 0)},
-                            {"lumbar_rib_mm", p.lumbar_rib_mm},
-                            {"lumbar_vertebrae", p.lumbar6 ? 6 : 5},
-                            {"last_rib_bearing", last_rib},
-                            {"on_sacrum", on_sacrum}}},
-                          {"rods", rods},
-                          {"contrast", p.contrast},
-                          {"tissues_hu",
-                           {{"air", m.hu_air},
-                            {"fat", m.hu_fat},
-                            {"muscle", m.hu_muscle},
-                            {"blood", m.hu_aorta},
-                            {"rod_housing", m.hu_housing}}},
-                          {"noise_sd_hu", p.noise_sd},
-                          {"texture_sd_hu", p.texture_sd},
-                          {"coordinates", "centroid_mm are physical LPS coordinates (ITK convention)"},
-                          {"labels",
-                           {{"body", "VerSe number"},
-                            {"posterior_elements", "100 + VerSe"},
-                            {"rib", "160 + VerSe"},
-                            {"disc_below", "200 + VerSe"},
-                            {"sacrum", 26},
-                            {"ilium", kIlium},
-                            {"rod_housing", kHousing},
-                            {"rods", "241 + index"},
-                            {"metal", kMetal}}}};
+  nlohmann::json truth = {
+      {"population", m.p.population},
+      {"bmd_l1l2", l1l2},
+      {"category", rules::toString(rules::acrCategory(l1l2))},
+      {"calibration",
+       {{"material", "hydroxyapatite"},
+        {"intercept_hu", p.cal_intercept_hu},
+        {"slope_hu_per_mg_cm3", p.cal_slope_hu},
+        {"definition", "HU = intercept_hu + slope_hu_per_mg_cm3 * BMD"}}},
+      {"levels", levels},
+      {"anchors",
+       {{"rib_pairs", p.rib_pairs + (p.lumbar_rib_mm > 0 ? 1 : 0)},
+        {"lumbar_rib_mm", p.lumbar_rib_mm},
+        {"lumbar_vertebrae", p.lumbar6 ? 6 : 5},
+        {"last_rib_bearing", last_rib},
+        {"on_sacrum", on_sacrum}}},
+      {"rods", rods},
+      {"contrast", p.contrast},
+      {"tissues_hu",
+       {{"air", m.hu_air},
+        {"fat", m.hu_fat},
+        {"muscle", m.hu_muscle},
+        {"blood", m.hu_aorta},
+        {"rod_housing", m.hu_housing}}},
+      {"tissue_model",
+       {{"effective_energy_kev", m.e_eff_kev},
+        {"density_g_cm3", {{"fat", m.rho_fat}, {"muscle", m.rho_muscle}, {"blood", m.rho_blood}}},
+        {"source",
+         "HU from NIST mass attenuation coefficients (ICRU-44 tissues) at the effective energy "
+         "where hydroxyapatite gives the scanner slope, plus the scanner's water offset"}}},
+      {"noise_sd_hu", p.noise_sd},
+      {"texture_sd_hu", p.texture_sd},
+      {"coordinates", "centroid_mm are physical LPS coordinates (ITK convention)"},
+      {"labels",
+       {{"body", "VerSe number"},
+        {"posterior_elements", "100 + VerSe"},
+        {"rib", "160 + VerSe"},
+        {"disc_below", "200 + VerSe"},
+        {"sacrum", 26},
+        {"ilium", kIlium},
+        {"rod_housing", kHousing},
+        {"rods", "241 + index"},
+        {"metal", kMetal}}}};
 
   PhantomResult res;
   if (p.orientation == "LPS") {

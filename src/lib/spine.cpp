@@ -98,6 +98,76 @@ constexpr double kColumnNoiseHu = 50.0;
 // The phases of one slice's body search (analyseSliceOnce), on the search window `g` whose
 // pixel (0, 0) is the slice's (i0, j0).
 
+// `bone` with its ring gaps closed and its marrow-sized holes filled (the spinal canal,
+// smaller, stays open).
+std::vector<uint8_t> filledRing(const r2::Grid2& g, const SliceParams& p, const std::vector<uint8_t>& bone,
+                                double px_mm) {
+  // Close ring gaps (partial volume, thin osteoporotic cortex) before looking for holes:
+  // at least 2 mm or 1.5 pixels, so coarse 3 mm pixels bridge 2-pixel gaps too.
+  auto closed = r2::close(g, bone, std::max(p.close_mm, 1.5 * px_mm));
+  // Holes big enough to be a body's marrow are filled; the spinal canal (smaller) is not.
+  // Tiny holes (< 60 mm^2: gaps in speckled near-threshold marrow) are filled too; the canal
+  // (100-300 mm^2) stays open.
+  auto filled = r2::fillHoles(g, r2::fillHoles(g, closed, 60.0), -1.0, p.min_hole_mm2);
+  if (p.ring_bridge_mm > 0) {
+    // A broken thin ring: closing cannot bridge gaps in a one-pixel line, but holes of the
+    // dilated ring can be filled and the dilation taken back. The marrow hole shrinks by the
+    // dilation, so the size limit that keeps the canal open shrinks with it.
+    double rb = p.ring_bridge_mm;
+    double rh = std::max(0.0, std::sqrt(p.min_hole_mm2 / M_PI) - rb);
+    auto bridged = r2::erode(g, r2::fillHoles(g, r2::dilate(g, closed, rb), -1.0, M_PI * rh * rh), rb);
+    for (size_t q = 0; q < g.size(); ++q) filled[q] = filled[q] || bridged[q];
+  }
+  return filled;
+}
+
+// Marrow within a few HU of the dense-bone threshold is dense in patches: the gaps between
+// them are holes too small to pass for marrow (min_hole_mm2 keeps the canal open) and would
+// stay open, leaving a fragment of the body (a body 0.5 HU above the threshold lost half its
+// radius in 5 mm slices). A gap is a hole walled by that dense marrow (at least
+// kGapDenseWall of its edge) whose median (light smoothing) lies within kGapBelowThresholdHu
+// of the threshold: there, the gaps' medians were 113-115 HU at a threshold of 115; the other
+// holes inside bone on example_ct (veins, partial volume; 62-94 HU at a threshold of 100) and
+// the canal (CSF 0-40 HU) lie well below and stay open.
+constexpr double kGapBelowThresholdHu = 15;
+constexpr double kGapDenseWall = 0.4;
+void fillNearThresholdGaps(const r2::Grid2& g, const SliceParams& p, const std::vector<float>& f,
+                           const std::vector<uint8_t>& dense, std::vector<uint8_t>& filled) {
+  std::vector<uint8_t> outside(g.size());
+  for (size_t q = 0; q < g.size(); ++q) outside[q] = !filled[q];
+  std::vector<long> area;
+  const auto comp = r2::components(g, outside, area);
+  std::vector<std::vector<float>> values(area.size());
+  std::vector<long> wall(area.size(), 0), dense_wall(area.size(), 0);
+  std::vector<uint8_t> border(area.size(), 0);
+  for (int j = 0; j < g.ny; ++j)
+    for (int i = 0; i < g.nx; ++i) {
+      const size_t q = static_cast<size_t>(j) * g.nx + i;
+      const int c = comp[q];
+      if (!c) continue;
+      if (i == 0 || j == 0 || i == g.nx - 1 || j == g.ny - 1) {
+        border[c] = 1;
+        continue;
+      }
+      values[c].push_back(f[q]);
+      for (const size_t n : {q - 1, q + 1, q - static_cast<size_t>(g.nx), q + static_cast<size_t>(g.nx)})
+        if (!comp[n]) {
+          ++wall[c];
+          dense_wall[c] += dense[n];
+        }
+    }
+  std::vector<uint8_t> fill(area.size(), 0);
+  for (size_t c = 1; c < area.size(); ++c) {
+    auto& v = values[c];
+    if (border[c] || v.empty() || dense_wall[c] < kGapDenseWall * static_cast<double>(wall[c])) continue;
+    // The median: a hole's rim is partial-volumed with bone, its centre is not.
+    std::nth_element(v.begin(), v.begin() + static_cast<long>(v.size() / 2), v.end());
+    fill[c] = v[v.size() / 2] >= p.trabecular_hu - kGapBelowThresholdHu;
+  }
+  for (size_t q = 0; q < g.size(); ++q)
+    if (comp[q] && fill[comp[q]]) filled[q] = 1;
+}
+
 // Bone in the window and the bone with its marrow filled; `f` the lightly smoothed slice.
 std::vector<uint8_t> marrowFilledBone(const Volume& v, int k, int i0, int j0, const r2::Grid2& g,
                                       const SliceParams& p, std::vector<float>& f) {
@@ -120,23 +190,13 @@ std::vector<uint8_t> marrowFilledBone(const Volume& v, int k, int i0, int j0, co
   // outward spread of the heavy blur.
   dense = r2::erode(g, r2::close(g, dense, 1.5), 1.5);
   std::vector<uint8_t> bone(g.size());
-  for (size_t q = 0; q < g.size(); ++q) bone[q] = f[q] > p.bone_hu || dense[q];
-  // Close ring gaps (partial volume, thin osteoporotic cortex) before looking for holes:
-  // at least 2 mm or 1.5 pixels, so coarse 3 mm pixels bridge 2-pixel gaps too.
-  auto closed = r2::close(g, bone, std::max(p.close_mm, 1.5 * px_mm));
-  // Holes big enough to be a body's marrow are filled; the spinal canal (smaller) is not.
-  // Tiny holes (< 60 mm^2: gaps in speckled near-threshold marrow) are filled too; the canal
-  // (100-300 mm^2) stays open.
-  filled = r2::fillHoles(g, r2::fillHoles(g, closed, 60.0), -1.0, p.min_hole_mm2);
-  if (p.ring_bridge_mm > 0) {
-    // A broken thin ring: closing cannot bridge gaps in a one-pixel line, but holes of the
-    // dilated ring can be filled and the dilation taken back. The marrow hole shrinks by the
-    // dilation, so the size limit that keeps the canal open shrinks with it.
-    double rb = p.ring_bridge_mm;
-    double rh = std::max(0.0, std::sqrt(p.min_hole_mm2 / M_PI) - rb);
-    auto bridged = r2::erode(g, r2::fillHoles(g, r2::dilate(g, closed, rb), -1.0, M_PI * rh * rh), rb);
-    for (size_t q = 0; q < g.size(); ++q) filled[q] = filled[q] || bridged[q];
+  bool any_dense = false;
+  for (size_t q = 0; q < g.size(); ++q) {
+    bone[q] = f[q] > p.bone_hu || dense[q];
+    any_dense = any_dense || dense[q];
   }
+  filled = filledRing(g, p, bone, px_mm);
+  if (any_dense) fillNearThresholdGaps(g, p, f, dense, filled);
   return filled;
 }
 

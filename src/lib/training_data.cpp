@@ -8,6 +8,7 @@
 #include "ctbmd/canonical.hpp"
 #include "ctbmd/errors.hpp"
 #include "ctbmd/levels.hpp"
+#include "ctbmd/random.hpp"
 #include "internal/net_inputs.hpp"
 #include "internal/spine.hpp"
 
@@ -87,8 +88,8 @@ void addSegmentSamples(const VerseCase& c, const SegmentSampling& s, Samples& ou
   if (ztop < zbot) return;
   ztop += 10;
   zbot -= 10;
-  std::mt19937_64 rng(s.seed ^ std::hash<std::string>{}(c.subject.key));
-  std::uniform_real_distribution<double> U(-s.jitter_mm, s.jitter_mm);
+  PortableRandom rng(s.seed ^ hashString(c.subject.key));
+  auto U = [&](PortableRandom& r) { return r.uniform(-s.jitter_mm, s.jitter_mm); };
   netin::PatchSpec ps;
   ps.spacing_mm = s.spacing_mm;
   ps.size = s.patch;
@@ -156,10 +157,10 @@ bool addMipSamples(const VerseCase& c, const MipSampling& s, Samples& out) {
   ps.width = s.width;
   const double z_top_edge = k.v.z(k.v.nz - 1) + k.v.sz / 2;
   const double x_edge = k.v.ox - k.v.sx / 2, y_edge = k.v.oy - k.v.sy / 2;
-  std::mt19937_64 rng(s.seed ^ std::hash<std::string>{}(c.subject.key));
-  std::uniform_real_distribution<double> U(-s.jitter_mm, s.jitter_mm);
+  PortableRandom rng(s.seed ^ hashString(c.subject.key));
+  auto U = [&](PortableRandom& r) { return r.uniform(-s.jitter_mm, s.jitter_mm); };
   const int n = s.per_case;
-  std::uniform_real_distribution<double> crop(0.0, s.crop_mm);
+  auto crop = [&](PortableRandom& r) { return r.uniform(0.0, s.crop_mm); };
   for (int r = 0; r < n; ++r) {
     learned::Tensor img, tgt;
     img.shape = {2, s.rows, s.cols};

@@ -14,6 +14,7 @@
 #include <stdexcept>
 
 #include "ctbmd/learned.hpp"
+#include "ctbmd/random.hpp"
 #include "networks.hpp"
 
 namespace ctbmd::nets {
@@ -139,8 +140,7 @@ std::string trainNetwork(const std::string& config_json, const std::vector<Tenso
   // Seeded split (independent of torch's generator, so it is the same on resumption).
   std::vector<int64_t> order(images.size());
   std::iota(order.begin(), order.end(), 0);
-  std::mt19937_64 rng(seed);
-  std::shuffle(order.begin(), order.end(), rng);
+  PortableRandom(seed).shuffle(order);  // ctbmd/random.hpp: the same split on every library
   size_t n_val =
       static_cast<size_t>(std::lround(c.value("val_fraction", 0.2) * static_cast<double>(order.size())));
   n_val = std::clamp<size_t>(n_val, 1, order.size() - 2);

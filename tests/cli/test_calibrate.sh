@@ -14,7 +14,11 @@ ph="$WORK/ph.nii.gz"
 py - "$WORK" <<'PY'
 import json, sys
 w = sys.argv[1]
-for name, tol_slope, tol_icpt in (("rods", 0.01, 1.5), ("internal", 0.02, 4.0)):
+# Internal calibration against the scanner's own line: its tissue table holds fixed
+# HA-equivalent densities (made for 1.25 HU per mg/cm3), while the phantom's tissues follow
+# their attenuation at this scanner's energy (74 keV for 1.22), so the table's model error
+# (-2.8 % here) is part of the result: 5 % bounds it over the cohort's 1.15-1.35 scanners.
+for name, tol_slope, tol_icpt in (("rods", 0.01, 1.5), ("internal", 0.05, 6.0)):
     c = json.load(open(f"{w}/{name}.json"))
     assert c["schema"]["name"] == "ctbmd.calibration" and c["provenance"]["inputs"]["ct"]["sha256"], name
     slope, icpt = 1 / 1.22, 12 / 1.22
@@ -25,6 +29,15 @@ for name, tol_slope, tol_icpt in (("rods", 0.01, 1.5), ("internal", 0.02, 4.0)):
     assert c["slope_ci95"][0] < c["slope"] < c["slope_ci95"][1]
 c = json.load(open(f"{w}/internal.json"))
 assert [p["name"] for p in c["points"] if p["used"]] == ["air", "fat", "muscle", "blood"], c["points"]
+# The measurement itself is exact: the fit equals the least-squares line through the phantom's
+# true tissue HU (truth tissues_hu) and the table's densities, to 0.5 % (noise on the medians).
+import numpy as np
+t = json.load(open(f"{w}/ph_truth.json"))["tissues_hu"]
+table = {p["name"]: p["density_mg_cm3"] for p in c["points"]}
+names = ["air", "fat", "muscle", "blood"]
+want = np.polyfit([t[n] for n in names], [table[n] for n in names], 1)
+assert abs(c["slope"] - want[0]) < 0.005 * want[0], (c["slope"], want)
+assert abs(c["intercept"] - want[1]) < 1.0, (c["intercept"], want)
 PY
 
 # An edited copy of a built-in definition is read from a file; a wrong rod count is refused.

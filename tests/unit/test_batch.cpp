@@ -14,6 +14,7 @@
 #include "ctbmd/fileio.hpp"
 #include "ctbmd/progress.hpp"
 #include "ctbmd/provenance.hpp"
+#include "ctbmd/supervise.hpp"
 #include "ctbmd/version.hpp"
 
 namespace ctbmd::batch {
@@ -269,6 +270,69 @@ TEST(ClearCaseOutputs, RemovesOnlyWhatCtbmdWrites) {
   std::set<std::string> left;
   for (const auto& e : fs::directory_iterator(t.path)) left.insert(e.path().filename().string());
   EXPECT_EQ(left, (std::set<std::string>{"notes.txt", "mosaic_notes.txt"}));
+}
+
+// ctbmd-run's request (prepareRun): option combinations refused before any work, the cases
+// found with ctbmd's own outputs skipped, and the automatic jobs bounded by the cases.
+TEST(RunRequest, CombinationsAreRefusedBeforeAnyWork) {
+  TempDir d;
+  touch(d.path / "in" / "a.nii.gz");
+  auto base = [&] {
+    RunRequest r;
+    r.inputs = {(d.path / "in").string()};
+    r.out = d.path / "out";
+    return r;
+  };
+  auto refused = [&](RunRequest r, const std::string& words) {
+    try {
+      prepareRun(std::move(r));
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+      return true;
+    }
+    return false;
+  };
+  RunRequest r = base();
+  r.inputs.clear();
+  EXPECT_TRUE(refused(r, "give the CT files"));
+  r = base();
+  r.retry_errors = true;
+  EXPECT_TRUE(refused(r, "goes with --resume"));
+  r.resume = r.force = true;
+  EXPECT_TRUE(refused(r, "give one of them"));
+  r = base();
+  r.pipeline.bmd.method = "mosaic-cnn";
+  EXPECT_TRUE(refused(r, "add --protocol mosaic-392"));
+  r = base();
+  r.pipeline.segment.method = "unet2d";
+  EXPECT_TRUE(refused(r, "needs --segment-model"));
+  r = base();
+  r.calibration = (d.path / "cal.json").string();
+  r.pipeline.calibrate = "internal";
+  EXPECT_TRUE(refused(r, "not both"));
+  EXPECT_FALSE(fs::exists(d.path / "out"));  // nothing written by a refusal
+}
+
+TEST(RunRequest, CasesJobsAndLimits) {
+  TempDir d;
+  touch(d.path / "in" / "a.nii.gz");
+  touch(d.path / "in" / "a_seg.nii.gz");  // a label map beside the scan: skipped by default
+  RunRequest r;
+  r.inputs = {(d.path / "in").string()};
+  r.out = d.path / "out";
+  auto run = prepareRun(r);
+  ASSERT_EQ(run.cases.size(), 1u);
+  EXPECT_EQ(run.options.jobs, 1);  // one case: one worker, whatever the threads
+  EXPECT_TRUE(run.options.supervised);
+  EXPECT_GT(run.options.limits.memory_bytes, 0u);
+  EXPECT_LE(run.options.limits.memory_bytes, physicalMemoryBytes());
+  r.default_excludes = false;
+  EXPECT_EQ(prepareRun(r).cases.size(), 2u);
+  r.case_memory_gib = 2;
+  r.jobs = 3;
+  auto two = prepareRun(r);
+  EXPECT_EQ(two.options.jobs, 3);
+  EXPECT_EQ(two.options.limits.memory_bytes, uint64_t(2) << 30);
 }
 
 }  // namespace

@@ -122,17 +122,37 @@ TEST(Calibrate, RodsThatAreNotThereAreNotInvented) {
   EXPECT_THROW(calibrateRods(scanOf(ph), PhantomDefinition::builtin("esp-ha")), ProcessingError);
 }
 
+// Internal calibration on phantoms whose tissues follow their own attenuation
+// (internal/tissue_physics.hpp), not the table: (1) the measurement is exact — the fit is the
+// least-squares line through the phantom's true tissue HU and the table's densities; (2) the
+// table's fixed HA-equivalent densities (made for 1.25 HU per mg/cm3) then leave a model error
+// against the scanner's own line, measured 5-6 % at 150 mg/cm3 for slopes 1.18 and 1.32 (70 and
+// 77 keV): bounded by 8 % + 2 mg/cm3 over 50-250 mg/cm3. A kVp-specific table removes it.
 TEST(Calibrate, InternalRecoversTheScannerCalibrationOnPhantoms) {
+  const auto table = TissueTable::builtin();
   for (auto [seed, a, b] : {std::tuple<uint64_t, double, double>{21, -15, 1.32}, {22, 10, 1.18}}) {
     auto ph = rodPhantom(seed, a, b, {});
     Scan s = scanOf(ph);
     auto loc = localize(s);
-    auto fit = calibrateInternal(s, loc, TissueTable::builtin());
+    auto fit = calibrateInternal(s, loc, table);
     for (const auto& p : fit.points) EXPECT_TRUE(p.used) << p.name << ": " << p.note;
-    // BMD error over the trabecular range (50-250 mg/cm3) within 5 mg/cm3.
+    // (1) the line through (true HU, table density) of air, fat, muscle and blood
+    double sx = 0, sy = 0, sxx = 0, sxy = 0;
+    const char* names[] = {"air", "fat", "muscle", "blood"};
+    for (const char* n : names) {
+      const double x = ph.truth["tissues_hu"][n].get<double>(), y = table.find(n)->density;
+      sx += x;
+      sy += y;
+      sxx += x * x;
+      sxy += x * y;
+    }
+    const double slope = (4 * sxy - sx * sy) / (4 * sxx - sx * sx), icpt = (sy - slope * sx) / 4;
+    EXPECT_NEAR(fit.fit.slope, slope, 0.005 * slope) << "seed " << seed;
+    EXPECT_NEAR(fit.fit.intercept, icpt, 1.0) << "seed " << seed;
+    // (2) against the scanner's own line
     for (double bmd : {50.0, 150.0, 250.0}) {
       double hu = a + b * bmd;
-      EXPECT_NEAR(fit.fit.intercept + fit.fit.slope * hu, bmd, 5.0) << "seed " << seed;
+      EXPECT_NEAR(fit.fit.intercept + fit.fit.slope * hu, bmd, 0.08 * bmd + 2.0) << "seed " << seed;
     }
   }
 }

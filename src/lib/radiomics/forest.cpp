@@ -663,6 +663,9 @@ ClassifyResult classifyRadiomics(const Scan& scan, const LabelImage* labels, con
   }
 }
 
-void registerRadiomicsRule() { setRadiomicsClassifier(classifyRadiomics); }
+void registerRadiomicsRule() {
+  setRadiomicsClassifier(classifyRadiomics);
+  setRadiomicsModelCheck([](const std::string& folder) { RadiomicsModel::load(folder); });
+}
 
 }  // namespace ctbmd::radiomics

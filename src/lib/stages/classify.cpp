@@ -182,6 +182,23 @@ RadiomicsClassifier& radiomicsHook() {
 
 void setRadiomicsClassifier(RadiomicsClassifier c) { radiomicsHook() = std::move(c); }
 
+namespace {
+RadiomicsModelCheck& radiomicsCheckHook() {
+  static RadiomicsModelCheck h;
+  return h;
+}
+}  // namespace
+
+void setRadiomicsModelCheck(RadiomicsModelCheck c) { radiomicsCheckHook() = std::move(c); }
+
+void checkRadiomicsModel(const std::string& folder) {
+  if (!radiomicsCheckHook())
+    throw UsageError(
+        "rule radiomics-rf is applied by ctbmd-run and ctbmd-classify (which carry the random "
+        "forest); this program does not");
+  radiomicsCheckHook()(folder);
+}
+
 ClassifyResult classifyRadiomicsRule(const Scan& scan, const LabelImage* labels, const ClassifyParams& p) {
   if (!radiomicsHook())
     throw UsageError(
