@@ -775,14 +775,23 @@ struct NoiseTable {
 
 }  // namespace
 
-PhantomResult makePhantom(const PhantomParams& p) {
+// Phase: the option values a phantom needs, refused before any work.
+void checkPhantomParams(const PhantomParams& p) {
   if (p.pixel_mm < 0.3 || p.pixel_mm > 2.0) throw UsageError("--pixel must be between 0.3 and 2 mm");
   if (p.slice_mm < 0.5 || p.slice_mm > 6.0) throw UsageError("--slice must be between 0.5 and 6 mm");
   if (p.nx < 32 || p.ny < 32 || p.nx > 2048 || p.ny > 2048)
     throw UsageError("--size: in-plane matrix must be 32..2048");
-  Model m = buildModel(p);
+}
 
-  // z range of the covered levels.
+// The slices a phantom covers: as many as the covered levels need (or PhantomParams::nz).
+struct SliceStack {
+  int nz = 0;
+  double z0 = 0;  // centre of slice 0 (mm)
+};
+
+// Phase: the slice stack from the covered levels (top of the top one to the bottom of the
+// bottom one, 2 mm beyond each).
+SliceStack sliceStack(const Model& m, const PhantomParams& p) {
   auto findLevel = [&](const std::string& name) -> const Vertebra* {
     if (name == "S1") return &m.vb.back();
     for (const auto& v : m.vb)
@@ -796,17 +805,22 @@ PhantomResult makePhantom(const PhantomParams& p) {
                      "' names a level this phantom lacks (C6..T12, T13 with --ribs 13, L1..L5/L6, S1)");
   double z_hi = top->cz + top->h / 2 + 2, z_lo = bot->cz - bot->h / 2 - 2;
   if (z_hi <= z_lo) throw UsageError("--levels must run from a higher level to a lower one, e.g. T11-S1");
-  int nz = p.nz > 0 ? p.nz : static_cast<int>(std::ceil((z_hi - z_lo) / p.slice_mm));
-  double zc = 0.5 * (z_hi + z_lo);
-  double z0 = zc - 0.5 * (nz - 1) * p.slice_mm;  // centre of slice 0
+  SliceStack st;
+  st.nz = p.nz > 0 ? p.nz : static_cast<int>(std::ceil((z_hi - z_lo) / p.slice_mm));
+  const double zc = 0.5 * (z_hi + z_lo);
+  st.z0 = zc - 0.5 * (st.nz - 1) * p.slice_mm;  // centre of slice 0
+  return st;
+}
 
-  Grid g{p.nx, p.ny, p.pixel_mm, -0.5 * (p.nx - 1) * p.pixel_mm, -0.5 * (p.ny - 1) * p.pixel_mm};
-  auto ct = CtImage::New();
-  auto lab = LabelImage::New();
+// Phase: the CT and label images on the phantom's grid, allocated (not filled).
+void allocateImages(const PhantomParams& p, const Grid& g, const SliceStack& st, CtImage::Pointer& ct,
+                    LabelImage::Pointer& lab) {
+  ct = CtImage::New();
+  lab = LabelImage::New();
   CtImage::SizeType sz;
   sz[0] = p.nx;
   sz[1] = p.ny;
-  sz[2] = nz;
+  sz[2] = st.nz;
   CtImage::SpacingType sp;
   sp[0] = p.pixel_mm;
   sp[1] = p.pixel_mm;
@@ -814,7 +828,7 @@ PhantomResult makePhantom(const PhantomParams& p) {
   CtImage::PointType org;
   org[0] = g.x0;
   org[1] = g.y0;
-  org[2] = z0;
+  org[2] = st.z0;
   for (auto img : {static_cast<itk::ImageBase<3>*>(ct.GetPointer()),
                    static_cast<itk::ImageBase<3>*>(lab.GetPointer())}) {
     img->SetRegions(CtImage::RegionType(sz));
@@ -823,7 +837,12 @@ PhantomResult makePhantom(const PhantomParams& p) {
   }
   ct->Allocate();
   lab->Allocate();
+}
 
+// Phase: every slice painted (sub-slices over the thickness), blurred in-plane (point spread)
+// and given its noise; the labels of each slice's centre plane. Slices in parallel.
+void renderSlices(const Model& m, const PhantomParams& p, const Grid& g, const SliceStack& st, CtImage* ct,
+                  LabelImage* lab) {
   static const NoiseTable noise;
   const int sub = 2 * static_cast<int>(std::ceil(p.slice_mm / 1.0)) + 1;  // odd: centre included
   const size_t plane = static_cast<size_t>(p.nx) * p.ny;
@@ -834,8 +853,8 @@ PhantomResult makePhantom(const PhantomParams& p) {
   for (unsigned t = 0; t < nthreads; ++t) {
     pool.emplace_back([&, t] {
       std::vector<float> acc(plane), tmp(plane), blur(plane);
-      for (int k = static_cast<int>(t); k < nz; k += static_cast<int>(nthreads)) {
-        double zk = z0 + k * p.slice_mm;
+      for (int k = static_cast<int>(t); k < st.nz; k += static_cast<int>(nthreads)) {
+        double zk = st.z0 + k * p.slice_mm;
         std::fill(acc.begin(), acc.end(), 0.f);
         for (int s = 0; s < sub; ++s) {
           double zs = zk + p.slice_mm * ((s + 0.5) / sub - 0.5);
@@ -881,47 +900,53 @@ PhantomResult makePhantom(const PhantomParams& p) {
     });
   }
   for (auto& th : pool) th.join();
+}
 
-  // Truth per vertebra from the label map (exact for this voxelisation).
+// Phase: the truth per vertebra from the label map (exact for this voxelisation).
+nlohmann::json levelTruth(const Model& m, const PhantomParams& p, const Grid& g, const SliceStack& st,
+                          const LabelImage* lab) {
   nlohmann::json levels = nlohmann::json::object();
-  {
-    std::map<int, std::array<double, 4>> acc;  // sum x, y, z, count (canonical physical)
-    const uint8_t* lp = lab->GetBufferPointer();
-    for (int k = 0; k < nz; ++k)
-      for (int j = 0; j < p.ny; ++j)
-        for (int i = 0; i < p.nx; ++i) {
-          int l = lp[(static_cast<size_t>(k) * p.ny + j) * p.nx + i];
-          if (l == 0 || l >= kPosteriorOffset) continue;
-          auto& a = acc[l];
-          a[0] += g.x0 + i * p.pixel_mm;
-          a[1] += g.y0 + j * p.pixel_mm;
-          a[2] += z0 + k * p.slice_mm;
-          a[3] += 1;
-        }
-    for (const auto& v : m.vb) {
-      nlohmann::json L;
-      L["label"] = v.label;
-      auto it = acc.find(v.label);
-      double vz_lo = v.cz - v.h / 2, vz_hi = v.cz + v.h / 2;
-      double scan_lo = z0 - p.slice_mm / 2, scan_hi = z0 + (nz - 0.5) * p.slice_mm;
-      std::string cov = "outside";
-      if (it != acc.end()) cov = (vz_lo >= scan_lo && vz_hi <= scan_hi) ? "complete" : "partial";
-      if (cov == "outside") continue;
-      L["coverage"] = cov;
-      L["centroid_mm"] = {it->second[0] / it->second[3], it->second[1] / it->second[3],
-                          it->second[2] / it->second[3]};
-      L["body_voxels"] = static_cast<long>(it->second[3]);
-      L["body_volume_mm3"] = it->second[3] * p.pixel_mm * p.pixel_mm * p.slice_mm;
-      L["bmd_mg_cm3"] = v.bmd;
-      L["hu_trabecular"] = v.hu_trab;
-      L["height_mm"] = v.h;
-      L["ribs"] = v.ribs;
-      L["fractured"] = v.fractured;
-      if (v.fractured) L["height_loss_anterior"] = v.loss;
-      L["metal"] = v.metal;
-      levels[v.sacrum ? "S1" : v.name] = L;
-    }
+  std::map<int, std::array<double, 4>> acc;  // sum x, y, z, count (canonical physical)
+  const uint8_t* lp = lab->GetBufferPointer();
+  for (int k = 0; k < st.nz; ++k)
+    for (int j = 0; j < p.ny; ++j)
+      for (int i = 0; i < p.nx; ++i) {
+        int l = lp[(static_cast<size_t>(k) * p.ny + j) * p.nx + i];
+        if (l == 0 || l >= kPosteriorOffset) continue;
+        auto& a = acc[l];
+        a[0] += g.x0 + i * p.pixel_mm;
+        a[1] += g.y0 + j * p.pixel_mm;
+        a[2] += st.z0 + k * p.slice_mm;
+        a[3] += 1;
+      }
+  for (const auto& v : m.vb) {
+    nlohmann::json L;
+    L["label"] = v.label;
+    auto it = acc.find(v.label);
+    double vz_lo = v.cz - v.h / 2, vz_hi = v.cz + v.h / 2;
+    double scan_lo = st.z0 - p.slice_mm / 2, scan_hi = st.z0 + (st.nz - 0.5) * p.slice_mm;
+    std::string cov = "outside";
+    if (it != acc.end()) cov = (vz_lo >= scan_lo && vz_hi <= scan_hi) ? "complete" : "partial";
+    if (cov == "outside") continue;
+    L["coverage"] = cov;
+    L["centroid_mm"] = {it->second[0] / it->second[3], it->second[1] / it->second[3],
+                        it->second[2] / it->second[3]};
+    L["body_voxels"] = static_cast<long>(it->second[3]);
+    L["body_volume_mm3"] = it->second[3] * p.pixel_mm * p.pixel_mm * p.slice_mm;
+    L["bmd_mg_cm3"] = v.bmd;
+    L["hu_trabecular"] = v.hu_trab;
+    L["height_mm"] = v.h;
+    L["ribs"] = v.ribs;
+    L["fractured"] = v.fractured;
+    if (v.fractured) L["height_loss_anterior"] = v.loss;
+    L["metal"] = v.metal;
+    levels[v.sacrum ? "S1" : v.name] = L;
   }
+  return levels;
+}
+
+// Phase: the truth JSON: population, calibration, levels, anchors, rods, tissues, labels.
+nlohmann::json truthJson(const Model& m, const PhantomParams& p, const nlohmann::json& levels) {
   std::string last_rib, on_sacrum = m.vb[m.vb.size() - 2].name;
   for (const auto& v : m.vb)
     if (v.ribs) last_rib = v.name;
@@ -938,50 +963,60 @@ PhantomResult makePhantom(const PhantomParams& p) {
                     {"hu", m.rods[r].hu},
                     {"center_mm", {m.rods[r].x, m.rods[r].y}},
                     {"radius_mm", m.rods[r].r}});
-  nlohmann::json truth = {
-      {"population", m.p.population},
-      {"bmd_l1l2", l1l2},
-      {"category", rules::toString(rules::acrCategory(l1l2))},
-      {"calibration",
-       {{"material", "hydroxyapatite"},
-        {"intercept_hu", p.cal_intercept_hu},
-        {"slope_hu_per_mg_cm3", p.cal_slope_hu},
-        {"definition", "HU = intercept_hu + slope_hu_per_mg_cm3 * BMD"}}},
-      {"levels", levels},
-      {"anchors",
-       {{"rib_pairs", p.rib_pairs + (p.lumbar_rib_mm > 0 ? 1 : 0)},
-        {"lumbar_rib_mm", p.lumbar_rib_mm},
-        {"lumbar_vertebrae", p.lumbar6 ? 6 : 5},
-        {"last_rib_bearing", last_rib},
-        {"on_sacrum", on_sacrum}}},
-      {"rods", rods},
-      {"contrast", p.contrast},
-      {"tissues_hu",
-       {{"air", m.hu_air},
-        {"fat", m.hu_fat},
-        {"muscle", m.hu_muscle},
-        {"blood", m.hu_aorta},
-        {"rod_housing", m.hu_housing}}},
-      {"tissue_model",
-       {{"effective_energy_kev", m.e_eff_kev},
-        {"density_g_cm3", {{"fat", m.rho_fat}, {"muscle", m.rho_muscle}, {"blood", m.rho_blood}}},
-        {"source",
-         "HU from NIST mass attenuation coefficients (ICRU-44 tissues) at the effective energy "
-         "where hydroxyapatite gives the scanner slope, plus the scanner's water offset"}}},
-      {"noise_sd_hu", p.noise_sd},
-      {"texture_sd_hu", p.texture_sd},
-      {"coordinates", "centroid_mm are physical LPS coordinates (ITK convention)"},
-      {"labels",
-       {{"body", "VerSe number"},
-        {"posterior_elements", "100 + VerSe"},
-        {"rib", "160 + VerSe"},
-        {"disc_below", "200 + VerSe"},
-        {"sacrum", 26},
-        {"ilium", kIlium},
-        {"rod_housing", kHousing},
-        {"rods", "241 + index"},
-        {"metal", kMetal}}}};
+  return {{"population", m.p.population},
+          {"bmd_l1l2", l1l2},
+          {"category", rules::toString(rules::acrCategory(l1l2))},
+          {"calibration",
+           {{"material", "hydroxyapatite"},
+            {"intercept_hu", p.cal_intercept_hu},
+            {"slope_hu_per_mg_cm3", p.cal_slope_hu},
+            {"definition", "HU = intercept_hu + slope_hu_per_mg_cm3 * BMD"}}},
+          {"levels", levels},
+          {"anchors",
+           {{"rib_pairs", p.rib_pairs + (p.lumbar_rib_mm > 0 ? 1 : 0)},
+            {"lumbar_rib_mm", p.lumbar_rib_mm},
+            {"lumbar_vertebrae", p.lumbar6 ? 6 : 5},
+            {"last_rib_bearing", last_rib},
+            {"on_sacrum", on_sacrum}}},
+          {"rods", rods},
+          {"contrast", p.contrast},
+          {"tissues_hu",
+           {{"air", m.hu_air},
+            {"fat", m.hu_fat},
+            {"muscle", m.hu_muscle},
+            {"blood", m.hu_aorta},
+            {"rod_housing", m.hu_housing}}},
+          {"tissue_model",
+           {{"effective_energy_kev", m.e_eff_kev},
+            {"density_g_cm3", {{"fat", m.rho_fat}, {"muscle", m.rho_muscle}, {"blood", m.rho_blood}}},
+            {"source",
+             "HU from NIST mass attenuation coefficients (ICRU-44 tissues) at the effective energy "
+             "where hydroxyapatite gives the scanner slope, plus the scanner's water offset"}}},
+          {"noise_sd_hu", p.noise_sd},
+          {"texture_sd_hu", p.texture_sd},
+          {"coordinates", "centroid_mm are physical LPS coordinates (ITK convention)"},
+          {"labels",
+           {{"body", "VerSe number"},
+            {"posterior_elements", "100 + VerSe"},
+            {"rib", "160 + VerSe"},
+            {"disc_below", "200 + VerSe"},
+            {"sacrum", 26},
+            {"ilium", kIlium},
+            {"rod_housing", kHousing},
+            {"rods", "241 + index"},
+            {"metal", kMetal}}}};
+}
 
+PhantomResult makePhantom(const PhantomParams& p) {
+  checkPhantomParams(p);
+  Model m = buildModel(p);
+  const SliceStack st = sliceStack(m, p);
+  const Grid g{p.nx, p.ny, p.pixel_mm, -0.5 * (p.nx - 1) * p.pixel_mm, -0.5 * (p.ny - 1) * p.pixel_mm};
+  CtImage::Pointer ct;
+  LabelImage::Pointer lab;
+  allocateImages(p, g, st, ct, lab);
+  renderSlices(m, p, g, st, ct.GetPointer(), lab.GetPointer());
+  const nlohmann::json truth = truthJson(m, p, levelTruth(m, p, g, st, lab.GetPointer()));
   PhantomResult res;
   if (p.orientation == "LPS") {
     res.ct = ct;

@@ -30,8 +30,9 @@ std::vector<CaseInput> casesOf(const RunRequest& r) {
     if (cases.empty()) {
       std::string list;
       for (const auto& p : paths) list += (list.empty() ? "'" : ", '") + p.string() + "'";
-      throw InputError("no CT files (.nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd) or DICOM series found in " + list +
-                       (r.default_excludes ? " (label maps and ctbmd outputs are skipped: -v lists them)" : ""));
+      throw InputError(
+          "no CT files (.nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd) or DICOM series found in " + list +
+          (r.default_excludes ? " (label maps and ctbmd outputs are skipped: -v lists them)" : ""));
     }
   }
   if (!r.case_list.empty()) {
@@ -45,14 +46,14 @@ std::vector<CaseInput> casesOf(const RunRequest& r) {
 
 const std::vector<std::string>& defaultExcludes() {
   static const std::vector<std::string> globs = {
-      "*_seg.nii*",   "*_seg_*.nii*",   "*_seg-*.nii*",   "*_msk.nii*",        "*_mask.nii*", "*_mask_*.nii*",
+      "*_seg.nii*",   "*_seg_*.nii*",  "*_seg-*.nii*",   "*_msk.nii*",        "*_mask.nii*", "*_mask_*.nii*",
       "*_label.nii*", "*_labels.nii*", "*_label_*.nii*", "segmentation.nii*", "roi.nii*",    "mosaic_*"};
   return globs;
 }
 
 bool runsNetwork(const PipelineOptions& o) {
-  return o.localize.method != "classical" || o.segment.method != "classical" || o.bmd.method != "calibration" ||
-         (!o.classify.model.empty() && o.classify.rule != "radiomics-rf");
+  return o.localize.method != "classical" || o.segment.method != "classical" ||
+         o.bmd.method != "calibration" || (!o.classify.model.empty() && o.classify.rule != "radiomics-rf");
 }
 
 void checkPipelineOptions(PipelineOptions& o) {
@@ -110,7 +111,8 @@ PreparedRun prepareRun(RunRequest r) {
   b.supervised = r.supervise == "on" || (r.supervise == "auto" && !network);
   int jobs = r.jobs;
   if (jobs == 0) {  // auto: the threads, bounded by memory and the cases
-    const int by_memory = static_cast<int>(std::max<uint64_t>(1, physicalMemoryBytes() / kAutoJobMemoryBytes));
+    const int by_memory =
+        static_cast<int>(std::max<uint64_t>(1, physicalMemoryBytes() / kAutoJobMemoryBytes));
     jobs = b.supervised ? std::max(1, std::min({runContext().threads, by_memory,
                                                 static_cast<int>(std::max<size_t>(1, run.cases.size()))}))
                         : 1;
@@ -118,8 +120,8 @@ PreparedRun prepareRun(RunRequest r) {
   if (r.case_memory_gib >= 0)
     b.limits.memory_bytes = static_cast<uint64_t>(r.case_memory_gib * 1024.0 * 1024.0 * 1024.0);
   else if (!network)  // shared by the workers at once
-    b.limits.memory_bytes =
-        physicalMemoryBytes() / kWorkerMemoryDenominator * kWorkerMemoryNumerator / static_cast<uint64_t>(jobs);
+    b.limits.memory_bytes = physicalMemoryBytes() / kWorkerMemoryDenominator * kWorkerMemoryNumerator /
+                            static_cast<uint64_t>(jobs);
   b.jobs = jobs;
   if (jobs > 1 && !b.supervised)
     throw UsageError("--jobs " + std::to_string(jobs) +
