@@ -209,147 +209,173 @@ uint8_t greyOf(int hu) { return static_cast<uint8_t>(std::clamp((hu + 250) * 255
 
 }  // namespace
 
-RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtras& extra) {
-  const auto& can = canonicalOf(scan).image;
-  auto sz = can->GetLargestPossibleRegion().GetSize();
-  QcFrame F{can.GetPointer(),     static_cast<int>(sz[0]), static_cast<int>(sz[1]), static_cast<int>(sz[2]),
-            can->GetSpacing()[0], can->GetSpacing()[1],    can->GetSpacing()[2]};
-  // The column's centre per slice (canonical index), from the centreline; the image centre
-  // where there is none.
-  std::vector<double> cxk(F.nz, (F.nx - 1) / 2.0), cyk(F.nz, (F.ny - 1) / 2.0);
-  {
-    std::vector<std::array<double, 3>> cl;
-    for (const auto& p : loc.centerline) cl.push_back(F.index(p));
-    if (!cl.empty())
-      for (int k = 0; k < F.nz; ++k) {
-        double best = 1e30;
-        for (const auto& c : cl)
-          if (std::abs(c[2] - k) < best) {
-            best = std::abs(c[2] - k);
-            cxk[k] = c[0];
-            cyk[k] = c[1];
-          }
+namespace {
+// The picture's geometry: the column views' scale and sizes, the header, the axial panels,
+// and the column's centre per slice that the curved views pass through.
+struct QcLayout {
+  double mm = 1;               // mm per pixel of the column views
+  int cw = 0, sw = 0, vh = 0;  // coronal and sagittal view widths, their height (px)
+  int scale = 2, line_h = 18;  // text scale of the header and the views, its line height
+  int panel = 180;             // axial panel side (px), 90 mm across
+  int W = 0, H = 0, top = 0;   // picture size; the views' top edge (the header's height)
+  int panels_per_row = 1, cols = 1;
+  std::string why_or_flags;  // the header's second block
+  size_t status_cols = 0;    // characters of a panel's status line
+  int status_lines = 3, small_h = 9, caption_h = 0;
+  std::vector<double> cxk, cyk;  // the column's centre per slice (canonical index)
+  // The slice a view row shows.
+  int sliceOfRow(const QcFrame& F, int py) const {
+    return std::clamp(static_cast<int>((vh - 1 - py) * mm / F.sz), 0, F.nz - 1);
+  }
+  // View pixel of a physical point: coronal (x, z) and sagittal (y, z).
+  std::array<double, 2> toView(const QcFrame& F, const std::array<double, 3>& p, bool sagittal) const {
+    const auto ci = F.index(p);
+    const double py = top + vh - 1 - ci[2] * F.sz / mm;
+    const double px = sagittal ? cw + 12 + ci[1] * F.sy / mm : ci[0] * F.sx / mm;
+    return {px, py};
+  }
+};
+
+// The column's centre per slice (canonical index), from the centreline; the image centre
+// where there is none.
+void columnCentres(const QcFrame& F, const LocalizeResult& loc, QcLayout& L) {
+  L.cxk.assign(F.nz, (F.nx - 1) / 2.0);
+  L.cyk.assign(F.nz, (F.ny - 1) / 2.0);
+  std::vector<std::array<double, 3>> cl;
+  for (const auto& p : loc.centerline) cl.push_back(F.index(p));
+  if (cl.empty()) return;
+  for (int k = 0; k < F.nz; ++k) {
+    double best = 1e30;
+    for (const auto& c : cl)
+      if (std::abs(c[2] - k) < best) {
+        best = std::abs(c[2] - k);
+        L.cxk[k] = c[0];
+        L.cyk[k] = c[1];
       }
   }
+}
+
+QcLayout layoutFor(const QcFrame& F, const LocalizeResult& loc, const QcExtras& extra) {
+  QcLayout L;
+  columnCentres(F, loc, L);
   // Scale: the taller of the two views about 640 px, both at true aspect ratio, never a strip.
   const double wmm = F.nx * F.sx + F.ny * F.sy, hmm = F.nz * F.sz;
-  const double mm = std::clamp(std::max(hmm / 640.0, wmm / 1100.0), 0.25, 3.0);
-  const int cw = static_cast<int>(F.nx * F.sx / mm), sw = static_cast<int>(F.ny * F.sy / mm);
-  const int vh = std::max(1, static_cast<int>(hmm / mm));
-  const int scale = 2, line_h = 9 * scale;
-  const int panel = 180;
+  L.mm = std::clamp(std::max(hmm / 640.0, wmm / 1100.0), 0.25, 3.0);
+  L.cw = static_cast<int>(F.nx * F.sx / L.mm);
+  L.sw = static_cast<int>(F.ny * F.sy / L.mm);
+  L.vh = std::max(1, static_cast<int>(hmm / L.mm));
+  L.line_h = 9 * L.scale;
   int named = 0;
   for (const auto& l : loc.levels) named += l.status != LevelStatus::Missing;
-  const int W = std::max(cw + sw + 12, 6 * (panel + 8) + 8);  // six axial panels fit in a row
-  const int panels_per_row = std::max(1, (W - 8) / (panel + 8));
-  const int cols = (W - 16) / (6 * scale);
+  L.W = std::max(L.cw + L.sw + 12, 6 * (L.panel + 8) + 8);  // six axial panels fit in a row
+  L.panels_per_row = std::max(1, (L.W - 8) / (L.panel + 8));
+  L.cols = (L.W - 16) / (6 * L.scale);
   // The header's second block: why nothing is named, or every flag, wrapped to the width.
   std::string flags;
   for (const auto& f : loc.flags) flags += (flags.empty() ? "" : " ") + f;
   for (const auto& f : extra.case_flags)
     if (flags.find(f) == std::string::npos) flags += (flags.empty() ? "" : " ") + f;
-  const std::string why_or_flags = loc.status != SpineStatus::Named
-                                       ? "WHY: " + loc.reason
-                                       : "FLAGS: " + (flags.empty() ? std::string("NONE") : flags);
+  L.why_or_flags = loc.status != SpineStatus::Named
+                       ? "WHY: " + loc.reason
+                       : "FLAGS: " + (flags.empty() ? std::string("NONE") : flags);
   const int block_lines =
-      static_cast<int>(wrapText(why_or_flags, static_cast<size_t>(std::max(1, cols))).size());
-  const int header = 8 + (2 + block_lines) * line_h + 8;
+      static_cast<int>(wrapText(L.why_or_flags, static_cast<size_t>(std::max(1, L.cols))).size());
+  L.top = 8 + (2 + block_lines) * L.line_h + 8;
   // Under each axial panel: the name (scale 2) beside up to three lines of validity (scale 1,
   // full statuses such as "unusable:suspected_fracture+suspected_merge"), then HU and BMD.
-  const size_t status_cols = static_cast<size_t>((panel - 40) / 6);
-  const int status_lines = 3, small_h = 9;
-  const int caption_h = 4 + status_lines * small_h + 2 + small_h + 4;
-  const int rows_axial = named ? (named + panels_per_row - 1) / panels_per_row : 0;
-  const int H = header + vh + 8 + rows_axial * (panel + caption_h + 8) + 8;
-  Canvas cv;
-  cv.img.width = W;
-  cv.img.height = H;
-  cv.img.rgb.assign(static_cast<size_t>(W) * H * 3, 0);
-  // ---- header: case, status, anchors, flags, legend (or why nothing is named) ----
+  L.status_cols = static_cast<size_t>((L.panel - 40) / 6);
+  L.caption_h = 4 + L.status_lines * L.small_h + 2 + L.small_h + 4;
+  const int rows_axial = named ? (named + L.panels_per_row - 1) / L.panels_per_row : 0;
+  L.H = L.top + L.vh + 8 + rows_axial * (L.panel + L.caption_h + 8) + 8;
+  return L;
+}
+
+// The header: case, status, anchors, flags, legend (or why nothing is named).
+void drawHeader(Canvas& cv, const QcLayout& L, const Scan& scan, const LocalizeResult& loc,
+                const QcExtras& extra) {
   cv.text(8, 8,
           (extra.case_id.empty() ? scan.info.path.filename().string() : extra.case_id) + "   STATUS " +
               toString(loc.status) + "   ANCHORS " +
               (loc.anchors.used.empty() ? std::string("none") : loc.anchors.used),
-          kWhite, scale);
-  int y = 8 + line_h;
-  y = cv.wrapped(8, y, why_or_flags, loc.status != SpineStatus::Named ? kUnusable : kWhite, scale, cols);
-  {
-    int x = 8;
-    for (const auto& [c, t] : std::vector<std::pair<Rgb, std::string>>{{kFound, "FOUND"},
-                                                                       {kPartial, "PARTIAL"},
-                                                                       {kUnusable, "UNUSABLE"},
-                                                                       {kDisc, "DISC PLANES"},
-                                                                       {kRoi, "ROI"},
-                                                                       {kAnchor, "ANCHOR"}}) {
-      cv.rect(x, y, 12, 12, c);
-      cv.text(x + 16, y, t, kWhite, scale);
-      x += 16 + static_cast<int>(t.size()) * 6 * scale + 16;
-    }
-    cv.text(x, y, "HU WINDOW -250..1000", kGrey, scale);
+          kWhite, L.scale);
+  int y = 8 + L.line_h;
+  y = cv.wrapped(8, y, L.why_or_flags, loc.status != SpineStatus::Named ? kUnusable : kWhite, L.scale,
+                 L.cols);
+  int x = 8;
+  for (const auto& [c, t] : std::vector<std::pair<Rgb, std::string>>{{kFound, "FOUND"},
+                                                                     {kPartial, "PARTIAL"},
+                                                                     {kUnusable, "UNUSABLE"},
+                                                                     {kDisc, "DISC PLANES"},
+                                                                     {kRoi, "ROI"},
+                                                                     {kAnchor, "ANCHOR"}}) {
+    cv.rect(x, y, 12, 12, c);
+    cv.text(x + 16, y, t, kWhite, L.scale);
+    x += 16 + static_cast<int>(t.size()) * 6 * L.scale + 16;
   }
-  const int top = header;
-  // ---- a coronal and a sagittal slice through the column (not projections) ----
-  // Curved planar reformats: at each height the plane passes through the column's centre in that
-  // slice (linear interpolation across it), so a curved or scoliotic spine stays in view and
-  // nothing in front of or behind the plane (ribs, the pelvis, bowel) is drawn over the discs.
-  const LabelImage* seg = extra.segmentation;
+  cv.text(x, y, "HU WINDOW -250..1000", kGrey, L.scale);
+}
+
+// A coronal and a sagittal slice through the column (not projections): curved planar
+// reformats, at each height through the column's centre in that slice (linear interpolation
+// across it), so a curved or scoliotic spine stays in view and nothing in front of or behind
+// the plane (ribs, the pelvis, bowel) is drawn over the discs.
+void drawColumnViews(Canvas& cv, const QcLayout& L, const QcFrame& F) {
   auto lerp = [](int a, int b, double t) { return static_cast<int>(std::lround(a + (b - a) * t)); };
-  for (int py = 0; py < vh; ++py) {
-    const int k = std::clamp(static_cast<int>((vh - 1 - py) * mm / F.sz), 0, F.nz - 1);
-    const double yc = std::clamp(cyk[k], 0.0, F.ny - 1.0), xc = std::clamp(cxk[k], 0.0, F.nx - 1.0);
+  for (int py = 0; py < L.vh; ++py) {
+    const int k = L.sliceOfRow(F, py);
+    const double yc = std::clamp(L.cyk[k], 0.0, F.ny - 1.0), xc = std::clamp(L.cxk[k], 0.0, F.nx - 1.0);
     const int j0 = static_cast<int>(std::floor(yc)), i0 = static_cast<int>(std::floor(xc));
-    for (int px = 0; px < cw; ++px) {
-      const int i = std::clamp(static_cast<int>(px * mm / F.sx), 0, F.nx - 1);
+    for (int px = 0; px < L.cw; ++px) {
+      const int i = std::clamp(static_cast<int>(px * L.mm / F.sx), 0, F.nx - 1);
       const uint8_t g = greyOf(lerp(F.hu(i, j0, k), F.hu(i, j0 + 1, k), yc - j0));
-      cv.px(px, top + py, {g, g, g});
+      cv.px(px, L.top + py, {g, g, g});
     }
-    for (int px = 0; px < sw; ++px) {
-      const int j = std::clamp(static_cast<int>(px * mm / F.sy), 0, F.ny - 1);
+    for (int px = 0; px < L.sw; ++px) {
+      const int j = std::clamp(static_cast<int>(px * L.mm / F.sy), 0, F.ny - 1);
       const uint8_t g = greyOf(lerp(F.hu(i0, j, k), F.hu(i0 + 1, j, k), xc - i0));
-      cv.px(cw + 12 + px, top + py, {g, g, g});
+      cv.px(L.cw + 12 + px, L.top + py, {g, g, g});
     }
   }
-  // Body outlines from the segmentation, in each level's colour: boundary pixels of the label in
-  // the same plane.
-  std::map<int, Rgb> colour_of;
-  for (const auto& l : loc.levels) colour_of[l.label] = levelView(l, extra.bmd).colour;
-  if (seg) {
-    auto labelView = [&](bool sagittal, int px, int py) -> int {
-      if (px < 0 || py < 0 || py >= vh || px >= (sagittal ? sw : cw)) return 0;
-      const int k = std::clamp(static_cast<int>((vh - 1 - py) * mm / F.sz), 0, F.nz - 1);
-      const int ic = static_cast<int>(std::lround(cxk[k])), jc = static_cast<int>(std::lround(cyk[k]));
-      if (sagittal)
-        return QcFrame::labelAt(seg, F.can, ic, std::clamp(static_cast<int>(px * mm / F.sy), 0, F.ny - 1), k);
-      return QcFrame::labelAt(seg, F.can, std::clamp(static_cast<int>(px * mm / F.sx), 0, F.nx - 1), jc, k);
-    };
-    for (int sag = 0; sag < 2; ++sag) {
-      const int w = sag ? sw : cw, x0 = sag ? cw + 12 : 0;
-      std::vector<int> lab(static_cast<size_t>(w) * vh);
-      for (int py = 0; py < vh; ++py)
-        for (int px = 0; px < w; ++px) lab[static_cast<size_t>(py) * w + px] = labelView(sag, px, py);
-      for (int py = 1; py + 1 < vh; ++py)
-        for (int px = 1; px + 1 < w; ++px) {
-          const int l = lab[static_cast<size_t>(py) * w + px];
-          if (!l || !colour_of.count(l)) continue;
-          const bool edge = lab[static_cast<size_t>(py - 1) * w + px] != l ||
-                            lab[static_cast<size_t>(py + 1) * w + px] != l ||
-                            lab[static_cast<size_t>(py) * w + px - 1] != l ||
-                            lab[static_cast<size_t>(py) * w + px + 1] != l;
-          if (edge) cv.px(x0 + px, top + py, colour_of[l]);
-        }
-    }
-  }
-  // view pixel of a physical point: coronal (x, z) and sagittal (y, z)
-  auto toView = [&](const std::array<double, 3>& p, bool sagittal) {
-    const auto ci = F.index(p);
-    const double py = top + vh - 1 - ci[2] * F.sz / mm;
-    const double px = sagittal ? cw + 12 + ci[1] * F.sy / mm : ci[0] * F.sx / mm;
-    return std::array<double, 2>{px, py};
+}
+
+// Body outlines from the segmentation in both views, in each level's colour: boundary pixels
+// of the label in the same plane.
+void drawBodyOutlines(Canvas& cv, const QcLayout& L, const QcFrame& F, const LabelImage* seg,
+                      const std::map<int, Rgb>& colour_of) {
+  if (!seg) return;
+  auto labelView = [&](bool sagittal, int px, int py) -> int {
+    if (px < 0 || py < 0 || py >= L.vh || px >= (sagittal ? L.sw : L.cw)) return 0;
+    const int k = L.sliceOfRow(F, py);
+    const int ic = static_cast<int>(std::lround(L.cxk[k])), jc = static_cast<int>(std::lround(L.cyk[k]));
+    if (sagittal)
+      return QcFrame::labelAt(seg, F.can, ic, std::clamp(static_cast<int>(px * L.mm / F.sy), 0, F.ny - 1), k);
+    return QcFrame::labelAt(seg, F.can, std::clamp(static_cast<int>(px * L.mm / F.sx), 0, F.nx - 1), jc, k);
   };
-  // Disc planes (each level's endplate planes) as 50 mm lines in both views, then names.
+  for (int sag = 0; sag < 2; ++sag) {
+    const int w = sag ? L.sw : L.cw, x0 = sag ? L.cw + 12 : 0;
+    std::vector<int> lab(static_cast<size_t>(w) * L.vh);
+    for (int py = 0; py < L.vh; ++py)
+      for (int px = 0; px < w; ++px) lab[static_cast<size_t>(py) * w + px] = labelView(sag, px, py);
+    for (int py = 1; py + 1 < L.vh; ++py)
+      for (int px = 1; px + 1 < w; ++px) {
+        const int l = lab[static_cast<size_t>(py) * w + px];
+        const auto it = colour_of.find(l);
+        if (!l || it == colour_of.end()) continue;
+        const bool edge = lab[static_cast<size_t>(py - 1) * w + px] != l ||
+                          lab[static_cast<size_t>(py + 1) * w + px] != l ||
+                          lab[static_cast<size_t>(py) * w + px - 1] != l ||
+                          lab[static_cast<size_t>(py) * w + px + 1] != l;
+        if (edge) cv.px(x0 + px, L.top + py, it->second);
+      }
+  }
+}
+
+// Disc planes (each level's endplate planes) as 50 mm lines in both views, then the names.
+void drawDiscPlanes(Canvas& cv, const QcLayout& L, const QcFrame& F, const LocalizeResult& loc,
+                    const std::map<int, Rgb>& colour_of) {
   for (const auto& l : loc.levels) {
     if (l.status == LevelStatus::Missing) continue;
-    const auto& col = colour_of[l.label];
+    const auto& col = colour_of.at(l.label);
     for (const auto& [pt, n] :
          {std::pair{l.superior_point, l.superior_normal}, std::pair{l.inferior_point, l.inferior_normal}}) {
       for (int sag = 0; sag < 2; ++sag) {
@@ -363,58 +389,62 @@ RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtra
           a[q] = pt[q] - 25 * d[q] / dn;
           b[q] = pt[q] + 25 * d[q] / dn;
         }
-        const auto va = toView(a, sag), vb = toView(b, sag);
+        const auto va = L.toView(F, a, sag), vb = L.toView(F, b, sag);
         cv.line(va[0], va[1], vb[0], vb[1], kDisc);
       }
     }
     for (int sag = 0; sag < 2; ++sag) {
-      const auto v = toView(l.center_mm, sag);
+      const auto v = L.toView(F, l.center_mm, sag);
       cv.cross(static_cast<int>(v[0]), static_cast<int>(v[1]), 4, col);
-      cv.text(static_cast<int>(v[0]) + (sag ? -44 : 30), static_cast<int>(v[1]) - 6, l.name, col, scale);
+      cv.text(static_cast<int>(v[0]) + (sag ? -44 : 30), static_cast<int>(v[1]) - 6, l.name, col, L.scale);
     }
   }
-  // Anchors: the last rib-bearing vertebra, the sacrum, T1 when the rib pairs were counted;
-  // a T13 or L6 only when a count from T1 named it.
-  auto vertebraAt = [&](int idx) -> const VertebraFound* {
-    for (const auto& v : loc.vertebrae)
-      if (v.index == idx) return &v;
-    return nullptr;
-  };
+}
+
+// Anchors: the last rib-bearing vertebra, the sacrum, T1 when the rib pairs were counted; a
+// T13 or L6 only when a count from T1 named it. Then the views' orientation labels.
+void drawAnchors(Canvas& cv, const QcLayout& L, const QcFrame& F, const LocalizeResult& loc) {
   auto anchorMark = [&](int idx, const std::string& what) {
-    const VertebraFound* v = idx >= 0 ? vertebraAt(idx) : nullptr;
-    if (!v) return;
-    const auto p = toView(v->center_mm, false);
-    cv.text(static_cast<int>(p[0]) - 12 - static_cast<int>(what.size()) * 6 * scale,
-            static_cast<int>(p[1]) - 6, what, kAnchor, scale);
+    if (idx < 0) return;
+    for (const auto& v : loc.vertebrae)
+      if (v.index == idx) {
+        const auto p = L.toView(F, v.center_mm, false);
+        cv.text(static_cast<int>(p[0]) - 12 - static_cast<int>(what.size()) * 6 * L.scale,
+                static_cast<int>(p[1]) - 6, what, kAnchor, L.scale);
+        return;
+      }
   };
   if (loc.status == SpineStatus::Named && loc.anchors.naming) {
     const auto& n = *loc.anchors.naming;
     if (loc.anchors.used.find("rib") != std::string::npos) anchorMark(n.last_rib_bearing_index, "LAST RIB");
     if (n.sacrum_seen) anchorMark(n.sacrum_index, "SACRUM");
     if (n.first_rib_in_view) anchorMark(n.first_rib_index, "T1");
-    const bool counted = n.first_rib_in_view;
-    for (const auto& v : loc.vertebrae) {
-      const int label = v.label;
-      if (counted && (label == kT13 || label == kL6)) {
-        const auto p = toView(v.center_mm, false);
+    for (const auto& v : loc.vertebrae)
+      if (n.first_rib_in_view && (v.label == kT13 || v.label == kL6)) {
+        const auto p = L.toView(F, v.center_mm, false);
         cv.cross(static_cast<int>(p[0]), static_cast<int>(p[1]), 4, kAnchor);
-        cv.text(static_cast<int>(p[0]) + 30, static_cast<int>(p[1]) - 6, levelName(label), kAnchor, scale);
+        cv.text(static_cast<int>(p[0]) + 30, static_cast<int>(p[1]) - 6, levelName(v.label), kAnchor,
+                L.scale);
       }
-    }
   }
-  cv.text(4, top + 4, "R", kGrey, scale);
-  cv.text(cw - 16, top + 4, "L", kGrey, scale);
-  cv.text(cw + 16, top + 4, "A", kGrey, scale);
-  cv.text(cw + sw, top + 4, "P", kGrey, scale);
-  cv.text(4, top + vh - 20, "CORONAL SLICE", kGrey, scale);
-  cv.text(cw + 16, top + vh - 20, "SAGITTAL SLICE", kGrey, scale);
-  // ---- one axial panel per level through its centre: body and ROI outlines, HU, BMD ----
+  cv.text(4, L.top + 4, "R", kGrey, L.scale);
+  cv.text(L.cw - 16, L.top + 4, "L", kGrey, L.scale);
+  cv.text(L.cw + 16, L.top + 4, "A", kGrey, L.scale);
+  cv.text(L.cw + L.sw, L.top + 4, "P", kGrey, L.scale);
+  cv.text(4, L.top + L.vh - 20, "CORONAL SLICE", kGrey, L.scale);
+  cv.text(L.cw + 16, L.top + L.vh - 20, "SAGITTAL SLICE", kGrey, L.scale);
+}
+
+// One axial panel per level through its centre: body and ROI outlines, status, HU and BMD.
+void drawAxialPanels(Canvas& cv, const QcLayout& L, const QcFrame& F, const LocalizeResult& loc,
+                     const QcExtras& extra) {
+  const int panel = L.panel;
   int n_panel = 0;
   for (const auto& l : loc.levels) {
     if (l.status == LevelStatus::Missing) continue;
-    const int col = n_panel % panels_per_row, row = n_panel / panels_per_row;
+    const int col = n_panel % L.panels_per_row, row = n_panel / L.panels_per_row;
     ++n_panel;
-    const int x0 = 8 + col * (panel + 8), y0 = top + vh + 8 + row * (panel + caption_h + 8);
+    const int x0 = 8 + col * (panel + 8), y0 = L.top + L.vh + 8 + row * (panel + L.caption_h + 8);
     const auto c = F.index(l.center_mm);
     const int k = std::clamp(static_cast<int>(std::lround(c[2])), 0, F.nz - 1);
     const double pmm = 90.0 / panel;  // 90 mm across
@@ -426,7 +456,8 @@ RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtra
         const uint8_t g = greyOf(F.hu(i, j, k));
         cv.px(x0 + px, y0 + py, {g, g, g});
         if (i < 0 || j < 0 || i >= F.nx || j >= F.ny) continue;
-        body[static_cast<size_t>(py) * panel + px] = QcFrame::labelAt(seg, F.can, i, j, k) == l.label;
+        body[static_cast<size_t>(py) * panel + px] =
+            QcFrame::labelAt(extra.segmentation, F.can, i, j, k) == l.label;
         roi[static_cast<size_t>(py) * panel + px] = QcFrame::labelAt(extra.roi, F.can, i, j, k) == l.label;
       }
     const auto lv = levelView(l, extra.bmd);
@@ -439,11 +470,11 @@ RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtra
         if (edge(body)) cv.px(x0 + px, y0 + py, lv.colour);
         if (edge(roi)) cv.px(x0 + px, y0 + py, kRoi);
       }
-    cv.text(x0, y0 + panel + 4, l.name, lv.colour, scale);
+    cv.text(x0, y0 + panel + 4, l.name, lv.colour, L.scale);
     int sy = y0 + panel + 4;
-    for (const auto& line : wrapText(lv.status, status_cols, status_lines)) {
+    for (const auto& line : wrapText(lv.status, L.status_cols, L.status_lines)) {
       cv.text(x0 + 40, sy, line, lv.colour, 1);
-      sy += small_h;
+      sy += L.small_h;
     }
     std::string meas;
     if (extra.bmd)
@@ -452,9 +483,31 @@ RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtra
         std::snprintf(buf, sizeof buf, "%.0f HU  %.0f MG/CM3", b->hu, b->bmd);
         meas = buf;
       }
-    cv.text(x0, y0 + panel + 4 + status_lines * small_h + 2,
+    cv.text(x0, y0 + panel + 4 + L.status_lines * L.small_h + 2,
             meas.empty() ? std::string("NOT MEASURED") : meas, kWhite, 1);
   }
+}
+}  // namespace
+
+RgbImage renderCaseQc(const Scan& scan, const LocalizeResult& loc, const QcExtras& extra) {
+  const auto& can = canonicalOf(scan).image;
+  auto sz = can->GetLargestPossibleRegion().GetSize();
+  const QcFrame F{can.GetPointer(),        static_cast<int>(sz[0]), static_cast<int>(sz[1]),
+                  static_cast<int>(sz[2]), can->GetSpacing()[0],    can->GetSpacing()[1],
+                  can->GetSpacing()[2]};
+  const QcLayout L = layoutFor(F, loc, extra);
+  Canvas cv;
+  cv.img.width = L.W;
+  cv.img.height = L.H;
+  cv.img.rgb.assign(static_cast<size_t>(L.W) * L.H * 3, 0);
+  std::map<int, Rgb> colour_of;
+  for (const auto& l : loc.levels) colour_of[l.label] = levelView(l, extra.bmd).colour;
+  drawHeader(cv, L, scan, loc, extra);
+  drawColumnViews(cv, L, F);
+  drawBodyOutlines(cv, L, F, extra.segmentation, colour_of);
+  drawDiscPlanes(cv, L, F, loc, colour_of);
+  drawAnchors(cv, L, F, loc);
+  drawAxialPanels(cv, L, F, loc, extra);
   return cv.img;
 }
 
