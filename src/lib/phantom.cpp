@@ -458,17 +458,25 @@ double texture(const Model& m, double x, double y, double z, double scale = 1.0)
   return scale * m.p.texture_sd * s / std::sqrt(0.5 * m.tex.size());
 }
 
-// Paints one axial plane at height z into hu (and lab, when not null).
-void paintPlane(const Model& m, const Grid& g, double z, float* hu, uint8_t* lab) {
-  const size_t n = static_cast<size_t>(g.nx) * g.ny;
-  std::fill(hu, hu + n, static_cast<float>(m.hu_air));
-  if (lab) std::fill(lab, lab + n, 0);
-  auto set = [&](size_t k, double v, int l = -1) {
+// One axial plane being painted: its grid, height and buffers, and the torso at that height.
+struct Plane {
+  const Grid& g;
+  double z;
+  float* hu;
+  uint8_t* lab;               // null: no labels wanted
+  double At = 0, Bt = 0;      // the torso's half axes at this height
+  double vi_a = 0, vi_b = 0;  // the visceral cavity's
+  double ys = 0;              // the spine's AP position at this height
+  void set(size_t k, double v, int l = -1) const {
     hu[k] = static_cast<float>(v);
     if (lab && l >= 0) lab[k] = static_cast<uint8_t>(l);
-  };
-  const double At = m.At * (1 + 0.04 * std::sin(z / 130.0)), Bt = m.Bt;
-  // Table (and calibration block) behind the patient.
+  }
+};
+
+// Phase: the table, and the calibration block with its rods under the patient.
+void paintTableAndRods(const Model& m, const Plane& P) {
+  const Grid& g = P.g;
+  auto set = [&P](size_t k, double v, int l = -1) { P.set(k, v, l); };
   double table_y = m.Bt + (m.rods.empty() ? 4 : 48);
   forBox(g, -230, 230, table_y, table_y + 9, [&](int, int, double, double, size_t k) { set(k, -350); });
   if (!m.rods.empty()) {
@@ -478,12 +486,17 @@ void paintPlane(const Model& m, const Grid& g, double z, float* hu, uint8_t* lab
       ellipse(g, m.rods[r].x, m.rods[r].y, m.rods[r].r, m.rods[r].r,
               [&](size_t k, double, double) { set(k, m.rods[r].hu, kRodFirst + static_cast<int>(r)); });
   }
-  // Torso: subcutaneous fat, muscle wall, visceral fat.
+}
+
+// Phase: the torso (subcutaneous fat, muscle wall, visceral fat), the lungs above the
+// diaphragm, the organs and the bowel gas.
+void paintTorso(const Model& m, const Plane& P) {
+  const Grid& g = P.g;
+  const double z = P.z, ys = P.ys, vi_a = P.vi_a, vi_b = P.vi_b, At = P.At, Bt = P.Bt;
+  auto set = [&P](size_t k, double v, int l = -1) { P.set(k, v, l); };
   ellipse(g, 0, 0, At, Bt, [&](size_t k, double, double) { set(k, m.hu_fat); });
   ellipse(g, 0, 0, At - m.fat, Bt - m.fat, [&](size_t k, double, double) { set(k, m.hu_muscle_wall); });
-  double vi_a = At - m.fat - 11, vi_b = Bt - m.fat - 11;
   ellipse(g, 0, 0, vi_a, vi_b, [&](size_t k, double, double) { set(k, -75); });
-  const double ys = m.spineY(z);
   // Lungs above the diaphragm (posterior recesses reach down to about T12/L1).
   double zd = m.z_t12 - 12;
   if (z > zd && z < m.z_apex) {
@@ -513,7 +526,13 @@ void paintPlane(const Model& m, const Grid& g, double z, float* hu, uint8_t* lab
       ellipse(g, gp[0], gp[1], gp[3] * s, gp[3] * 0.8 * s, [&](size_t k, double, double) { set(k, -900); });
     }
   }
-  // Muscles: erector spinae along the whole spine, psoas from T12 down.
+}
+
+// Phase: erector spinae along the whole spine, psoas from T12 down.
+void paintMuscles(const Model& m, const Plane& P) {
+  const Grid& g = P.g;
+  const double z = P.z, ys = P.ys;
+  auto set = [&P](size_t k, double v, int l = -1) { P.set(k, v, l); };
   for (int side : {-1, 1}) {
     ellipse(g, side * 36, ys + 50, 27, 21, [&](size_t k, double, double) { set(k, m.hu_muscle); });
     double grow = clamp01((m.z_t12 - z) / std::max(1.0, m.z_t12 - m.z_l4));
@@ -523,7 +542,13 @@ void paintPlane(const Model& m, const Grid& g, double z, float* hu, uint8_t* lab
               [&](size_t k, double, double) { set(k, m.hu_muscle_wall); });
     }
   }
-  // Great vessels.
+}
+
+// Phase: the aorta (and the iliac arteries below L4) and the IVC.
+void paintVessels(const Model& m, const Plane& P) {
+  const Grid& g = P.g;
+  const double z = P.z, ys = P.ys;
+  auto set = [&P](size_t k, double v, int l = -1) { P.set(k, v, l); };
   if (z > m.z_l4) {
     ellipse(g, 14, ys - 17 - 30, 11, 11, [&](size_t k, double, double) { set(k, m.hu_aorta); });
   } else {
@@ -532,8 +557,13 @@ void paintPlane(const Model& m, const Grid& g, double z, float* hu, uint8_t* lab
       ellipse(g, side * off, ys - 40, 7, 7, [&](size_t k, double, double) { set(k, m.hu_aorta); });
   }
   if (z > m.z_l5) ellipse(g, -24, ys - 40, 13, 9, [&](size_t k, double, double) { set(k, m.hu_ivc); });
+}
 
-  // Ilium: plate from the sacroiliac joint forward and outward, up to the crest.
+// Phase: the ilium, a plate from the sacroiliac joint forward and outward, up to the crest.
+void paintIlium(const Model& m, const Plane& P) {
+  const Grid& g = P.g;
+  const double z = P.z, vi_a = P.vi_a;
+  auto set = [&P](size_t k, double v, int l = -1) { P.set(k, v, l); };
   if (z < m.z_crest) {
     const Vertebra& s1 = m.vb.back();
     for (int side : {-1, 1}) {
@@ -552,8 +582,13 @@ void paintPlane(const Model& m, const Grid& g, double z, float* hu, uint8_t* lab
              });
     }
   }
+}
 
-  // Ribs.
+// Phase: the ribs, tubes with a cortex along their centre lines.
+void paintRibs(const Model& m, const Plane& P) {
+  const Grid& g = P.g;
+  const double z = P.z;
+  auto set = [&P](size_t k, double v, int l = -1) { P.set(k, v, l); };
   for (const auto& r : m.ribs) {
     for (const auto& pt : r.pts) {
       double dz = z - pt.z;
@@ -565,91 +600,14 @@ void paintPlane(const Model& m, const Grid& g, double z, float* hu, uint8_t* lab
       });
     }
   }
+}
 
-  // Vertebrae: discs, bodies and posterior elements in each body's local frame.
-  auto paintVertebra = [&](const Vertebra& v, const Vertebra* below) {
-    double reach = v.h / 2 + 70 * std::abs(std::sin(v.tilt)) + 4;
-    if (std::abs(z - v.cz) > reach + (below ? v.disc_below + 2 : 0) + 20) return;
-    double half_x = v.a + v.tp_len + 14, yfront = v.cy - v.b - 8, yback = v.cy + v.b + 60;
-    const int body = v.label, pe = kPosteriorOffset + v.label;
-    forBox(g, v.cx - half_x, v.cx + half_x, yfront, yback, [&](int, int, double x, double y, size_t k) {
-      Local q = toLocal(v, x, y, z);
-      // Disc below the body (in the body's frame).
-      if (below && !v.sacrum) {
-        double wtop = -v.h / 2 * (1 - v.loss * 0.65);
-        if (q.w < wtop + 0.5 && q.w > wtop - v.disc_below - 0.5) {
-          double ad = 0.5 * (v.a + below->a), bd = 0.5 * (v.b + below->b);
-          double rr = bodyR(q.u, q.v, ad, bd);
-          if (rr <= 1.0) set(k, rr < 0.6 ? 75 : 95, kDiscOffset + v.label);
-        }
-      }
-      double hv = v.h * (1 - v.loss * (0.65 - 0.35 * std::clamp(q.v / v.b, -1.0, 1.0)));
-      double r = bodyR(q.u, q.v, v.a, v.b);
-      if (r <= 1.0 && std::abs(q.w) <= hv / 2) {
-        double edge = std::min((1 - r) * std::min(v.a, v.b), hv / 2 - std::abs(q.w));
-        double val =
-            edge < v.cortex_mm ? v.hu_cortex : v.hu_trab + texture(m, x, y, z, textureScale(m, v.bmd));
-        set(k, val, body);
-        return;
-      }
-      if (v.sacrum) {
-        // Sacral alae out to the sacroiliac joints.
-        if (std::abs(q.w) <= v.h / 2 && q.v > -0.6 * v.b && q.v < v.b * 1.1 && std::abs(q.u) < v.a + 25)
-          set(k, std::abs(q.u) > v.a + 23.5 || std::abs(q.w) > v.h / 2 - 1.2 ? v.hu_cortex : v.hu_trab + 20,
-              body);
-        return;
-      }
-      // Posterior elements.
-      double vc = v.b + 9, rcu = 10.5, rcv = 8;
-      double cu = q.u / rcu, cv = (q.v - vc) / rcv;
-      bool in_canal = cu * cu + cv * cv <= 1;
-      double hpe = v.h / 2;
-      bool pe_z = q.w > -0.35 * hpe * 2 / 2 - 0.35 * v.h && q.w < 0.42 * v.h;
-      if (in_canal && std::abs(q.w) < v.h / 2 + v.disc_below / 2) {
-        set(k, 18);
-        return;
-      }
-      if (!pe_z) {
-        // Spinous process extends lower than the rest.
-        double vs = vc + rcv + 1;
-        if (std::abs(q.u) <= 3.5 && q.v > vs && q.v < vs + 32) {
-          double drop = 0.45 * (q.v - vs);
-          if (q.w < 0.3 * v.h - drop && q.w > -0.5 * v.h - drop) set(k, v.hu_trab + 260, pe);
-        }
-        return;
-      }
-      double hu_pe = v.hu_trab + 260;
-      // pedicles
-      if (std::abs(std::abs(q.u) - 0.62 * v.a) <= 4.5 && q.v > v.b * 0.55 && q.v < vc + 3 &&
-          q.w > -0.15 * v.h) {
-        set(k, hu_pe, pe);
-        return;
-      }
-      // lamina ring around the canal's posterior half
-      double lu = q.u / (rcu + 5.5), lv = (q.v - vc) / (rcv + 5.5);
-      if (lu * lu + lv * lv <= 1 && q.v > vc - 1) {
-        set(k, hu_pe, pe);
-        return;
-      }
-      // transverse processes
-      if (std::abs(q.u) >= 0.6 * v.a && std::abs(q.u) <= 0.6 * v.a + v.tp_len && q.v > vc - 7 &&
-          q.v < vc + 2 && q.w > -0.05 * v.h && q.w < 0.3 * v.h) {
-        set(k, hu_pe, pe);
-        return;
-      }
-      // spinous process
-      double vs = vc + rcv + 1;
-      if (std::abs(q.u) <= 3.5 && q.v > vs && q.v < vs + 32) {
-        double drop = 0.45 * (q.v - vs);
-        if (q.w < 0.3 * v.h - drop && q.w > -0.5 * v.h - drop) set(k, hu_pe, pe);
-      }
-    });
-  };
-  for (size_t i = 0; i < m.vb.size(); ++i)
-    paintVertebra(m.vb[i], i + 1 < m.vb.size() ? &m.vb[i + 1] : nullptr);
-  for (const auto& s : m.sacral) paintVertebra(s, nullptr);
-
-  // Pedicle screws and their streaks.
+// Phase: pedicle screws and their streaks.
+void paintMetal(const Model& m, const Plane& P) {
+  const Grid& g = P.g;
+  const double z = P.z;
+  float* hu = P.hu;
+  auto set = [&P](size_t k, double v, int l = -1) { P.set(k, v, l); };
   for (const auto& v : m.vb) {
     if (!v.metal) continue;
     for (int side : {-1, 1}) {
@@ -678,6 +636,112 @@ void paintPlane(const Model& m, const Grid& g, double z, float* hu, uint8_t* lab
       });
     }
   }
+}
+
+// Phase: one vertebra (disc below, body, posterior elements) in its local frame.
+void paintVertebra(const Model& m, const Plane& P, const Vertebra& v, const Vertebra* below) {
+  const Grid& g = P.g;
+  const double z = P.z;
+  auto set = [&P](size_t k, double v, int l = -1) { P.set(k, v, l); };
+  double reach = v.h / 2 + 70 * std::abs(std::sin(v.tilt)) + 4;
+  if (std::abs(z - v.cz) > reach + (below ? v.disc_below + 2 : 0) + 20) return;
+  double half_x = v.a + v.tp_len + 14, yfront = v.cy - v.b - 8, yback = v.cy + v.b + 60;
+  const int body = v.label, pe = kPosteriorOffset + v.label;
+  forBox(g, v.cx - half_x, v.cx + half_x, yfront, yback, [&](int, int, double x, double y, size_t k) {
+    Local q = toLocal(v, x, y, z);
+    // Disc below the body (in the body's frame).
+    if (below && !v.sacrum) {
+      double wtop = -v.h / 2 * (1 - v.loss * 0.65);
+      if (q.w < wtop + 0.5 && q.w > wtop - v.disc_below - 0.5) {
+        double ad = 0.5 * (v.a + below->a), bd = 0.5 * (v.b + below->b);
+        double rr = bodyR(q.u, q.v, ad, bd);
+        if (rr <= 1.0) set(k, rr < 0.6 ? 75 : 95, kDiscOffset + v.label);
+      }
+    }
+    double hv = v.h * (1 - v.loss * (0.65 - 0.35 * std::clamp(q.v / v.b, -1.0, 1.0)));
+    double r = bodyR(q.u, q.v, v.a, v.b);
+    if (r <= 1.0 && std::abs(q.w) <= hv / 2) {
+      double edge = std::min((1 - r) * std::min(v.a, v.b), hv / 2 - std::abs(q.w));
+      double val = edge < v.cortex_mm ? v.hu_cortex : v.hu_trab + texture(m, x, y, z, textureScale(m, v.bmd));
+      set(k, val, body);
+      return;
+    }
+    if (v.sacrum) {
+      // Sacral alae out to the sacroiliac joints.
+      if (std::abs(q.w) <= v.h / 2 && q.v > -0.6 * v.b && q.v < v.b * 1.1 && std::abs(q.u) < v.a + 25)
+        set(k, std::abs(q.u) > v.a + 23.5 || std::abs(q.w) > v.h / 2 - 1.2 ? v.hu_cortex : v.hu_trab + 20,
+            body);
+      return;
+    }
+    // Posterior elements.
+    double vc = v.b + 9, rcu = 10.5, rcv = 8;
+    double cu = q.u / rcu, cv = (q.v - vc) / rcv;
+    bool in_canal = cu * cu + cv * cv <= 1;
+    double hpe = v.h / 2;
+    bool pe_z = q.w > -0.35 * hpe * 2 / 2 - 0.35 * v.h && q.w < 0.42 * v.h;
+    if (in_canal && std::abs(q.w) < v.h / 2 + v.disc_below / 2) {
+      set(k, 18);
+      return;
+    }
+    if (!pe_z) {
+      // Spinous process extends lower than the rest.
+      double vs = vc + rcv + 1;
+      if (std::abs(q.u) <= 3.5 && q.v > vs && q.v < vs + 32) {
+        double drop = 0.45 * (q.v - vs);
+        if (q.w < 0.3 * v.h - drop && q.w > -0.5 * v.h - drop) set(k, v.hu_trab + 260, pe);
+      }
+      return;
+    }
+    double hu_pe = v.hu_trab + 260;
+    // pedicles
+    if (std::abs(std::abs(q.u) - 0.62 * v.a) <= 4.5 && q.v > v.b * 0.55 && q.v < vc + 3 &&
+        q.w > -0.15 * v.h) {
+      set(k, hu_pe, pe);
+      return;
+    }
+    // lamina ring around the canal's posterior half
+    double lu = q.u / (rcu + 5.5), lv = (q.v - vc) / (rcv + 5.5);
+    if (lu * lu + lv * lv <= 1 && q.v > vc - 1) {
+      set(k, hu_pe, pe);
+      return;
+    }
+    // transverse processes
+    if (std::abs(q.u) >= 0.6 * v.a && std::abs(q.u) <= 0.6 * v.a + v.tp_len && q.v > vc - 7 && q.v < vc + 2 &&
+        q.w > -0.05 * v.h && q.w < 0.3 * v.h) {
+      set(k, hu_pe, pe);
+      return;
+    }
+    // spinous process
+    double vs = vc + rcv + 1;
+    if (std::abs(q.u) <= 3.5 && q.v > vs && q.v < vs + 32) {
+      double drop = 0.45 * (q.v - vs);
+      if (q.w < 0.3 * v.h - drop && q.w > -0.5 * v.h - drop) set(k, hu_pe, pe);
+    }
+  });
+}
+
+// Paints one axial plane at height z into hu (and lab, when not null).
+void paintPlane(const Model& m, const Grid& g, double z, float* hu, uint8_t* lab) {
+  const size_t n = static_cast<size_t>(g.nx) * g.ny;
+  std::fill(hu, hu + n, static_cast<float>(m.hu_air));
+  if (lab) std::fill(lab, lab + n, 0);
+  Plane P{g, z, hu, lab};
+  P.At = m.At * (1 + 0.04 * std::sin(z / 130.0));
+  P.Bt = m.Bt;
+  P.vi_a = P.At - m.fat - 11;
+  P.vi_b = P.Bt - m.fat - 11;
+  P.ys = m.spineY(z);
+  // In this order: later structures paint over earlier ones.
+  paintTableAndRods(m, P);
+  paintTorso(m, P);
+  paintMuscles(m, P);
+  paintVessels(m, P);
+  paintIlium(m, P);
+  paintRibs(m, P);
+  for (size_t i = 0; i < m.vb.size(); ++i)
+    paintVertebra(m, P, m.vb[i], i + 1 < m.vb.size() ? &m.vb[i + 1] : nullptr);
+  for (const auto& s : m.sacral) paintVertebra(m, P, s, nullptr);
+  paintMetal(m, P);
 }
 
 // Deterministic fast Gaussian noise: xorshift + inverse-CDF table.

@@ -111,8 +111,8 @@ void addSegmentSamples(const VerseCase& c, const SegmentSampling& s, Samples& ou
       auto cxy = centreAt(pts, zz);
       double cx = cxy[0] + U(rng), cy = cxy[1] + U(rng);
       learned::Tensor img, tgt;
-      img.shape = {1, s.patch[0], s.patch[1]};
-      tgt.shape = {s.patch[0], s.patch[1]};
+      img.shape = std::vector<int64_t>{1, s.patch[0], s.patch[1]};
+      tgt.shape = std::vector<int64_t>{s.patch[0], s.patch[1]};
       img.data.resize(img.numel());
       tgt.data.resize(tgt.numel());
       netin::axialPatch(k.v, z, cx, cy, ps, img.data.data());
@@ -133,8 +133,8 @@ void addSegmentSamples(const VerseCase& c, const SegmentSampling& s, Samples& ou
       for (int r = 0; r < s.per_body; ++r) {
         double cx = ctr[0] + U(rng), cy = ctr[1] + U(rng), cz = ctr[2] + U(rng);
         learned::Tensor img, tgt;
-        img.shape = {1, s.patch[0], s.patch[1], s.patch[2]};
-        tgt.shape = {s.patch[0], s.patch[1], s.patch[2]};
+        img.shape = std::vector<int64_t>{1, s.patch[0], s.patch[1], s.patch[2]};
+        tgt.shape = std::vector<int64_t>{s.patch[0], s.patch[1], s.patch[2]};
         img.data.resize(img.numel());
         tgt.data.resize(tgt.numel());
         netin::volumePatch(k.v, cx, cy, cz, ps, img.data.data());
@@ -163,19 +163,19 @@ bool addMipSamples(const VerseCase& c, const MipSampling& s, Samples& out) {
   auto crop = [&](PortableRandom& r) { return r.uniform(0.0, s.crop_mm); };
   for (int r = 0; r < n; ++r) {
     learned::Tensor img, tgt;
-    img.shape = {2, s.rows, s.cols};
+    img.shape = std::vector<int64_t>{2, s.rows, s.cols};
     img.data.resize(img.numel());
     if (s.stage == 1) {
       // Other coverages of the same case: the scan's top cut lower (L1's top stays inside).
       double top = z_top_edge - (r == 0 ? 0.0 : crop(rng));
       if (top - l1hi < 5) top = z_top_edge;
       netin::mipPair(k.v, top, s.row_mm, s.rows, s.cols, ps, img.data.data());
-      tgt.shape = {1};
+      tgt.shape = std::vector<int64_t>{1};
       tgt.data = {static_cast<float>(top - l1hi)};
     } else {
       double zw = l1hi + s.window_above_mm + (r == 0 ? 0.0 : U(rng));
       netin::mipPair(k.v, zw, s.row_mm, s.rows, s.cols, ps, img.data.data());
-      tgt.shape = {12};
+      tgt.shape = std::vector<int64_t>{12};
       tgt.data.resize(12);
       int i = 0;
       for (int l : {kL1, kL2, kL3, kL4}) {
