@@ -23,6 +23,7 @@ struct EvalCase {
   // prediction
   bool pred_ok = false;
   std::string pred_status, pred_error;
+  std::string pred_reason;  // results.csv "reason": why a case gave no level (no_spine, levels_not_named)
   std::optional<double> pred_bmd;
   std::string pred_category, pred_calibration;
   std::map<std::string, double> pred_level_bmd;  // usable levels only (bmd.json), when known

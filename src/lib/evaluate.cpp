@@ -102,7 +102,8 @@ std::vector<EvalCase> loadEvaluationCases(const fs::path& predictions, const fs:
     return {};
   };
   CsvTable pt = readCsv(results);
-  int p_case = pt.column({"case_id", "case"}), p_status = pt.column({"status"}), p_err = pt.column({"error"});
+  int p_case = pt.column({"case_id", "case"}), p_status = pt.column({"status"}), p_err = pt.column({"error"}),
+      p_reason = pt.column({"reason"});
   int p_bmd = pt.column({"bmd_l1l2", "bmd"}), p_cat = pt.column({"category"}),
       p_cal = pt.column({"calibration"});
   if (p_case < 0 || p_bmd < 0)
@@ -120,6 +121,7 @@ std::vector<EvalCase> loadEvaluationCases(const fs::path& predictions, const fs:
     c.case_id = pt.cell(i, p_case);
     c.pred_status = p_status >= 0 ? pt.cell(i, p_status) : "ok";
     c.pred_error = pt.cell(i, p_err);
+    c.pred_reason = p_reason >= 0 ? pt.cell(i, p_reason) : "";
     c.pred_ok = c.pred_status == "ok";
     c.pred_bmd = number(pt.cell(i, p_bmd));
     c.pred_category = pt.cell(i, p_cat);
@@ -260,7 +262,12 @@ json caseCounts(const std::vector<EvalCase>& cases) {
   json counts = {{"matched", cases.size()}, {"ok", ok}, {"failed", failed}, {"calibrated", calibrated}};
   json failures = json::array();
   for (const auto& c : cases)
-    if (!c.pred_ok) failures.push_back({{"case_id", c.case_id}, {"error", c.pred_error}});
+    if (!c.pred_ok)  // an error's message, else the status with its reason (a scan with no level named)
+      failures.push_back(
+          {{"case_id", c.case_id},
+           {"status", c.pred_status},
+           {"error", !c.pred_error.empty() || c.pred_reason.empty() ? c.pred_error
+                                                                    : c.pred_status + ": " + c.pred_reason}});
   counts["failures"] = failures;
   return counts;
 }

@@ -21,6 +21,23 @@ grep -q "Bland-Altman 95 % limits of agreement" "$d/eval/evaluation.md" || fail 
 grep -q "Sensitivity" "$d/eval/evaluation.md" || fail "diagnosis table missing"
 [[ -f "$d/eval/plots.gp" ]] || fail "gnuplot script not kept"
 ls "$d/eval" | grep -q "tmp\|plots\.[A-Za-z0-9]\{6\}" && fail "temporary files left: $(ls "$d/eval")"
+# A case with no level named is listed among the failures with its status and reason (not an
+# empty error): results.csv's reason column.
+py - "$d/pred/results.csv" "$WORK/named/pred" <<'PY'
+import csv, os, sys
+rows = list(csv.reader(open(sys.argv[1])))
+head = rows[0] + ["reason"]
+out = [head] + [r + [""] for r in rows[1:]]
+out[1][head.index("status")] = "no_spine"
+out[1][head.index("bmd_l1l2")] = ""
+out[1][head.index("category")] = ""
+out[1][-1] = "no spinal canal closed by a neural arch"
+os.makedirs(sys.argv[2], exist_ok=True)
+csv.writer(open(os.path.join(sys.argv[2], "results.csv"), "w", newline="")).writerows(out)
+PY
+"$CTBMD_BIN/ctbmd-evaluate" -q -p "$WORK/named/pred" -r "$d/reference.csv" -o "$WORK/named/eval" --no-dice
+grep -q "^- c[0-9]*: no_spine: no spinal canal closed by a neural arch$" "$WORK/named/eval/evaluation.md" ||
+  fail "a no_spine case's reason is missing from the failures: $(grep -A3 'Failed cases' "$WORK/named/eval/evaluation.md")"
 # Refuses to overwrite without --force; a reference without the needed columns is explained.
 expect_rc 1 "$CTBMD_BIN/ctbmd-evaluate" -q -p "$d/pred" -r "$d/reference.csv" -o "$d/eval" --no-dice
 printf 'id,value\nc000,1\n' > "$WORK/bad.csv"
