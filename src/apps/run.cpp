@@ -1,12 +1,8 @@
 // ctbmd-run: the whole pipeline over files and folders, one process, one read per scan.
 #include <cstdio>
-#include <fstream>
-#include <iostream>
 
 #include "app_common.hpp"
 #include "ctbmd/batch.hpp"
-#include "ctbmd/model_card.hpp"
-#include "ctbmd/provenance.hpp"
 #include "ctbmd/radiomics_model.hpp"
 
 namespace {

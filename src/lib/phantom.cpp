@@ -15,7 +15,6 @@
 #include <random>
 #include <thread>
 
-#include "ctbmd/calibrate.hpp"
 #include "ctbmd/canonical.hpp"
 #include "ctbmd/clinical_rules.hpp"
 #include "ctbmd/errors.hpp"
@@ -91,8 +90,7 @@ struct Model {
   double z_apex = 1e9;  // lung apices: just above T1's body
   double hu_aorta = 40, hu_ivc = 38, hu_liver = 58, hu_kidney = 32, hu_spleen = 50;
   double hu_medulla = 32;  // the renal medulla: as the cortex unless the phase separates them
-  // Reference tissues follow the scanner line HU = a + b * (equivalent density) with the
-  // densities of ctbmd's internal-calibration table, so internal calibration can be tested.
+  // Reference tissues: their own attenuation at the scanner's energy (referenceTissues).
   double hu_air = -1000, hu_fat = -100, hu_muscle = 50, hu_muscle_wall = 45, hu_housing = 15;
   double e_eff_kev = 0, rho_fat = 0, rho_muscle = 0, rho_blood = 0;  // the scanner and tissue model
   std::array<std::array<double, 4>, 12> tex{};                       // texture waves: kx, ky, kz, phase
